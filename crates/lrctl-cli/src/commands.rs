@@ -1,0 +1,158 @@
+//! Command-line interface: argument definitions and dispatch.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use lrctl_data::DataDirs;
+use lrctl_engine::{RunOptions, RunResult};
+use lrctl_tasks::TaskSpec;
+
+use crate::output;
+
+/// Learning-rate control for deep learning: train, compare and select.
+#[derive(Debug, Parser)]
+#[command(name = "lrctl", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train one cell (task × method × seed) and print its result.
+    Train(TrainArgs),
+    /// List the built-in tasks.
+    Tasks,
+    /// List the built-in methods.
+    Methods,
+}
+
+/// Where data files are looked for.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Directory holding the dataset mirror (`libsvm/`, `mnist/`, ...); also `LRCTL_DATA_DIR`.
+    #[arg(long, env = "LRCTL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn dirs(&self) -> DataDirs {
+        DataDirs::new(self.data_dir.clone())
+    }
+}
+
+#[derive(Debug, Args)]
+struct TrainArgs {
+    /// Task name (`lrctl tasks`), optionally with a scale suffix such as `@w2`.
+    #[arg(long)]
+    task: String,
+    /// Method name (`lrctl methods`) or a method `.toml` file.
+    #[arg(long)]
+    method: String,
+    /// Seed of the cell (initialisation and shuffling).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Override the task's budget in optimizer steps.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Train on this file (LIBSVM file, IDX directory or text file) instead of the task's own
+    /// dataset; `libsvm/file`, `mlp/idx`, `cnn/idx` and `lm/file` require it.
+    #[arg(long, value_name = "PATH")]
+    data: Option<PathBuf>,
+    /// Write the result: `.json` (everything, with the curve) or `.csv` (the curve).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Threads for this run (each cell of a study uses one).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    #[command(flatten)]
+    data_args: DataArgs,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => train(args),
+        Command::Tasks => {
+            output::print_tasks(&lrctl_tasks::registry::builtin());
+            Ok(())
+        }
+        Command::Methods => {
+            output::print_methods(&lrctl_method::builtin());
+            Ok(())
+        }
+    }
+}
+
+/// Resolves a task name and an optional `--data` override.
+pub fn resolve_task(name: &str, data: Option<&PathBuf>) -> Result<TaskSpec> {
+    let mut spec = lrctl_tasks::registry::find(name)?;
+    if let Some(path) = data {
+        spec.data = spec.data.with_path(path.clone());
+    } else if spec.data.needs_path() {
+        bail!(
+            "task `{}` trains on a file you provide: add `--data PATH`",
+            spec.name
+        );
+    }
+    Ok(spec)
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    if let Some(out) = &args.out {
+        output::check_out_extension(out)?;
+    }
+    let spec = resolve_task(&args.task, args.data.as_ref())?;
+    let method = lrctl_method::find(&args.method)?;
+    method.validate()?;
+    let task = lrctl_tasks::prepare(&spec, &args.data_args.dirs())?;
+    let device = lrctl_tasks::default_device();
+
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} steps ({per_sec}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(format!("{} · {} · seed {}", spec.name, method.name, args.seed));
+    let progress = |done: u64, total: u64| {
+        if done == 1 || done % 16 == 0 || done == total {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    };
+
+    let threads = args.threads.max(1);
+    let result: RunResult = lrctl_engine::with_threads(threads, || -> Result<RunResult> {
+        let mut workload = task
+            .instantiate(args.seed, &device)
+            .context("building the model")?;
+        let (mut opt, mut ctl) = method.build(workload.n_params())?;
+        let options = RunOptions {
+            seed: args.seed,
+            steps: args.steps,
+            progress: Some(&progress),
+            cancel: None,
+        };
+        Ok(lrctl_engine::train(
+            workload.as_mut(),
+            task.spec(),
+            opt.as_mut(),
+            ctl.as_mut(),
+            &options,
+        )
+        .expect("not cancelled"))
+    })?;
+    bar.finish_and_clear();
+
+    output::print_run(&spec, &method.name, args.seed, &result);
+    if let Some(out) = &args.out {
+        output::write_run(out, &spec, &method, args.seed, &result)?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}

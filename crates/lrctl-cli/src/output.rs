@@ -1,0 +1,163 @@
+//! Human-readable tables and result files.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use lrctl_engine::RunResult;
+use lrctl_method::MethodSpec;
+use lrctl_tasks::TaskSpec;
+use serde::Serialize;
+
+/// `lrctl tasks`.
+pub fn print_tasks(tasks: &[TaskSpec]) {
+    let width = tasks.iter().map(|t| t.name.len()).max().unwrap_or(4);
+    for t in tasks {
+        let files = if t.data.is_embedded() {
+            "embedded"
+        } else if t.data.needs_path() {
+            "--data"
+        } else {
+            "mirror"
+        };
+        println!("{:width$}  {:8}  {}", t.name, files, t.description);
+    }
+    println!();
+    println!(
+        "Scale any task with a suffix: `mlp/fashion-mnist@w4` (width ×4), `lm/tinyshakespeare@w2d2`."
+    );
+}
+
+/// `lrctl methods`.
+pub fn print_methods(methods: &[MethodSpec]) {
+    let width = methods.iter().map(|m| m.name.len()).max().unwrap_or(4);
+    for m in methods {
+        let mark = if m.default { "*" } else { " " };
+        println!(
+            "{:width$} {mark} {:9} {}",
+            m.name,
+            m.paradigm.as_str(),
+            m.description
+        );
+    }
+    println!();
+    println!("* = in the default set of `lrctl run`. A method can also be a `.toml` file path.");
+}
+
+/// The summary `lrctl train` prints.
+pub fn print_run(task: &TaskSpec, method: &str, seed: u64, r: &RunResult) {
+    println!("task        {}", task.name);
+    println!("method      {method}");
+    println!("seed        {seed}");
+    println!("outcome     {}", r.outcome.as_str());
+    if let Some(reason) = &r.reason {
+        println!("reason      {reason}");
+    }
+    println!("steps       {} / {}", r.steps, r.total_steps);
+    println!("parameters  {}", r.n_params);
+    if let Some(l) = r.final_train_loss {
+        println!("train loss  {l:.6} (mean mini-batch loss over the last curve interval)");
+    }
+    if let Some(m) = &r.train {
+        println!("train       {}", metrics_line(m));
+    }
+    if let Some(m) = &r.validation {
+        println!("validation  {}", metrics_line(m));
+    }
+    if let Some(m) = &r.test {
+        println!("test        {}", metrics_line(m));
+    }
+    println!(
+        "time        {:.2} s ({:.2} s evaluating, {:.0} steps/s)",
+        r.seconds,
+        r.eval_seconds,
+        r.steps as f64 / (r.seconds - r.eval_seconds).max(1e-9)
+    );
+}
+
+/// One line of metrics.
+pub fn metrics_line(m: &lrctl_tasks::Metrics) -> String {
+    let mut s = format!("loss {:.6}", m.loss);
+    if let Some(a) = m.accuracy {
+        s += &format!("  accuracy {:.4}", a);
+    }
+    if let Some(b) = m.bits_per_byte {
+        s += &format!("  bits/byte {:.4}", b);
+    }
+    if let Some(p) = m.perplexity {
+        s += &format!("  perplexity {:.3}", p);
+    }
+    s + &format!("  ({} examples)", m.examples)
+}
+
+/// Rejects an output path whose format is unknown, before any training happens.
+pub fn check_out_extension(path: &Path) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json" | "csv") => Ok(()),
+        _ => bail!(
+            "--out {}: the file name must end in .json (full result) or .csv (learning curve)",
+            path.display()
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct RunFile<'a> {
+    lrctl_version: &'static str,
+    task: &'a TaskSpec,
+    method: &'a MethodSpec,
+    seed: u64,
+    result: &'a RunResult,
+}
+
+/// Writes a single run as JSON (everything) or CSV (the curve).
+pub fn write_run(
+    path: &Path,
+    task: &TaskSpec,
+    method: &MethodSpec,
+    seed: u64,
+    r: &RunResult,
+) -> Result<()> {
+    let mut f = std::fs::File::create(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    if path.extension().and_then(|e| e.to_str()) == Some("json") {
+        let file = RunFile {
+            lrctl_version: env!("CARGO_PKG_VERSION"),
+            task,
+            method,
+            seed,
+            result: r,
+        };
+        serde_json::to_writer_pretty(&mut f, &file)?;
+        writeln!(f)?;
+    } else {
+        write_curve_csv(&mut f, r)?;
+    }
+    Ok(())
+}
+
+/// The curve as CSV: one row per recorded point, evaluation columns empty between evaluations.
+pub fn write_curve_csv(w: &mut dyn Write, r: &RunResult) -> Result<()> {
+    writeln!(
+        w,
+        "step,epoch,train_loss,lr,effective_lr,grad_norm,wall_seconds,eval_loss,eval_accuracy,eval_bits_per_byte"
+    )?;
+    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    for p in &r.curve {
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{},{},{},{}",
+            p.step,
+            p.epoch,
+            p.train_loss,
+            p.lr,
+            p.effective_lr,
+            p.grad_norm,
+            p.wall_seconds,
+            opt(p.eval.map(|m| m.loss)),
+            opt(p.eval.and_then(|m| m.accuracy)),
+            opt(p.eval.and_then(|m| m.bits_per_byte)),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Controllers decide the learning rate of every step from observations.
+//!
+//! A fixed schedule is a controller that ignores everything but the step counter; online
+//! controllers (reduce-on-plateau, hypergradient descent, stochastic Polyak) read the loss,
+//! gradient statistics and evaluation results. The engine calls [`Controller::lr`] once per
+//! optimizer step, *after* the gradient of that step is known and *before* the update, and hands
+//! the result to the optimizer.
+//!
+//! # Layout
+//!
+//! * [`schedules`]: fixed schedules as pure functions of a [`Clock`] (step, budget, steps per
+//!   epoch) that compose ([`schedules::Sequential`], [`schedules::Product`]); the interpolation
+//!   curves they share live in [`Shape`]. [`ScheduleController`] turns any [`Schedule`] into a
+//!   [`Controller`].
+//! * [`online`]: controllers with state that read observations.
+//! * [`ControllerSpec`]: every controller as configuration data, the `[controller]` table of a
+//!   method file, with validation ([`ControllerSpec::build`]) and a one-line
+//!   [`ControllerSpec::describe`].
+//!
+//! # Configuration
+//!
+//! The table is tagged by `kind` (kebab-case); field names are snake_case, like the
+//! `[optimizer]` table next to it. Unknown kinds and unknown fields are errors.
+//!
+//! ```
+//! use lrctl_control::{ControllerSpec, Observation};
+//!
+//! let spec: ControllerSpec = serde_json::from_str(
+//!     r#"{"kind": "cosine-warm-restarts", "lr": 0.005, "t0": 10, "t_mult": 2, "eta_min": 0.0}"#,
+//! )
+//! .unwrap();
+//! let mut ctl = spec.build().unwrap();
+//! assert_eq!(ctl.lr(&Observation::at_step(0, 1000)), 0.005);
+//! assert_eq!(ctl.lr(&Observation::at_step(10, 1000)), 0.005); // first restart
+//! ```
+#![warn(missing_docs)]
+
+mod check;
+mod error;
+pub mod online;
+pub mod schedules;
+mod shape;
+mod spec;
+
+pub use error::ControlError;
+pub use schedules::{Clock, Horizon, Schedule, ScheduleController, Unit};
+pub use shape::Shape;
+pub use spec::ControllerSpec;
+
+/// Cheap global statistics of the current mini-batch gradient, computed by the engine over the
+/// whole model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GradStats {
+    /// Global L2 norm of the current gradient.
+    pub norm: f64,
+    /// Cosine between the current and the previous gradient (`None` at the first step).
+    pub cos_prev: Option<f64>,
+    /// Dot product of the current gradient with the previous update direction
+    /// `(θ_{t-1} - θ_t) / lr_{t-1}` (what hypergradient descent needs; `None` at the first step).
+    pub dot_prev_direction: Option<f64>,
+    /// Global L2 norm of the previous update `θ_t - θ_{t-1}` (`None` at the first step).
+    pub prev_update_norm: Option<f64>,
+}
+
+/// A finished evaluation on held-out data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalObservation {
+    /// Optimizer steps taken when the evaluation ran.
+    pub step: u64,
+    /// Held-out loss.
+    pub loss: f64,
+    /// The task's primary held-out metric (accuracy, bits per byte, ...), if it has one.
+    pub metric: Option<f64>,
+}
+
+/// Everything a controller may look at before step `step` is taken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observation {
+    /// Zero-based index of the step about to be taken.
+    pub step: u64,
+    /// Total steps of the run (the budget).
+    pub total_steps: u64,
+    /// Optimizer steps per epoch of the training set.
+    pub steps_per_epoch: u64,
+    /// Zero-based epoch the step belongs to.
+    pub epoch: u64,
+    /// Mini-batch loss at the current parameters (the loss whose gradient is about to be used).
+    pub loss: f64,
+    /// Statistics of that gradient.
+    pub grad: GradStats,
+    /// The newest evaluation, present only on the first step after it ran.
+    pub eval: Option<EvalObservation>,
+}
+
+impl Observation {
+    /// An observation that carries only the step counters (for schedules, plots and tests).
+    pub fn at_step(step: u64, total_steps: u64) -> Self {
+        Observation {
+            step,
+            total_steps,
+            steps_per_epoch: total_steps.max(1),
+            epoch: 0,
+            loss: f64::NAN,
+            grad: GradStats::default(),
+            eval: None,
+        }
+    }
+}
+
+/// Decides the learning rate of each step.
+pub trait Controller: Send {
+    /// The learning rate for step `obs.step`. For hyperparameter-free optimizers this is their
+    /// multiplier (their configured `lr` times any schedule).
+    fn lr(&mut self, obs: &Observation) -> f64;
+}

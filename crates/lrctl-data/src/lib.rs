@@ -1,0 +1,284 @@
+//! Datasets: readers for the standard formats (LIBSVM, IDX, plain text), datasets embedded in
+//! dependencies, the lookup order for files, seeded splits and feature normalisation.
+//!
+//! The loaders most callers want are [`load_libsvm`], [`load_images`], [`load_text`] and
+//! [`embedded::load`]; files are found through [`DataDirs`] (see [`locate`] for the order).
+//! No user input makes this crate panic: malformed files give a [`DataError`] naming the file
+//! and the line/field or byte offset.
+
+#![warn(missing_docs)]
+
+use std::path::Path;
+
+pub mod catalog;
+pub mod embedded;
+pub mod error;
+pub mod idx;
+pub mod libsvm;
+pub mod locate;
+pub mod normalize;
+pub mod read;
+pub mod split;
+pub mod text;
+
+pub use error::DataError;
+pub use libsvm::LoadedSplits;
+pub use locate::DataDirs;
+pub use normalize::{Normalization, Normalizer};
+pub use split::Subsample;
+
+use catalog::{Kind, Role};
+
+/// A labelled classification dataset held densely in memory, one row per example.
+///
+/// Images are stored the same way (one flattened image per row, pixels scaled to `[0, 1]`) with
+/// [`Tabular::image_shape`] telling a convolutional model how to unflatten them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tabular {
+    /// Human-readable name, e.g. `"letter"`.
+    pub name: String,
+    /// Number of examples.
+    pub n_rows: usize,
+    /// Number of features per example.
+    pub n_features: usize,
+    /// Row-major features, `n_rows * n_features` values.
+    pub x: Vec<f32>,
+    /// Class id of each example, in `0..n_classes`.
+    pub y: Vec<u32>,
+    /// Number of classes.
+    pub n_classes: usize,
+    /// The label as written in the source for each class id (e.g. `"-1"`, `"+1"`).
+    pub class_names: Vec<String>,
+    /// `[channels, height, width]` when the rows are images.
+    pub image_shape: Option<[usize; 3]>,
+}
+
+/// A byte-level text corpus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextCorpus {
+    /// Human-readable name, e.g. `"tinyshakespeare"`.
+    pub name: String,
+    /// The raw bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Tabular {
+    /// Features of row `i`.
+    ///
+    /// # Panics
+    /// If `i >= n_rows`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.x[i * self.n_features..(i + 1) * self.n_features]
+    }
+
+    /// The rows `idx` (in that order, repeats allowed), with the same classes and shape.
+    ///
+    /// # Panics
+    /// If an index is out of range (indices come from [`split`], not from users).
+    pub fn subset(&self, idx: &[usize]) -> Tabular {
+        let mut x = Vec::with_capacity(idx.len() * self.n_features);
+        for &i in idx {
+            x.extend_from_slice(self.row(i));
+        }
+        Tabular {
+            name: self.name.clone(),
+            n_rows: idx.len(),
+            n_features: self.n_features,
+            x,
+            y: idx.iter().map(|&i| self.y[i]).collect(),
+            n_classes: self.n_classes,
+            class_names: self.class_names.clone(),
+            image_shape: self.image_shape,
+        }
+    }
+
+    /// The same rows with `n_features` columns: new columns are zero, surplus ones dropped.
+    /// Used to give a test file that leaves out the highest LIBSVM index the training width.
+    pub fn with_features(self, n_features: usize) -> Tabular {
+        if n_features == self.n_features {
+            return self;
+        }
+        let keep = n_features.min(self.n_features);
+        let mut x = vec![0f32; self.n_rows * n_features];
+        if keep > 0 {
+            for (dst, src) in x
+                .chunks_exact_mut(n_features)
+                .zip(self.x.chunks_exact(self.n_features))
+            {
+                dst[..keep].copy_from_slice(&src[..keep]);
+            }
+        }
+        Tabular {
+            n_features,
+            x,
+            // A different width no longer matches the image shape.
+            image_shape: None,
+            ..self
+        }
+    }
+
+    /// Number of rows of each class id.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.n_classes];
+        for &c in &self.y {
+            if let Some(n) = counts.get_mut(c as usize) {
+                *n += 1;
+            }
+        }
+        counts
+    }
+
+    /// Number of classes that occur at least once.
+    pub fn n_present_classes(&self) -> usize {
+        self.class_counts().iter().filter(|&&n| n > 0).count()
+    }
+}
+
+fn unknown(kind: Kind, name: &str, hint: &str) -> DataError {
+    DataError::UnknownDataset {
+        kind: kind.label(),
+        name: name.to_string(),
+        known: catalog::names(kind).join(", "),
+        hint: hint.to_string(),
+    }
+}
+
+/// The display name of a user's file.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Loads a LIBSVM dataset: the mirror dataset `name` found through `dirs`, or, when `path` is
+/// given, that file (its `PATH.t` sibling, if present, is the test file; see
+/// [`locate::test_sibling`]). Train and test share class ids and feature count.
+pub fn load_libsvm(
+    name: &str,
+    path: Option<&Path>,
+    dirs: &DataDirs,
+) -> Result<LoadedSplits, DataError> {
+    if let Some(path) = path {
+        let train = locate::explicit(path)?;
+        let test = locate::test_sibling(&train);
+        return libsvm::load_pair(&train, test.as_deref(), &file_name(path), None);
+    }
+    let d = catalog::find_kind(name, Kind::Libsvm).ok_or_else(|| {
+        unknown(
+            Kind::Libsvm,
+            name,
+            "; to use your own LIBSVM file pass --data PATH",
+        )
+    })?;
+    let find = |role| d.file(role).map(|f| locate::locate(d, f, dirs)).transpose();
+    let train = find(Role::Train)?.ok_or_else(|| unknown(Kind::Libsvm, name, ""))?;
+    let test = find(Role::Test)?;
+    libsvm::load_pair(&train, test.as_deref(), d.name, d.features)
+}
+
+/// File names tried for one IDX file inside a user's directory.
+fn idx_names(split: &str, part: &str, dims: u8) -> Vec<String> {
+    let mut v = Vec::new();
+    for sep in ['-', '.'] {
+        let base = format!("{split}-{part}{sep}idx{dims}-ubyte");
+        v.push(format!("{base}.gz"));
+        v.push(base);
+    }
+    v
+}
+
+/// Loads an IDX image dataset as `(train, test)`: the mirror dataset `name` found through
+/// `dirs`, or, when `path` is given, the directory holding the four files
+/// (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`, `t10k-...`). Both get
+/// the same class count.
+pub fn load_images(
+    name: &str,
+    path: Option<&Path>,
+    dirs: &DataDirs,
+) -> Result<(Tabular, Tabular), DataError> {
+    let parts = [
+        (Role::TrainImages, "train", "images", 3),
+        (Role::TrainLabels, "train", "labels", 1),
+        (Role::TestImages, "t10k", "images", 3),
+        (Role::TestLabels, "t10k", "labels", 1),
+    ];
+    let mut files = Vec::with_capacity(4);
+    let label = match path {
+        Some(dir) => {
+            let dir = locate::explicit(dir)?;
+            for (_, split, part, dims) in parts {
+                let tried: Vec<_> = idx_names(split, part, dims)
+                    .into_iter()
+                    .map(|n| dir.join(n))
+                    .collect();
+                match tried.iter().find(|p| p.is_file()) {
+                    Some(p) => files.push(p.clone()),
+                    None => {
+                        let list: Vec<_> = tried.iter().map(|p| p.display().to_string()).collect();
+                        return Err(DataError::NotFound {
+                            message: format!(
+                                "`{}` (given with --data) must be a directory holding the four                                  IDX files; {split} {part} not found, looked for: {}",
+                                dir.display(),
+                                list.join(", ")
+                            ),
+                            looked: tried,
+                        });
+                    }
+                }
+            }
+            file_name(&dir)
+        }
+        None => {
+            let d = catalog::find_kind(name, Kind::Images).ok_or_else(|| {
+                unknown(
+                    Kind::Images,
+                    name,
+                    "; to use your own IDX files pass --data DIR",
+                )
+            })?;
+            for (role, ..) in parts {
+                let f = d
+                    .file(role)
+                    .ok_or_else(|| unknown(Kind::Images, name, ""))?;
+                files.push(locate::locate(d, f, dirs)?);
+            }
+            d.name.to_string()
+        }
+    };
+    let mut train = idx::load_pair(&files[0], &files[1], &label, Subsample::All)?;
+    let mut test = idx::load_pair(
+        &files[2],
+        &files[3],
+        &format!("{label} (test)"),
+        Subsample::All,
+    )?;
+    let k = train.n_classes.max(test.n_classes);
+    for t in [&mut train, &mut test] {
+        t.n_classes = k;
+        t.class_names = (0..k).map(|c| c.to_string()).collect();
+    }
+    Ok((train, test))
+}
+
+/// Loads a text corpus: the mirror corpus `name` found through `dirs`, or the file `path`.
+pub fn load_text(
+    name: &str,
+    path: Option<&Path>,
+    dirs: &DataDirs,
+) -> Result<TextCorpus, DataError> {
+    if let Some(path) = path {
+        let p = locate::explicit(path)?;
+        return text::read_file(&p, &file_name(path));
+    }
+    let d = catalog::find_kind(name, Kind::Text).ok_or_else(|| {
+        unknown(
+            Kind::Text,
+            name,
+            "; to use your own text file pass --data PATH",
+        )
+    })?;
+    let f = d
+        .file(Role::Corpus)
+        .ok_or_else(|| unknown(Kind::Text, name, ""))?;
+    text::read_file(&locate::locate(d, f, dirs)?, d.name)
+}

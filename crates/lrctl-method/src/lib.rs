@@ -1,0 +1,279 @@
+//! Methods: named configurations of an optimizer and a controller.
+//!
+//! A method is data, not a code path. The built-in ones are TOML files in `methods/` compiled
+//! into the binary; a user's own method is a TOML file with the same fields:
+//!
+//! ```toml
+//! name = "cawr-default"
+//! description = "AdamW + cosine annealing with warm restarts per step (T0 10, T_mult 2)"
+//! paradigm = "schedule"
+//!
+//! [optimizer]
+//! kind = "adamw"
+//! betas = [0.9, 0.99]
+//!
+//! [controller]
+//! kind = "cosine-warm-restarts"
+//! lr = 0.005
+//! t0 = 10
+//! t_mult = 2
+//! ```
+
+use std::path::Path;
+
+use lrctl_control::{Controller, ControllerSpec};
+use lrctl_optim::{Optimizer, OptimizerSpec};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The families of learning-rate control the paper compares (plus online controllers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Paradigm {
+    /// A constant learning rate.
+    Fixed,
+    /// A fixed schedule.
+    Schedule,
+    /// A hyperparameter-free optimizer.
+    Free,
+    /// An online controller reading observations.
+    Online,
+    /// Tuned by multi-fidelity HPO.
+    Tuned,
+    /// Chosen per task by a selector.
+    Selected,
+}
+
+impl Paradigm {
+    /// The name stored and printed.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Paradigm::Fixed => "fixed",
+            Paradigm::Schedule => "schedule",
+            Paradigm::Free => "free",
+            Paradigm::Online => "online",
+            Paradigm::Tuned => "tuned",
+            Paradigm::Selected => "selected",
+        }
+    }
+}
+
+/// A named optimizer + controller configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodSpec {
+    /// Registry name, e.g. `cawr-default`.
+    pub name: String,
+    /// One line for `lrctl methods`.
+    pub description: String,
+    /// Which family of learning-rate control it belongs to.
+    pub paradigm: Paradigm,
+    /// Whether `lrctl run` includes it by default.
+    #[serde(default)]
+    pub default: bool,
+    /// The update rule.
+    pub optimizer: OptimizerSpec,
+    /// The learning-rate controller.
+    pub controller: ControllerSpec,
+}
+
+/// Why a method could not be found, read or built.
+#[derive(Debug, thiserror::Error)]
+pub enum MethodError {
+    /// No method of that name.
+    #[error("unknown method `{name}`{}; `lrctl methods` lists them all", did_you_mean(.suggestions))]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// Closest known names.
+        suggestions: Vec<String>,
+    },
+    /// A method file that is not valid TOML or has wrong fields.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file (or `built-in <name>`).
+        file: String,
+        /// The TOML error with line and column.
+        message: String,
+    },
+    /// A file that could not be read.
+    #[error("cannot read method file {file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Out-of-range optimizer hyperparameters.
+    #[error("method `{method}`: {source}")]
+    Optimizer {
+        /// Method name.
+        method: String,
+        /// What is wrong.
+        #[source]
+        source: lrctl_optim::OptimError,
+    },
+    /// Out-of-range controller hyperparameters.
+    #[error("method `{method}`: {source}")]
+    Controller {
+        /// Method name.
+        method: String,
+        /// What is wrong.
+        #[source]
+        source: lrctl_control::ControlError,
+    },
+}
+
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
+        format!("; did you mean {}?", names.join(" or "))
+    }
+}
+
+/// The built-in method files, compiled in.
+const BUILTIN: &[(&str, &str)] = &[
+    ("adam-fixed", include_str!("../methods/adam-fixed.toml")),
+    ("cawr-default", include_str!("../methods/cawr-default.toml")),
+];
+
+impl MethodSpec {
+    /// Parses a method from TOML text; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, MethodError> {
+        toml::from_str(text).map_err(|e| MethodError::Parse {
+            file: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads a method file.
+    pub fn from_file(path: &Path) -> Result<Self, MethodError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MethodError::Io {
+            file: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Builds a fresh optimizer and controller for a model with `n_params` parameters.
+    pub fn build(
+        &self,
+        n_params: usize,
+    ) -> Result<(Box<dyn Optimizer>, Box<dyn Controller>), MethodError> {
+        let opt = self
+            .optimizer
+            .build(n_params)
+            .map_err(|source| MethodError::Optimizer {
+                method: self.name.clone(),
+                source,
+            })?;
+        let ctl = self
+            .controller
+            .build()
+            .map_err(|source| MethodError::Controller {
+                method: self.name.clone(),
+                source,
+            })?;
+        Ok((opt, ctl))
+    }
+
+    /// Checks that the method builds, without keeping the result.
+    pub fn validate(&self) -> Result<(), MethodError> {
+        self.build(1).map(|_| ())
+    }
+
+    /// SHA-256 (hex) of the canonical JSON of the resolved configuration: changing any
+    /// hyperparameter changes the hash.
+    pub fn config_hash(&self) -> String {
+        let json = serde_json::to_string(self).expect("method serialises");
+        hex(&Sha256::digest(json.as_bytes()))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every built-in method, in registry order.
+pub fn builtin() -> Vec<MethodSpec> {
+    BUILTIN
+        .iter()
+        .map(|(name, text)| {
+            MethodSpec::from_toml(text, &format!("built-in method {name}"))
+                .expect("built-in method files are valid (tested)")
+        })
+        .collect()
+}
+
+/// Looks a built-in method up by name, or reads it from a `.toml` path.
+pub fn find(name: &str) -> Result<MethodSpec, MethodError> {
+    if name.ends_with(".toml") {
+        return MethodSpec::from_file(Path::new(name));
+    }
+    let all = builtin();
+    all.iter()
+        .find(|m| m.name == name)
+        .cloned()
+        .ok_or_else(|| MethodError::Unknown {
+            name: name.to_string(),
+            suggestions: suggest(name, all.iter().map(|m| m.name.as_str())),
+        })
+}
+
+/// The names of the methods `lrctl run` uses by default.
+pub fn default_names() -> Vec<String> {
+    builtin()
+        .into_iter()
+        .filter(|m| m.default)
+        .map(|m| m.name)
+        .collect()
+}
+
+fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut scored: Vec<(f64, &str)> = candidates
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(s, _)| *s > 0.7)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_parses_validates_and_matches_its_file_name() {
+        for (file, text) in BUILTIN {
+            let m = MethodSpec::from_toml(text, file).unwrap();
+            assert_eq!(&m.name, file);
+            m.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_method_suggests() {
+        let msg = find("cawr-defualt").unwrap_err().to_string();
+        assert!(msg.contains("cawr-default"), "{msg}");
+    }
+
+    #[test]
+    fn hash_changes_with_a_hyperparameter() {
+        let a = find("adam-fixed").unwrap();
+        let mut text = include_str!("../methods/adam-fixed.toml").to_string();
+        text = text.replace("0.001", "0.002");
+        let b = MethodSpec::from_toml(&text, "edited").unwrap();
+        assert_ne!(a.config_hash(), b.config_hash());
+        assert_eq!(a.config_hash(), find("adam-fixed").unwrap().config_hash());
+    }
+
+    #[test]
+    fn malformed_file_names_file_and_line() {
+        let err = MethodSpec::from_toml("name = \"x\"\ndescription = 3\n", "my.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("my.toml") && msg.contains("line 2"), "{msg}");
+    }
+}

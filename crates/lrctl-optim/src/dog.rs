@@ -1,0 +1,317 @@
+//! DoG and DoWG: "distance over gradients" step sizes, global versions.
+//!
+//! Both set a scalar step size from the largest distance travelled from the initial point,
+//! `r̄_t = max(r̄_{t-1}, ‖x_t − x_0‖)`, and the gradients seen so far, with all sums over the
+//! **whole** flat parameter vector (the global variants, not the per-layer LDoG or the
+//! per-coordinate CDoWG):
+//!
+//! * **DoG** (Ivgi, Hinder, Carmon 2023, *DoG is SGD's Best Friend: A Parameter-Free Dynamic
+//!   Step Size Schedule*, ICML): `η_t = lr · r̄_t / sqrt(Σ_{i≤t} ‖g_i‖² + eps)`.
+//! * **DoWG** (Khaled, Mishchenko, Jin 2023, *DoWG Unleashed: An Efficient Universal
+//!   Parameter-Free Gradient Descent Method*, NeurIPS): `v_t = v_{t-1} + r̄_t² ‖g_t‖²`,
+//!   `η_t = lr · r̄_t² / (sqrt(v_t) + eps)`.
+//!
+//! and then take `x_{t+1} = x_t − η_t g_t`. Each step reports `η_t` as its effective learning
+//! rate. The two share their bookkeeping (the anchor `x_0`, the distance from it, coupled
+//! weight decay, the descent step).
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::{Check, NON_NEGATIVE, POSITIVE};
+use crate::moments::{add_scaled, l2_gradient, usable_lr};
+use crate::{OptimError, Optimizer, StepInfo};
+
+/// State shared by DoG and DoWG: the initial point and the gradient with weight decay added.
+#[derive(Debug, Clone)]
+struct DistanceOverGradients {
+    /// `x_0`, captured at the first step.
+    x0: Vec<f32>,
+    /// Whether a step has run (and `x0` holds the initial point).
+    started: bool,
+    /// Gradient plus `weight_decay · x`.
+    grad: Vec<f32>,
+    weight_decay: f64,
+}
+
+impl DistanceOverGradients {
+    fn new(n_params: usize, weight_decay: f64) -> Self {
+        Self {
+            x0: Vec::with_capacity(n_params),
+            started: false,
+            grad: vec![0.0; n_params],
+            weight_decay,
+        }
+    }
+
+    /// Captures `x_0` on the first call, forms `g + weight_decay · x` (coupled L2 weight decay,
+    /// as the DoG reference does) and returns `‖g‖²` and `‖x − x_0‖²`, both summed in `f64`.
+    fn observe(&mut self, params: &[f32], grads: &[f32]) -> (f64, f64) {
+        assert_eq!(
+            params.len(),
+            self.grad.len(),
+            "parameter vector length changed"
+        );
+        if !self.started {
+            self.x0.extend_from_slice(params);
+            self.started = true;
+        }
+        l2_gradient(&mut self.grad, grads, params, self.weight_decay);
+        let grad_sq = self.grad.iter().map(|&g| f64::from(g) * f64::from(g)).sum();
+        let dist_sq = params
+            .iter()
+            .zip(&self.x0)
+            .map(|(&x, &x0)| (f64::from(x) - f64::from(x0)).powi(2))
+            .sum();
+        (grad_sq, dist_sq)
+    }
+
+    /// `x ← x − eta · g`, with each coordinate of `g` first clamped to `[-clip, clip]` when
+    /// set (the clamp overwrites the stored gradient).
+    fn descend(&mut self, params: &mut [f32], eta: f64, clip: Option<f64>) {
+        if let Some(c) = clip {
+            let c = c as f32;
+            for g in &mut self.grad {
+                *g = g.clamp(-c, c);
+            }
+        }
+        add_scaled(params, &self.grad, -eta);
+    }
+}
+
+/// Configuration of [`Dog`] (`kind = "dog"`). Defaults are those of `dog-optimizer` 1.0.3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DogConfig {
+    /// Relative initial distance (`reps_rel` in the reference, `r_ε` in the paper): the first
+    /// distance estimate is `r_eps · (1 + ‖x_0‖)`. Must be > 0. Default 1e-6. Ignored when
+    /// `init_eta` is set.
+    pub r_eps: f64,
+    /// Added once to the sum of squared gradient norms. Must be ≥ 0. Default 1e-8.
+    pub eps: f64,
+    /// Coupled L2 weight decay: `weight_decay · x` is added to the gradient. Must be ≥ 0.
+    /// Default 0.
+    pub weight_decay: f64,
+    /// Explicit first step size: `η_0 = lr · init_eta`, and the distance estimate starts from
+    /// 0 instead of `r_eps · (1 + ‖x_0‖)` (as in the reference, where `init_eta` sets
+    /// `reps_rel = 0`). Must be > 0 when set. Default unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_eta: Option<f64>,
+}
+
+impl Default for DogConfig {
+    fn default() -> Self {
+        Self {
+            r_eps: 1e-6,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            init_eta: None,
+        }
+    }
+}
+
+impl DogConfig {
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        let c = Check("dog");
+        c.field("r_eps", self.r_eps, POSITIVE)?;
+        c.field("eps", self.eps, NON_NEGATIVE)?;
+        c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
+        if let Some(eta) = self.init_eta {
+            c.field("init_eta", eta, POSITIVE)?;
+        }
+        Ok(())
+    }
+
+    /// Validates and builds the optimizer for `n_params` parameters.
+    pub fn build(&self, n_params: usize) -> Result<Dog, OptimError> {
+        self.validate()?;
+        Ok(Dog {
+            config: self.clone(),
+            shared: DistanceOverGradients::new(n_params, self.weight_decay),
+            rbar: 0.0,
+            grad_sq_sum: 0.0,
+        })
+    }
+}
+
+/// DoG, global version (Ivgi, Hinder, Carmon 2023, *DoG is SGD's Best Friend*, ICML;
+/// arXiv:2302.12022), matching `dog-optimizer` 1.0.3 `dog.DoG` with one parameter group.
+///
+/// Step `t` (0-based), with `g_t` the gradient plus `weight_decay · x_t`:
+///
+/// * `t = 0`: `r̄_0 = r_eps · (1 + ‖x_0‖)` (0 with `init_eta`), `G_0 = ‖g_0‖² + eps`;
+/// * `t > 0`: `r̄_t = max(r̄_{t-1}, ‖x_t − x_0‖)`, `G_t = G_{t-1} + ‖g_t‖²`;
+/// * `η_t = lr · r̄_t / sqrt(G_t)` (`η_0 = lr · init_eta` with `init_eta`),
+///   `x_{t+1} = x_t − η_t g_t`.
+///
+/// The effective learning rate is `η_t`.
+///
+/// Deviations from the reference:
+/// * `lr` is the controller's multiplier, passed each step (the reference reads
+///   `group['lr']` each step too, so this is the same as a PyTorch scheduler driving it).
+///   With `init_eta` the reference sets `η_0 = init_eta` regardless of `lr`; lrctl multiplies
+///   it by `lr` like every other step (identical at `lr = 1`).
+/// * The reference asserts `G > 0` and crashes otherwise (possible only with `eps = 0` and a
+///   zero first gradient); lrctl skips the update (`η = 0`) while `G = 0`.
+/// * A non-positive or non-finite `lr` takes no step (the statistics still advance).
+/// * Sums and step sizes are computed in `f64` (the reference uses `f32` tensors); per
+///   coordinate arithmetic is `f32` as in the reference.
+/// * The reference recommends iterate averaging (`PolynomialDecayAverager`), which is not part
+///   of the optimizer and is not implemented here.
+#[derive(Debug, Clone)]
+pub struct Dog {
+    config: DogConfig,
+    shared: DistanceOverGradients,
+    rbar: f64,
+    grad_sq_sum: f64,
+}
+
+impl Optimizer for Dog {
+    fn name(&self) -> &'static str {
+        "dog"
+    }
+
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
+        let first = !self.shared.started;
+        if first {
+            self.rbar = match self.config.init_eta {
+                Some(_) => 0.0,
+                None => {
+                    let x0_sq: f64 = params.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+                    self.config.r_eps * (1.0 + x0_sq.sqrt())
+                }
+            };
+        }
+        let (grad_sq, dist_sq) = self.shared.observe(params, grads);
+        if first {
+            self.grad_sq_sum = grad_sq + self.config.eps;
+        } else {
+            self.rbar = self.rbar.max(dist_sq.sqrt());
+            self.grad_sq_sum += grad_sq;
+        }
+        let lr = usable_lr(lr);
+        let mut eta = if self.grad_sq_sum > 0.0 {
+            lr * self.rbar / self.grad_sq_sum.sqrt()
+        } else {
+            0.0
+        };
+        if first && let Some(init_eta) = self.config.init_eta {
+            eta = lr * init_eta;
+        }
+        if eta > 0.0 {
+            self.shared.descend(params, eta, None);
+        }
+        StepInfo { effective_lr: eta }
+    }
+}
+
+/// Configuration of [`Dowg`] (`kind = "dowg"`). Defaults are the paper's algorithm with
+/// lrctl's paper setup `r_eps = 1e-8` (the `dowg` package's own defaults are listed under
+/// [`Dowg`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DowgConfig {
+    /// Initial distance estimate `r_ε` (the paper's `r̄_{-1}`), absolute. Must be > 0.
+    /// Default 1e-8.
+    pub r_eps: f64,
+    /// Added to `sqrt(v_t)` in the step-size denominator. Must be ≥ 0. Default 0 (the paper).
+    pub eps: f64,
+    /// Coupled L2 weight decay: `weight_decay · x` is added to the gradient. Must be ≥ 0.
+    /// Default 0.
+    pub weight_decay: f64,
+    /// When set, each coordinate of the gradient is clamped to `[-clip, clip]` in the update
+    /// (not in `v_t`), as `dowg.ScalarDoWG` does with its default 0.5. Must be > 0. Default
+    /// unset (no clamping, the paper).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clip: Option<f64>,
+}
+
+impl Default for DowgConfig {
+    fn default() -> Self {
+        Self {
+            r_eps: 1e-8,
+            eps: 0.0,
+            weight_decay: 0.0,
+            clip: None,
+        }
+    }
+}
+
+impl DowgConfig {
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        let c = Check("dowg");
+        c.field("r_eps", self.r_eps, POSITIVE)?;
+        c.field("eps", self.eps, NON_NEGATIVE)?;
+        c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
+        if let Some(clip) = self.clip {
+            c.field("clip", clip, POSITIVE)?;
+        }
+        Ok(())
+    }
+
+    /// Validates and builds the optimizer for `n_params` parameters.
+    pub fn build(&self, n_params: usize) -> Result<Dowg, OptimError> {
+        self.validate()?;
+        Ok(Dowg {
+            config: self.clone(),
+            shared: DistanceOverGradients::new(n_params, self.weight_decay),
+            rbar_sq: self.r_eps * self.r_eps,
+            v: 0.0,
+        })
+    }
+}
+
+/// DoWG, global ("scalar") version (Khaled, Mishchenko, Jin 2023, *DoWG Unleashed*, NeurIPS;
+/// arXiv:2305.16284), checked against `dowg` 0.3.1 `dowg.ScalarDoWG`.
+///
+/// Step `t` (0-based), with `g_t` the gradient plus `weight_decay · x_t`:
+/// `r̄_t² = max(r̄_{t-1}², ‖x_t − x_0‖²)` (`r̄_{-1} = r_eps`), `v_t = v_{t-1} + r̄_t² ‖g_t‖²`,
+/// `η_t = lr · r̄_t² / (sqrt(v_t) + eps)`, `x_{t+1} = x_t − η_t · clip(g_t)`. The effective
+/// learning rate is `η_t`.
+///
+/// `dowg.ScalarDoWG(eps=E, clip=C)` is this optimizer with `r_eps = sqrt(1 − E)`,
+/// `eps = 1 − E`, `clip = C` and `lr = 1`: the package reuses one constant `1 − E` as the
+/// initial *squared* distance and as the denominator's epsilon, so its defaults (`E = 1e-4`,
+/// `C = 0.5`) start from `r̄ ≈ 1` and add ≈ 1 to `sqrt(v_t)`, far from the paper's
+/// algorithm. lrctl exposes the two constants separately and defaults to the paper
+/// (`eps = 0`, no clamping); the fixtures cover both the paper setup and the package defaults.
+///
+/// Deviations from the reference (besides the separate constants above):
+/// * The reference does nothing at all when `step()` is called without a closure (its whole
+///   body sits under `if closure is not None`); lrctl always steps.
+/// * The reference has no weight decay and ignores `lr`; lrctl adds coupled L2 weight decay
+///   and multiplies `η_t` by the controller's `lr` (a non-positive or non-finite `lr` takes no
+///   step; the statistics still advance).
+/// * While `v_t = 0` (only zero gradients so far) lrctl takes no step and reports `η = 0`; the
+///   reference reports `r̄²/eps` (and divides by zero when `eps = 0`).
+/// * Sums and step sizes are computed in `f64` (the reference uses `f32` tensors).
+#[derive(Debug, Clone)]
+pub struct Dowg {
+    config: DowgConfig,
+    shared: DistanceOverGradients,
+    rbar_sq: f64,
+    v: f64,
+}
+
+impl Optimizer for Dowg {
+    fn name(&self) -> &'static str {
+        "dowg"
+    }
+
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
+        let (grad_sq, dist_sq) = self.shared.observe(params, grads);
+        self.rbar_sq = self.rbar_sq.max(dist_sq);
+        self.v += self.rbar_sq * grad_sq;
+        let lr = usable_lr(lr);
+        let eta = if self.v > 0.0 {
+            lr * self.rbar_sq / (self.v.sqrt() + self.config.eps)
+        } else {
+            0.0
+        };
+        if eta > 0.0 {
+            self.shared.descend(params, eta, self.config.clip);
+        }
+        StepInfo { effective_lr: eta }
+    }
+}

@@ -1,0 +1,81 @@
+//! Optimizers: the update rule of a method.
+//!
+//! Every optimizer sees the **whole model** at once: the engine flattens all parameters and all
+//! gradients into two `f32` slices of equal length before calling [`Optimizer::step`]. This is
+//! what lets D-Adaptation, Prodigy and DoWG form their sums over all parameters before any
+//! update, something burn's per-tensor optimizer trait cannot do.
+//!
+//! The learning rate passed to [`Optimizer::step`] is the controller's output. For the base
+//! optimizers (SGD, Adam, AdamW) it is the step size; for the hyperparameter-free ones it is their
+//! `lr` multiplier (1 in the paper's setups), so any schedule composes with any optimizer.
+
+pub mod adam;
+mod check;
+pub mod cocob;
+pub mod dadapt;
+pub mod dog;
+pub mod mechanic;
+pub mod moments;
+pub mod prodigy;
+pub mod schedulefree;
+pub mod sgd;
+pub mod spec;
+
+pub use spec::OptimizerSpec;
+
+/// What one optimizer step reports back to the engine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepInfo {
+    /// The learning rate the update actually used, e.g. `d * lr` for Prodigy and D-Adaptation,
+    /// `lr` for Adam. Recorded in every curve so it can be plotted.
+    pub effective_lr: f64,
+}
+
+/// An update rule over a flat parameter vector.
+pub trait Optimizer: Send {
+    /// Registry name, e.g. `"adamw"`.
+    fn name(&self) -> &'static str;
+
+    /// Updates `params` in place from `grads` (same length, the same order every step).
+    /// `lr` comes from the controller (see the crate docs).
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo;
+
+    /// Called before an evaluation. Optimizers whose evaluation point differs from the training
+    /// point (Schedule-Free evaluates at the averaged `x`) rewrite `params` here.
+    fn prepare_eval(&mut self, _params: &mut [f32]) {}
+
+    /// Called after an evaluation, undoing [`Optimizer::prepare_eval`].
+    fn prepare_train(&mut self, _params: &mut [f32]) {}
+}
+
+/// Bad optimizer configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum OptimError {
+    /// A hyperparameter outside its valid range.
+    #[error("optimizer `{optimizer}`: field `{field}` = {value} is invalid: {reason}")]
+    InvalidHyperparameter {
+        /// Optimizer kind.
+        optimizer: &'static str,
+        /// Field name as written in the method file.
+        field: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// What is allowed.
+        reason: &'static str,
+    },
+    /// A field whose value is not numeric or is invalid only in combination with other
+    /// fields (e.g. `nesterov = true` without momentum, a Mechanic `base` it cannot wrap).
+    #[error("optimizer `{optimizer}`: field `{field}` is invalid: {reason}")]
+    InvalidField {
+        /// Optimizer kind.
+        optimizer: &'static str,
+        /// Field name as written in the method file.
+        field: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+    /// The `[optimizer]` table does not parse: an unknown `kind` or field, a missing field or a
+    /// wrong type. The message is the deserializer's, which names the offending kind or field.
+    #[error("invalid optimizer configuration: {0}")]
+    Parse(String),
+}

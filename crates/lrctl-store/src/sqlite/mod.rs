@@ -1,0 +1,876 @@
+//! The embedded SQLite back end.
+
+mod schema;
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+};
+
+use crate::Store;
+use crate::curve::{self, CurvePointRow};
+use crate::error::{Result, StoreError};
+use crate::local;
+use crate::types::*;
+
+pub use schema::SCHEMA_VERSION;
+use schema::{Found, MIGRATIONS, Migration};
+
+/// How to open an SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Create the file if it does not exist (otherwise [`StoreError::Missing`]).
+    pub create: bool,
+    /// How long to wait for another process's lock before giving up with
+    /// [`StoreError::Locked`].
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            create: true,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The embedded store: one SQLite file in WAL mode, shared safely by several processes.
+///
+/// Tables (schema version 1): `meta` (key/value: `application` = `lrctl`, `schema_version`),
+/// `study`, `cell` (identity, lease and result columns), `curve` (one blob per done cell, see
+/// [`curve_blob`](crate::curve_blob)), `provenance`. Times are integer milliseconds since the
+/// Unix epoch. Writes that read first run in `BEGIN IMMEDIATE` transactions, so they queue
+/// on the busy timeout instead of failing on a stale snapshot.
+///
+/// Keep the file on a local file system: SQLite's locks are unreliable over NFS, and lease
+/// times come from each process's clock. Several machines share a PostgreSQL store instead.
+pub struct SqliteStore {
+    conn: Connection,
+    location: String,
+}
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating it if needed.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        SqliteStore::open_with(path, &SqliteOptions::default())
+    }
+
+    /// Opens the store at `path` with options.
+    ///
+    /// Refuses, without writing to it, a file that is not an lrctl store (not SQLite, or an
+    /// SQLite database with other tables) and a store with a newer schema; migrates an older one.
+    pub fn open_with(path: &Path, options: &SqliteOptions) -> Result<SqliteStore> {
+        SqliteStore::open_with_migrations(path, options, MIGRATIONS)
+    }
+
+    pub(crate) fn open_with_migrations(
+        path: &Path,
+        options: &SqliteOptions,
+        migrations: &[Migration],
+    ) -> Result<SqliteStore> {
+        let location = path.display().to_string();
+        check_file(path, &location, options.create)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).at(&location)?;
+        conn.busy_timeout(options.busy_timeout).at(&location)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .at(&location)?;
+        let latest = migrations.last().map_or(0, |m| m.version);
+        // Look before writing anything: nothing below may touch a file that is not ours.
+        let found = schema::inspect(&conn, &location)?;
+        if let Found::Lrctl(v) = found
+            && v > latest
+        {
+            return Err(StoreError::TooNew {
+                location,
+                found: v,
+                supported: latest,
+            });
+        }
+        // WAL lets readers (status, export) run while workers write. On file systems without
+        // shared memory SQLite keeps its rollback journal, which is slower but just as safe.
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .at(&location)?;
+        if found != Found::Lrctl(latest) {
+            schema::migrate(&mut conn, &location, migrations)?;
+        }
+        Ok(SqliteStore { conn, location })
+    }
+
+    /// Runs SQLite's `PRAGMA integrity_check`; [`StoreError::Corrupt`] lists what it found.
+    pub fn integrity_check(&mut self) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .at(&self.location)?;
+        let lines: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .at(&self.location)?
+            .collect::<rusqlite::Result<_>>()
+            .at(&self.location)?;
+        if lines == ["ok"] {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                location: self.location.clone(),
+                message: lines.join("; "),
+            })
+        }
+    }
+
+    fn immediate(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&self.location)
+    }
+}
+
+/// Refuses paths that cannot be, or must not become, a store, before SQLite opens them.
+fn check_file(path: &Path, location: &str, create: bool) -> Result<()> {
+    let not_store = |why: &str| StoreError::NotAStore {
+        location: location.to_string(),
+        why: why.to_string(),
+    };
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(not_store("it is a directory")),
+        Ok(m) if m.len() == 0 => Ok(()), // an empty file holds nothing to lose
+        Ok(_) => {
+            let mut header = [0u8; 16];
+            let n = fs::File::open(path)
+                .and_then(|mut f| f.read(&mut header))
+                .map_err(|e| io_error(location, e))?;
+            if n < 16 || &header != SQLITE_HEADER {
+                return Err(not_store("it is not an SQLite database"));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !create {
+                return Err(StoreError::Missing {
+                    location: location.to_string(),
+                });
+            }
+            match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(dir) if !dir.is_dir() => Err(StoreError::Invalid(format!(
+                    "{location}: cannot create the store: directory {} does not exist",
+                    dir.display()
+                ))),
+                _ => Ok(()),
+            }
+        }
+        Err(e) => Err(io_error(location, e)),
+    }
+}
+
+fn io_error(location: &str, e: std::io::Error) -> StoreError {
+    StoreError::Database {
+        location: location.to_string(),
+        source: Box::new(e),
+    }
+}
+
+/// SQLite's primary error code, also for errors found while preparing a statement (which
+/// rusqlite reports with the offending SQL and leaves out of `sqlite_error_code`).
+fn error_code(e: &rusqlite::Error) -> Option<ErrorCode> {
+    match e {
+        rusqlite::Error::SqlInputError { error, .. } => Some(error.code),
+        e => e.sqlite_error_code(),
+    }
+}
+
+/// Maps an SQLite error to the store error that tells the user what to do.
+pub(crate) fn db_error(location: &str, e: rusqlite::Error) -> StoreError {
+    let location = location.to_string();
+    match error_code(&e) {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked {
+            location,
+            message: e.to_string(),
+        },
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
+            location,
+            message: e.to_string(),
+        },
+        _ => StoreError::Database {
+            location,
+            source: Box::new(e),
+        },
+    }
+}
+
+/// Whether `e` is a plain SQL error (no such table or column, syntax): SQLite's `SQLITE_ERROR`.
+pub(crate) fn is_sql_error(e: &rusqlite::Error) -> bool {
+    matches!(error_code(e), Some(ErrorCode::Unknown))
+}
+
+/// Attaches the store's location to SQLite errors.
+pub(crate) trait Ctx<T> {
+    fn at(self, location: &str) -> Result<T>;
+}
+
+impl<T> Ctx<T> for rusqlite::Result<T> {
+    fn at(self, location: &str) -> Result<T> {
+        self.map_err(|e| db_error(location, e))
+    }
+}
+
+fn to_i64(what: &str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} {v} is larger than 2^63-1")))
+}
+
+/// NaN has no SQL representation in every engine: store it as NULL (absent).
+fn real(x: Option<f64>) -> Option<f64> {
+    x.filter(|v| !v.is_nan())
+}
+
+fn check_json(what: &str, text: &str) -> Result<()> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map(|_| ())
+        .map_err(|e| StoreError::Invalid(format!("{what} is not valid JSON: {e}")))
+}
+
+fn study_row(r: &Row<'_>) -> rusqlite::Result<StudyRow> {
+    Ok(StudyRow {
+        id: StudyId(r.get(0)?),
+        name: r.get(1)?,
+        spec_json: r.get(2)?,
+        created_at: Timestamp(r.get(3)?),
+        updated_at: Timestamp(r.get(4)?),
+    })
+}
+
+const STUDY_COLUMNS: &str = "id, name, spec, created_at, updated_at";
+
+const CELL_COLUMNS: &str = "id, study_id, task, method, seed, config_hash, task_config, \
+    method_config, state, worker, attempts, created_at, claimed_at, heartbeat_at, \
+    lease_expires_at, superseded_at, finished_at, outcome, reason, steps, total_steps, n_params, \
+    final_train_loss, last_batch_loss, train_loss, train_metric, validation_loss, \
+    validation_metric, test_loss, test_metric, metric_name, seconds, eval_seconds, cost_steps, \
+    cost_seconds, result_json, provenance_id";
+
+fn bad_value(i: usize, what: &str, v: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        i,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} {v:?}").into(),
+    )
+}
+
+fn u64_col(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    let v: i64 = r.get(i)?;
+    u64::try_from(v).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Integer, e.into())
+    })
+}
+
+fn cell_row(r: &Row<'_>) -> rusqlite::Result<CellRow> {
+    let state: String = r.get(8)?;
+    let state = CellState::parse(&state).ok_or_else(|| bad_value(8, "state", &state))?;
+    let ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp))
+    };
+    let outcome: Option<String> = r.get(17)?;
+    let result = match outcome {
+        None => None,
+        Some(o) => Some(CellResult {
+            outcome: Outcome::parse(&o).ok_or_else(|| bad_value(17, "outcome", &o))?,
+            reason: r.get(18)?,
+            steps: u64_col(r, 19)?,
+            total_steps: u64_col(r, 20)?,
+            n_params: u64_col(r, 21)?,
+            final_train_loss: r.get(22)?,
+            last_batch_loss: r.get(23)?,
+            train_loss: r.get(24)?,
+            train_metric: r.get(25)?,
+            validation_loss: r.get(26)?,
+            validation_metric: r.get(27)?,
+            test_loss: r.get(28)?,
+            test_metric: r.get(29)?,
+            metric_name: r.get(30)?,
+            seconds: r.get(31)?,
+            eval_seconds: r.get(32)?,
+            cost_steps: u64_col(r, 33)?,
+            cost_seconds: r.get(34)?,
+            result_json: r.get(35)?,
+            provenance: ProvenanceId(r.get(36)?),
+        }),
+    };
+    Ok(CellRow {
+        id: CellId(r.get(0)?),
+        study: StudyId(r.get(1)?),
+        task: r.get(2)?,
+        method: r.get(3)?,
+        seed: u64_col(r, 4)?,
+        config_hash: r.get(5)?,
+        task_config: r.get(6)?,
+        method_config: r.get(7)?,
+        state,
+        worker: r.get(9)?,
+        attempts: r.get(10)?,
+        created_at: Timestamp(r.get(11)?),
+        claimed_at: ts(12)?,
+        heartbeat_at: ts(13)?,
+        lease_expires_at: ts(14)?,
+        superseded_at: ts(15)?,
+        finished_at: ts(16)?,
+        result,
+    })
+}
+
+/// Explains why a write guarded by a lease changed nothing.
+fn lease_error(conn: &Connection, location: &str, lease: &Lease) -> StoreError {
+    let row = conn
+        .query_row(
+            "SELECT state, worker, attempts FROM cell WHERE id = ?1",
+            [lease.cell.0],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, u32>(2)?,
+                ))
+            },
+        )
+        .optional();
+    let lost = |now: String| StoreError::LeaseLost {
+        cell: lease.cell,
+        worker: lease.worker.clone(),
+        attempt: lease.attempt,
+        now,
+    };
+    match row {
+        Err(e) => db_error(location, e),
+        Ok(None) => StoreError::UnknownCell {
+            location: location.to_string(),
+            cell: lease.cell,
+        },
+        Ok(Some((state, worker, attempts))) => match state.as_str() {
+            "done" => StoreError::AlreadyFinished {
+                cell: lease.cell,
+                worker: worker.unwrap_or_else(|| "an unknown worker".into()),
+            },
+            "running" => lost(format!(
+                "now held by {}, attempt {attempts}",
+                worker.unwrap_or_default()
+            )),
+            _ => lost("it was released or requeued".into()),
+        },
+    }
+}
+
+const LEASE_HELD: &str = "id = ?1 AND state = 'running' AND worker = ?2 AND attempts = ?3";
+
+impl Store for SqliteStore {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn upsert_study(&mut self, name: &str, spec_json: &str) -> Result<StudyId> {
+        if name.trim().is_empty() {
+            return Err(StoreError::Invalid("a study needs a non-empty name".into()));
+        }
+        check_json(&format!("the specification of study {name:?}"), spec_json)?;
+        let now = Timestamp::now().0;
+        self.conn
+            .query_row(
+                "INSERT INTO study (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (name) DO UPDATE SET spec = excluded.spec,
+                     updated_at = CASE WHEN spec = excluded.spec THEN updated_at
+                                       ELSE excluded.updated_at END
+                 RETURNING id",
+                params![name, spec_json, now],
+                |r| r.get(0).map(StudyId),
+            )
+            .at(&self.location)
+    }
+
+    fn study(&mut self, name: &str) -> Result<Option<StudyRow>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {STUDY_COLUMNS} FROM study WHERE name = ?1"),
+                [name],
+                study_row,
+            )
+            .optional()
+            .at(&self.location)
+    }
+
+    fn studies(&mut self) -> Result<Vec<StudyRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {STUDY_COLUMNS} FROM study ORDER BY id"))
+            .at(&self.location)?;
+        let rows = stmt.query_map([], study_row).at(&self.location)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.location)
+    }
+
+    fn add_cells(&mut self, study: StudyId, cells: &[NewCell]) -> Result<AddReport> {
+        for c in cells {
+            to_i64("seed", c.seed)?;
+            check_json(
+                &format!("task_config of {}/{}/{}", c.task, c.method, c.seed),
+                &c.task_config,
+            )?;
+            check_json(
+                &format!("method_config of {}/{}/{}", c.task, c.method, c.seed),
+                &c.method_config,
+            )?;
+        }
+        let location = self.location.clone();
+        let tx = self.immediate()?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM study WHERE id = ?1)",
+                [study.0],
+                |r| r.get(0),
+            )
+            .at(&location)?;
+        if !exists {
+            return Err(StoreError::UnknownStudy {
+                location,
+                study: format!("with id {study}"),
+            });
+        }
+        let now = Timestamp::now().0;
+        let mut report = AddReport::default();
+        {
+            let mut find = tx
+                .prepare(
+                    "SELECT id, superseded_at IS NOT NULL FROM cell
+                     WHERE study_id = ?1 AND task = ?2 AND method = ?3 AND seed = ?4 AND config_hash = ?5",
+                )
+                .at(&location)?;
+            let mut supersede = tx
+                .prepare(
+                    "UPDATE cell SET superseded_at = ?5
+                     WHERE study_id = ?1 AND task = ?2 AND method = ?3 AND seed = ?4
+                       AND superseded_at IS NULL",
+                )
+                .at(&location)?;
+            let mut reinstate = tx
+                .prepare("UPDATE cell SET superseded_at = NULL WHERE id = ?1")
+                .at(&location)?;
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO cell (study_id, task, method, seed, config_hash, task_config,
+                                       method_config, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .at(&location)?;
+            for c in cells {
+                let seed = to_i64("seed", c.seed)?;
+                let found: Option<(i64, bool)> = find
+                    .query_row(
+                        params![study.0, c.task, c.method, seed, c.config_hash],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .at(&location)?;
+                match found {
+                    Some((_, false)) => report.existing += 1,
+                    Some((id, true)) => {
+                        // Supersede first: the partial unique index allows one current cell.
+                        report.superseded += supersede
+                            .execute(params![study.0, c.task, c.method, seed, now])
+                            .at(&location)?;
+                        reinstate.execute([id]).at(&location)?;
+                        report.reinstated += 1;
+                    }
+                    None => {
+                        report.superseded += supersede
+                            .execute(params![study.0, c.task, c.method, seed, now])
+                            .at(&location)?;
+                        insert
+                            .execute(params![
+                                study.0,
+                                c.task,
+                                c.method,
+                                seed,
+                                c.config_hash,
+                                c.task_config,
+                                c.method_config,
+                                now
+                            ])
+                            .at(&location)?;
+                        report.added += 1;
+                    }
+                }
+            }
+        }
+        tx.commit().at(&location)?;
+        Ok(report)
+    }
+
+    fn claim(
+        &mut self,
+        study: Option<StudyId>,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<ClaimedCell>> {
+        if worker.is_empty() {
+            return Err(StoreError::Invalid("a worker needs a non-empty id".into()));
+        }
+        let location = self.location.clone();
+        let tx = self.immediate()?;
+        let now = Timestamp::now();
+        let expires = now.plus(lease);
+        let claimed = tx
+            .query_row(
+                "UPDATE cell SET state = 'running', worker = ?1, claimed_at = ?2, heartbeat_at = ?2,
+                        lease_expires_at = ?3, attempts = attempts + 1
+                 WHERE id = (SELECT id FROM cell
+                             WHERE superseded_at IS NULL
+                               AND (state = 'queued' OR (state = 'running' AND lease_expires_at <= ?2))
+                               AND (?4 IS NULL OR study_id = ?4)
+                             ORDER BY id LIMIT 1)
+                 RETURNING id, study_id, task, method, seed, config_hash, task_config,
+                           method_config, attempts",
+                params![worker, now.0, expires.0, study.map(|s| s.0)],
+                |r| {
+                    Ok(ClaimedCell {
+                        lease: Lease {
+                            cell: CellId(r.get(0)?),
+                            worker: worker.to_string(),
+                            attempt: r.get(8)?,
+                            expires_at: expires,
+                        },
+                        study: StudyId(r.get(1)?),
+                        task: r.get(2)?,
+                        method: r.get(3)?,
+                        seed: u64_col(r, 4)?,
+                        config_hash: r.get(5)?,
+                        task_config: r.get(6)?,
+                        method_config: r.get(7)?,
+                    })
+                },
+            )
+            .optional()
+            .at(&location)?;
+        tx.commit().at(&location)?;
+        Ok(claimed)
+    }
+
+    fn heartbeat(&mut self, lease: &Lease, extend: Duration) -> Result<Timestamp> {
+        let now = Timestamp::now();
+        let expires = now.plus(extend);
+        let n = self
+            .conn
+            .execute(
+                &format!(
+                    "UPDATE cell SET heartbeat_at = ?4, lease_expires_at = ?5 WHERE {LEASE_HELD}"
+                ),
+                params![lease.cell.0, lease.worker, lease.attempt, now.0, expires.0],
+            )
+            .at(&self.location)?;
+        if n == 0 {
+            return Err(lease_error(&self.conn, &self.location, lease));
+        }
+        Ok(expires)
+    }
+
+    fn finish(
+        &mut self,
+        lease: &Lease,
+        result: &CellResult,
+        points: &[CurvePointRow],
+    ) -> Result<()> {
+        check_json(
+            &format!("the result of cell {}", lease.cell),
+            &result.result_json,
+        )?;
+        for (what, x) in [
+            ("seconds", result.seconds),
+            ("eval_seconds", result.eval_seconds),
+            ("cost_seconds", result.cost_seconds),
+        ] {
+            if !x.is_finite() {
+                return Err(StoreError::Invalid(format!(
+                    "cell {}: {what} is {x}, not a finite number",
+                    lease.cell
+                )));
+            }
+        }
+        let blob = curve::encode(points);
+        let location = self.location.clone();
+        let tx = self.immediate()?;
+        let now = Timestamp::now().0;
+        let n = tx
+            .execute(
+                &format!(
+                    "UPDATE cell SET state = 'done', lease_expires_at = NULL, heartbeat_at = ?4,
+                         finished_at = ?4, outcome = ?5, reason = ?6, steps = ?7,
+                         total_steps = ?8, n_params = ?9, final_train_loss = ?10,
+                         last_batch_loss = ?11, train_loss = ?12, train_metric = ?13,
+                         validation_loss = ?14, validation_metric = ?15, test_loss = ?16,
+                         test_metric = ?17, metric_name = ?18, seconds = ?19,
+                         eval_seconds = ?20, cost_steps = ?21, cost_seconds = ?22,
+                         result_json = ?23, provenance_id = ?24
+                     WHERE {LEASE_HELD}"
+                ),
+                params![
+                    lease.cell.0,
+                    lease.worker,
+                    lease.attempt,
+                    now,
+                    result.outcome.as_str(),
+                    result.reason,
+                    to_i64("steps", result.steps)?,
+                    to_i64("total_steps", result.total_steps)?,
+                    to_i64("n_params", result.n_params)?,
+                    real(result.final_train_loss),
+                    real(result.last_batch_loss),
+                    real(result.train_loss),
+                    real(result.train_metric),
+                    real(result.validation_loss),
+                    real(result.validation_metric),
+                    real(result.test_loss),
+                    real(result.test_metric),
+                    result.metric_name,
+                    result.seconds,
+                    result.eval_seconds,
+                    to_i64("cost_steps", result.cost_steps)?,
+                    result.cost_seconds,
+                    result.result_json,
+                    result.provenance.0,
+                ],
+            )
+            .map_err(|e| match error_code(&e) {
+                Some(ErrorCode::ConstraintViolation) => StoreError::Invalid(format!(
+                    "{location}: cell {}: the result refers to provenance {} which is not in this store ({e})",
+                    lease.cell, result.provenance
+                )),
+                _ => db_error(&location, e),
+            })?;
+        if n == 0 {
+            return Err(lease_error(&tx, &location, lease));
+        }
+        tx.execute(
+            "INSERT INTO curve (cell_id, n_points, format, data) VALUES (?1, ?2, 1, ?3)",
+            params![lease.cell.0, points.len() as i64, blob],
+        )
+        .at(&location)?;
+        tx.commit().at(&location)
+    }
+
+    fn release(&mut self, lease: &Lease) -> Result<()> {
+        let n = self
+            .conn
+            .execute(
+                &format!(
+                    "UPDATE cell SET state = 'queued', worker = NULL, claimed_at = NULL,
+                         lease_expires_at = NULL WHERE {LEASE_HELD}"
+                ),
+                params![lease.cell.0, lease.worker, lease.attempt],
+            )
+            .at(&self.location)?;
+        if n == 0 {
+            return Err(lease_error(&self.conn, &self.location, lease));
+        }
+        Ok(())
+    }
+
+    fn requeue_dead_local(&mut self, host: &str) -> Result<usize> {
+        let location = self.location.clone();
+        let tx = self.immediate()?;
+        let running: Vec<(i64, String, u32)> = {
+            let mut stmt = tx
+                .prepare("SELECT id, worker, attempts FROM cell WHERE state = 'running'")
+                .at(&location)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .at(&location)?;
+            rows.collect::<rusqlite::Result<_>>().at(&location)?
+        };
+        let mut requeued = 0;
+        for (id, worker, attempts) in running {
+            let Some(pid) = local::local_pid(&worker, host) else {
+                continue;
+            };
+            if local::pid_alive(pid) != Some(false) {
+                continue;
+            }
+            requeued += tx
+                .execute(
+                    &format!(
+                        "UPDATE cell SET state = 'queued', worker = NULL, claimed_at = NULL,
+                             lease_expires_at = NULL WHERE {LEASE_HELD}"
+                    ),
+                    params![id, worker, attempts],
+                )
+                .at(&location)?;
+        }
+        tx.commit().at(&location)?;
+        Ok(requeued)
+    }
+
+    fn cells(&mut self, study: StudyId, include_superseded: bool) -> Result<Vec<CellRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {CELL_COLUMNS} FROM cell WHERE study_id = ?1
+                   AND (?2 OR superseded_at IS NULL) ORDER BY id"
+            ))
+            .at(&self.location)?;
+        let rows = stmt
+            .query_map(params![study.0, include_superseded], cell_row)
+            .at(&self.location)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.location)
+    }
+
+    fn cell(&mut self, id: CellId) -> Result<Option<CellRow>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {CELL_COLUMNS} FROM cell WHERE id = ?1"),
+                [id.0],
+                cell_row,
+            )
+            .optional()
+            .at(&self.location)
+    }
+
+    fn curve(&mut self, cell: CellId) -> Result<Vec<CurvePointRow>> {
+        let row: Option<(Option<Vec<u8>>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT curve.data, curve.n_points FROM cell LEFT JOIN curve ON curve.cell_id = cell.id
+                 WHERE cell.id = ?1",
+                [cell.0],
+                |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0))),
+            )
+            .optional()
+            .at(&self.location)?;
+        let corrupt = |message: String| StoreError::Corrupt {
+            location: self.location.clone(),
+            message: format!("curve of cell {cell}: {message}"),
+        };
+        match row {
+            None => Err(StoreError::UnknownCell {
+                location: self.location.clone(),
+                cell,
+            }),
+            Some((None, _)) => Ok(Vec::new()),
+            Some((Some(blob), n)) => {
+                let points = curve::decode(&blob).map_err(corrupt)?;
+                if points.len() as i64 != n {
+                    return Err(corrupt(format!(
+                        "{} points, the row says {n}",
+                        points.len()
+                    )));
+                }
+                Ok(points)
+            }
+        }
+    }
+
+    fn progress(&mut self, study: StudyId) -> Result<Progress> {
+        let location = self.location.clone();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT state, outcome, count(*) FROM cell
+                 WHERE study_id = ?1 AND superseded_at IS NULL GROUP BY state, outcome",
+            )
+            .at(&location)?;
+        let rows = stmt
+            .query_map([study.0], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .at(&location)?;
+        let mut p = Progress::default();
+        for row in rows {
+            let (state, outcome, n) = row.at(&location)?;
+            let n = n as usize;
+            match state.as_str() {
+                "queued" => p.queued += n,
+                "running" => p.running += n,
+                _ => {
+                    p.done += n;
+                    match outcome.as_deref() {
+                        Some("finished") => p.finished += n,
+                        Some("diverged") => p.diverged += n,
+                        _ => p.failed += n,
+                    }
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    fn put_provenance(&mut self, p: &Provenance) -> Result<ProvenanceId> {
+        let location = self.location.clone();
+        let tx = self.immediate()?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM provenance WHERE lrctl_version = ?1 AND git_commit IS ?2
+                   AND config_hash = ?3 AND machine = ?4 AND backend = ?5 ORDER BY id LIMIT 1",
+                params![
+                    p.lrctl_version,
+                    p.git_commit,
+                    p.config_hash,
+                    p.machine,
+                    p.backend
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+            .at(&location)?;
+        let id = match existing {
+            Some(id) => id,
+            None => tx
+                .query_row(
+                    "INSERT INTO provenance (lrctl_version, git_commit, config_hash, machine,
+                                             backend, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                    params![
+                        p.lrctl_version,
+                        p.git_commit,
+                        p.config_hash,
+                        p.machine,
+                        p.backend,
+                        Timestamp::now().0
+                    ],
+                    |r| r.get(0),
+                )
+                .at(&location)?,
+        };
+        tx.commit().at(&location)?;
+        Ok(ProvenanceId(id))
+    }
+
+    fn provenance(&mut self, id: ProvenanceId) -> Result<Option<ProvenanceRow>> {
+        self.conn
+            .query_row(
+                "SELECT id, lrctl_version, git_commit, config_hash, machine, backend, created_at
+                 FROM provenance WHERE id = ?1",
+                [id.0],
+                |r| {
+                    Ok(ProvenanceRow {
+                        id: ProvenanceId(r.get(0)?),
+                        provenance: Provenance {
+                            lrctl_version: r.get(1)?,
+                            git_commit: r.get(2)?,
+                            config_hash: r.get(3)?,
+                            machine: r.get(4)?,
+                            backend: r.get(5)?,
+                        },
+                        created_at: Timestamp(r.get(6)?),
+                    })
+                },
+            )
+            .optional()
+            .at(&self.location)
+    }
+}

@@ -1,0 +1,313 @@
+//! Study specifications: suites or tasks × methods × seeds, from flags or a TOML file, resolved
+//! into cells.
+//!
+//! ```toml
+//! name = "my-study"
+//! suites = ["quick"]
+//! tasks = ["libsvm/letter", "mlp/digits@w2"]
+//! methods = ["adam-fixed", "prodigy", "methods/my-method.toml"]
+//! seeds = 3            # or a list: [0, 1, 7]
+//! steps = 200          # optional: override every task's budget (a smoke run)
+//!
+//! [[task]]             # optional: tasks defined inline, same fields as the built-in ones
+//! name = "libsvm/mine"
+//! ...
+//! [[method]]           # optional: methods defined inline
+//! name = "adamw-3e-3"
+//! ...
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use lrctl_method::MethodSpec;
+use lrctl_tasks::{Budget, TaskSpec};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::suite;
+
+/// Bumped whenever the engine changes in a way that changes results, so old cells are not
+/// silently reused (it is part of every cell's configuration hash).
+pub const ENGINE_VERSION: u32 = 1;
+
+/// Seeds as a count (`0..n`) or an explicit list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Seeds {
+    /// Seeds `0..n`.
+    Count(u32),
+    /// These seeds.
+    List(Vec<u64>),
+}
+
+impl Seeds {
+    /// The seed values.
+    pub fn values(&self) -> Vec<u64> {
+        match self {
+            Seeds::Count(n) => (0..u64::from(*n)).collect(),
+            Seeds::List(v) => v.clone(),
+        }
+    }
+}
+
+/// A study as written by the user (flags or file), before resolution.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyFile {
+    /// Study name in the store (default: the suites joined by `+`, or `default`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Suites whose tasks (and default methods/seeds) are included.
+    #[serde(default)]
+    pub suites: Vec<String>,
+    /// Further task names.
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// Method names or `.toml` paths (default: the suites' methods, else the default set).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Seeds (default: the largest seed count of the suites, else 3).
+    #[serde(default)]
+    pub seeds: Option<Seeds>,
+    /// Override every task's budget with this many steps.
+    #[serde(default)]
+    pub steps: Option<u64>,
+    /// Tasks defined inline.
+    #[serde(default, rename = "task")]
+    pub inline_tasks: Vec<TaskSpec>,
+    /// Methods defined inline.
+    #[serde(default, rename = "method")]
+    pub inline_methods: Vec<MethodSpec>,
+}
+
+/// Why a study cannot be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    /// A study file that cannot be read or parsed.
+    #[error("{file}: {message}")]
+    File {
+        /// The file.
+        file: String,
+        /// What is wrong (with line and column for TOML errors).
+        message: String,
+    },
+    /// An unknown suite.
+    #[error("unknown suite `{0}`; the suites are: {1}")]
+    UnknownSuite(String, String),
+    /// A task that cannot be resolved.
+    #[error(transparent)]
+    Task(#[from] lrctl_tasks::TaskError),
+    /// A method that cannot be resolved or built.
+    #[error(transparent)]
+    Method(#[from] lrctl_method::MethodError),
+    /// Nothing to run.
+    #[error("the study has no {0}: name a suite (`--suite quick`), tasks (`--task`) or a study file")]
+    Empty(&'static str),
+    /// Two different definitions under one name.
+    #[error("two different {kind}s are named `{name}` in this study")]
+    Duplicate {
+        /// `task` or `method`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+}
+
+impl StudyFile {
+    /// Reads a study file.
+    pub fn from_file(path: &Path) -> Result<Self, StudyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| StudyError::File {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut file: StudyFile = toml::from_str(&text).map_err(|e| StudyError::File {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        // Method files named in a study file are relative to it.
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for m in &mut file.methods {
+            if m.ends_with(".toml") && Path::new(m.as_str()).is_relative() {
+                *m = dir.join(&*m).display().to_string();
+            }
+        }
+        if file.name.is_none() {
+            file.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        }
+        Ok(file)
+    }
+
+    /// Resolves names into full task and method configurations and expands the cells.
+    pub fn resolve(&self) -> Result<Study, StudyError> {
+        let mut task_names: Vec<String> = Vec::new();
+        let mut suite_methods: Vec<String> = Vec::new();
+        let mut suite_seeds = 0;
+        for name in &self.suites {
+            let s = suite::find(name).ok_or_else(|| {
+                StudyError::UnknownSuite(
+                    name.clone(),
+                    suite::suites()
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            })?;
+            task_names.extend(s.tasks);
+            suite_methods.extend(s.methods.unwrap_or_else(lrctl_method::default_names));
+            suite_seeds = suite_seeds.max(s.seeds);
+        }
+        task_names.extend(self.tasks.iter().cloned());
+
+        let mut tasks: Vec<TaskSpec> = Vec::new();
+        for name in dedup(&task_names) {
+            tasks.push(lrctl_tasks::registry::find(&name)?);
+        }
+        tasks.extend(self.inline_tasks.iter().cloned());
+        if let Some(steps) = self.steps {
+            for t in &mut tasks {
+                t.budget = Budget::Steps(steps.max(1));
+            }
+        }
+        check_unique(tasks.iter().map(|t| (t.name.as_str(), t)), "task")?;
+        if tasks.is_empty() {
+            return Err(StudyError::Empty("tasks"));
+        }
+
+        let method_names = if self.methods.is_empty() && self.inline_methods.is_empty() {
+            if suite_methods.is_empty() {
+                lrctl_method::default_names()
+            } else {
+                suite_methods
+            }
+        } else {
+            self.methods.clone()
+        };
+        let mut methods: Vec<MethodSpec> = Vec::new();
+        for name in dedup(&method_names) {
+            let m = lrctl_method::find(&name)?;
+            m.validate()?;
+            methods.push(m);
+        }
+        for m in &self.inline_methods {
+            m.validate()?;
+            methods.push(m.clone());
+        }
+        check_unique(methods.iter().map(|m| (m.name.as_str(), m)), "method")?;
+        if methods.is_empty() {
+            return Err(StudyError::Empty("methods"));
+        }
+
+        let seeds = match &self.seeds {
+            Some(s) => s.values(),
+            None => Seeds::Count(if suite_seeds > 0 { suite_seeds } else { 3 }).values(),
+        };
+        if seeds.is_empty() {
+            return Err(StudyError::Empty("seeds"));
+        }
+        let name = self.name.clone().unwrap_or_else(|| {
+            if self.suites.is_empty() {
+                "default".to_string()
+            } else {
+                self.suites.join("+")
+            }
+        });
+        Ok(Study {
+            name,
+            tasks,
+            methods,
+            seeds,
+        })
+    }
+}
+
+fn dedup(names: &[String]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    names
+        .iter()
+        .filter(|n| seen.insert(n.as_str()))
+        .cloned()
+        .collect()
+}
+
+fn check_unique<'a, T: PartialEq + 'a>(
+    items: impl Iterator<Item = (&'a str, &'a T)>,
+    kind: &'static str,
+) -> Result<(), StudyError> {
+    let items: Vec<_> = items.collect();
+    for (i, (n, a)) in items.iter().enumerate() {
+        for (m, b) in &items[i + 1..] {
+            if n == m && a != b {
+                return Err(StudyError::Duplicate {
+                    kind,
+                    name: n.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A resolved study: full configurations, ready to expand into cells.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Study {
+    /// Name in the store.
+    pub name: String,
+    /// Tasks, in order.
+    pub tasks: Vec<TaskSpec>,
+    /// Methods, in order.
+    pub methods: Vec<MethodSpec>,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+}
+
+/// One planned cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellPlan<'a> {
+    /// The task.
+    pub task: &'a TaskSpec,
+    /// The method.
+    pub method: &'a MethodSpec,
+    /// The seed.
+    pub seed: u64,
+    /// Hash of the full resolved configuration (task, method, engine version).
+    pub config_hash: String,
+}
+
+impl Study {
+    /// Every (task, method, seed) cell, task-major.
+    pub fn cells(&self) -> Vec<CellPlan<'_>> {
+        let mut out = Vec::new();
+        for task in &self.tasks {
+            for method in &self.methods {
+                let hash = config_hash(task, method);
+                for &seed in &self.seeds {
+                    out.push(CellPlan {
+                        task,
+                        method,
+                        seed,
+                        config_hash: hash.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The study as JSON (stored with the study so reports need nothing else).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("study serialises")
+    }
+}
+
+/// SHA-256 (hex) over the canonical JSON of the task, the method and [`ENGINE_VERSION`].
+pub fn config_hash(task: &TaskSpec, method: &MethodSpec) -> String {
+    let json = serde_json::json!({
+        "engine": ENGINE_VERSION,
+        "task": task,
+        "method": method,
+    });
+    let digest = Sha256::digest(json.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

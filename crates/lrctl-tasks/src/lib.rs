@@ -1,0 +1,52 @@
+//! Tasks: dataset + model + loss + metrics + budget + scale.
+//!
+//! A [`TaskSpec`] is configuration; [`prepare`] loads its data once into a [`Task`], which
+//! every cell of the task shares; [`Task::instantiate`] builds the seeded model as a
+//! [`Workload`] the engine trains through a flat parameter vector.
+
+pub mod data;
+pub mod error;
+pub mod init;
+pub mod models;
+pub mod registry;
+pub mod spec;
+pub mod task;
+pub mod workload;
+
+use std::sync::Arc;
+
+pub use burn::prelude::Device;
+pub use data::{ClassData, TaskData, TextData};
+pub use error::TaskError;
+pub use spec::{Budget, DataSpec, Direction, Holdout, ModelSpec, TaskSpec, steps_per_epoch};
+pub use task::{DataSummary, LoadedTask, Task};
+pub use workload::{Metrics, Split, Workload};
+
+/// Loads a task's data and checks that its model fits it.
+pub fn prepare(spec: &TaskSpec, dirs: &lrctl_data::DataDirs) -> Result<Arc<dyn Task>, TaskError> {
+    let data = data::load(spec, dirs)?;
+    Ok(Arc::new(LoadedTask::new(spec.clone(), data)?))
+}
+
+/// The device cells train on: CUDA when built with the `cuda` feature, else burn's pure-Rust
+/// CPU backend (flex), with autodiff.
+pub fn default_device() -> Device {
+    #[cfg(feature = "cuda")]
+    {
+        Device::cuda(0).autodiff()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Device::flex().autodiff()
+    }
+}
+
+impl TaskSpec {
+    /// The held-out metric reported for the task, and which way it improves.
+    pub fn primary_metric(&self) -> (&'static str, Direction) {
+        match self.model {
+            ModelSpec::Lm { .. } => ("bits_per_byte", Direction::Minimize),
+            _ => ("accuracy", Direction::Maximize),
+        }
+    }
+}

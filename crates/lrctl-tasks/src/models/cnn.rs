@@ -1,0 +1,59 @@
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use super::Classifier;
+
+/// Two conv(3×3, same padding) + ReLU + max-pool(2×2) blocks, then a ReLU dense layer and the
+/// output layer.
+#[derive(Module, Debug)]
+pub struct Cnn {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    pool: MaxPool2d,
+    fc: Linear,
+    output: Linear,
+    image: [usize; 3],
+}
+
+impl Cnn {
+    /// A CNN for `[channels, height, width]` images.
+    pub fn new(
+        image: [usize; 3],
+        channels: [usize; 2],
+        hidden: usize,
+        classes: usize,
+        device: &Device,
+    ) -> Self {
+        let conv = |c_in, c_out| {
+            Conv2dConfig::new([c_in, c_out], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .init(device)
+        };
+        let [c, h, w] = image;
+        let flat = channels[1] * (h / 4) * (w / 4);
+        Cnn {
+            conv1: conv(c, channels[0]),
+            conv2: conv(channels[0], channels[1]),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            fc: LinearConfig::new(flat, hidden).init(device),
+            output: LinearConfig::new(hidden, classes).init(device),
+            image,
+        }
+    }
+}
+
+impl Classifier for Cnn {
+    fn logits(&self, x: Tensor<2>) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let [c, h, w] = self.image;
+        let x = x.reshape([b, c, h, w]);
+        let x = self.pool.forward(relu(self.conv1.forward(x)));
+        let x = self.pool.forward(relu(self.conv2.forward(x)));
+        let x = x.flatten::<2>(1, 3);
+        self.output.forward(relu(self.fc.forward(x)))
+    }
+}

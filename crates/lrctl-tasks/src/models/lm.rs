@@ -1,0 +1,91 @@
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::gelu;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+/// Byte-level decoder-only transformer (GPT-style, pre-LayerNorm, learned positions, no
+/// dropout so a seed fully determines the run).
+#[derive(Module, Debug)]
+pub struct ByteLm {
+    tokens: Embedding,
+    positions: Embedding,
+    blocks: Vec<Block>,
+    norm: LayerNorm,
+    head: Linear,
+}
+
+/// One pre-LayerNorm block: `x + attn(ln(x))`, then `x + mlp(ln(x))`.
+#[derive(Module, Debug)]
+pub struct Block {
+    norm1: LayerNorm,
+    qkv: Linear,
+    proj: Linear,
+    norm2: LayerNorm,
+    fc: Linear,
+    out: Linear,
+    heads: usize,
+}
+
+impl ByteLm {
+    /// `layers` blocks of width `d_model` with `heads` heads over a `context`-byte window.
+    pub fn new(d_model: usize, layers: usize, heads: usize, context: usize, device: &Device) -> Self {
+        let blocks = (0..layers)
+            .map(|_| Block {
+                norm1: LayerNormConfig::new(d_model).init(device),
+                qkv: LinearConfig::new(d_model, 3 * d_model).init(device),
+                proj: LinearConfig::new(d_model, d_model).init(device),
+                norm2: LayerNormConfig::new(d_model).init(device),
+                fc: LinearConfig::new(d_model, 4 * d_model).init(device),
+                out: LinearConfig::new(4 * d_model, d_model).init(device),
+                heads,
+            })
+            .collect();
+        ByteLm {
+            tokens: EmbeddingConfig::new(256, d_model).init(device),
+            positions: EmbeddingConfig::new(context, d_model).init(device),
+            blocks,
+            norm: LayerNormConfig::new(d_model).init(device),
+            head: LinearConfig::new(d_model, 256).init(device),
+        }
+    }
+
+    /// `[batch, t]` byte ids → `[batch, t, 256]` logits for the next byte at every position.
+    pub fn logits(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [b, t] = tokens.dims();
+        let device = tokens.device();
+        let pos = Tensor::<1, Int>::arange(0..t as i64, &device)
+            .reshape([1, t])
+            .expand([b, t]);
+        let mut x = self.tokens.forward(tokens) + self.positions.forward(pos);
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        self.head.forward(self.norm.forward(x))
+    }
+}
+
+impl Block {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let h = self.heads;
+        let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
+        // [b, t, 3, h, d/h] → three [b, h, t, d/h]
+        let qkv = qkv.reshape([b, t, 3, h, d / h]).permute([2, 0, 3, 1, 4]);
+        let q = qkv.clone().narrow(0, 0, 1).squeeze_dim::<4>(0);
+        let k = qkv.clone().narrow(0, 1, 1).squeeze_dim::<4>(0);
+        let v = qkv.narrow(0, 2, 1).squeeze_dim::<4>(0);
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: true,
+        };
+        let ctx = attention(q, k, v, None, None, options)
+            .swap_dims(1, 2)
+            .reshape([b, t, d]);
+        let x = x + self.proj.forward(ctx);
+        let m = self.out.forward(gelu(self.fc.forward(self.norm2.forward(x.clone()))));
+        x + m
+    }
+}

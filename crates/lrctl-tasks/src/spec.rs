@@ -1,0 +1,248 @@
+//! Task configuration as data: what to train, on what, for how long.
+//!
+//! Built-in tasks live in [`crate::registry`]; a study file can declare its own with the same
+//! fields, so bringing a dataset or a model size never needs a code change.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use lrctl_data::Normalization;
+
+/// A task: dataset + model + loss + metrics + budget + scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Registry name, `family/dataset`, e.g. `libsvm/letter`.
+    pub name: String,
+    /// One line for `lrctl tasks`.
+    pub description: String,
+    /// Where the examples come from.
+    pub data: DataSpec,
+    /// The network trained on them.
+    pub model: ModelSpec,
+    /// Width multiplier (hidden units, channels, embedding size); the `ladder` suite's axis.
+    #[serde(default = "one")]
+    pub width: u32,
+    /// Depth multiplier (hidden layers, transformer blocks).
+    #[serde(default = "one")]
+    pub depth: u32,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Training length.
+    pub budget: Budget,
+    /// Evaluations on the validation split over the run (evenly spaced, the last at the end).
+    #[serde(default = "default_evals")]
+    pub evals: u32,
+    /// Points in the recorded learning curve (train loss is averaged between points).
+    #[serde(default = "default_curve_points")]
+    pub curve_points: u32,
+    /// Cap on validation examples used by the periodic evaluations (the final evaluation uses
+    /// the whole held-out split).
+    #[serde(default = "default_eval_max")]
+    pub eval_max_examples: usize,
+    /// Per-feature normalisation fitted on the training rows.
+    #[serde(default)]
+    pub normalization: Normalization,
+    /// How held-out data is carved out of the training file.
+    #[serde(default)]
+    pub holdout: Holdout,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_evals() -> u32 {
+    10
+}
+fn default_curve_points() -> u32 {
+    100
+}
+fn default_eval_max() -> usize {
+    2048
+}
+
+/// Fractions of the training file set aside. The validation split is always carved from the
+/// training file; the test split comes from the official test file when one exists
+/// (LIBSVM `.t`, MNIST `t10k`), otherwise it is carved too. Splits use a fixed seed per task so
+/// every cell of a study is scored on the same held-out rows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Holdout {
+    /// Fraction of the training file used for validation.
+    pub validation: f64,
+    /// Fraction used for testing when no official test file exists.
+    pub test: f64,
+}
+
+impl Default for Holdout {
+    fn default() -> Self {
+        Holdout {
+            validation: 0.1,
+            test: 0.2,
+        }
+    }
+}
+
+/// Where a task's examples come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DataSpec {
+    /// A dataset compiled into a dependency (`iris`, `breast-cancer`, `digits`, `wine-quality`).
+    Embedded {
+        /// Dataset name.
+        name: String,
+    },
+    /// A LIBSVM file: a mirror name (`letter`) or an explicit path (its `PATH.t` sibling, when
+    /// present, is the test split).
+    Libsvm {
+        /// Mirror name or a label for a user file.
+        name: String,
+        /// Explicit file, overriding the lookup.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<PathBuf>,
+    },
+    /// IDX images (`mnist`, `fashion-mnist`), optionally subsampled.
+    Images {
+        /// Mirror name.
+        name: String,
+        /// Explicit directory holding the four IDX files.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<PathBuf>,
+        /// Use this many training rows (seeded, fixed per task) instead of all.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subsample: Option<usize>,
+    },
+    /// A byte-level text corpus (`tinyshakespeare`).
+    Text {
+        /// Mirror name.
+        name: String,
+        /// Explicit file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<PathBuf>,
+    },
+}
+
+impl DataSpec {
+    /// The dataset's name.
+    pub fn name(&self) -> &str {
+        match self {
+            DataSpec::Embedded { name }
+            | DataSpec::Libsvm { name, .. }
+            | DataSpec::Images { name, .. }
+            | DataSpec::Text { name, .. } => name,
+        }
+    }
+
+    /// Whether the data ships inside the binary (no files needed).
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, DataSpec::Embedded { .. })
+    }
+
+    /// Whether this is a template (`libsvm/file`, `lm/file`, ...) that trains on a file the
+    /// user names with `--data`, and none has been given yet.
+    pub fn needs_path(&self) -> bool {
+        match self {
+            DataSpec::Embedded { .. } => false,
+            DataSpec::Libsvm { name, path }
+            | DataSpec::Images { name, path, .. }
+            | DataSpec::Text { name, path } => path.is_none() && name == USER_FILE,
+        }
+    }
+
+    /// The same source read from an explicit file (or IDX directory). Embedded data has no
+    /// file, so it is returned unchanged.
+    pub fn with_path(&self, file: PathBuf) -> DataSpec {
+        let mut d = self.clone();
+        match &mut d {
+            DataSpec::Embedded { .. } => {}
+            DataSpec::Libsvm { path, .. }
+            | DataSpec::Images { path, .. }
+            | DataSpec::Text { path, .. } => *path = Some(file),
+        }
+        d
+    }
+}
+
+/// Dataset name of the templates that train on a user's file.
+pub const USER_FILE: &str = "file";
+
+/// The network, before the width/depth multipliers are applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ModelSpec {
+    /// Multinomial logistic regression: one linear layer + softmax cross-entropy.
+    Linear,
+    /// Fully connected ReLU network.
+    Mlp {
+        /// Hidden layer widths (each multiplied by `width`; the list repeated `depth` times).
+        hidden: Vec<usize>,
+    },
+    /// Two conv(3×3, same padding)+ReLU+max-pool(2) blocks, then two dense layers.
+    Cnn {
+        /// Output channels of the two conv blocks (multiplied by `width`).
+        channels: [usize; 2],
+        /// Width of the hidden dense layer (multiplied by `width`).
+        hidden: usize,
+    },
+    /// Byte-level decoder-only transformer: learned positions, pre-LayerNorm blocks, causal
+    /// self-attention, GELU MLP (4× expansion), final LayerNorm, untied output head.
+    Lm {
+        /// Embedding size (multiplied by `width`).
+        d_model: usize,
+        /// Transformer blocks (multiplied by `depth`).
+        layers: usize,
+        /// Attention heads (multiplied by `width`, so the head size stays fixed).
+        heads: usize,
+        /// Context length in bytes.
+        context: usize,
+    },
+}
+
+impl ModelSpec {
+    /// Short family name used in task names and meta-features.
+    pub fn family(&self) -> &'static str {
+        match self {
+            ModelSpec::Linear => "linear",
+            ModelSpec::Mlp { .. } => "mlp",
+            ModelSpec::Cnn { .. } => "cnn",
+            ModelSpec::Lm { .. } => "lm",
+        }
+    }
+}
+
+/// Training length.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Budget {
+    /// Passes over the training split (rounded up to whole steps).
+    Epochs(f64),
+    /// Optimizer steps.
+    Steps(u64),
+}
+
+impl Budget {
+    /// The budget in optimizer steps for a training split of `n_train` rows.
+    pub fn steps(&self, n_train: usize, batch_size: usize) -> u64 {
+        let per_epoch = steps_per_epoch(n_train, batch_size);
+        match *self {
+            Budget::Steps(s) => s.max(1),
+            Budget::Epochs(e) => ((e * per_epoch as f64).ceil() as u64).max(1),
+        }
+    }
+}
+
+/// Optimizer steps in one pass over `n_train` rows; the last partial batch is kept.
+pub fn steps_per_epoch(n_train: usize, batch_size: usize) -> u64 {
+    (n_train.max(1)).div_ceil(batch_size.max(1)) as u64
+}
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Smaller is better (loss, bits per byte).
+    Minimize,
+    /// Larger is better (accuracy).
+    Maximize,
+}
