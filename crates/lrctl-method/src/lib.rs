@@ -138,6 +138,20 @@ fn did_you_mean(suggestions: &[String]) -> String {
 const BUILTIN: &[(&str, &str)] = &[
     ("adam-fixed", include_str!("../methods/adam-fixed.toml")),
     ("cawr-default", include_str!("../methods/cawr-default.toml")),
+    ("adamw-cosine", include_str!("../methods/adamw-cosine.toml")),
+    ("adamw-wsd", include_str!("../methods/adamw-wsd.toml")),
+    ("plateau-adamw", include_str!("../methods/plateau-adamw.toml")),
+    ("hd-adam", include_str!("../methods/hd-adam.toml")),
+    ("hd-sgd", include_str!("../methods/hd-sgd.toml")),
+    ("sps", include_str!("../methods/sps.toml")),
+    ("dadapt-adam", include_str!("../methods/dadapt-adam.toml")),
+    ("prodigy", include_str!("../methods/prodigy.toml")),
+    ("cocob", include_str!("../methods/cocob.toml")),
+    ("dowg", include_str!("../methods/dowg.toml")),
+    ("dog", include_str!("../methods/dog.toml")),
+    ("schedulefree-adamw", include_str!("../methods/schedulefree-adamw.toml")),
+    ("schedulefree-sgd", include_str!("../methods/schedulefree-sgd.toml")),
+    ("mechanic-adamw", include_str!("../methods/mechanic-adamw.toml")),
 ];
 
 impl MethodSpec {

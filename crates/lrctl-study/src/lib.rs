@@ -1,14 +1,35 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Studies: tasks × methods × seeds, run resumably and in parallel into a store.
+//!
+//! [`StudyFile`] is what the user writes (flags or TOML); [`StudyFile::resolve`] turns it into
+//! a [`Study`] of full configurations; [`run::run_study`] adds its cells to the store and runs
+//! every cell that has no result yet, one single-threaded cell per job. The store is the source
+//! of truth: a cell carries its resolved task and method configuration, so re-running a command
+//! skips finished cells, and a killed run loses at most the cells that were in flight.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod run;
+pub mod spec;
+pub mod suite;
+pub mod summary;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+pub use run::{RunConfig, RunReport, run_study};
+pub use spec::{CellPlan, ENGINE_VERSION, Seeds, Study, StudyError, StudyFile, config_hash};
+pub use suite::{Suite, suites};
+pub use summary::{CellSummary, MeanSe, MethodRow};
+
+use lrctl_store::{CellRow, Outcome};
+
+/// The summary of a stored cell, for tables (`None` while it has no result).
+pub fn cell_summary(cell: &CellRow) -> Option<CellSummary> {
+    let r = cell.result.as_ref()?;
+    Some(CellSummary {
+        task: cell.task.clone(),
+        method: cell.method.clone(),
+        outcome: r.outcome.as_str().to_string(),
+        train_loss: r.final_train_loss,
+        metric: if r.outcome == Outcome::Finished {
+            r.test_metric
+        } else {
+            None
+        },
+    })
 }

@@ -50,3 +50,12 @@ impl TaskSpec {
         }
     }
 }
+
+/// The name of the compute back end cells run on (recorded in provenance).
+pub fn backend_name() -> &'static str {
+    if cfg!(feature = "cuda") {
+        "burn-cuda"
+    } else {
+        "burn-flex-cpu"
+    }
+}

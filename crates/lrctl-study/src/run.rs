@@ -1,0 +1,372 @@
+//! Running a study: claim cells from the store, train them in parallel, record the results.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lrctl_data::DataDirs;
+use lrctl_engine::{RunOptions, RunResult};
+use lrctl_method::MethodSpec;
+use lrctl_store::{
+    AddReport, CellResult, ClaimedCell, CurvePointRow, Lease, NewCell, Outcome, Provenance,
+    Store, StudyId,
+};
+use lrctl_tasks::{Task, TaskSpec};
+
+use crate::spec::Study;
+
+/// How a study is run.
+pub struct RunConfig {
+    /// Cells trained at once (one thread each).
+    pub jobs: usize,
+    /// Where data files are looked for.
+    pub dirs: DataDirs,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+    /// Set to stop after the cells in flight (Ctrl-C).
+    pub cancel: Arc<AtomicBool>,
+    /// Lease length; heartbeats renew it every third of it.
+    pub lease: Duration,
+}
+
+impl RunConfig {
+    /// Defaults: one job per core, progress bar on, two-minute leases.
+    pub fn new(dirs: DataDirs) -> Self {
+        RunConfig {
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            dirs,
+            progress: true,
+            cancel: Arc::new(AtomicBool::new(false)),
+            lease: lrctl_store::DEFAULT_LEASE,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The study's id in the store.
+    pub study: StudyId,
+    /// What adding the study's cells did (new, existing, superseded).
+    pub added: AddReport,
+    /// Cells this run trained and recorded.
+    pub ran: usize,
+    /// Whether it stopped early on request.
+    pub interrupted: bool,
+    /// Seconds the run took.
+    pub seconds: f64,
+}
+
+/// Prepared tasks, keyed by their resolved configuration, shared by the workers.
+type TaskCache = Mutex<HashMap<String, Arc<OnceLock<Result<Arc<dyn Task>, String>>>>>;
+
+/// Adds the study's cells to the store at `location` and runs every one without a result.
+///
+/// Tasks' data are loaded before anything trains, so missing files stop the run with a message
+/// saying where they were looked for. Results already stored are never touched.
+pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunReport> {
+    let start = Instant::now();
+    let mut store = lrctl_store::open(location)?;
+    let study_id = store.upsert_study(&study.name, &study.to_json())?;
+    let cells: Vec<NewCell> = study
+        .cells()
+        .iter()
+        .map(|c| NewCell {
+            task: c.task.name.clone(),
+            method: c.method.name.clone(),
+            seed: c.seed,
+            config_hash: c.config_hash.clone(),
+            task_config: serde_json::to_string(c.task).expect("task serialises"),
+            method_config: serde_json::to_string(c.method).expect("method serialises"),
+        })
+        .collect();
+    let added = store.add_cells(study_id, &cells)?;
+    store.requeue_dead_local(&lrctl_store::hostname())?;
+    let progress = store.progress(study_id)?;
+
+    // Load every task that still has work before training anything.
+    let cache: TaskCache = Mutex::new(HashMap::new());
+    let pending_tasks: Vec<String> = store
+        .cells(study_id, false)?
+        .into_iter()
+        .filter(|c| c.result.is_none())
+        .map(|c| c.task_config)
+        .collect();
+    for config in dedup(pending_tasks) {
+        prepared(&cache, &config, &cfg.dirs).map_err(anyhow::Error::msg)?;
+    }
+
+    let bar = if cfg.progress {
+        ProgressBar::with_draw_target(Some(progress.total() as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix} [{bar:30}] {pos}/{len} cells · {elapsed_precise} · eta {eta} · {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(study.name.clone());
+    bar.set_position(progress.done as u64);
+    bar.enable_steady_tick(Duration::from_millis(250));
+
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
+    let jobs = cfg.jobs.max(1);
+    std::thread::scope(|scope| {
+        for slot in 0..jobs {
+            let (cache, bar, ran, errors) = (&cache, &bar, &ran, &errors);
+            scope.spawn(move || {
+                if let Err(e) = worker(location, study_id, slot, cfg, cache, bar, ran) {
+                    cfg.cancel.store(true, Ordering::Relaxed);
+                    errors.lock().expect("not poisoned").push(e);
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = errors.into_inner().expect("not poisoned").into_iter().next() {
+        return Err(e);
+    }
+    Ok(RunReport {
+        study: study_id,
+        added,
+        ran: ran.into_inner(),
+        interrupted: cfg.cancel.load(Ordering::Relaxed),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|s| seen.insert(s.clone()));
+    v
+}
+
+/// The prepared task for a resolved task configuration (loaded once per process).
+fn prepared(cache: &TaskCache, config: &str, dirs: &DataDirs) -> Result<Arc<dyn Task>, String> {
+    let cell = {
+        let mut map = cache.lock().expect("not poisoned");
+        Arc::clone(map.entry(config.to_string()).or_default())
+    };
+    cell.get_or_init(|| {
+        let spec: TaskSpec = serde_json::from_str(config)
+            .map_err(|e| format!("stored task configuration is unreadable: {e}"))?;
+        lrctl_tasks::prepare(&spec, dirs).map_err(|e| e.to_string())
+    })
+    .clone()
+}
+
+/// One worker thread: its own store connection, claiming cells until none is left.
+fn worker(
+    location: &str,
+    study: StudyId,
+    slot: usize,
+    cfg: &RunConfig,
+    cache: &TaskCache,
+    bar: &ProgressBar,
+    ran: &std::sync::atomic::AtomicUsize,
+) -> Result<()> {
+    let worker_id = lrctl_store::worker_id_slot(slot);
+    let store: Mutex<Box<dyn Store>> = Mutex::new(lrctl_store::open(location)?);
+    loop {
+        if cfg.cancel.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let claimed = store
+            .lock()
+            .expect("not poisoned")
+            .claim(Some(study), &worker_id, cfg.lease)?;
+        let Some(cell) = claimed else {
+            return Ok(());
+        };
+        bar.set_message(format!("{} · {} · seed {}", cell.task, cell.method, cell.seed));
+        let lease = Mutex::new(cell.lease.clone());
+        match run_cell(&cell, cfg, cache, &store, &lease) {
+            Some((result, curve)) => {
+                let lease = lease.into_inner().expect("not poisoned");
+                let mut s = store.lock().expect("not poisoned");
+                let provenance = s.put_provenance(&provenance(&cell.config_hash))?;
+                let result = CellResult {
+                    provenance,
+                    ..result
+                };
+                s.finish(&lease, &result, &curve)
+                    .with_context(|| format!("recording {} · {} · seed {}", cell.task, cell.method, cell.seed))?;
+                ran.fetch_add(1, Ordering::Relaxed);
+                bar.inc(1);
+            }
+            None => {
+                // Cancelled: the cell goes back to the queue, nothing half-written.
+                let lease = lease.into_inner().expect("not poisoned");
+                store.lock().expect("not poisoned").release(&lease)?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Trains one claimed cell; `None` when cancelled. Failures become `failed` results.
+fn run_cell(
+    cell: &ClaimedCell,
+    cfg: &RunConfig,
+    cache: &TaskCache,
+    store: &Mutex<Box<dyn Store>>,
+    lease: &Mutex<Lease>,
+) -> Option<(CellResult, Vec<CurvePointRow>)> {
+    let task = match prepared(cache, &cell.task_config, &cfg.dirs) {
+        Ok(t) => t,
+        Err(reason) => return Some(failed(reason)),
+    };
+    let method: MethodSpec = match serde_json::from_str(&cell.method_config) {
+        Ok(m) => m,
+        Err(e) => return Some(failed(format!("stored method configuration is unreadable: {e}"))),
+    };
+    // Heartbeats ride on the progress callback, from the training thread.
+    let last_beat = Mutex::new(Instant::now());
+    let beat_every = cfg.lease / 3;
+    let heartbeat = |_done: u64, _total: u64| {
+        let mut last = last_beat.lock().expect("not poisoned");
+        if last.elapsed() >= beat_every {
+            *last = Instant::now();
+            let mut l = lease.lock().expect("not poisoned");
+            if let Ok(expires) = store
+                .lock()
+                .expect("not poisoned")
+                .heartbeat(&l, cfg.lease)
+            {
+                l.expires_at = expires;
+            }
+        }
+    };
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        lrctl_engine::with_threads(1, || -> Result<Option<RunResult>, String> {
+            let device = lrctl_tasks::default_device();
+            let mut workload = task
+                .instantiate(cell.seed, &device)
+                .map_err(|e| e.to_string())?;
+            let (mut opt, mut ctl) = method
+                .build(workload.n_params())
+                .map_err(|e| e.to_string())?;
+            let options = RunOptions {
+                seed: cell.seed,
+                steps: None,
+                progress: Some(&heartbeat),
+                cancel: Some(&cfg.cancel),
+            };
+            Ok(lrctl_engine::train(
+                workload.as_mut(),
+                task.spec(),
+                opt.as_mut(),
+                ctl.as_mut(),
+                &options,
+            ))
+        })
+    }));
+    match outcome {
+        Ok(Ok(Some(r))) => Some(to_store(task.spec(), &r)),
+        Ok(Ok(None)) => None,
+        Ok(Err(reason)) => Some(failed(reason)),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Some(failed(format!("the run panicked: {msg}")))
+        }
+    }
+}
+
+fn failed(reason: String) -> (CellResult, Vec<CurvePointRow>) {
+    let result = CellResult {
+        outcome: Outcome::Failed,
+        reason: Some(reason),
+        steps: 0,
+        total_steps: 0,
+        n_params: 0,
+        final_train_loss: None,
+        last_batch_loss: None,
+        train_loss: None,
+        train_metric: None,
+        validation_loss: None,
+        validation_metric: None,
+        test_loss: None,
+        test_metric: None,
+        metric_name: None,
+        seconds: 0.0,
+        eval_seconds: 0.0,
+        cost_steps: 0,
+        cost_seconds: 0.0,
+        result_json: "{}".into(),
+        provenance: lrctl_store::ProvenanceId(0),
+    };
+    (result, Vec::new())
+}
+
+/// Converts an engine result into the store's record and curve rows.
+pub fn to_store(task: &TaskSpec, r: &RunResult) -> (CellResult, Vec<CurvePointRow>) {
+    let metric = |m: &Option<lrctl_tasks::Metrics>| m.as_ref().and_then(lrctl_engine::task_metric);
+    let loss = |m: &Option<lrctl_tasks::Metrics>| m.as_ref().map(|m| m.loss);
+    let mut summary = r.clone();
+    summary.curve.clear();
+    let result = CellResult {
+        outcome: match r.outcome {
+            lrctl_engine::Outcome::Finished => Outcome::Finished,
+            lrctl_engine::Outcome::Diverged => Outcome::Diverged,
+            lrctl_engine::Outcome::Failed => Outcome::Failed,
+        },
+        reason: r.reason.clone(),
+        steps: r.steps,
+        total_steps: r.total_steps,
+        n_params: r.n_params as u64,
+        final_train_loss: r.final_train_loss,
+        last_batch_loss: Some(r.last_batch_loss),
+        train_loss: loss(&r.train),
+        train_metric: metric(&r.train),
+        validation_loss: loss(&r.validation),
+        validation_metric: metric(&r.validation),
+        test_loss: loss(&r.test),
+        test_metric: metric(&r.test),
+        metric_name: Some(task.primary_metric().0.to_string()),
+        seconds: r.seconds,
+        eval_seconds: r.eval_seconds,
+        cost_steps: r.steps,
+        cost_seconds: r.seconds,
+        result_json: serde_json::to_string(&summary).expect("result serialises"),
+        provenance: lrctl_store::ProvenanceId(0),
+    };
+    let curve = r
+        .curve
+        .iter()
+        .map(|p| CurvePointRow {
+            step: p.step,
+            epoch: p.epoch,
+            train_loss: p.train_loss,
+            lr: p.lr,
+            effective_lr: p.effective_lr,
+            grad_norm: p.grad_norm,
+            wall_seconds: p.wall_seconds,
+            eval_loss: p.eval.map(|m| m.loss),
+            eval_metric: p.eval.as_ref().and_then(lrctl_engine::task_metric),
+        })
+        .collect();
+    (result, curve)
+}
+
+/// Which build on which machine produced a result.
+pub fn provenance(config_hash: &str) -> Provenance {
+    Provenance {
+        lrctl_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: option_env!("LRCTL_GIT_COMMIT").map(str::to_string),
+        config_hash: config_hash.to_string(),
+        machine: lrctl_store::machine_description(),
+        backend: lrctl_tasks::backend_name().to_string(),
+    }
+}
