@@ -9,7 +9,7 @@ use lrctl_data::DataDirs;
 use lrctl_engine::{RunOptions, RunResult};
 use lrctl_tasks::TaskSpec;
 
-use crate::output;
+use crate::{output, study_cmds};
 
 /// Learning-rate control for deep learning: train, compare and select.
 #[derive(Debug, Parser)]
@@ -27,6 +27,16 @@ enum Command {
     Tasks,
     /// List the built-in methods.
     Methods,
+    /// Run a study (default: the `quick` suite on embedded data, default methods, 3 seeds).
+    Run(study_cmds::RunArgs),
+    /// Progress of the studies in a store.
+    Status(study_cmds::StatusArgs),
+    /// Results tables of a study (per task: mean ± standard error over seeds).
+    Show(study_cmds::ShowArgs),
+    /// Export a study's cells or curves as CSV or JSON.
+    Export(study_cmds::ExportArgs),
+    /// List the suites with their cell counts and estimated CPU time.
+    Suites,
 }
 
 /// Where data files are looked for.
@@ -38,7 +48,7 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    fn dirs(&self) -> DataDirs {
+    pub(crate) fn dirs(&self) -> DataDirs {
         DataDirs::new(self.data_dir.clone())
     }
 }
@@ -83,6 +93,11 @@ pub fn run(cli: Cli) -> Result<()> {
             output::print_methods(&lrctl_method::builtin());
             Ok(())
         }
+        Command::Run(args) => study_cmds::run(args),
+        Command::Status(args) => study_cmds::status(args),
+        Command::Show(args) => study_cmds::show(args),
+        Command::Export(args) => study_cmds::export(args),
+        Command::Suites => study_cmds::suites(),
     }
 }
 
@@ -118,7 +133,10 @@ fn train(args: TrainArgs) -> Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    bar.set_message(format!("{} · {} · seed {}", spec.name, method.name, args.seed));
+    bar.set_message(format!(
+        "{} · {} · seed {}",
+        spec.name, method.name, args.seed
+    ));
     let progress = |done: u64, total: u64| {
         if done == 1 || done % 16 == 0 || done == total {
             bar.set_length(total);

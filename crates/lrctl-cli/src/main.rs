@@ -2,6 +2,7 @@
 
 mod commands;
 mod output;
+mod study_cmds;
 
 use std::process::ExitCode;
 
@@ -12,9 +13,15 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            let mut shown = err.to_string();
+            eprintln!("error: {shown}");
+            // Wrapped errors often repeat their source's text; print only what is new.
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let text = cause.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    shown = text;
+                }
             }
             ExitCode::from(2)
         }

@@ -118,8 +118,8 @@ pub fn write_run(
     seed: u64,
     r: &RunResult,
 ) -> Result<()> {
-    let mut f = std::fs::File::create(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     if path.extension().and_then(|e| e.to_str()) == Some("json") {
         let file = RunFile {
             lrctl_version: env!("CARGO_PKG_VERSION"),

@@ -26,6 +26,11 @@ use rand_chacha::ChaCha8Rng;
 /// Examples used for the final training-set evaluation (the whole split when smaller).
 const FINAL_TRAIN_EVAL_ROWS: usize = 16_384;
 
+/// A run whose mini-batch loss exceeds this multiple of its first loss has diverged, even while
+/// the numbers stay finite (a linear model under a huge step size grows its logits, and so its
+/// cross-entropy, without bound instead of overflowing).
+pub const DIVERGENCE_FACTOR: f64 = 100.0;
+
 /// Knobs of one run that are not part of the task or the method.
 #[derive(Default)]
 pub struct RunOptions<'a> {
@@ -95,6 +100,7 @@ pub fn train(
     let mut pending_eval: Option<EvalObservation> = None;
     let mut eval_seconds = 0.0;
     let mut last_loss = f64::NAN;
+    let mut first_loss: Option<f64> = None;
     let mut outcome = Outcome::Finished;
     let mut reason = None;
     let mut steps_done = 0u64;
@@ -124,6 +130,15 @@ pub fn train(
 
         let loss = f64::from(workload.loss_and_grad(&batch, &mut grad));
         last_loss = loss;
+        let first = *first_loss.get_or_insert(loss);
+        if loss.is_finite() && first.is_finite() && loss > DIVERGENCE_FACTOR * first.max(1e-2) {
+            outcome = Outcome::Diverged;
+            reason = Some(format!(
+                "training loss {loss:.4e} at step {step} exceeds {DIVERGENCE_FACTOR}× the first \
+                 loss ({first:.4})"
+            ));
+            break;
+        }
         let stats = grad_stats(&grad, &prev_grad, &prev_update, prev_lr);
         if !loss.is_finite() || !stats.norm.is_finite() {
             outcome = Outcome::Diverged;
@@ -145,7 +160,9 @@ pub fn train(
         let lr = controller.lr(&obs);
         if !lr.is_finite() || lr < 0.0 {
             outcome = Outcome::Diverged;
-            reason = Some(format!("controller returned learning rate {lr} at step {step}"));
+            reason = Some(format!(
+                "controller returned learning rate {lr} at step {step}"
+            ));
             break;
         }
         before.copy_from_slice(&params);
@@ -169,7 +186,13 @@ pub fn train(
 
         let eval = if eval_steps.binary_search(&steps_done).is_ok() {
             let t = Instant::now();
-            let m = evaluate_at_eval_point(workload, optimizer, &mut params, Split::Validation, eval_limit);
+            let m = evaluate_at_eval_point(
+                workload,
+                optimizer,
+                &mut params,
+                Split::Validation,
+                eval_limit,
+            );
             eval_seconds += t.elapsed().as_secs_f64();
             pending_eval = Some(EvalObservation {
                 step: steps_done,

@@ -65,6 +65,7 @@ pub struct MethodSpec {
     /// Registry name, e.g. `cawr-default`.
     pub name: String,
     /// One line for `lrctl methods`.
+    #[serde(default)]
     pub description: String,
     /// Which family of learning-rate control it belongs to.
     pub paradigm: Paradigm,
@@ -140,7 +141,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("cawr-default", include_str!("../methods/cawr-default.toml")),
     ("adamw-cosine", include_str!("../methods/adamw-cosine.toml")),
     ("adamw-wsd", include_str!("../methods/adamw-wsd.toml")),
-    ("plateau-adamw", include_str!("../methods/plateau-adamw.toml")),
+    (
+        "plateau-adamw",
+        include_str!("../methods/plateau-adamw.toml"),
+    ),
     ("hd-adam", include_str!("../methods/hd-adam.toml")),
     ("hd-sgd", include_str!("../methods/hd-sgd.toml")),
     ("sps", include_str!("../methods/sps.toml")),
@@ -149,9 +153,18 @@ const BUILTIN: &[(&str, &str)] = &[
     ("cocob", include_str!("../methods/cocob.toml")),
     ("dowg", include_str!("../methods/dowg.toml")),
     ("dog", include_str!("../methods/dog.toml")),
-    ("schedulefree-adamw", include_str!("../methods/schedulefree-adamw.toml")),
-    ("schedulefree-sgd", include_str!("../methods/schedulefree-sgd.toml")),
-    ("mechanic-adamw", include_str!("../methods/mechanic-adamw.toml")),
+    (
+        "schedulefree-adamw",
+        include_str!("../methods/schedulefree-adamw.toml"),
+    ),
+    (
+        "schedulefree-sgd",
+        include_str!("../methods/schedulefree-sgd.toml"),
+    ),
+    (
+        "mechanic-adamw",
+        include_str!("../methods/mechanic-adamw.toml"),
+    ),
 ];
 
 impl MethodSpec {
@@ -252,7 +265,11 @@ fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<Str
         .filter(|(s, _)| *s > 0.7)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use lrctl_data::DataDirs;
 use lrctl_engine::{RunOptions, RunResult};
 use lrctl_method::MethodSpec;
 use lrctl_store::{
-    AddReport, CellResult, ClaimedCell, CurvePointRow, Lease, NewCell, Outcome, Provenance,
-    Store, StudyId,
+    AddReport, CellResult, ClaimedCell, CurvePointRow, Lease, NewCell, Outcome, Provenance, Store,
+    StudyId,
 };
 use lrctl_tasks::{Task, TaskSpec};
 
@@ -131,7 +131,12 @@ pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunRe
         }
     });
     bar.finish_and_clear();
-    if let Some(e) = errors.into_inner().expect("not poisoned").into_iter().next() {
+    if let Some(e) = errors
+        .into_inner()
+        .expect("not poisoned")
+        .into_iter()
+        .next()
+    {
         return Err(e);
     }
     Ok(RunReport {
@@ -179,14 +184,18 @@ fn worker(
         if cfg.cancel.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let claimed = store
-            .lock()
-            .expect("not poisoned")
-            .claim(Some(study), &worker_id, cfg.lease)?;
+        let claimed =
+            store
+                .lock()
+                .expect("not poisoned")
+                .claim(Some(study), &worker_id, cfg.lease)?;
         let Some(cell) = claimed else {
             return Ok(());
         };
-        bar.set_message(format!("{} · {} · seed {}", cell.task, cell.method, cell.seed));
+        bar.set_message(format!(
+            "{} · {} · seed {}",
+            cell.task, cell.method, cell.seed
+        ));
         let lease = Mutex::new(cell.lease.clone());
         match run_cell(&cell, cfg, cache, &store, &lease) {
             Some((result, curve)) => {
@@ -197,8 +206,12 @@ fn worker(
                     provenance,
                     ..result
                 };
-                s.finish(&lease, &result, &curve)
-                    .with_context(|| format!("recording {} · {} · seed {}", cell.task, cell.method, cell.seed))?;
+                s.finish(&lease, &result, &curve).with_context(|| {
+                    format!(
+                        "recording {} · {} · seed {}",
+                        cell.task, cell.method, cell.seed
+                    )
+                })?;
                 ran.fetch_add(1, Ordering::Relaxed);
                 bar.inc(1);
             }
@@ -226,7 +239,11 @@ fn run_cell(
     };
     let method: MethodSpec = match serde_json::from_str(&cell.method_config) {
         Ok(m) => m,
-        Err(e) => return Some(failed(format!("stored method configuration is unreadable: {e}"))),
+        Err(e) => {
+            return Some(failed(format!(
+                "stored method configuration is unreadable: {e}"
+            )));
+        }
     };
     // Heartbeats ride on the progress callback, from the training thread.
     let last_beat = Mutex::new(Instant::now());
@@ -236,11 +253,7 @@ fn run_cell(
         if last.elapsed() >= beat_every {
             *last = Instant::now();
             let mut l = lease.lock().expect("not poisoned");
-            if let Ok(expires) = store
-                .lock()
-                .expect("not poisoned")
-                .heartbeat(&l, cfg.lease)
-            {
+            if let Ok(expires) = store.lock().expect("not poisoned").heartbeat(&l, cfg.lease) {
                 l.expires_at = expires;
             }
         }

@@ -102,7 +102,9 @@ pub enum StudyError {
     #[error(transparent)]
     Method(#[from] lrctl_method::MethodError),
     /// Nothing to run.
-    #[error("the study has no {0}: name a suite (`--suite quick`), tasks (`--task`) or a study file")]
+    #[error(
+        "the study has no {0}: name a suite (`--suite quick`), tasks (`--task`) or a study file"
+    )]
     Empty(&'static str),
     /// Two different definitions under one name.
     #[error("two different {kind}s are named `{name}` in this study")]

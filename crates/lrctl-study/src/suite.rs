@@ -103,7 +103,10 @@ pub fn suites() -> Vec<Suite> {
             tasks: PAPER_LIBSVM
                 .iter()
                 .map(|n| format!("libsvm/{n}"))
-                .chain(["cnn/fashion-mnist".to_string(), "lm/tinyshakespeare".to_string()])
+                .chain([
+                    "cnn/fashion-mnist".to_string(),
+                    "lm/tinyshakespeare".to_string(),
+                ])
                 .collect(),
             methods: Some(names(PAPER_METHODS)),
             seeds: 10,

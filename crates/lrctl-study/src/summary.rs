@@ -149,13 +149,27 @@ pub fn render(task: &str, metric_name: &str, rows: &[MethodRow]) -> String {
             format!("{}{}", if r.best { "* " } else { "  " }, r.method),
             fmt(&r.train_loss, 4),
             fmt(&r.metric, 4),
-            format!("{}{}", r.diverged, if r.failed > 0 { format!(" (+{} failed)", r.failed) } else { String::new() }),
+            format!(
+                "{}{}",
+                r.diverged,
+                if r.failed > 0 {
+                    format!(" (+{} failed)", r.failed)
+                } else {
+                    String::new()
+                }
+            ),
             r.cells.to_string(),
         ]);
     }
     lines[0][0] = format!("  {}", lines[0][0]);
     let widths: Vec<usize> = (0..5)
-        .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = format!("{task}\n");
     for l in &lines {

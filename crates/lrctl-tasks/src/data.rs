@@ -102,9 +102,16 @@ pub fn load(spec: &TaskSpec, dirs: &DataDirs) -> Result<TaskData, TaskError> {
             let n_val = (n as f64 * h.validation) as usize;
             let n_train = n - n_test - n_val;
             let ModelSpec::Lm { context, .. } = spec.model else {
-                return Err(invalid(spec, "text data needs a language model (`kind = \"lm\"`)"));
+                return Err(invalid(
+                    spec,
+                    "text data needs a language model (`kind = \"lm\"`)",
+                ));
             };
-            for (part, len) in [("training", n_train), ("validation", n_val), ("test", n_test)] {
+            for (part, len) in [
+                ("training", n_train),
+                ("validation", n_val),
+                ("test", n_test),
+            ] {
                 if len < context + 2 {
                     return Err(invalid(
                         spec,
@@ -157,7 +164,10 @@ fn class_data(
     let (mut train, mut validation) = carve(&train, spec.holdout.validation, SPLIT_SEED ^ 1);
     let mut test = test;
     if train.n_rows == 0 {
-        return Err(invalid(spec, "no training rows left after the held-out splits"));
+        return Err(invalid(
+            spec,
+            "no training rows left after the held-out splits",
+        ));
     }
     if test.n_features != train.n_features {
         // A test file may omit the highest feature index: pad both to the wider one.

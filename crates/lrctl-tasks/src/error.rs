@@ -12,7 +12,9 @@ pub enum TaskError {
         suggestions: Vec<String>,
     },
     /// A malformed `@wNdM` suffix.
-    #[error("task `{name}`: the scale suffix must look like `@w2`, `@d2` or `@w4d2` (positive integers)")]
+    #[error(
+        "task `{name}`: the scale suffix must look like `@w2`, `@d2` or `@w4d2` (positive integers)"
+    )]
     BadScale {
         /// The name asked for.
         name: String,

@@ -17,7 +17,10 @@ pub const LIBSVM_DATASETS: &[(&str, &str)] = &[
     ("pendigits", "7494 × 16, 10 classes, official test file"),
     ("a9a", "32561 × 123, binary, official test file"),
     ("ijcnn1", "49990 × 22, binary, official test file"),
-    ("mushrooms", "6513 × 126, binary (agaricus), official test file"),
+    (
+        "mushrooms",
+        "6513 × 126, binary (agaricus), official test file",
+    ),
     ("w8a", "49749 × 300, binary"),
 ];
 
@@ -320,7 +323,10 @@ fn parse_scale(s: &str) -> Option<(u32, u32)> {
     let mut rest = s;
     while !rest.is_empty() {
         let key = rest.chars().next()?;
-        let digits: String = rest[1..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        let digits: String = rest[1..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
         let v: u32 = digits.parse().ok().filter(|&v| v >= 1)?;
         match key {
             'w' => w = v,
@@ -343,7 +349,11 @@ pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec
         .filter(|(s, _)| *s > 0.7)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 #[cfg(test)]

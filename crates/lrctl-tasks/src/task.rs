@@ -140,7 +140,8 @@ impl Task for LoadedTask {
                 classifier(init_params(m, &mut rng), c, device)
             }
             (ModelSpec::Mlp { hidden }, TaskData::Class(c)) => {
-                let widths: Vec<usize> = (0..d).flat_map(|_| hidden.iter().map(|h| h * w)).collect();
+                let widths: Vec<usize> =
+                    (0..d).flat_map(|_| hidden.iter().map(|h| h * w)).collect();
                 let m = Mlp::new(c.train.n_features, &widths, c.train.n_classes, device);
                 classifier(init_params(m, &mut rng), c, device)
             }
@@ -182,7 +183,11 @@ fn classifier<N: crate::models::Classifier + 'static>(
     data: &Arc<ClassData>,
     device: &Device,
 ) -> Box<dyn Workload> {
-    Box::new(ClassifierWorkload::new(model, Arc::clone(data), device.clone()))
+    Box::new(ClassifierWorkload::new(
+        model,
+        Arc::clone(data),
+        device.clone(),
+    ))
 }
 
 /// The initialisation stream of a cell seed (distinct from the engine's shuffle stream).

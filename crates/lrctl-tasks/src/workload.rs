@@ -223,7 +223,11 @@ impl Workload for LmWorkload {
     }
 
     fn n_train(&self) -> usize {
-        self.data.train.len().saturating_sub(self.context + 1).max(1)
+        self.data
+            .train
+            .len()
+            .saturating_sub(self.context + 1)
+            .max(1)
     }
 
     fn params(&self, out: &mut Vec<f32>) {

@@ -30,7 +30,13 @@ pub struct Block {
 
 impl ByteLm {
     /// `layers` blocks of width `d_model` with `heads` heads over a `context`-byte window.
-    pub fn new(d_model: usize, layers: usize, heads: usize, context: usize, device: &Device) -> Self {
+    pub fn new(
+        d_model: usize,
+        layers: usize,
+        heads: usize,
+        context: usize,
+        device: &Device,
+    ) -> Self {
         let blocks = (0..layers)
             .map(|_| Block {
                 norm1: LayerNormConfig::new(d_model).init(device),
@@ -85,7 +91,9 @@ impl Block {
             .swap_dims(1, 2)
             .reshape([b, t, d]);
         let x = x + self.proj.forward(ctx);
-        let m = self.out.forward(gelu(self.fc.forward(self.norm2.forward(x.clone()))));
+        let m = self
+            .out
+            .forward(gelu(self.fc.forward(self.norm2.forward(x.clone()))));
         x + m
     }
 }

@@ -1,0 +1,465 @@
+//! The study commands: `run`, `status`, `show`, `export`, `suites`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use lrctl_store::{Store, StudyRow};
+use lrctl_study::export::{Format, Table};
+use lrctl_study::{RunConfig, Study, StudyFile, estimate, summary};
+use lrctl_tasks::{Direction, TaskSpec};
+
+use crate::commands::DataArgs;
+
+/// Default store of every study command.
+pub const DEFAULT_STORE: &str = "lrctl.db";
+
+/// Which store to use.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Store: a SQLite file path (default `lrctl.db`); also `LRCTL_STORE`.
+    #[arg(long, env = "LRCTL_STORE", default_value = DEFAULT_STORE, value_name = "PATH")]
+    pub store: String,
+}
+
+/// `lrctl run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Suites to run (`lrctl suites`); with no suite, task or file: `quick`.
+    #[arg(long = "suite", value_name = "NAME")]
+    suites: Vec<String>,
+    /// Tasks to run (`lrctl tasks`), repeatable.
+    #[arg(long = "task", value_name = "NAME")]
+    tasks: Vec<String>,
+    /// Methods (`lrctl methods` names or `.toml` files), repeatable; default: the suites'
+    /// methods, else the default set.
+    #[arg(long = "method", value_name = "NAME")]
+    methods: Vec<String>,
+    /// Seeds: a count (`3` = seeds 0, 1, 2) or a list (`0,5,7`).
+    #[arg(long, value_name = "N|LIST")]
+    seeds: Option<String>,
+    /// Override every task's budget with this many optimizer steps.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// A study file (TOML) with suites, tasks, methods, seeds and inline definitions.
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Study name in the store (default: the file's stem or the suites joined by `+`).
+    #[arg(long)]
+    study: Option<String>,
+    /// Cells trained at once, one thread each (default: the number of cores).
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// `lrctl status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The study (default: every study in the store).
+    #[arg(long)]
+    study: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// `lrctl show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Only this task's table.
+    #[arg(long)]
+    task: Option<String>,
+    /// The study (default: the only one, else the most recently changed).
+    #[arg(long)]
+    study: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON document.
+    Json,
+}
+
+/// Export tables.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TableArg {
+    /// One row per cell: task, method, seed, outcome, final metrics, cost.
+    Cells,
+    /// One row per curve point: step, train loss, lr, effective lr, gradient norm, evaluations.
+    Curves,
+}
+
+/// `lrctl export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "csv")]
+    format: FormatArg,
+    /// What to export (JSON `curves` nests each cell's curve in the cell).
+    #[arg(long, value_enum, default_value = "cells")]
+    table: TableArg,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The study (default: the only one, else the most recently changed).
+    #[arg(long)]
+    study: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+fn parse_seeds(s: &str) -> Result<lrctl_study::Seeds> {
+    let bad = || {
+        anyhow::anyhow!(
+            "--seeds {s}: give a count (`3` runs seeds 0, 1, 2) or a comma-separated list (`0,5,7`)"
+        )
+    };
+    if s.contains(',') {
+        let v: Result<Vec<u64>, _> = s.split(',').map(|x| x.trim().parse::<u64>()).collect();
+        Ok(lrctl_study::Seeds::List(v.map_err(|_| bad())?))
+    } else {
+        let n: u32 = s.trim().parse().map_err(|_| bad())?;
+        if n == 0 {
+            return Err(bad());
+        }
+        Ok(lrctl_study::Seeds::Count(n))
+    }
+}
+
+/// Combines a study file and flags: flags add to the file's lists and override its scalars.
+fn study_from(args: &RunArgs) -> Result<Study> {
+    let mut file = match &args.file {
+        Some(path) => StudyFile::from_file(path)?,
+        None => StudyFile::default(),
+    };
+    file.suites.extend(args.suites.iter().cloned());
+    file.tasks.extend(args.tasks.iter().cloned());
+    file.methods.extend(args.methods.iter().cloned());
+    if let Some(s) = &args.seeds {
+        file.seeds = Some(parse_seeds(s)?);
+    }
+    if args.steps.is_some() {
+        file.steps = args.steps;
+    }
+    if args.study.is_some() {
+        file.name = args.study.clone();
+    }
+    if file.suites.is_empty() && file.tasks.is_empty() && file.inline_tasks.is_empty() {
+        file.suites.push("quick".into());
+    }
+    for t in &file.tasks {
+        let spec = lrctl_tasks::registry::find(t)?;
+        if spec.data.needs_path() {
+            bail!(
+                "task `{t}` trains on a file you provide; declare it in a study file as a \
+                 [[task]] with `data.path`, or use `lrctl train --task {t} --data PATH`"
+            );
+        }
+    }
+    Ok(file.resolve()?)
+}
+
+/// `lrctl run`.
+pub fn run(args: RunArgs) -> Result<()> {
+    let study = study_from(&args)?;
+    let mut cfg = RunConfig::new(args.data.dirs());
+    if let Some(j) = args.jobs {
+        if j == 0 {
+            bail!("--jobs must be at least 1");
+        }
+        cfg.jobs = j;
+    }
+    cfg.progress = !args.quiet;
+    install_ctrlc(Arc::clone(&cfg.cancel));
+
+    let n_cells = study.cells().len();
+    eprintln!(
+        "study `{}`: {} task(s) × {} method(s) × {} seed(s) = {} cells → {} ({} jobs)",
+        study.name,
+        study.tasks.len(),
+        study.methods.len(),
+        study.seeds.len(),
+        n_cells,
+        args.store.store,
+        cfg.jobs
+    );
+    let report = lrctl_study::run_study(&args.store.store, &study, &cfg)?;
+    let a = &report.added;
+    if a.existing > 0 || a.superseded > 0 {
+        eprintln!(
+            "{} cell(s) new, {} already in the store{}",
+            a.added + a.reinstated,
+            a.existing,
+            if a.superseded > 0 {
+                format!(
+                    ", {} superseded (their configuration changed; old results kept)",
+                    a.superseded
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    eprintln!("trained {} cell(s) in {:.1} s", report.ran, report.seconds);
+    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let row = find_study(store.as_mut(), Some(&study.name))?;
+    print_tables(store.as_mut(), &row, None)?;
+    if report.interrupted {
+        eprintln!("interrupted: finished cells are stored; run the same command again to resume");
+        std::process::exit(130);
+    }
+    Ok(())
+}
+
+/// First Ctrl-C: stop after the cells in flight (they are discarded and requeued). Second: quit.
+fn install_ctrlc(cancel: Arc<AtomicBool>) {
+    let presses = AtomicUsize::new(0);
+    let _ = ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+            cancel.store(true, Ordering::SeqCst);
+            eprintln!(
+                "\nstopping: cells in flight are put back in the queue; press Ctrl-C again to quit now"
+            );
+        } else {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// The named study, or the only / most recently changed one.
+fn find_study(store: &mut dyn Store, name: Option<&str>) -> Result<StudyRow> {
+    let studies = store.studies()?;
+    if let Some(name) = name {
+        let known = names(&studies);
+        return studies
+            .into_iter()
+            .find(|s| s.name == name)
+            .with_context(|| {
+                format!(
+                    "no study `{name}` in {}; the studies there: {known}",
+                    store.location(),
+                )
+            });
+    }
+    studies
+        .into_iter()
+        .max_by_key(|s| (s.updated_at, s.id))
+        .with_context(|| {
+            format!(
+                "{} holds no study yet: start one with `lrctl run`",
+                store.location()
+            )
+        })
+}
+
+fn names(studies: &[StudyRow]) -> String {
+    if studies.is_empty() {
+        return "(none)".into();
+    }
+    studies
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which way each task's metric improves, and its name, from the stored configurations.
+fn task_metrics(
+    store: &mut dyn Store,
+    study: &StudyRow,
+) -> Result<Vec<(String, &'static str, bool)>> {
+    let mut out: Vec<(String, &'static str, bool)> = Vec::new();
+    for c in store.cells(study.id, false)? {
+        if out.iter().any(|(t, _, _)| *t == c.task) {
+            continue;
+        }
+        let (name, max) = match serde_json::from_str::<TaskSpec>(&c.task_config) {
+            Ok(spec) => {
+                let (n, d) = spec.primary_metric();
+                (n, d == Direction::Maximize)
+            }
+            Err(_) => ("metric", true),
+        };
+        out.push((c.task.clone(), name, max));
+    }
+    Ok(out)
+}
+
+/// Prints the per-task results tables of a study (one task when `only` is given).
+fn print_tables(store: &mut dyn Store, study: &StudyRow, only: Option<&str>) -> Result<()> {
+    let cells = store.cells(study.id, false)?;
+    let metrics = task_metrics(store, study)?;
+    if let Some(t) = only {
+        if !metrics.iter().any(|(name, _, _)| name == t) {
+            let known: Vec<&str> = metrics.iter().map(|(n, _, _)| n.as_str()).collect();
+            bail!(
+                "study `{}` has no task `{t}`; its tasks: {}",
+                study.name,
+                known.join(", ")
+            );
+        }
+    }
+    let summaries: Vec<_> = cells
+        .iter()
+        .filter(|c| only.is_none_or(|t| c.task == t))
+        .filter_map(lrctl_study::cell_summary)
+        .collect();
+    let method_order: Vec<String> = serde_json::from_str::<serde_json::Value>(&study.spec_json)
+        .ok()
+        .and_then(|v| {
+            v["methods"].as_array().map(|ms| {
+                ms.iter()
+                    .filter_map(|m| m["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    let lookup = |task: &str| metrics.iter().find(|(t, _, _)| t == task);
+    let tables = summary::tables(&summaries, &method_order, |t| lookup(t).is_none_or(|m| m.2));
+    let pending = cells.iter().filter(|c| c.result.is_none()).count();
+    println!();
+    for (task, rows) in &tables {
+        let metric = lookup(task).map_or("metric", |m| m.1);
+        println!("{}", summary::render(task, metric, rows));
+    }
+    println!(
+        "* best held-out metric of the task (mean ± standard error over finished seeds){}",
+        if pending > 0 {
+            format!("; {pending} cell(s) not finished yet")
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// `lrctl status`.
+pub fn status(args: StatusArgs) -> Result<()> {
+    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let studies = match &args.study {
+        Some(name) => vec![find_study(store.as_mut(), Some(name))?],
+        None => store.studies()?,
+    };
+    if studies.is_empty() {
+        println!(
+            "{} holds no study yet: start one with `lrctl run`",
+            store.location()
+        );
+        return Ok(());
+    }
+    println!(
+        "{:24} {:>7} {:>7} {:>7} {:>9} {:>9} {:>7}  updated",
+        "study", "cells", "queued", "running", "finished", "diverged", "failed"
+    );
+    for s in studies {
+        let p = store.progress(s.id)?;
+        println!(
+            "{:24} {:>7} {:>7} {:>7} {:>9} {:>9} {:>7}  {}",
+            s.name,
+            p.total(),
+            p.queued,
+            p.running,
+            p.finished,
+            p.diverged,
+            p.failed,
+            s.updated_at
+        );
+    }
+    Ok(())
+}
+
+/// `lrctl show`.
+pub fn show(args: ShowArgs) -> Result<()> {
+    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let study = find_study(store.as_mut(), args.study.as_deref())?;
+    println!("study `{}` in {}", study.name, store.location());
+    print_tables(store.as_mut(), &study, args.task.as_deref())
+}
+
+/// `lrctl export`.
+pub fn export(args: ExportArgs) -> Result<()> {
+    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let study = find_study(store.as_mut(), args.study.as_deref())?;
+    let table = match args.table {
+        TableArg::Cells => Table::Cells,
+        TableArg::Curves => Table::Curves,
+    };
+    let format = match args.format {
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Json => Format::Json,
+    };
+    match &args.out {
+        Some(path) => {
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?,
+            );
+            lrctl_study::export::export(store.as_mut(), &study, table, format, &mut f)?;
+            f.flush()?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            lrctl_study::export::export(store.as_mut(), &study, table, format, &mut lock)?;
+        }
+    }
+    Ok(())
+}
+
+/// `lrctl suites`.
+pub fn suites() -> Result<()> {
+    println!(
+        "{:8} {:>6} {:>8} {:>6} {:>7} {:>12}  description",
+        "suite", "tasks", "methods", "seeds", "cells", "CPU (est.)"
+    );
+    for s in lrctl_study::suites() {
+        let file = StudyFile {
+            suites: vec![s.name.to_string()],
+            ..StudyFile::default()
+        };
+        let study = file.resolve()?;
+        let cells = study.cells().len();
+        let per_seed: f64 = study
+            .tasks
+            .iter()
+            .map(|t| estimate::cell_seconds(t).unwrap_or(f64::NAN))
+            .sum::<f64>()
+            * study.methods.len() as f64;
+        let total = per_seed * study.seeds.len() as f64;
+        println!(
+            "{:8} {:>6} {:>8} {:>6} {:>7} {:>12}  {}",
+            s.name,
+            study.tasks.len(),
+            study.methods.len(),
+            study.seeds.len(),
+            cells,
+            if total.is_finite() {
+                estimate::human(total)
+            } else {
+                "?".into()
+            },
+            s.description
+        );
+    }
+    println!();
+    println!(
+        "CPU time is one core's; `lrctl run --jobs N` divides it by about N. Estimates come from \
+         the models' sizes and throughput measured on a 2-core machine."
+    );
+    Ok(())
+}

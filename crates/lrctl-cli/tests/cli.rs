@@ -1,0 +1,516 @@
+//! End-to-end tests of the `lrctl` binary: the main job, resumption, parallel determinism,
+//! export, interruption and the messages bad input gets.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn lrctl() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lrctl"));
+    c.env_remove("LRCTL_STORE");
+    c
+}
+
+fn run_ok(dir: &Path, args: &[&str]) -> String {
+    let out = lrctl()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("lrctl runs");
+    assert!(
+        out.status.success(),
+        "lrctl {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn run_err(dir: &Path, args: &[&str]) -> String {
+    let out: Output = lrctl()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("lrctl runs");
+    assert!(!out.status.success(), "lrctl {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A small study: two methods × two seeds on iris, short budgets.
+const SMALL: &[&str] = &[
+    "run",
+    "--task",
+    "logreg/iris",
+    "--method",
+    "adam-fixed",
+    "--method",
+    "prodigy",
+    "--seeds",
+    "2",
+    "--steps",
+    "60",
+    "--quiet",
+];
+
+fn cells_json(dir: &Path, store: &str) -> serde_json::Value {
+    let text = run_ok(
+        dir,
+        &[
+            "export",
+            "--format",
+            "json",
+            "--store",
+            store,
+            "--out",
+            "cells.json",
+        ],
+    );
+    assert!(text.contains("wrote"), "{text}");
+    serde_json::from_str(&std::fs::read_to_string(dir.join("cells.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn run_resume_and_extend() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = run_ok(d, SMALL);
+    assert!(text.contains("trained 4 cell(s)"), "{text}");
+    assert!(text.contains("logreg/iris"), "{text}");
+    assert!(text.contains("prodigy"), "{text}");
+    assert!(d.join("lrctl.db").exists(), "the default store is lrctl.db");
+
+    // The same command again trains nothing.
+    let text = run_ok(d, SMALL);
+    assert!(text.contains("trained 0 cell(s)"), "{text}");
+
+    // One more seed runs only the new cells.
+    let mut more: Vec<&str> = SMALL.to_vec();
+    let i = more.iter().position(|a| *a == "2").unwrap();
+    more[i] = "3";
+    let text = run_ok(d, &more);
+    assert!(text.contains("trained 2 cell(s)"), "{text}");
+
+    // A changed hyperparameter (the budget) makes new cells instead of reusing old results.
+    let mut changed: Vec<&str> = more.clone();
+    let i = changed.iter().position(|a| *a == "60").unwrap();
+    changed[i] = "70";
+    let text = run_ok(d, &changed);
+    assert!(text.contains("trained 6 cell(s)"), "{text}");
+    assert!(text.contains("superseded"), "{text}");
+
+    let status = run_ok(d, &["status"]);
+    assert!(status.contains("default"), "{status}");
+    let line = status.lines().find(|l| l.starts_with("default")).unwrap();
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols[1], "6", "6 current cells: {status}");
+    assert_eq!(cols[4], "6", "all finished: {status}");
+
+    let v = cells_json(d, "lrctl.db");
+    let cells = v["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 6);
+    for c in cells {
+        assert_eq!(c["outcome"], "finished", "{c}");
+        assert_eq!(c["steps"], 70);
+        let acc = c["test_metric"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        assert_eq!(c["metric_name"], "accuracy");
+    }
+}
+
+#[test]
+fn jobs_one_and_two_give_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let common = [
+        "run",
+        "--task",
+        "logreg/iris",
+        "--task",
+        "mlp/digits",
+        "--method",
+        "adam-fixed",
+        "--method",
+        "cocob",
+        "--method",
+        "schedulefree-adamw",
+        "--seeds",
+        "2",
+        "--steps",
+        "40",
+        "--quiet",
+    ];
+    let mut a: Vec<&str> = common.to_vec();
+    a.extend(["--jobs", "1", "--store", "one.db"]);
+    let mut b: Vec<&str> = common.to_vec();
+    b.extend(["--jobs", "2", "--store", "two.db"]);
+    run_ok(d, &a);
+    run_ok(d, &b);
+    let key = |v: &serde_json::Value| {
+        let mut rows: Vec<String> = v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} {} {} {} {} {} {}",
+                    c["task"],
+                    c["method"],
+                    c["seed"],
+                    c["config_hash"],
+                    c["outcome"],
+                    c["final_train_loss"],
+                    c["test_loss"],
+                    c["test_metric"]
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let one = key(&cells_json(d, "one.db"));
+    let two = key(&cells_json(d, "two.db"));
+    assert_eq!(one.len(), 12);
+    assert_eq!(one, two);
+}
+
+#[test]
+fn export_show_and_their_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, SMALL);
+
+    let csv = run_ok(d, &["export", "--format", "csv"]);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    for col in [
+        "task",
+        "method",
+        "seed",
+        "outcome",
+        "final_train_loss",
+        "test_metric",
+    ] {
+        assert!(header.contains(&col), "missing column {col}: {header:?}");
+    }
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r.split(',').count() == header.len()));
+
+    let curves = run_ok(d, &["export", "--table", "curves", "--format", "csv"]);
+    let header = curves.lines().next().unwrap();
+    assert!(header.contains("effective_lr"), "{header}");
+    assert!(curves.lines().count() > 4 * 10, "curves have points");
+
+    let show = run_ok(d, &["show", "--task", "logreg/iris"]);
+    assert!(show.contains("adam-fixed") && show.contains("* "), "{show}");
+    let err = run_err(d, &["show", "--task", "mlp/nothing"]);
+    assert!(err.contains("no task `mlp/nothing`"), "{err}");
+    let err = run_err(d, &["show", "--study", "nope"]);
+    assert!(
+        err.contains("no study `nope`") && err.contains("default"),
+        "{err}"
+    );
+    let err = run_err(d, &["status", "--store", "missing.db"]);
+    assert!(err.contains("missing.db"), "{err}");
+    assert!(
+        !d.join("missing.db").exists(),
+        "status must not create a store"
+    );
+}
+
+#[test]
+fn every_builtin_method_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let methods = run_ok(d, &["methods"]);
+    let names: Vec<&str> = methods
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 16, "{methods}");
+    for m in names {
+        let out = run_ok(
+            d,
+            &[
+                "train",
+                "--task",
+                "logreg/iris",
+                "--method",
+                m,
+                "--steps",
+                "30",
+            ],
+        );
+        assert!(out.contains("outcome     finished"), "{m}: {out}");
+    }
+}
+
+#[test]
+fn divergence_is_data_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("boom.toml"),
+        "name = \"sgd-boom\"\nparadigm = \"fixed\"\n[optimizer]\nkind = \"sgd\"\n\
+         [controller]\nkind = \"constant\"\nlr = 1e30\n",
+    )
+    .unwrap();
+    let out = run_ok(
+        d,
+        &[
+            "run",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "boom.toml",
+            "--seeds",
+            "2",
+            "--quiet",
+        ],
+    );
+    let v = cells_json(d, "lrctl.db");
+    for c in v["cells"].as_array().unwrap() {
+        assert_eq!(c["outcome"], "diverged", "{out}\n{c}");
+        assert!(c["reason"].as_str().unwrap().len() > 3);
+    }
+}
+
+#[test]
+fn bad_input_gets_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let err = run_err(d, &["run", "--task", "logreg/irsi", "--quiet"]);
+    assert!(err.contains("did you mean `logreg/iris`"), "{err}");
+    let err = run_err(d, &["run", "--suite", "quik"]);
+    assert!(
+        err.contains("unknown suite `quik`") && err.contains("quick"),
+        "{err}"
+    );
+    let err = run_err(d, &["run", "--task", "logreg/iris", "--method", "prodigi"]);
+    assert!(err.contains("prodigy"), "{err}");
+    let err = run_err(d, &["run", "--task", "logreg/iris", "--seeds", "0"]);
+    assert!(err.contains("--seeds"), "{err}");
+
+    std::fs::write(
+        d.join("bad.toml"),
+        "name = \"bad\"\n[optimizer]\nkind = \"adamw\"\nbetas = [0.9\n",
+    )
+    .unwrap();
+    let err = run_err(d, &["run", "--task", "logreg/iris", "--method", "bad.toml"]);
+    assert!(err.contains("bad.toml") && err.contains("line"), "{err}");
+
+    std::fs::write(
+        d.join("study.toml"),
+        "tasks = [\"logreg/iris\"]\nsedes = 3\n",
+    )
+    .unwrap();
+    let err = run_err(d, &["run", "--file", "study.toml"]);
+    assert!(err.contains("study.toml") && err.contains("sedes"), "{err}");
+
+    // Data that is not there: the message says where it looked and how to provide it.
+    let err = lrctl()
+        .current_dir(d)
+        .args([
+            "run",
+            "--task",
+            "libsvm/a9a",
+            "--quiet",
+            "--data-dir",
+            "/nonexistent/dir",
+        ])
+        .env("HOME", d)
+        .env("XDG_CACHE_HOME", d.join("cache"))
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    let err = String::from_utf8_lossy(&err.stderr);
+    assert!(err.contains("/nonexistent/dir/libsvm/a9a"), "{err}");
+    assert!(err.contains("LRCTL_DATA_DIR"), "{err}");
+    assert!(
+        !d.join("lrctl.db").exists() || {
+            // Nothing was trained, and the store holds no result.
+            let status = run_ok(d, &["status"]);
+            !status.contains("finished     1")
+        }
+    );
+}
+
+fn wait_for(dir: &Path, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if dir.join("lrctl.db").exists() {
+            let out = lrctl().current_dir(dir).args(["status"]).output().unwrap();
+            if pred(&String::from_utf8_lossy(&out.stdout)) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn finished_count(status: &str) -> usize {
+    status
+        .lines()
+        .find(|l| l.starts_with("default"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A study long enough to interrupt: MLP on digits, 8 cells.
+const LONG: &[&str] = &[
+    "run",
+    "--task",
+    "mlp/digits",
+    "--method",
+    "adam-fixed",
+    "--method",
+    "cocob",
+    "--seeds",
+    "4",
+    "--steps",
+    "1500",
+    "--jobs",
+    "2",
+    "--quiet",
+];
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_run_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let child = lrctl()
+        .current_dir(d)
+        .args(LONG)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(
+        d,
+        |s| finished_count(s) >= 1,
+        Duration::from_secs(120)
+    ));
+    signal(child.id(), "-INT");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let status = run_ok(d, &["status"]);
+    let line = status.lines().find(|l| l.starts_with("default")).unwrap();
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols[3], "0", "nothing left running: {status}");
+    let done = finished_count(&status);
+    assert!(done < 8, "interrupted before the end: {status}");
+
+    let text = run_ok(d, LONG);
+    assert!(
+        text.contains(&format!("trained {} cell(s)", 8 - done)),
+        "{text}"
+    );
+    assert_eq!(finished_count(&run_ok(d, &["status"])), 8);
+}
+
+#[test]
+fn kill_9_loses_only_cells_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = lrctl()
+        .current_dir(d)
+        .args(LONG)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(
+        d,
+        |s| finished_count(s) >= 1,
+        Duration::from_secs(120)
+    ));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = cells_json(d, "lrctl.db");
+    let finished_before: Vec<serde_json::Value> = before["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "finished")
+        .cloned()
+        .collect();
+    assert!(!finished_before.is_empty());
+
+    // Rerunning on the same host requeues the dead worker's cells at once and finishes the rest.
+    run_ok(d, LONG);
+    let after = cells_json(d, "lrctl.db");
+    let cells = after["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 8);
+    assert!(cells.iter().all(|c| c["outcome"] == "finished"));
+    for old in &finished_before {
+        let new = cells
+            .iter()
+            .find(|c| c["cell_id"] == old["cell_id"])
+            .unwrap();
+        assert_eq!(
+            new["test_metric"], old["test_metric"],
+            "finished cells untouched"
+        );
+        assert_eq!(new["attempts"], old["attempts"]);
+    }
+}
+
+#[test]
+fn readme_test_command_is_what_ci_runs() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let command = "cargo test --workspace --locked";
+    assert!(readme.contains(command), "README names the test command");
+    assert!(
+        ci.lines().any(|l| l.trim() == command),
+        ".ci/run runs the README's test command"
+    );
+    assert!(
+        readme.contains("cargo run --release -- run"),
+        "README names the main job"
+    );
+}
+
+#[test]
+fn readme_study_file_resolves() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("README has a study file") + 8;
+    let len = readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("study.toml"), &readme[start..start + len]).unwrap();
+    std::fs::copy(
+        root.join("crates/lrctl-method/methods/adam-fixed.toml"),
+        d.join("my-method.toml"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(d.join("my-method.toml"))
+        .unwrap()
+        .replace("name = \"adam-fixed\"", "name = \"my-method\"");
+    std::fs::write(d.join("my-method.toml"), text).unwrap();
+    let study = lrctl_study::StudyFile::from_file(&d.join("study.toml"))
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert_eq!(study.name, "my-study");
+    assert_eq!(study.tasks.len(), 6);
+    assert_eq!(study.methods.len(), 4);
+    assert_eq!(study.seeds.len(), 5);
+}
