@@ -138,7 +138,7 @@ fn train(args: TrainArgs) -> Result<()> {
         spec.name, method.name, args.seed
     ));
     let progress = |done: u64, total: u64| {
-        if done == 1 || done % 16 == 0 || done == total {
+        if done == 1 || done.is_multiple_of(16) || done == total {
             bar.set_length(total);
             bar.set_position(done);
         }

@@ -303,15 +303,15 @@ fn task_metrics(
 fn print_tables(store: &mut dyn Store, study: &StudyRow, only: Option<&str>) -> Result<()> {
     let cells = store.cells(study.id, false)?;
     let metrics = task_metrics(store, study)?;
-    if let Some(t) = only {
-        if !metrics.iter().any(|(name, _, _)| name == t) {
-            let known: Vec<&str> = metrics.iter().map(|(n, _, _)| n.as_str()).collect();
-            bail!(
-                "study `{}` has no task `{t}`; its tasks: {}",
-                study.name,
-                known.join(", ")
-            );
-        }
+    if let Some(t) = only
+        && !metrics.iter().any(|(name, _, _)| name == t)
+    {
+        let known: Vec<&str> = metrics.iter().map(|(n, _, _)| n.as_str()).collect();
+        bail!(
+            "study `{}` has no task `{t}`; its tasks: {}",
+            study.name,
+            known.join(", ")
+        );
     }
     let summaries: Vec<_> = cells
         .iter()

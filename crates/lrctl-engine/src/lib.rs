@@ -203,7 +203,7 @@ pub fn train(
         } else {
             None
         };
-        if steps_done % curve_every == 0 || steps_done == total || eval.is_some() {
+        if steps_done.is_multiple_of(curve_every) || steps_done == total || eval.is_some() {
             curve.push(CurvePoint {
                 step: steps_done,
                 epoch: steps_done as f64 / per_epoch as f64,

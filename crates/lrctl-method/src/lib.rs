@@ -58,6 +58,9 @@ impl Paradigm {
     }
 }
 
+/// A built method: its optimizer and its controller, fresh for one run.
+pub type Built = (Box<dyn Optimizer>, Box<dyn Controller>);
+
 /// A named optimizer + controller configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,10 +189,7 @@ impl MethodSpec {
     }
 
     /// Builds a fresh optimizer and controller for a model with `n_params` parameters.
-    pub fn build(
-        &self,
-        n_params: usize,
-    ) -> Result<(Box<dyn Optimizer>, Box<dyn Controller>), MethodError> {
+    pub fn build(&self, n_params: usize) -> Result<Built, MethodError> {
         let opt = self
             .optimizer
             .build(n_params)

@@ -8,7 +8,7 @@ use crate::error::TaskError;
 use crate::spec::{DataSpec, ModelSpec, TaskSpec};
 
 /// Fixed seed for carving held-out rows: every cell of a task is scored on the same rows.
-const SPLIT_SEED: u64 = 0x5eed_0f_5917;
+const SPLIT_SEED: u64 = 0x005e_ed0f_5917;
 
 /// Classification rows split three ways, normalised with statistics of the training rows.
 #[derive(Debug, Clone)]

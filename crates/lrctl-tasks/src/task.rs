@@ -77,7 +77,7 @@ impl LoadedTask {
             });
         }
         if let ModelSpec::Lm { d_model, heads, .. } = &spec.model
-            && (d_model * spec.width as usize) % (heads * spec.width as usize) != 0
+            && !(d_model * spec.width as usize).is_multiple_of(heads * spec.width as usize)
         {
             return Err(TaskError::Invalid {
                 name: spec.name.clone(),
