@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use lrctl_data::DataDirs;
@@ -74,6 +74,10 @@ struct TrainArgs {
     /// Write the result: `.json` (everything, with the curve) or `.csv` (the curve).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Evaluate on at most this many examples (every evaluation, final ones included): a
+    /// quick smoke run. By default the final validation and test evaluations use whole splits.
+    #[arg(long, value_name = "N")]
+    eval_examples: Option<usize>,
     /// Threads for this run (each cell of a study uses one).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -123,7 +127,6 @@ fn train(args: TrainArgs) -> Result<()> {
     let method = lrctl_method::find(&args.method)?;
     method.validate()?;
     let task = lrctl_tasks::prepare(&spec, &args.data_args.dirs())?;
-    let device = lrctl_tasks::default_device();
 
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -145,26 +148,18 @@ fn train(args: TrainArgs) -> Result<()> {
     };
 
     let threads = args.threads.max(1);
-    let result: RunResult = lrctl_engine::with_threads(threads, || -> Result<RunResult> {
-        let mut workload = task
-            .instantiate(args.seed, &device)
-            .context("building the model")?;
-        let (mut opt, mut ctl) = method.build(workload.n_params())?;
-        let options = RunOptions {
-            seed: args.seed,
-            steps: args.steps,
-            progress: Some(&progress),
-            cancel: None,
-        };
-        Ok(lrctl_engine::train(
-            workload.as_mut(),
-            task.spec(),
-            opt.as_mut(),
-            ctl.as_mut(),
-            &options,
-        )
-        .expect("not cancelled"))
-    })?;
+    let options = RunOptions {
+        seed: args.seed,
+        steps: args.steps,
+        progress: Some(&progress),
+        cancel: None,
+        eval_limit: args.eval_examples.map(|n| n.max(1)),
+    };
+    let result: RunResult = lrctl_engine::with_threads(threads, || {
+        lrctl_study::run::train_cell(task.as_ref(), &method, &options)
+    })
+    .map_err(anyhow::Error::msg)?
+    .expect("not cancelled");
     bar.finish_and_clear();
 
     output::print_run(&spec, &method.name, args.seed, &result);

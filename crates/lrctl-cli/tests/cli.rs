@@ -514,3 +514,124 @@ fn readme_study_file_resolves() {
     assert_eq!(study.methods.len(), 4);
     assert_eq!(study.seeds.len(), 5);
 }
+
+#[test]
+fn the_main_job_runs_the_quick_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = run_ok(d, &["run", "--quiet"]);
+    assert!(text.contains("study `quick`"), "{text}");
+    assert!(text.contains("= 96 cells"), "{text}");
+    assert!(text.contains("trained 96 cell(s)"), "{text}");
+    for task in [
+        "logreg/iris",
+        "logreg/breast-cancer",
+        "logreg/wine-quality",
+        "mlp/digits",
+    ] {
+        assert!(text.contains(task), "table for {task}: {text}");
+    }
+    for method in [
+        "adam-fixed",
+        "cawr-default",
+        "prodigy",
+        "dadapt-adam",
+        "cocob",
+        "dowg",
+    ] {
+        assert!(text.contains(method), "{method}: {text}");
+    }
+    // One best row per task.
+    assert_eq!(text.matches("\n  * ").count(), 4, "{text}");
+    assert!(d.join("lrctl.db").exists());
+    let v = cells_json(d, "lrctl.db");
+    let cells = v["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 96);
+    // Learning happened: the best digits MLP is far above chance.
+    let best = cells
+        .iter()
+        .filter(|c| c["task"] == "mlp/digits")
+        .filter_map(|c| c["test_metric"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(best > 0.9, "digits accuracy {best}");
+}
+
+/// The data mirror, when present (CI sets `LRCTL_DATA_DIR`).
+fn mirror() -> Option<PathBuf> {
+    let dir = std::env::var_os("LRCTL_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    dir.join("MANIFEST.tsv").exists().then_some(dir)
+}
+
+#[test]
+fn train_runs_every_task_family_with_the_paper_methods() {
+    let Some(data) = mirror() else {
+        eprintln!("skipped: no data mirror (set LRCTL_DATA_DIR)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = data.to_str().unwrap();
+    for task in [
+        "libsvm/letter",
+        "mlp/digits",
+        "mlp/fashion-mnist-10k",
+        "cnn/mnist",
+        "lm/tinyshakespeare",
+    ] {
+        for method in ["adam-fixed", "cawr-default"] {
+            let out = run_ok(
+                d,
+                &[
+                    "train",
+                    "--task",
+                    task,
+                    "--method",
+                    method,
+                    "--steps",
+                    "3",
+                    "--eval-examples",
+                    "64",
+                    "--data-dir",
+                    data,
+                    "--out",
+                    "r.json",
+                ],
+            );
+            assert!(
+                out.contains("outcome     finished"),
+                "{task} {method}: {out}"
+            );
+            let r: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+            assert_eq!(r["result"]["steps"], 3, "{task} {method}");
+            let test = &r["result"]["test"];
+            if task.starts_with("lm/") {
+                let bpb = test["bits_per_byte"].as_f64().unwrap();
+                assert!(bpb > 0.0 && bpb < 9.0, "{task}: {bpb}");
+            } else {
+                let acc = test["accuracy"].as_f64().unwrap();
+                assert!((0.0..=1.0).contains(&acc), "{task}: {acc}");
+            }
+        }
+    }
+    // A user's own file trains the same way.
+    let out = run_ok(
+        d,
+        &[
+            "train",
+            "--task",
+            "libsvm/file",
+            "--method",
+            "prodigy",
+            "--steps",
+            "20",
+            "--data",
+            &format!("{data}/libsvm/iris.scale"),
+            "--data-dir",
+            data,
+        ],
+    );
+    assert!(out.contains("outcome     finished"), "{out}");
+}

@@ -23,7 +23,9 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-/// Examples used for the final training-set evaluation (the whole split when smaller).
+/// At most this many examples for the final training-set evaluation (the whole split when
+/// smaller), and at most four times the task's periodic evaluation size: it reports the
+/// training loss at the end, it does not need the whole split.
 const FINAL_TRAIN_EVAL_ROWS: usize = 16_384;
 
 /// A run whose mini-batch loss exceeds this multiple of its first loss has diverged, even while
@@ -42,6 +44,9 @@ pub struct RunOptions<'a> {
     pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
     /// When set to true, the run stops at the next step boundary and returns `None`.
     pub cancel: Option<&'a AtomicBool>,
+    /// Caps every evaluation, periodic and final, at this many examples (smoke runs; by
+    /// default the final validation and test evaluations cover their whole splits).
+    pub eval_limit: Option<usize>,
 }
 
 /// Derives an independent stream seed for one purpose from a cell seed.
@@ -79,7 +84,8 @@ pub fn train(
     let eval_steps: Vec<u64> = (1..=u64::from(task.evals))
         .map(|k| (k * total).div_ceil(u64::from(task.evals)))
         .collect();
-    let eval_limit = Some(task.eval_max_examples);
+    let cap = |n: usize| Some(options.eval_limit.map_or(n, |l| l.min(n)));
+    let eval_limit = cap(task.eval_max_examples);
 
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(options.seed, "shuffle"));
     let mut order: Vec<usize> = (0..n_train).collect();
@@ -241,9 +247,12 @@ pub fn train(
         let t = Instant::now();
         optimizer.prepare_eval(&mut params);
         workload.set_params(&params);
-        result.train = Some(workload.evaluate(Split::Train, Some(FINAL_TRAIN_EVAL_ROWS)));
-        result.validation = Some(workload.evaluate(Split::Validation, None));
-        result.test = Some(workload.evaluate(Split::Test, None));
+        result.train = Some(workload.evaluate(
+            Split::Train,
+            cap(FINAL_TRAIN_EVAL_ROWS.min(4 * task.eval_max_examples.max(1))),
+        ));
+        result.validation = Some(workload.evaluate(Split::Validation, options.eval_limit));
+        result.test = Some(workload.evaluate(Split::Test, options.eval_limit));
         result.eval_seconds += t.elapsed().as_secs_f64();
     }
     result.seconds = start.elapsed().as_secs_f64();

@@ -4,7 +4,7 @@
 //! `study, cell_id, task, method, seed, config_hash, state, outcome, reason, steps, total_steps,
 //! n_params, final_train_loss, last_batch_loss, train_loss, train_metric, validation_loss,
 //! validation_metric, test_loss, test_metric, metric_name, seconds, eval_seconds, cost_steps,
-//! cost_seconds, worker, attempts`. Losses are mean cross-entropy in nats; `*_metric` is the
+//! cost_seconds, worker, attempts, created_at, finished_at` (timestamps in ISO 8601, UTC). Losses are mean cross-entropy in nats; `*_metric` is the
 //! task's primary metric named by `metric_name` (accuracy in [0, 1], or bits per byte).
 //! `final_train_loss` is the mean mini-batch loss over the last curve interval; `outcome` is
 //! empty while a cell has no result.
@@ -95,6 +95,10 @@ pub struct CellRecord {
     pub worker: Option<String>,
     /// How many times the cell was claimed.
     pub attempts: u32,
+    /// When the cell was added (ISO 8601, UTC).
+    pub created_at: String,
+    /// When its result was written (ISO 8601, UTC).
+    pub finished_at: Option<String>,
 }
 
 impl CellRecord {
@@ -129,6 +133,8 @@ impl CellRecord {
             cost_seconds: r.map(|r| r.cost_seconds),
             worker: c.worker.clone(),
             attempts: c.attempts,
+            created_at: c.created_at.to_string(),
+            finished_at: c.finished_at.map(|t| t.to_string()),
         }
     }
 
@@ -136,7 +142,7 @@ impl CellRecord {
     pub const HEADER: &'static str = "study,cell_id,task,method,seed,config_hash,state,outcome,\
 reason,steps,total_steps,n_params,final_train_loss,last_batch_loss,train_loss,train_metric,\
 validation_loss,validation_metric,test_loss,test_metric,metric_name,seconds,eval_seconds,\
-cost_steps,cost_seconds,worker,attempts";
+cost_steps,cost_seconds,worker,attempts,created_at,finished_at";
 
     fn csv_row(&self) -> String {
         [
@@ -167,6 +173,8 @@ cost_steps,cost_seconds,worker,attempts";
             opt(self.cost_seconds),
             opt_text(&self.worker),
             self.attempts.to_string(),
+            self.created_at.clone(),
+            opt_text(&self.finished_at),
         ]
         .join(",")
     }
@@ -320,6 +328,8 @@ mod tests {
             cost_seconds: None,
             worker: None,
             attempts: 0,
+            created_at: String::new(),
+            finished_at: None,
         })
         .unwrap();
         let keys: Vec<&str> = fields

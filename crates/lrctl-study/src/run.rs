@@ -259,27 +259,15 @@ fn run_cell(
         }
     };
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        lrctl_engine::with_threads(1, || -> Result<Option<RunResult>, String> {
-            let device = lrctl_tasks::default_device();
-            let mut workload = task
-                .instantiate(cell.seed, &device)
-                .map_err(|e| e.to_string())?;
-            let (mut opt, mut ctl) = method
-                .build(workload.n_params())
-                .map_err(|e| e.to_string())?;
+        lrctl_engine::with_threads(1, || {
             let options = RunOptions {
                 seed: cell.seed,
                 steps: None,
                 progress: Some(&heartbeat),
                 cancel: Some(&cfg.cancel),
+                eval_limit: None,
             };
-            Ok(lrctl_engine::train(
-                workload.as_mut(),
-                task.spec(),
-                opt.as_mut(),
-                ctl.as_mut(),
-                &options,
-            ))
+            train_cell(task.as_ref(), &method, &options)
         })
     }));
     match outcome {
@@ -295,6 +283,30 @@ fn run_cell(
             Some(failed(format!("the run panicked: {msg}")))
         }
     }
+}
+
+/// Builds the seeded model and the method's optimizer and controller, and trains one cell on
+/// the current thread pool. `Ok(None)` when cancelled; `Err` when the model or method cannot
+/// be built.
+pub fn train_cell(
+    task: &dyn Task,
+    method: &MethodSpec,
+    options: &RunOptions<'_>,
+) -> Result<Option<RunResult>, String> {
+    let device = lrctl_tasks::default_device();
+    let mut workload = task
+        .instantiate(options.seed, &device)
+        .map_err(|e| format!("building the model: {e}"))?;
+    let (mut opt, mut ctl) = method
+        .build(workload.n_params())
+        .map_err(|e| e.to_string())?;
+    Ok(lrctl_engine::train(
+        workload.as_mut(),
+        task.spec(),
+        opt.as_mut(),
+        ctl.as_mut(),
+        options,
+    ))
 }
 
 fn failed(reason: String) -> (CellResult, Vec<CurvePointRow>) {

@@ -59,7 +59,7 @@ pub trait Workload {
 }
 
 /// Rows per forward pass during evaluation.
-const EVAL_CHUNK: usize = 1024;
+const EVAL_CHUNK: usize = 128;
 
 /// A classifier over tabular or image rows.
 pub struct ClassifierWorkload<N: Classifier> {
