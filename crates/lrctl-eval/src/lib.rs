@@ -1,0 +1,1 @@
+//! Evaluation statistics (placeholder, being written).
