@@ -92,6 +92,8 @@ pub enum FormatArg {
     Csv,
     /// One JSON document.
     Json,
+    /// An ASlib algorithm-selection scenario (a directory of ARFF files; needs `--out DIR`).
+    Aslib,
 }
 
 /// Export tables.
@@ -112,7 +114,7 @@ pub struct ExportArgs {
     /// What to export (JSON `curves` nests each cell's curve in the cell).
     #[arg(long, value_enum, default_value = "cells")]
     table: TableArg,
-    /// Write here instead of standard output.
+    /// Write here instead of standard output (a directory for `aslib`).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// The study (default: the only one, else the most recently changed).
@@ -401,6 +403,19 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let format = match args.format {
         FormatArg::Csv => Format::Csv,
         FormatArg::Json => Format::Json,
+        FormatArg::Aslib => {
+            let Some(dir) = &args.out else {
+                bail!("--format aslib writes a directory of files: add `--out DIR`");
+            };
+            let cells = store.cells(study.id, false)?;
+            lrctl_study::aslib::write_scenario(dir, &study.name, &cells)?;
+            eprintln!(
+                "wrote the ASlib scenario `{}` to {}",
+                study.name,
+                dir.display()
+            );
+            return Ok(());
+        }
     };
     match &args.out {
         Some(path) => {

@@ -232,6 +232,40 @@ fn export_show_and_their_errors() {
     assert!(header.contains("effective_lr"), "{header}");
     assert!(curves.lines().count() > 4 * 10, "curves have points");
 
+    // ASlib scenario: every file, one run line per cell, one feature row per task.
+    let err = run_err(d, &["export", "--format", "aslib"]);
+    assert!(err.contains("--out DIR"), "{err}");
+    run_ok(d, &["export", "--format", "aslib", "--out", "aslib"]);
+    for f in [
+        "description.txt",
+        "algorithm_runs.arff",
+        "feature_values.arff",
+        "feature_runstatus.arff",
+        "cv.arff",
+    ] {
+        assert!(d.join("aslib").join(f).exists(), "{f}");
+    }
+    let runs = std::fs::read_to_string(d.join("aslib/algorithm_runs.arff")).unwrap();
+    let data: Vec<&str> = runs.split("@DATA\n").nth(1).unwrap().lines().collect();
+    assert_eq!(data.len(), 4);
+    assert!(
+        data.iter()
+            .all(|l| l.starts_with("'logreg/iris',") && l.ends_with(",ok"))
+    );
+    let features = std::fs::read_to_string(d.join("aslib/feature_values.arff")).unwrap();
+    let row = features.split("@DATA\n").nth(1).unwrap().trim();
+    assert_eq!(
+        row.split(',').count(),
+        2 + lrctl_study::aslib::FEATURES.len(),
+        "{row}"
+    );
+    assert!(!row.contains('?'), "every static feature known: {row}");
+    let description = std::fs::read_to_string(d.join("aslib/description.txt")).unwrap();
+    assert!(
+        description.contains("scenario_id: default"),
+        "{description}"
+    );
+
     let show = run_ok(d, &["show", "--task", "logreg/iris"]);
     assert!(show.contains("adam-fixed") && show.contains("* "), "{show}");
     let err = run_err(d, &["show", "--task", "mlp/nothing"]);

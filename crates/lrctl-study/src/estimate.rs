@@ -69,6 +69,13 @@ fn shape(data: &DataSpec) -> (usize, usize) {
     }
 }
 
+/// Training-file rows (when known without loading), input features and classes of a task's
+/// dataset: static meta-features for algorithm selection.
+pub fn data_shape(task: &TaskSpec) -> (Option<usize>, usize, usize) {
+    let (features, classes) = shape(&task.data);
+    (dataset_rows(&task.data).map(|(r, _)| r), features, classes)
+}
+
 /// Optimizer steps of one cell (the budget resolved against the dataset size).
 pub fn steps(task: &TaskSpec) -> Option<u64> {
     match task.budget {

@@ -6,9 +6,11 @@
 //! of truth: a cell carries its resolved task and method configuration, so re-running a command
 //! skips finished cells, and a killed run loses at most the cells that were in flight.
 
+pub mod aslib;
 pub mod estimate;
 pub mod export;
 pub mod run;
+pub mod snapshot;
 pub mod spec;
 pub mod suite;
 pub mod summary;

@@ -1,0 +1,176 @@
+//! A consistent read of a study for reporting, safe while the study is still running.
+//!
+//! The cell list is read once; only the cells that had a result at that moment count as done,
+//! and only their curves are read (a curve is written in the same transaction as its result,
+//! so it is complete). Cells that finish while the snapshot is taken stay "unfinished" in it.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use lrctl_store::{CellId, CellRow, CurvePointRow, Outcome, ProvenanceRow, Store, StudyRow};
+use lrctl_tasks::{Direction, TaskSpec};
+
+/// One task of the snapshot.
+#[derive(Debug, Clone)]
+pub struct TaskInfo {
+    /// Task name.
+    pub name: String,
+    /// Its held-out metric (`accuracy`, `bits_per_byte`).
+    pub metric: &'static str,
+    /// Whether larger metric values are better.
+    pub maximize: bool,
+    /// The resolved configuration, when readable.
+    pub spec: Option<TaskSpec>,
+}
+
+/// A study as it stood when read.
+pub struct Snapshot {
+    /// The study.
+    pub study: StudyRow,
+    /// Tasks in name order.
+    pub tasks: Vec<TaskInfo>,
+    /// Methods in the study's order (then any others found in cells).
+    pub methods: Vec<String>,
+    /// Seeds in the study.
+    pub seeds: Vec<u64>,
+    /// Current (not superseded) cells.
+    pub cells: Vec<CellRow>,
+    /// Curves of the done cells.
+    pub curves: HashMap<CellId, Vec<CurvePointRow>>,
+    /// Provenance records referenced by results.
+    pub provenance: Vec<ProvenanceRow>,
+}
+
+impl Snapshot {
+    /// Reads the study.
+    pub fn read(store: &mut dyn Store, study: StudyRow) -> Result<Snapshot> {
+        let cells = store.cells(study.id, false)?;
+        let mut curves = HashMap::new();
+        let mut provenance: Vec<ProvenanceRow> = Vec::new();
+        for c in &cells {
+            if let Some(r) = &c.result {
+                curves.insert(c.id, store.curve(c.id)?);
+                if r.provenance.0 > 0 && !provenance.iter().any(|p| p.id == r.provenance) {
+                    if let Some(p) = store.provenance(r.provenance)? {
+                        provenance.push(p);
+                    }
+                }
+            }
+        }
+        let mut methods: Vec<String> = serde_json::from_str::<serde_json::Value>(&study.spec_json)
+            .ok()
+            .and_then(|v| {
+                v["methods"].as_array().map(|ms| {
+                    ms.iter()
+                        .filter_map(|m| m["name"].as_str().map(str::to_string))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        methods.retain(|m| cells.iter().any(|c| &c.method == m));
+        for c in &cells {
+            if !methods.contains(&c.method) {
+                methods.push(c.method.clone());
+            }
+        }
+        let mut tasks: Vec<TaskInfo> = Vec::new();
+        for c in &cells {
+            if tasks.iter().any(|t| t.name == c.task) {
+                continue;
+            }
+            let spec: Option<TaskSpec> = serde_json::from_str(&c.task_config).ok();
+            let (metric, maximize) = spec.as_ref().map_or(("metric", true), |s| {
+                let (m, d) = s.primary_metric();
+                (m, d == Direction::Maximize)
+            });
+            tasks.push(TaskInfo {
+                name: c.task.clone(),
+                metric,
+                maximize,
+                spec,
+            });
+        }
+        tasks.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut seeds: Vec<u64> = cells.iter().map(|c| c.seed).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        Ok(Snapshot {
+            study,
+            tasks,
+            methods,
+            seeds,
+            cells,
+            curves,
+            provenance,
+        })
+    }
+
+    /// The cells of one (task, method), in seed order.
+    pub fn cells_of<'a>(
+        &'a self,
+        task: &'a str,
+        method: &'a str,
+    ) -> impl Iterator<Item = &'a CellRow> {
+        self.cells
+            .iter()
+            .filter(move |c| c.task == task && c.method == method)
+    }
+
+    /// Cells without a result.
+    pub fn unfinished(&self) -> usize {
+        self.cells.iter().filter(|c| c.result.is_none()).count()
+    }
+
+    /// Held-out metric of each finished seed of (task, method); diverged and failed seeds are
+    /// `None` (they count as the task's worst result in normalised statistics).
+    pub fn final_scores(&self, task: &str, method: &str) -> Vec<Option<f64>> {
+        self.cells_of(task, method)
+            .filter_map(|c| c.result.as_ref())
+            .map(|r| {
+                if r.outcome == Outcome::Finished {
+                    r.test_metric.filter(|v| v.is_finite())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Mean ± standard error over seeds of a curve quantity at each recorded step, optionally
+    /// smoothed per seed by an exponentially weighted moving average with weight `alpha` on the
+    /// newest point (`None`: raw). Steps where fewer seeds report (diverged runs end early)
+    /// average what there is.
+    pub fn mean_curve(
+        &self,
+        task: &str,
+        method: &str,
+        value: impl Fn(&CurvePointRow) -> Option<f64>,
+        alpha: Option<f64>,
+    ) -> Vec<(f64, f64, f64)> {
+        let mut by_step: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+        for c in self.cells_of(task, method) {
+            let Some(curve) = self.curves.get(&c.id) else {
+                continue;
+            };
+            let mut smooth: Option<f64> = None;
+            for p in curve {
+                let Some(v) = value(p).filter(|v| v.is_finite()) else {
+                    continue;
+                };
+                let s = match (alpha, smooth) {
+                    (Some(a), Some(prev)) => a * v + (1.0 - a) * prev,
+                    _ => v,
+                };
+                smooth = Some(s);
+                by_step.entry(p.step).or_default().push(s);
+            }
+        }
+        by_step
+            .into_iter()
+            .map(|(step, vs)| {
+                let m = crate::MeanSe::of(vs.into_iter()).expect("non-empty");
+                (step as f64, m.mean, m.se)
+            })
+            .collect()
+    }
+}
