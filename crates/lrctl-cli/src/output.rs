@@ -131,33 +131,15 @@ pub fn write_run(
         serde_json::to_writer_pretty(&mut f, &file)?;
         writeln!(f)?;
     } else {
-        write_curve_csv(&mut f, r)?;
+        write_curve_csv(&mut f, task, r)?;
     }
     Ok(())
 }
 
-/// The curve as CSV: one row per recorded point, evaluation columns empty between evaluations.
-pub fn write_curve_csv(w: &mut dyn Write, r: &RunResult) -> Result<()> {
-    writeln!(
-        w,
-        "step,epoch,train_loss,lr,effective_lr,grad_norm,wall_seconds,eval_loss,eval_accuracy,eval_bits_per_byte"
-    )?;
-    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
-    for p in &r.curve {
-        writeln!(
-            w,
-            "{},{},{},{},{},{},{},{},{},{}",
-            p.step,
-            p.epoch,
-            p.train_loss,
-            p.lr,
-            p.effective_lr,
-            p.grad_norm,
-            p.wall_seconds,
-            opt(p.eval.map(|m| m.loss)),
-            opt(p.eval.and_then(|m| m.accuracy)),
-            opt(p.eval.and_then(|m| m.bits_per_byte)),
-        )?;
-    }
-    Ok(())
+/// The curve as CSV (the columns of `lrctl export --table curves` without the cell prefix):
+/// one row per recorded point, evaluation columns empty between evaluations.
+pub fn write_curve_csv(w: &mut dyn Write, task: &TaskSpec, r: &RunResult) -> Result<()> {
+    writeln!(w, "{}", lrctl_study::export::CURVE_COLUMNS)?;
+    let (_, rows) = lrctl_study::run::to_store(task, r);
+    lrctl_study::export::write_curve_rows(w, "", &rows)
 }

@@ -300,6 +300,40 @@ fn builtin_methods(dir: &Path) -> Vec<String> {
 fn every_builtin_method_trains() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    run_ok(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "prodigy",
+            "--out",
+            "curve.csv",
+        ],
+    );
+    let csv = std::fs::read_to_string(d.join("curve.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert!(header.contains(&"effective_lr") && header.contains(&"eval_metric"));
+    assert!(
+        csv.lines()
+            .skip(1)
+            .all(|l| l.split(',').count() == header.len())
+    );
+    assert!(csv.lines().count() > 50, "a point per interval");
+    let err = run_err(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "prodigy",
+            "--out",
+            "x.txt",
+        ],
+    );
+    assert!(err.contains(".json") && err.contains(".csv"), "{err}");
     for m in builtin_methods(d) {
         let out = run_ok(
             d,

@@ -183,6 +183,31 @@ cost_steps,cost_seconds,worker,attempts,created_at,finished_at";
 const CURVE_HEADER: &str = "study,cell_id,task,method,seed,step,epoch,train_loss,lr,\
 effective_lr,grad_norm,wall_seconds,eval_loss,eval_metric";
 
+/// The curve columns after the cell's identifying prefix.
+pub const CURVE_COLUMNS: &str =
+    "step,epoch,train_loss,lr,effective_lr,grad_norm,wall_seconds,eval_loss,eval_metric";
+
+/// Writes curve points as CSV rows, each starting with `prefix` (empty: no prefix column).
+pub fn write_curve_rows(out: &mut dyn Write, prefix: &str, curve: &[CurvePointRow]) -> Result<()> {
+    let sep = if prefix.is_empty() { "" } else { "," };
+    for p in curve {
+        writeln!(
+            out,
+            "{prefix}{sep}{},{},{},{},{},{},{},{},{}",
+            p.step,
+            p.epoch,
+            p.train_loss,
+            p.lr,
+            p.effective_lr,
+            p.grad_norm,
+            p.wall_seconds,
+            opt(p.eval_loss),
+            opt(p.eval_metric),
+        )?;
+    }
+    Ok(())
+}
+
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
@@ -266,21 +291,7 @@ pub fn export(
                     csv_text(&c.method),
                     c.seed
                 );
-                for p in curve {
-                    writeln!(
-                        out,
-                        "{prefix},{},{},{},{},{},{},{},{},{}",
-                        p.step,
-                        p.epoch,
-                        p.train_loss,
-                        p.lr,
-                        p.effective_lr,
-                        p.grad_norm,
-                        p.wall_seconds,
-                        opt(p.eval_loss),
-                        opt(p.eval_metric),
-                    )?;
-                }
+                write_curve_rows(out, &prefix, curve)?;
             }
         }
     }
