@@ -37,6 +37,8 @@ enum Command {
     Export(study_cmds::ExportArgs),
     /// List the suites with their cell counts and estimated CPU time.
     Suites,
+    /// Write a study's report: HTML with inline SVG figures, Markdown and CSV tables.
+    Report(study_cmds::ReportArgs),
 }
 
 /// Where data files are looked for.
@@ -102,6 +104,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Show(args) => study_cmds::show(args),
         Command::Export(args) => study_cmds::export(args),
         Command::Suites => study_cmds::suites(),
+        Command::Report(args) => study_cmds::report(args),
     }
 }
 

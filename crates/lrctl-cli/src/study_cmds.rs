@@ -124,6 +124,62 @@ pub struct ExportArgs {
     store: StoreArgs,
 }
 
+/// `lrctl report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Directory to write `index.html`, `report.md`, `figures/` and `tables/` into.
+    #[arg(long, default_value = "report", value_name = "DIR")]
+    out: PathBuf,
+    /// Smooth learning curves with an exponentially weighted moving average (weight on the
+    /// newest point, in (0, 1]).
+    #[arg(long, value_name = "ALPHA")]
+    smooth: Option<f64>,
+    /// Bootstrap resamples for confidence intervals.
+    #[arg(long, default_value_t = 2000)]
+    reps: usize,
+    /// Seed of the bootstrap (the report is deterministic given it).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The study (default: the only one, else the most recently changed).
+    #[arg(long)]
+    study: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// `lrctl report`.
+pub fn report(args: ReportArgs) -> Result<()> {
+    if let Some(a) = args.smooth
+        && !(a > 0.0 && a <= 1.0)
+    {
+        bail!("--smooth {a}: the EWM weight must be in (0, 1]");
+    }
+    if args.reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let study = find_study(store.as_mut(), args.study.as_deref())?;
+    let snap = lrctl_study::snapshot::Snapshot::read(store.as_mut(), study)?;
+    let opts = lrctl_report::study::ReportOptions {
+        smoothing: args.smooth,
+        bootstrap_reps: args.reps,
+        seed: args.seed,
+    };
+    let doc = lrctl_report::study::build(&snap, &opts);
+    doc.write_dir(&args.out)
+        .with_context(|| format!("cannot write the report into {}", args.out.display()))?;
+    eprintln!(
+        "wrote {} ({} cells{})",
+        args.out.join("index.html").display(),
+        snap.cells.len(),
+        match snap.unfinished() {
+            0 => String::new(),
+            n => format!(", {n} unfinished"),
+        }
+    );
+    Ok(())
+}
+
 fn parse_seeds(s: &str) -> Result<lrctl_study::Seeds> {
     let bad = || {
         anyhow::anyhow!(
