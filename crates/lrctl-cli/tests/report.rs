@@ -1,0 +1,156 @@
+//! `lrctl report` on a real small study with diverged cells and missing seeds: every section,
+//! every figure with data marks, the gaps stated; opened in headless Chromium when
+//! `LRCTL_BROWSER_TEST=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn lrctl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lrctl"))
+        .current_dir(dir)
+        .env_remove("LRCTL_STORE")
+        .args(args)
+        .output()
+        .expect("lrctl runs");
+    assert!(
+        out.status.success(),
+        "lrctl {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Data marks of a chart: polylines/paths/circles/rects drawn in a palette colour.
+fn data_marks(svg: &str) -> usize {
+    const PALETTE: [&str; 7] = [
+        "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
+    ];
+    let lower = svg.to_ascii_lowercase();
+    PALETTE
+        .iter()
+        .map(|c| lower.matches(&c.to_ascii_lowercase()).count())
+        .sum()
+}
+
+#[test]
+fn report_of_a_study_with_divergences_and_missing_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("boom.toml"),
+        "name = \"sgd-boom\"\nparadigm = \"fixed\"\n[optimizer]\nkind = \"sgd\"\n\
+         [controller]\nkind = \"constant\"\nlr = 1e30\n",
+    )
+    .unwrap();
+    let common = [
+        "run",
+        "--task",
+        "logreg/iris",
+        "--task",
+        "logreg/breast-cancer",
+        "--method",
+        "adam-fixed",
+        "--method",
+        "prodigy",
+        "--method",
+        "boom.toml",
+        "--steps",
+        "60",
+        "--quiet",
+    ];
+    // Two seeds everywhere, then a third seed only for prodigy: a study with missing seeds.
+    let mut a: Vec<&str> = common.to_vec();
+    a.extend(["--seeds", "2", "--study", "s"]);
+    lrctl(d, &a);
+    lrctl(
+        d,
+        &[
+            "run",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "prodigy",
+            "--steps",
+            "60",
+            "--seeds",
+            "0,1,2",
+            "--study",
+            "s",
+            "--quiet",
+        ],
+    );
+    let text = lrctl(
+        d,
+        &["report", "--study", "s", "--out", "rep", "--reps", "200"],
+    );
+    assert!(text.contains("wrote"), "{text}");
+
+    let html = std::fs::read_to_string(d.join("rep/index.html")).unwrap();
+    for section in [
+        "Overview",
+        "Task logreg/iris",
+        "Task logreg/breast-cancer",
+        "Across tasks",
+        "Divergences",
+        "Provenance",
+    ] {
+        assert!(html.contains(section), "section {section} missing");
+    }
+    assert!(html.contains("sgd-boom"));
+    assert!(
+        html.contains("logreg/iris · sgd-boom: 0 of 2 seeds finished"),
+        "the gaps are stated"
+    );
+    assert!(!html.contains("<script"), "no JavaScript");
+    let external = html
+        .replace("http://www.w3.org/2000/svg", "")
+        .contains("http");
+    assert!(!external, "self-contained: no external references");
+
+    let figures: Vec<PathBuf> = std::fs::read_dir(d.join("rep/figures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(figures.len() >= 6, "{figures:?}");
+    for f in &figures {
+        let svg = std::fs::read_to_string(f).unwrap();
+        let start = svg
+            .find("<svg")
+            .unwrap_or_else(|| panic!("{} is not SVG", f.display()));
+        let svg = &svg[start..];
+        assert!(data_marks(svg) >= 2, "{} has no data marks", f.display());
+        // The figure's first data element appears inline in the HTML too.
+        let rect = svg.find("<rect").unwrap();
+        let line = &svg[rect..svg[rect..].find('>').unwrap() + rect];
+        assert!(html.contains(line), "{} not inline", f.display());
+    }
+    assert!(html.matches("<svg").count() >= figures.len());
+    let md = std::fs::read_to_string(d.join("rep/report.md")).unwrap();
+    assert!(
+        md.contains("figures/") && md.contains("| method"),
+        "markdown twin"
+    );
+    let tables: Vec<_> = std::fs::read_dir(d.join("rep/tables")).unwrap().collect();
+    assert!(tables.len() >= 4);
+
+    if std::env::var("LRCTL_BROWSER_TEST").as_deref() == Ok("1") {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../lrctl-report/tests/browser_check.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg(d.join("rep/index.html"))
+            .arg(d.join("rep/screenshot.png"))
+            .env("REQUIRE_CHART_COLOURS", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "browser check: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        println!("browser check skipped: set LRCTL_BROWSER_TEST=1");
+    }
+}
