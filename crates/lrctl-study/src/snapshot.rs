@@ -50,10 +50,11 @@ impl Snapshot {
         for c in &cells {
             if let Some(r) = &c.result {
                 curves.insert(c.id, store.curve(c.id)?);
-                if r.provenance.0 > 0 && !provenance.iter().any(|p| p.id == r.provenance) {
-                    if let Some(p) = store.provenance(r.provenance)? {
-                        provenance.push(p);
-                    }
+                if r.provenance.0 > 0
+                    && !provenance.iter().any(|p| p.id == r.provenance)
+                    && let Some(p) = store.provenance(r.provenance)?
+                {
+                    provenance.push(p);
                 }
             }
         }
