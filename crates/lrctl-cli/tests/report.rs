@@ -21,16 +21,17 @@ fn lrctl(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// Data marks of a chart: polylines/paths/circles/rects drawn in a palette colour.
+/// Data marks of a chart: fills and strokes in a colour (not white, black or a grey, which
+/// axes, grids and text use). Series use the palette, heat maps a colour scale.
 fn data_marks(svg: &str) -> usize {
-    const PALETTE: [&str; 7] = [
-        "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
-    ];
-    let lower = svg.to_ascii_lowercase();
-    PALETTE
-        .iter()
-        .map(|c| lower.matches(&c.to_ascii_lowercase()).count())
-        .sum()
+    svg.match_indices('#')
+        .filter_map(|(i, _)| svg.get(i + 1..i + 7))
+        .filter(|hex| hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .filter(|hex| {
+            let c = |k: usize| u8::from_str_radix(&hex[k..k + 2], 16).unwrap();
+            !(c(0) == c(2) && c(2) == c(4))
+        })
+        .count()
 }
 
 #[test]
@@ -94,6 +95,15 @@ fn report_of_a_study_with_divergences_and_missing_seeds() {
         "Across tasks",
         "Divergences",
         "Provenance",
+        "Ranks and gap to best",
+        "Aggregate scores",
+        "Performance profiles",
+        "Probability of improvement",
+        "Cost against quality",
+        "Time to target",
+        "Portfolio",
+        "IQM",
+        "BCa",
     ] {
         assert!(html.contains(section), "section {section} missing");
     }
@@ -153,4 +163,67 @@ fn report_of_a_study_with_divergences_and_missing_seeds() {
     } else {
         println!("browser check skipped: set LRCTL_BROWSER_TEST=1");
     }
+}
+
+#[test]
+fn report_while_the_study_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lrctl"))
+        .current_dir(d)
+        .env_remove("LRCTL_STORE")
+        .args([
+            "run",
+            "--task",
+            "mlp/digits",
+            "--method",
+            "adam-fixed",
+            "--method",
+            "cocob",
+            "--seeds",
+            "4",
+            "--steps",
+            "1500",
+            "--jobs",
+            "2",
+            "--quiet",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for a first finished cell, then report while the others run.
+    let start = std::time::Instant::now();
+    let mut reported = None;
+    while start.elapsed() < std::time::Duration::from_secs(120) {
+        if d.join("lrctl.db").exists() {
+            let status = Command::new(env!("CARGO_BIN_EXE_lrctl"))
+                .current_dir(d)
+                .arg("status")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&status.stdout);
+            let finished: usize = text
+                .lines()
+                .find(|l| l.starts_with("default"))
+                .and_then(|l| l.split_whitespace().nth(4))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            if (1..8).contains(&finished) {
+                reported = Some(lrctl(d, &["report", "--out", "rep", "--reps", "100"]));
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().ok();
+    child.wait().ok();
+    let text = reported.expect("a report was written mid-study");
+    assert!(text.contains("unfinished"), "{text}");
+    let html = std::fs::read_to_string(d.join("rep/index.html")).unwrap();
+    assert!(
+        html.contains("have no result yet"),
+        "unfinished cells are marked"
+    );
+    assert!(html.contains("Task mlp/digits"));
 }
