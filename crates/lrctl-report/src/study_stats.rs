@@ -7,6 +7,7 @@
 use lrctl_eval::{
     Aggregate, BootstrapConfig, CiMethod, CostProfileConfig, CostTable, ProfileKind, ScoreTable,
 };
+
 use lrctl_store::Outcome;
 use lrctl_study::snapshot::Snapshot;
 
@@ -19,7 +20,7 @@ use crate::{
 /// Adds the across-tasks section.
 pub fn across_tasks(doc: &mut Document, snap: &Snapshot, opts: &ReportOptions) {
     doc.section("Across tasks");
-    let raw = score_table(snap);
+    let raw = snap.score_table();
     let has_scores = raw
         .scores
         .iter()
@@ -50,32 +51,6 @@ pub fn across_tasks(doc: &mut Document, snap: &Snapshot, opts: &ReportOptions) {
     time_to_target(doc, snap);
     portfolio(doc, snap, &norm);
     divergence_table(doc, snap);
-}
-
-/// Held-out metric of every seed with a result: `[method][task][run]`.
-fn score_table(snap: &Snapshot) -> ScoreTable {
-    let scores = snap
-        .methods
-        .iter()
-        .map(|m| {
-            snap.tasks
-                .iter()
-                .map(|t| {
-                    snap.final_scores(&t.name, m)
-                        .into_iter()
-                        .map(|s| s.unwrap_or(f64::NAN))
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
-    ScoreTable::new(
-        snap.tasks.iter().map(|t| t.name.clone()).collect(),
-        snap.methods.clone(),
-        scores,
-        snap.tasks.iter().map(|t| t.maximize).collect(),
-    )
-    .expect("shapes agree by construction")
 }
 
 fn ranks_and_gaps(doc: &mut Document, snap: &Snapshot, raw: &ScoreTable) {

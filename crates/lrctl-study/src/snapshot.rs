@@ -137,6 +137,34 @@ impl Snapshot {
             .collect()
     }
 
+    /// The held-out metric of every seed with a result, `[method][task][run]`, for the
+    /// statistics layer: diverged and failed seeds are NaN (the task's worst once normalised);
+    /// cells without a result are left out.
+    pub fn score_table(&self) -> lrctl_eval::ScoreTable {
+        let scores = self
+            .methods
+            .iter()
+            .map(|m| {
+                self.tasks
+                    .iter()
+                    .map(|t| {
+                        self.final_scores(&t.name, m)
+                            .into_iter()
+                            .map(|s| s.unwrap_or(f64::NAN))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        lrctl_eval::ScoreTable::new(
+            self.tasks.iter().map(|t| t.name.clone()).collect(),
+            self.methods.clone(),
+            scores,
+            self.tasks.iter().map(|t| t.maximize).collect(),
+        )
+        .expect("shapes agree by construction")
+    }
+
     /// Mean ± standard error over seeds of a curve quantity at each recorded step, optionally
     /// smoothed per seed by an exponentially weighted moving average with weight `alpha` on the
     /// newest point (`None`: raw). Steps where fewer seeds report (diverged runs end early)
