@@ -9,7 +9,7 @@ use lrctl_data::DataDirs;
 use lrctl_engine::{RunOptions, RunResult};
 use lrctl_tasks::TaskSpec;
 
-use crate::{output, study_cmds};
+use crate::{output, select_cmd, study_cmds};
 
 /// Learning-rate control for deep learning: train, compare and select.
 #[derive(Debug, Parser)]
@@ -37,6 +37,8 @@ enum Command {
     Export(study_cmds::ExportArgs),
     /// List the suites with their cell counts and estimated CPU time.
     Suites,
+    /// Recommend a method for a task, or evaluate selectors by leave-one-task-out.
+    Select(select_cmd::SelectArgs),
     /// Write a study's report: HTML with inline SVG figures, Markdown and CSV tables.
     Report(study_cmds::ReportArgs),
 }
@@ -105,6 +107,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => study_cmds::export(args),
         Command::Suites => study_cmds::suites(),
         Command::Report(args) => study_cmds::report(args),
+        Command::Select(args) => select_cmd::select(args),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod commands;
 mod output;
+mod select_cmd;
 mod study_cmds;
 
 use std::process::ExitCode;

@@ -299,7 +299,7 @@ fn install_ctrlc(cancel: Arc<AtomicBool>) {
 }
 
 /// The named study, or the only / most recently changed one.
-fn find_study(store: &mut dyn Store, name: Option<&str>) -> Result<StudyRow> {
+pub fn find_study(store: &mut dyn Store, name: Option<&str>) -> Result<StudyRow> {
     let studies = store.studies()?;
     if let Some(name) = name {
         let known = names(&studies);

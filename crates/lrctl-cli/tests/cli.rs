@@ -740,3 +740,46 @@ fn train_runs_every_method_on_every_task_family() {
     );
     assert!(out.contains("outcome     finished"), "{out}");
 }
+
+#[test]
+fn select_evaluates_and_recommends() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(
+        d,
+        &[
+            "run",
+            "--suite",
+            "quick",
+            "--method",
+            "adam-fixed",
+            "--method",
+            "prodigy",
+            "--method",
+            "cocob",
+            "--seeds",
+            "2",
+            "--steps",
+            "40",
+            "--quiet",
+        ],
+    );
+    let text = run_ok(d, &["select", "--evaluate"]);
+    for s in ["sbs", "regression", "pairwise", "knn"] {
+        assert!(text.lines().any(|l| l.starts_with(s)), "{s}: {text}");
+    }
+    assert!(text.contains("4 tasks × 3 methods"), "{text}");
+    let text = run_ok(d, &["select", "--task", "logreg/iris"]);
+    assert!(text.contains("recommended for logreg/iris: "), "{text}");
+    assert!(
+        text.contains("evidence") && text.contains("probe cost"),
+        "{text}"
+    );
+    let err = run_err(d, &["select"]);
+    assert!(err.contains("--evaluate"), "{err}");
+    let err = run_err(
+        d,
+        &["select", "--task", "logreg/iris", "--selector", "oracle"],
+    );
+    assert!(err.contains("unknown selector `oracle`"), "{err}");
+}

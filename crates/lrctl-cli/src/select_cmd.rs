@@ -1,0 +1,173 @@
+//! `lrctl select`: evaluate selectors on a study by leave-one-task-out, or recommend a method
+//! for a task from the study's evidence.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use lrctl_select::{MetaFeatures, SELECTOR_NAMES};
+use lrctl_study::aslib::{FEATURES, static_features};
+use lrctl_study::snapshot::Snapshot;
+
+use crate::commands::DataArgs;
+use crate::study_cmds::{StoreArgs, find_study};
+
+/// `lrctl select`.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Recommend a method for this task (registry name).
+    #[arg(long, conflicts_with = "evaluate")]
+    task: Option<String>,
+    /// Evaluate every selector by leave-one-task-out on the study.
+    #[arg(long)]
+    evaluate: bool,
+    /// Selector for `--task`: sbs, regression, pairwise or knn.
+    #[arg(long, default_value = "knn")]
+    selector: String,
+    /// The study (default: the only one, else the most recently changed).
+    #[arg(long)]
+    study: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// Static meta-features of every task of the snapshot.
+fn features(snap: &Snapshot) -> Result<MetaFeatures> {
+    let values = snap
+        .tasks
+        .iter()
+        .map(|t| {
+            let cells: Vec<_> = snap.cells.iter().filter(|c| c.task == t.name).collect();
+            match &t.spec {
+                Some(spec) => static_features(spec, &cells),
+                None => vec![f64::NAN; FEATURES.len()],
+            }
+        })
+        .collect();
+    MetaFeatures::new(FEATURES.iter().map(|s| s.to_string()).collect(), values)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `lrctl select`.
+pub fn select(args: SelectArgs) -> Result<()> {
+    if !args.evaluate && args.task.is_none() {
+        bail!("say what to do: `--evaluate` (leave-one-task-out on the study) or `--task NAME`");
+    }
+    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let study = find_study(store.as_mut(), args.study.as_deref())?;
+    let snap = Snapshot::read(store.as_mut(), study)?;
+    let table = snap.score_table();
+    let feats = features(&snap)?;
+    if snap.tasks.len() < 2 {
+        bail!(
+            "study `{}` has {} task(s): selection learns across tasks and needs at least 2",
+            snap.study.name,
+            snap.tasks.len()
+        );
+    }
+    if args.evaluate {
+        println!(
+            "leave-one-task-out on study `{}`: {} tasks × {} methods; static meta-features \
+             only (probe cost 0)",
+            snap.study.name,
+            snap.tasks.len(),
+            snap.methods.len()
+        );
+        println!(
+            "{:12} {:>10} {:>10} {:>10} {:>11} {:>9}",
+            "selector", "score", "oracle", "regret", "gap closed", "optimal"
+        );
+        for name in SELECTOR_NAMES {
+            let r = lrctl_select::evaluate_loto(&table, &feats, name, None)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{:12} {:>10.4} {:>10.4} {:>10.4} {:>11} {:>8.0}%",
+                name,
+                r.mean_score,
+                r.mean_oracle_score,
+                r.mean_regret,
+                r.gap_closed
+                    .map_or("—".to_string(), |g| format!("{:.1}%", 100.0 * g)),
+                100.0 * r.optimal_fraction
+            );
+        }
+        println!(
+            "score: mean normalised score of the chosen method on the held-out task (1 = the \
+             task's best run); gap closed: share of the single-best → oracle gap recovered"
+        );
+        return Ok(());
+    }
+
+    // Recommend for one task: its static features, a selector fitted on every study task.
+    let name = args.task.as_deref().expect("checked");
+    let spec = lrctl_tasks::registry::find(name)?;
+    let start = Instant::now();
+    let task = lrctl_tasks::prepare(&spec, &args.data.dirs())
+        .with_context(|| format!("loading task `{name}` to measure it"))?;
+    let n_params = task
+        .instantiate(0, &lrctl_tasks::default_device())?
+        .n_params();
+    let probe_seconds = start.elapsed().as_secs_f64();
+    let mut target = static_features(&spec, &[]);
+    target[3] = (n_params as f64).ln();
+
+    let perf = lrctl_select::performance_matrix(&table);
+    let all: Vec<usize> = (0..snap.tasks.len()).collect();
+    let standardizer = feats.standardizer(&all);
+    let train = feats.standardized(&standardizer, &all);
+    let mut selector = lrctl_select::selector(&args.selector).with_context(|| {
+        format!(
+            "unknown selector `{}`; the selectors are: {}",
+            args.selector,
+            SELECTOR_NAMES.join(", ")
+        )
+    })?;
+    selector.fit(&train, &perf);
+    let x = standardizer.transform(&target);
+    let predicted = selector.predict(&x);
+    let mut order: Vec<usize> = (0..predicted.len()).collect();
+    order.sort_by(|&a, &b| predicted[b].total_cmp(&predicted[a]));
+    let Some(&best) = order.first() else {
+        bail!("study `{}` has no methods", snap.study.name);
+    };
+    let method = &snap.methods[best];
+    println!(
+        "recommended for {name}: {method}  (selector {})",
+        args.selector
+    );
+    println!("expected ranking (predicted normalised score):");
+    for (rank, &m) in order.iter().enumerate() {
+        println!(
+            "  {:>2}. {:20} {:.3}",
+            rank + 1,
+            snap.methods[m],
+            predicted[m]
+        );
+    }
+    // Evidence: the nearest study tasks in standardised feature space and their winners.
+    let portfolio = lrctl_eval::portfolio(&lrctl_eval::normalize_minmax(&table));
+    let mut near: Vec<(f64, usize)> = train
+        .iter()
+        .enumerate()
+        .map(|(t, row)| {
+            let d: f64 = row.iter().zip(&x).map(|(a, b)| (a - b) * (a - b)).sum();
+            (d.sqrt(), t)
+        })
+        .collect();
+    near.sort_by(|a, b| a.0.total_cmp(&b.0));
+    println!("evidence (nearest study tasks by static meta-features):");
+    for (d, t) in near.iter().take(3) {
+        let winner = portfolio.oracle_choice[*t].map_or("—", |m| snap.methods[m].as_str());
+        println!(
+            "  {:28} distance {:.2}  best: {}",
+            snap.tasks[*t].name, d, winner
+        );
+    }
+    println!("probe cost: {probe_seconds:.2} s (loading the task and counting its parameters)");
+    if let Some(cell) = snap.cells.iter().find(|c| &c.method == method) {
+        println!("configuration: {}", cell.method_config);
+    }
+    Ok(())
+}
