@@ -35,19 +35,11 @@ pub struct SelectArgs {
 
 /// Static meta-features of every task of the snapshot.
 fn features(snap: &Snapshot) -> Result<MetaFeatures> {
-    let values = snap
-        .tasks
-        .iter()
-        .map(|t| {
-            let cells: Vec<_> = snap.cells.iter().filter(|c| c.task == t.name).collect();
-            match &t.spec {
-                Some(spec) => static_features(spec, &cells),
-                None => vec![f64::NAN; FEATURES.len()],
-            }
-        })
-        .collect();
-    MetaFeatures::new(FEATURES.iter().map(|s| s.to_string()).collect(), values)
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    MetaFeatures::new(
+        FEATURES.iter().map(|s| s.to_string()).collect(),
+        snap.static_features(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// `lrctl select`.

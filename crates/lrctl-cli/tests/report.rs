@@ -102,6 +102,7 @@ fn report_of_a_study_with_divergences_and_missing_seeds() {
         "Cost against quality",
         "Time to target",
         "Portfolio",
+        "Algorithm selection",
         "IQM",
         "BCa",
     ] {

@@ -165,6 +165,21 @@ impl Snapshot {
         .expect("shapes agree by construction")
     }
 
+    /// Static meta-features of every task (`[task][feature]`, columns
+    /// [`crate::aslib::FEATURES`]), for algorithm selection.
+    pub fn static_features(&self) -> Vec<Vec<f64>> {
+        self.tasks
+            .iter()
+            .map(|t| {
+                let cells: Vec<_> = self.cells.iter().filter(|c| c.task == t.name).collect();
+                match &t.spec {
+                    Some(spec) => crate::aslib::static_features(spec, &cells),
+                    None => vec![f64::NAN; crate::aslib::FEATURES.len()],
+                }
+            })
+            .collect()
+    }
+
     /// Mean ± standard error over seeds of a curve quantity at each recorded step, optionally
     /// smoothed per seed by an exponentially weighted moving average with weight `alpha` on the
     /// newest point (`None`: raw). Steps where fewer seeds report (diverged runs end early)
