@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use lrctl_select::{MetaFeatures, SELECTOR_NAMES};
 use lrctl_study::aslib::{FEATURES, static_features};
+use lrctl_study::probe::PROBE_FEATURES;
 use lrctl_study::snapshot::Snapshot;
 
 use crate::commands::DataArgs;
@@ -24,6 +25,10 @@ pub struct SelectArgs {
     /// Selector for `--task`: sbs, regression, pairwise or knn.
     #[arg(long, default_value = "knn")]
     selector: String,
+    /// Add probe meta-features from this many steps of a reference run (`adam-fixed`) on
+    /// every task (0: static features only). The probes' cost is charged to selection.
+    #[arg(long, default_value_t = 0, value_name = "STEPS")]
+    probe_steps: u64,
     /// The study (default: the only one, else the most recently changed).
     #[arg(long)]
     study: Option<String>,
@@ -33,13 +38,33 @@ pub struct SelectArgs {
     data: DataArgs,
 }
 
-/// Static meta-features of every task of the snapshot.
-fn features(snap: &Snapshot) -> Result<MetaFeatures> {
-    MetaFeatures::new(
-        FEATURES.iter().map(|s| s.to_string()).collect(),
-        snap.static_features(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))
+/// Meta-features of every task of the snapshot: static ones, plus probe features when
+/// `probe_steps > 0`; and each task's probe cost in seconds.
+fn features(
+    snap: &Snapshot,
+    probe_steps: u64,
+    dirs: &lrctl_data::DataDirs,
+) -> Result<(MetaFeatures, Vec<f64>)> {
+    let mut names: Vec<String> = FEATURES.iter().map(|s| s.to_string()).collect();
+    let mut values = snap.static_features();
+    let mut costs = vec![0.0; values.len()];
+    if probe_steps > 0 {
+        names.extend(PROBE_FEATURES.iter().map(|s| s.to_string()));
+        for ((t, row), cost) in snap.tasks.iter().zip(&mut values).zip(&mut costs) {
+            let Some(spec) = &t.spec else {
+                row.extend(std::iter::repeat_n(f64::NAN, PROBE_FEATURES.len()));
+                continue;
+            };
+            let task = lrctl_tasks::prepare(spec, dirs)
+                .with_context(|| format!("loading task `{}` for its probe", t.name))?;
+            let p = lrctl_study::probe::probe(task.as_ref(), probe_steps, 0)
+                .map_err(|e| anyhow::anyhow!("probing `{}`: {e}", t.name))?;
+            row.extend(p.features);
+            *cost = p.seconds;
+        }
+    }
+    let feats = MetaFeatures::new(names, values).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((feats, costs))
 }
 
 /// `lrctl select`.
@@ -51,7 +76,8 @@ pub fn select(args: SelectArgs) -> Result<()> {
     let study = find_study(store.as_mut(), args.study.as_deref())?;
     let snap = Snapshot::read(store.as_mut(), study)?;
     let table = snap.score_table();
-    let feats = features(&snap)?;
+    let dirs = args.data.dirs();
+    let (feats, probe_costs) = features(&snap, args.probe_steps, &dirs)?;
     if snap.tasks.len() < 2 {
         bail!(
             "study `{}` has {} task(s): selection learns across tasks and needs at least 2",
@@ -61,18 +87,27 @@ pub fn select(args: SelectArgs) -> Result<()> {
     }
     if args.evaluate {
         println!(
-            "leave-one-task-out on study `{}`: {} tasks × {} methods; static meta-features \
-             only (probe cost 0)",
+            "leave-one-task-out on study `{}`: {} tasks × {} methods; {}",
             snap.study.name,
             snap.tasks.len(),
-            snap.methods.len()
+            snap.methods.len(),
+            if args.probe_steps > 0 {
+                format!(
+                    "static + probe meta-features ({} probe steps per task, {:.2} s of probes \
+                     in all)",
+                    args.probe_steps,
+                    probe_costs.iter().sum::<f64>()
+                )
+            } else {
+                "static meta-features only (probe cost 0)".to_string()
+            }
         );
         println!(
             "{:12} {:>10} {:>10} {:>10} {:>11} {:>9}",
             "selector", "score", "oracle", "regret", "gap closed", "optimal"
         );
         for name in SELECTOR_NAMES {
-            let r = lrctl_select::evaluate_loto(&table, &feats, name, None)
+            let r = lrctl_select::evaluate_loto(&table, &feats, name, Some(&probe_costs))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "{:12} {:>10.4} {:>10.4} {:>10.4} {:>11} {:>8.0}%",
@@ -96,14 +131,19 @@ pub fn select(args: SelectArgs) -> Result<()> {
     let name = args.task.as_deref().expect("checked");
     let spec = lrctl_tasks::registry::find(name)?;
     let start = Instant::now();
-    let task = lrctl_tasks::prepare(&spec, &args.data.dirs())
+    let task = lrctl_tasks::prepare(&spec, &dirs)
         .with_context(|| format!("loading task `{name}` to measure it"))?;
     let n_params = task
         .instantiate(0, &lrctl_tasks::default_device())?
         .n_params();
-    let probe_seconds = start.elapsed().as_secs_f64();
     let mut target = static_features(&spec, &[]);
     target[3] = (n_params as f64).ln();
+    if args.probe_steps > 0 {
+        let p = lrctl_study::probe::probe(task.as_ref(), args.probe_steps, 0)
+            .map_err(|e| anyhow::anyhow!("probing `{name}`: {e}"))?;
+        target.extend(p.features);
+    }
+    let probe_seconds = start.elapsed().as_secs_f64();
 
     let perf = lrctl_select::performance_matrix(&table);
     let all: Vec<usize> = (0..snap.tasks.len()).collect();
@@ -157,7 +197,14 @@ pub fn select(args: SelectArgs) -> Result<()> {
             snap.tasks[*t].name, d, winner
         );
     }
-    println!("probe cost: {probe_seconds:.2} s (loading the task and counting its parameters)");
+    println!(
+        "probe cost: {probe_seconds:.2} s (loading the task, counting its parameters{})",
+        if args.probe_steps > 0 {
+            format!(", {} probe steps", args.probe_steps)
+        } else {
+            String::new()
+        }
+    );
     if let Some(cell) = snap.cells.iter().find(|c| &c.method == method) {
         println!("configuration: {}", cell.method_config);
     }

@@ -769,6 +769,16 @@ fn select_evaluates_and_recommends() {
         assert!(text.lines().any(|l| l.starts_with(s)), "{s}: {text}");
     }
     assert!(text.contains("4 tasks × 3 methods"), "{text}");
+    let text = run_ok(d, &["select", "--evaluate", "--probe-steps", "20"]);
+    assert!(
+        text.contains("static + probe meta-features (20 probe steps"),
+        "{text}"
+    );
+    let text = run_ok(
+        d,
+        &["select", "--task", "logreg/iris", "--probe-steps", "20"],
+    );
+    assert!(text.contains("20 probe steps"), "{text}");
     let text = run_ok(d, &["select", "--task", "logreg/iris"]);
     assert!(text.contains("recommended for logreg/iris: "), "{text}");
     assert!(

@@ -9,6 +9,7 @@
 pub mod aslib;
 pub mod estimate;
 pub mod export;
+pub mod probe;
 pub mod run;
 pub mod snapshot;
 pub mod spec;
