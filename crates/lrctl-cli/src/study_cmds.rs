@@ -376,16 +376,7 @@ fn print_tables(store: &mut dyn Store, study: &StudyRow, only: Option<&str>) -> 
         .filter(|c| only.is_none_or(|t| c.task == t))
         .filter_map(lrctl_study::cell_summary)
         .collect();
-    let method_order: Vec<String> = serde_json::from_str::<serde_json::Value>(&study.spec_json)
-        .ok()
-        .and_then(|v| {
-            v["methods"].as_array().map(|ms| {
-                ms.iter()
-                    .filter_map(|m| m["name"].as_str().map(str::to_string))
-                    .collect()
-            })
-        })
-        .unwrap_or_default();
+    let method_order = lrctl_study::snapshot::method_order(&study.spec_json);
     let lookup = |task: &str| metrics.iter().find(|(t, _, _)| t == task);
     let tables = summary::tables(&summaries, &method_order, |t| lookup(t).is_none_or(|m| m.2));
     let pending = cells.iter().filter(|c| c.result.is_none()).count();

@@ -342,31 +342,14 @@ pub fn cost_profile(table: &CostTable, cfg: &CostProfileConfig) -> Result<CostPr
     })
 }
 
-/// Serialises non-finite floats as `null` and reads `null` back as +∞.
+/// Costs: `null` reads back as +∞ (a miss).
 mod null_as_inf {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub use crate::table::null_floats::serialize;
 
-    pub fn serialize<S: Serializer>(v: &[Vec<Vec<f64>>], s: S) -> Result<S::Ok, S::Error> {
-        let opt: Vec<Vec<Vec<Option<f64>>>> = v
-            .iter()
-            .map(|a| {
-                a.iter()
-                    .map(|b| b.iter().map(|&x| x.is_finite().then_some(x)).collect())
-                    .collect()
-            })
-            .collect();
-        opt.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<Vec<f64>>>, D::Error> {
-        let opt = Vec::<Vec<Vec<Option<f64>>>>::deserialize(d)?;
-        Ok(opt
-            .into_iter()
-            .map(|a| {
-                a.into_iter()
-                    .map(|b| b.into_iter().map(|x| x.unwrap_or(f64::INFINITY)).collect())
-                    .collect()
-            })
-            .collect())
+    /// `null` → +∞.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Vec<Vec<f64>>>, D::Error> {
+        crate::table::null_floats::deserialize_as(d, f64::INFINITY)
     }
 }

@@ -254,10 +254,12 @@ pub(crate) fn mean_skip_nan(values: &[f64]) -> f64 {
     if n == 0 { f64::NAN } else { sum / n as f64 }
 }
 
-/// Serialises non-finite floats as `null` and reads `null` back as NaN.
-pub(crate) mod nan_as_null {
+/// JSON has no NaN or infinity: `[m][t][run]` arrays serialise non-finite floats as `null` and
+/// read `null` back as a chosen value.
+pub(crate) mod null_floats {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    /// Non-finite → `null`.
     pub fn serialize<S: Serializer>(v: &[Vec<Vec<f64>>], s: S) -> Result<S::Ok, S::Error> {
         let opt: Vec<Vec<Vec<Option<f64>>>> = v
             .iter()
@@ -270,15 +272,31 @@ pub(crate) mod nan_as_null {
         opt.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<Vec<f64>>>, D::Error> {
+    /// `null` → `missing`.
+    pub fn deserialize_as<'de, D: Deserializer<'de>>(
+        d: D,
+        missing: f64,
+    ) -> Result<Vec<Vec<Vec<f64>>>, D::Error> {
         let opt = Vec::<Vec<Vec<Option<f64>>>>::deserialize(d)?;
         Ok(opt
             .into_iter()
             .map(|a| {
                 a.into_iter()
-                    .map(|b| b.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+                    .map(|b| b.into_iter().map(|x| x.unwrap_or(missing)).collect())
                     .collect()
             })
             .collect())
+    }
+}
+
+/// Scores: `null` reads back as NaN (a diverged run).
+pub(crate) mod nan_as_null {
+    pub use super::null_floats::serialize;
+
+    /// `null` → NaN.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Vec<Vec<f64>>>, D::Error> {
+        super::null_floats::deserialize_as(d, f64::NAN)
     }
 }

@@ -10,6 +10,21 @@ use anyhow::Result;
 use lrctl_store::{CellId, CellRow, CurvePointRow, Outcome, ProvenanceRow, Store, StudyRow};
 use lrctl_tasks::{Direction, TaskSpec};
 
+/// The method names of a stored study specification, in the study's order (empty when the
+/// specification is unreadable).
+pub fn method_order(spec_json: &str) -> Vec<String> {
+    serde_json::from_str::<serde_json::Value>(spec_json)
+        .ok()
+        .and_then(|v| {
+            v["methods"].as_array().map(|ms| {
+                ms.iter()
+                    .filter_map(|m| m["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
 /// One task of the snapshot.
 #[derive(Debug, Clone)]
 pub struct TaskInfo {
@@ -58,16 +73,7 @@ impl Snapshot {
                 }
             }
         }
-        let mut methods: Vec<String> = serde_json::from_str::<serde_json::Value>(&study.spec_json)
-            .ok()
-            .and_then(|v| {
-                v["methods"].as_array().map(|ms| {
-                    ms.iter()
-                        .filter_map(|m| m["name"].as_str().map(str::to_string))
-                        .collect()
-                })
-            })
-            .unwrap_or_default();
+        let mut methods = method_order(&study.spec_json);
         methods.retain(|m| cells.iter().any(|c| &c.method == m));
         for c in &cells {
             if !methods.contains(&c.method) {
