@@ -386,7 +386,7 @@ fn time_to_target(doc: &mut Document, snap: &Snapshot) {
             "{}: {} {}",
             t.name,
             t.metric,
-            lrctl_report_number(target)
+            crate::format_number(target)
         ));
         for (m, method) in snap.methods.iter().enumerate() {
             let runs: Vec<f64> = snap
@@ -466,10 +466,6 @@ fn time_to_target(doc: &mut Document, snap: &Snapshot) {
          [0, 1] (1 = fastest on every run).",
         table,
     );
-}
-
-fn lrctl_report_number(v: f64) -> String {
-    crate::format_number(v)
 }
 
 fn portfolio(doc: &mut Document, snap: &Snapshot, norm: &ScoreTable) {
