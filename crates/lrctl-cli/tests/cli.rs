@@ -1,41 +1,13 @@
 //! End-to-end tests of the `lrctl` binary: the main job, resumption, parallel determinism,
 //! export, interruption and the messages bad input gets.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-fn lrctl() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lrctl"));
-    c.env_remove("LRCTL_STORE");
-    c
-}
-
-fn run_ok(dir: &Path, args: &[&str]) -> String {
-    let out = lrctl()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("lrctl runs");
-    assert!(
-        out.status.success(),
-        "lrctl {args:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap() + &String::from_utf8_lossy(&out.stderr)
-}
-
-fn run_err(dir: &Path, args: &[&str]) -> String {
-    let out: Output = lrctl()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("lrctl runs");
-    assert!(!out.status.success(), "lrctl {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{LONG, finished_count, lrctl, run_err, run_ok, wait_for};
 
 /// A small study: two methods × two seeds on iris, short budgets.
 const SMALL: &[&str] = &[
@@ -440,47 +412,6 @@ fn bad_input_gets_a_clear_message() {
         }
     );
 }
-
-fn wait_for(dir: &Path, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if dir.join("lrctl.db").exists() {
-            let out = lrctl().current_dir(dir).args(["status"]).output().unwrap();
-            if pred(&String::from_utf8_lossy(&out.stdout)) {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-fn finished_count(status: &str) -> usize {
-    status
-        .lines()
-        .find(|l| l.starts_with("default"))
-        .and_then(|l| l.split_whitespace().nth(4))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-/// A study long enough to interrupt: MLP on digits, 8 cells.
-const LONG: &[&str] = &[
-    "run",
-    "--task",
-    "mlp/digits",
-    "--method",
-    "adam-fixed",
-    "--method",
-    "cocob",
-    "--seeds",
-    "4",
-    "--steps",
-    "1500",
-    "--jobs",
-    "2",
-    "--quiet",
-];
 
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")

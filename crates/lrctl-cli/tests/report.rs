@@ -2,24 +2,13 @@
 //! every figure with data marks, the gaps stated; opened in headless Chromium when
 //! `LRCTL_BROWSER_TEST=1`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn lrctl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_lrctl"))
-        .current_dir(dir)
-        .env_remove("LRCTL_STORE")
-        .args(args)
-        .output()
-        .expect("lrctl runs");
-    assert!(
-        out.status.success(),
-        "lrctl {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{LONG, finished_count, lrctl, run_ok, wait_for};
 
 /// Data marks of a chart: fills and strokes in a colour (not white, black or a grey, which
 /// axes, grids and text use). Series use the palette, heat maps a colour scale.
@@ -44,7 +33,7 @@ fn report_of_a_study_with_divergences_and_missing_seeds() {
          [controller]\nkind = \"constant\"\nlr = 1e30\n",
     )
     .unwrap();
-    let common = [
+    let base = [
         "run",
         "--task",
         "logreg/iris",
@@ -61,10 +50,10 @@ fn report_of_a_study_with_divergences_and_missing_seeds() {
         "--quiet",
     ];
     // Two seeds everywhere, then a third seed only for prodigy: a study with missing seeds.
-    let mut a: Vec<&str> = common.to_vec();
+    let mut a: Vec<&str> = base.to_vec();
     a.extend(["--seeds", "2", "--study", "s"]);
-    lrctl(d, &a);
-    lrctl(
+    run_ok(d, &a);
+    run_ok(
         d,
         &[
             "run",
@@ -81,7 +70,7 @@ fn report_of_a_study_with_divergences_and_missing_seeds() {
             "--quiet",
         ],
     );
-    let text = lrctl(
+    let text = run_ok(
         d,
         &["report", "--study", "s", "--out", "rep", "--reps", "200"],
     );
@@ -170,53 +159,20 @@ fn report_of_a_study_with_divergences_and_missing_seeds() {
 fn report_while_the_study_runs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lrctl"))
+    let mut child = lrctl()
         .current_dir(d)
-        .env_remove("LRCTL_STORE")
-        .args([
-            "run",
-            "--task",
-            "mlp/digits",
-            "--method",
-            "adam-fixed",
-            "--method",
-            "cocob",
-            "--seeds",
-            "4",
-            "--steps",
-            "1500",
-            "--jobs",
-            "2",
-            "--quiet",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .args(LONG)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Wait for a first finished cell, then report while the others run.
-    let start = std::time::Instant::now();
-    let mut reported = None;
-    while start.elapsed() < std::time::Duration::from_secs(120) {
-        if d.join("lrctl.db").exists() {
-            let status = Command::new(env!("CARGO_BIN_EXE_lrctl"))
-                .current_dir(d)
-                .arg("status")
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&status.stdout);
-            let finished: usize = text
-                .lines()
-                .find(|l| l.starts_with("default"))
-                .and_then(|l| l.split_whitespace().nth(4))
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            if (1..8).contains(&finished) {
-                reported = Some(lrctl(d, &["report", "--out", "rep", "--reps", "100"]));
-                break;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let mid_study = wait_for(
+        d,
+        |s| (1..8).contains(&finished_count(s)),
+        Duration::from_secs(120),
+    );
+    let reported = mid_study.then(|| run_ok(d, &["report", "--out", "rep", "--reps", "100"]));
     child.kill().ok();
     child.wait().ok();
     let text = reported.expect("a report was written mid-study");
