@@ -122,6 +122,18 @@ pub enum StoreError {
         /// Who holds it now, in words.
         now: String,
     },
+    /// The database server could not be reached, even after reconnecting with back-off.
+    #[error(
+        "{location}: the database server is unreachable ({message}); gave up after {waited} s of retrying. Check that it is running and reachable, then run the command again (stored results are safe)"
+    )]
+    Unavailable {
+        /// URL (password removed).
+        location: String,
+        /// Seconds spent retrying.
+        waited: u64,
+        /// The last error.
+        message: String,
+    },
     /// The caller passed something the store cannot record.
     #[error("{0}")]
     Invalid(String),

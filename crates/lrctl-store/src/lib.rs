@@ -2,7 +2,9 @@
 //!
 //! Callers hold a `Box<dyn Store>` from [`open`], which picks the back end from the location:
 //! a file path or `sqlite://PATH` gives the embedded SQLite store ([`SqliteStore`]);
-//! `postgres://…` is reserved for the PostgreSQL back end (not built yet).
+//! `postgres://…` a PostgreSQL database shared by workers on many machines
+//! ([`PostgresStore`]). Both have the same schema and semantics and pass the same conformance
+//! suite (`tests/suite`).
 //!
 //! # Model
 //! - A **study** has a unique name and its resolved specification (JSON).
@@ -26,14 +28,15 @@
 //!
 //! # Schema
 //! Versioned ([`SCHEMA_VERSION`]); opening an older store migrates it in one transaction, and a
-//! newer one is refused. See [`SqliteStore`] for the tables. A `trial` table for tuners will be
-//! added by a later migration.
+//! newer one is refused. See [`SqliteStore`] for the tables.
 
 #![warn(missing_docs)]
 
+mod common;
 mod curve;
 mod error;
 mod local;
+mod postgres;
 mod sqlite;
 mod types;
 
@@ -43,6 +46,7 @@ use std::time::Duration;
 pub use curve::CurvePointRow;
 pub use error::{Result, StoreError};
 pub use local::{hostname, machine_description, worker_id, worker_id_slot};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 pub use types::{
     AddReport, CellId, CellResult, CellRow, CellState, ClaimedCell, Lease, NewCell, Outcome,
@@ -196,11 +200,13 @@ fn open_with(location: &str, create: bool) -> Result<Box<dyn Store>> {
             };
             Ok(Box::new(SqliteStore::open_with(&path, &options)?))
         }
-        Location::Postgres(url) => Err(StoreError::Unsupported {
-            location: redact(&url),
-            what: "PostgreSQL support is not built yet; use an SQLite file (e.g. --store lrctl.db) for now"
-                .into(),
-        }),
+        Location::Postgres(url) => {
+            let options = PostgresOptions {
+                create,
+                ..PostgresOptions::default()
+            };
+            Ok(Box::new(PostgresStore::open_with(&url, &options)?))
+        }
     }
 }
 
@@ -256,14 +262,20 @@ mod tests {
     }
 
     #[test]
-    fn postgres_is_refused_clearly_without_the_password() {
-        let e = open("postgres://lrctl:hunter2@db.example:5432/lrctl")
+    fn unreachable_postgres_is_a_clear_error_without_the_password() {
+        let options = PostgresOptions {
+            retry_for: std::time::Duration::from_millis(300),
+            connect_timeout: std::time::Duration::from_millis(200),
+            ..PostgresOptions::default()
+        };
+        // Port 9 (discard) on loopback: nothing listens there.
+        let e = PostgresStore::open_with("postgres://lrctl:hunter2@127.0.0.1:9/lrctl", &options)
             .err()
             .unwrap();
         let msg = e.to_string();
-        assert!(msg.contains("PostgreSQL support is not built yet"), "{msg}");
+        assert!(matches!(e, StoreError::Unavailable { .. }), "{msg}");
         assert!(
-            msg.contains("postgres://lrctl:***@db.example:5432/lrctl"),
+            msg.contains("postgres://lrctl:***@127.0.0.1:9/lrctl"),
             "{msg}"
         );
         assert!(!msg.contains("hunter2"), "{msg}");

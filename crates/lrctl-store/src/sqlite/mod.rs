@@ -12,6 +12,10 @@ use rusqlite::{
 };
 
 use crate::Store;
+use crate::common::{
+    self, CELL_COLUMNS, STUDY_COLUMNS, check_json, check_name, check_result, check_worker, real,
+    to_i64,
+};
 use crate::curve::{self, CurvePointRow};
 use crate::error::{Result, StoreError};
 use crate::local;
@@ -223,21 +227,6 @@ impl<T> Ctx<T> for rusqlite::Result<T> {
     }
 }
 
-fn to_i64(what: &str, v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} {v} is larger than 2^63-1")))
-}
-
-/// NaN has no SQL representation in every engine: store it as NULL (absent).
-fn real(x: Option<f64>) -> Option<f64> {
-    x.filter(|v| !v.is_nan())
-}
-
-fn check_json(what: &str, text: &str) -> Result<()> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map(|_| ())
-        .map_err(|e| StoreError::Invalid(format!("{what} is not valid JSON: {e}")))
-}
-
 fn study_row(r: &Row<'_>) -> rusqlite::Result<StudyRow> {
     Ok(StudyRow {
         id: StudyId(r.get(0)?),
@@ -247,15 +236,6 @@ fn study_row(r: &Row<'_>) -> rusqlite::Result<StudyRow> {
         updated_at: Timestamp(r.get(4)?),
     })
 }
-
-const STUDY_COLUMNS: &str = "id, name, spec, created_at, updated_at";
-
-const CELL_COLUMNS: &str = "id, study_id, task, method, seed, config_hash, task_config, \
-    method_config, state, worker, attempts, created_at, claimed_at, heartbeat_at, \
-    lease_expires_at, superseded_at, finished_at, outcome, reason, steps, total_steps, n_params, \
-    final_train_loss, last_batch_loss, train_loss, train_metric, validation_loss, \
-    validation_metric, test_loss, test_metric, metric_name, seconds, eval_seconds, cost_steps, \
-    cost_seconds, result_json, provenance_id";
 
 fn bad_value(i: usize, what: &str, v: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -332,38 +312,12 @@ fn lease_error(conn: &Connection, location: &str, lease: &Lease) -> StoreError {
         .query_row(
             "SELECT state, worker, attempts FROM cell WHERE id = ?1",
             [lease.cell.0],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, u32>(2)?,
-                ))
-            },
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional();
-    let lost = |now: String| StoreError::LeaseLost {
-        cell: lease.cell,
-        worker: lease.worker.clone(),
-        attempt: lease.attempt,
-        now,
-    };
     match row {
         Err(e) => db_error(location, e),
-        Ok(None) => StoreError::UnknownCell {
-            location: location.to_string(),
-            cell: lease.cell,
-        },
-        Ok(Some((state, worker, attempts))) => match state.as_str() {
-            "done" => StoreError::AlreadyFinished {
-                cell: lease.cell,
-                worker: worker.unwrap_or_else(|| "an unknown worker".into()),
-            },
-            "running" => lost(format!(
-                "now held by {}, attempt {attempts}",
-                worker.unwrap_or_default()
-            )),
-            _ => lost("it was released or requeued".into()),
-        },
+        Ok(row) => common::lease_error(location, lease, row),
     }
 }
 
@@ -375,9 +329,7 @@ impl Store for SqliteStore {
     }
 
     fn upsert_study(&mut self, name: &str, spec_json: &str) -> Result<StudyId> {
-        if name.trim().is_empty() {
-            return Err(StoreError::Invalid("a study needs a non-empty name".into()));
-        }
+        check_name(name)?;
         check_json(&format!("the specification of study {name:?}"), spec_json)?;
         let now = Timestamp::now().0;
         self.conn
@@ -516,9 +468,7 @@ impl Store for SqliteStore {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<ClaimedCell>> {
-        if worker.is_empty() {
-            return Err(StoreError::Invalid("a worker needs a non-empty id".into()));
-        }
+        check_worker(worker)?;
         let location = self.location.clone();
         let tx = self.immediate()?;
         let now = Timestamp::now();
@@ -583,22 +533,7 @@ impl Store for SqliteStore {
         result: &CellResult,
         points: &[CurvePointRow],
     ) -> Result<()> {
-        check_json(
-            &format!("the result of cell {}", lease.cell),
-            &result.result_json,
-        )?;
-        for (what, x) in [
-            ("seconds", result.seconds),
-            ("eval_seconds", result.eval_seconds),
-            ("cost_seconds", result.cost_seconds),
-        ] {
-            if !x.is_finite() {
-                return Err(StoreError::Invalid(format!(
-                    "cell {}: {what} is {x}, not a finite number",
-                    lease.cell
-                )));
-            }
-        }
+        check_result(lease.cell, result)?;
         let blob = curve::encode(points);
         let location = self.location.clone();
         let tx = self.immediate()?;
@@ -792,19 +727,7 @@ impl Store for SqliteStore {
         let mut p = Progress::default();
         for row in rows {
             let (state, outcome, n) = row.at(&location)?;
-            let n = n as usize;
-            match state.as_str() {
-                "queued" => p.queued += n,
-                "running" => p.running += n,
-                _ => {
-                    p.done += n;
-                    match outcome.as_deref() {
-                        Some("finished") => p.finished += n,
-                        Some("diverged") => p.diverged += n,
-                        _ => p.failed += n,
-                    }
-                }
-            }
+            common::count(&mut p, &state, outcome.as_deref(), n as usize);
         }
         Ok(p)
     }

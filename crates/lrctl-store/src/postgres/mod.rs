@@ -1,0 +1,851 @@
+//! The PostgreSQL back end: one database shared by workers on many machines.
+
+mod auth;
+mod schema;
+
+use std::time::{Duration, Instant};
+
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient, NoTls, Row};
+
+use crate::Store;
+use crate::common::{
+    self, CELL_COLUMNS, STUDY_COLUMNS, check_json, check_name, check_result, check_worker, real,
+    to_i64,
+};
+use crate::curve::{self, CurvePointRow};
+use crate::error::{Result, StoreError};
+use crate::local;
+use crate::types::*;
+
+use schema::{Found, MIGRATIONS, Migration};
+
+/// How to open a PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Create the schema in an empty database (otherwise [`StoreError::Missing`]). The
+    /// database itself must exist (`createdb`), as on any managed server.
+    pub create: bool,
+    /// How long to keep reconnecting, with exponential back-off, when the server cannot be
+    /// reached (restarted, failing over, network blip) before giving up with
+    /// [`StoreError::Unavailable`].
+    pub retry_for: Duration,
+    /// Timeout of one connection attempt.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            create: true,
+            retry_for: Duration::from_secs(300),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A store in a PostgreSQL database (schema version [`SCHEMA_VERSION`](crate::SCHEMA_VERSION),
+/// the same tables and rules as [`SqliteStore`](crate::SqliteStore)).
+///
+/// Workers claim cells with `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1)`,
+/// so many of them never wait on each other; lease times come from the server's clock. Every
+/// operation is one transaction; when the connection breaks, the store reconnects with back-off
+/// and runs the operation again, and the writes whose commit may have landed before the break
+/// (claim, finish, release) recognise their own earlier success instead of failing.
+///
+/// The connection is unencrypted (`NoTls`): use it on a trusted network, or through an SSH
+/// tunnel. The password comes from the URL, `PGPASSWORD` or a `.pgpass` file.
+pub struct PostgresStore {
+    client: Client,
+    config: postgres::Config,
+    location: String,
+    retry_for: Duration,
+}
+
+/// An operation's failure: a database error (maybe a broken connection, worth a retry) or a
+/// store error that is final.
+pub(crate) enum Fail {
+    Pg(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for Fail {
+    fn from(e: postgres::Error) -> Self {
+        Fail::Pg(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+pub(crate) type PgResult<T> = std::result::Result<T, Fail>;
+
+/// The server's clock, in milliseconds since the Unix epoch.
+const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+const LEASE_HELD: &str = "id = $1 AND state = 'running' AND worker = $2 AND attempts = $3";
+
+/// Whether the error means the connection is gone or the server is not accepting work right
+/// now (restart, shutdown, failover), rather than a problem with the statement.
+fn is_transient(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        let c = code.code();
+        // 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot connect now;
+        // 53300: too many connections; 40001/40P01: serialisation failure, deadlock.
+        return c.starts_with("08")
+            || matches!(c, "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    // Errors without a server code and without an I/O cause (e.g. a type conversion) are bugs
+    // or bad data: retrying would not help.
+    e.to_string().contains("error connecting to server")
+}
+
+impl PostgresStore {
+    /// Opens the store at a `postgres://` URL with default options.
+    pub fn open(url: &str) -> Result<PostgresStore> {
+        PostgresStore::open_with(url, &PostgresOptions::default())
+    }
+
+    /// Opens the store at `url`, creating the schema in an empty database when
+    /// `options.create`; refuses a database with other tables and a store with a newer schema,
+    /// migrates an older one.
+    pub fn open_with(url: &str, options: &PostgresOptions) -> Result<PostgresStore> {
+        PostgresStore::open_with_migrations(url, options, MIGRATIONS)
+    }
+
+    pub(crate) fn open_with_migrations(
+        url: &str,
+        options: &PostgresOptions,
+        migrations: &[Migration],
+    ) -> Result<PostgresStore> {
+        let location = crate::redact(url);
+        let mut config: postgres::Config = url.parse().map_err(|e| {
+            StoreError::Invalid(format!(
+                "{location}: not a PostgreSQL URL ({e}); expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+            ))
+        })?;
+        auth::complete(&mut config);
+        config.connect_timeout(options.connect_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("lrctl");
+        }
+        let client = connect(&config, &location, options.retry_for)?;
+        let mut store = PostgresStore {
+            client,
+            config,
+            location,
+            retry_for: options.retry_for,
+        };
+        let latest = migrations.last().map_or(0, |m| m.version);
+        let location = store.location.clone();
+        let found = store.run(|c, _| schema::inspect(c, &location))?;
+        match found {
+            Found::Lrctl(v) if v > latest => {
+                return Err(StoreError::TooNew {
+                    location,
+                    found: v,
+                    supported: latest,
+                });
+            }
+            Found::Lrctl(v) if v == latest => {}
+            Found::Empty if !options.create => return Err(StoreError::Missing { location }),
+            _ => store.run(|c, _| schema::migrate(c, &location, migrations))?,
+        }
+        Ok(store)
+    }
+
+    /// Runs `op` (one transaction), reconnecting and running it again while the server is
+    /// unreachable, for up to `retry_for`. `op` is told whether this is a repeat.
+    fn run<T>(&mut self, mut op: impl FnMut(&mut Client, bool) -> PgResult<T>) -> Result<T> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        let mut repeat = false;
+        loop {
+            match op(&mut self.client, repeat) {
+                Ok(v) => return Ok(v),
+                Err(Fail::Store(e)) => return Err(e),
+                Err(Fail::Pg(e)) if !is_transient(&e) => return Err(self.db_error(e)),
+                Err(Fail::Pg(e)) => {
+                    if start.elapsed() >= self.retry_for {
+                        return Err(StoreError::Unavailable {
+                            location: self.location.clone(),
+                            waited: start.elapsed().as_secs(),
+                            message: e.to_string(),
+                        });
+                    }
+                    eprintln!(
+                        "lrctl: store {} unreachable ({e}); retrying in {:.1} s",
+                        self.location,
+                        delay.as_secs_f64()
+                    );
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                    let left = self.retry_for.saturating_sub(start.elapsed());
+                    if let Ok(c) = connect(&self.config, &self.location, left) {
+                        self.client = c;
+                    }
+                    repeat = true;
+                }
+            }
+        }
+    }
+
+    fn db_error(&self, e: postgres::Error) -> StoreError {
+        StoreError::Database {
+            location: self.location.clone(),
+            source: Box::new(e),
+        }
+    }
+}
+
+/// Connects, retrying with back-off for up to `retry_for` while the server is unreachable.
+fn connect(config: &postgres::Config, location: &str, retry_for: Duration) -> Result<Client> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match config.connect(NoTls) {
+            Ok(c) => return Ok(c),
+            Err(e) if is_transient(&e) && start.elapsed() + delay < retry_for => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) if is_transient(&e) => {
+                return Err(StoreError::Unavailable {
+                    location: location.to_string(),
+                    waited: start.elapsed().as_secs(),
+                    message: e.to_string(),
+                });
+            }
+            Err(e) => {
+                // Authentication and missing databases are final; say what to check.
+                let hint = match e.code().map(|c| c.code()) {
+                    Some("28P01" | "28000") => {
+                        "; check the user, and give the password in the URL, PGPASSWORD or ~/.pgpass"
+                    }
+                    Some("3D000") => "; create the database first (createdb)",
+                    _ => "",
+                };
+                return Err(StoreError::Invalid(format!(
+                    "{location}: cannot connect: {}{hint}",
+                    e.as_db_error()
+                        .map_or_else(|| e.to_string(), |d| d.message().to_string())
+                )));
+            }
+        }
+    }
+}
+
+fn u64_of(v: i64, what: &str) -> PgResult<u64> {
+    u64::try_from(v).map_err(|_| {
+        Fail::Store(StoreError::Invalid(format!(
+            "stored {what} {v} is negative"
+        )))
+    })
+}
+
+fn u32_of(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+fn study_row(r: &Row) -> StudyRow {
+    StudyRow {
+        id: StudyId(r.get(0)),
+        name: r.get(1),
+        spec_json: r.get(2),
+        created_at: Timestamp(r.get(3)),
+        updated_at: Timestamp(r.get(4)),
+    }
+}
+
+fn cell_row(r: &Row) -> PgResult<CellRow> {
+    let bad = |what: &str, v: &str| {
+        Fail::Store(StoreError::Invalid(format!(
+            "stored {what} {v:?} is unknown"
+        )))
+    };
+    let state: String = r.get(8);
+    let state = CellState::parse(&state).ok_or_else(|| bad("state", &state))?;
+    let ts = |i: usize| r.get::<_, Option<i64>>(i).map(Timestamp);
+    let outcome: Option<String> = r.get(17);
+    let result = match outcome {
+        None => None,
+        Some(o) => Some(CellResult {
+            outcome: Outcome::parse(&o).ok_or_else(|| bad("outcome", &o))?,
+            reason: r.get(18),
+            steps: u64_of(r.get(19), "steps")?,
+            total_steps: u64_of(r.get(20), "total_steps")?,
+            n_params: u64_of(r.get(21), "n_params")?,
+            final_train_loss: r.get(22),
+            last_batch_loss: r.get(23),
+            train_loss: r.get(24),
+            train_metric: r.get(25),
+            validation_loss: r.get(26),
+            validation_metric: r.get(27),
+            test_loss: r.get(28),
+            test_metric: r.get(29),
+            metric_name: r.get(30),
+            seconds: r.get(31),
+            eval_seconds: r.get(32),
+            cost_steps: u64_of(r.get(33), "cost_steps")?,
+            cost_seconds: r.get(34),
+            result_json: r.get(35),
+            provenance: ProvenanceId(r.get(36)),
+        }),
+    };
+    Ok(CellRow {
+        id: CellId(r.get(0)),
+        study: StudyId(r.get(1)),
+        task: r.get(2),
+        method: r.get(3),
+        seed: u64_of(r.get(4), "seed")?,
+        config_hash: r.get(5),
+        task_config: r.get(6),
+        method_config: r.get(7),
+        state,
+        worker: r.get(9),
+        attempts: u32_of(r.get(10)),
+        created_at: Timestamp(r.get(11)),
+        claimed_at: ts(12),
+        heartbeat_at: ts(13),
+        lease_expires_at: ts(14),
+        superseded_at: ts(15),
+        finished_at: ts(16),
+        result,
+    })
+}
+
+/// The cell's `(state, worker, attempts)`, for explaining a refused write.
+fn lease_row(
+    c: &mut impl GenericClient,
+    cell: CellId,
+) -> PgResult<Option<(String, Option<String>, u32)>> {
+    Ok(c.query_opt(
+        "SELECT state, worker, attempts FROM cell WHERE id = $1",
+        &[&cell.0],
+    )?
+    .map(|r| (r.get(0), r.get(1), u32_of(r.get(2)))))
+}
+
+fn lease_error(c: &mut impl GenericClient, location: &str, lease: &Lease) -> Fail {
+    match lease_row(c, lease.cell) {
+        Ok(row) => Fail::Store(common::lease_error(location, lease, row)),
+        Err(e) => e,
+    }
+}
+
+fn attempt(lease: &Lease) -> i32 {
+    i32::try_from(lease.attempt).unwrap_or(i32::MAX)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn claimed_cell(r: &Row, worker: &str) -> PgResult<ClaimedCell> {
+    Ok(ClaimedCell {
+        lease: Lease {
+            cell: CellId(r.get(0)),
+            worker: worker.to_string(),
+            attempt: u32_of(r.get(8)),
+            expires_at: Timestamp(r.get(9)),
+        },
+        study: StudyId(r.get(1)),
+        task: r.get(2),
+        method: r.get(3),
+        seed: u64_of(r.get(4), "seed")?,
+        config_hash: r.get(5),
+        task_config: r.get(6),
+        method_config: r.get(7),
+    })
+}
+
+const CLAIMED_COLUMNS: &str = "id, study_id, task, method, seed, config_hash, task_config, \
+    method_config, attempts, lease_expires_at";
+
+impl Store for PostgresStore {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn upsert_study(&mut self, name: &str, spec_json: &str) -> Result<StudyId> {
+        check_name(name)?;
+        check_json(&format!("the specification of study {name:?}"), spec_json)?;
+        self.run(|c, _| {
+            let r = c.query_one(
+                &format!(
+                    "INSERT INTO study (name, spec, created_at, updated_at)
+                     VALUES ($1, $2, {NOW}, {NOW})
+                     ON CONFLICT (name) DO UPDATE SET spec = excluded.spec,
+                         updated_at = CASE WHEN study.spec = excluded.spec THEN study.updated_at
+                                           ELSE excluded.updated_at END
+                     RETURNING id"
+                ),
+                &[&name, &spec_json],
+            )?;
+            Ok(StudyId(r.get(0)))
+        })
+    }
+
+    fn study(&mut self, name: &str) -> Result<Option<StudyRow>> {
+        self.run(|c, _| {
+            Ok(c.query_opt(
+                &format!("SELECT {STUDY_COLUMNS} FROM study WHERE name = $1"),
+                &[&name],
+            )?
+            .map(|r| study_row(&r)))
+        })
+    }
+
+    fn studies(&mut self) -> Result<Vec<StudyRow>> {
+        self.run(|c, _| {
+            Ok(c.query(
+                &format!("SELECT {STUDY_COLUMNS} FROM study ORDER BY id"),
+                &[],
+            )?
+            .iter()
+            .map(study_row)
+            .collect())
+        })
+    }
+
+    fn add_cells(&mut self, study: StudyId, cells: &[NewCell]) -> Result<AddReport> {
+        let mut seeds = Vec::with_capacity(cells.len());
+        for c in cells {
+            seeds.push(to_i64("seed", c.seed)?);
+            check_json(
+                &format!("task_config of {}/{}/{}", c.task, c.method, c.seed),
+                &c.task_config,
+            )?;
+            check_json(
+                &format!("method_config of {}/{}/{}", c.task, c.method, c.seed),
+                &c.method_config,
+            )?;
+        }
+        let location = self.location.clone();
+        self.run(|client, _| {
+            let mut tx = client.transaction()?;
+            // Locking the study row serialises submissions of the same study (two `slurm
+            // submit`s at once), so neither sees the other's half-added cells.
+            if tx
+                .query_opt("SELECT id FROM study WHERE id = $1 FOR UPDATE", &[&study.0])?
+                .is_none()
+            {
+                return Err(Fail::Store(StoreError::UnknownStudy {
+                    location: location.clone(),
+                    study: format!("with id {study}"),
+                }));
+            }
+            let now: i64 = tx.query_one(&format!("SELECT {NOW}"), &[])?.get(0);
+            let find = tx.prepare(
+                "SELECT id, superseded_at IS NOT NULL FROM cell
+                 WHERE study_id = $1 AND task = $2 AND method = $3 AND seed = $4 AND config_hash = $5",
+            )?;
+            let supersede = tx.prepare(
+                "UPDATE cell SET superseded_at = $5
+                 WHERE study_id = $1 AND task = $2 AND method = $3 AND seed = $4
+                   AND superseded_at IS NULL",
+            )?;
+            let reinstate = tx.prepare("UPDATE cell SET superseded_at = NULL WHERE id = $1")?;
+            let insert = tx.prepare(
+                "INSERT INTO cell (study_id, task, method, seed, config_hash, task_config,
+                                   method_config, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )?;
+            let mut report = AddReport::default();
+            for (c, seed) in cells.iter().zip(&seeds) {
+                let key: [&(dyn ToSql + Sync); 4] = [&study.0, &c.task, &c.method, seed];
+                let found = tx.query_opt(&find, &[key[0], key[1], key[2], key[3], &c.config_hash])?;
+                let old = [key[0], key[1], key[2], key[3], &now];
+                match found.map(|r| (r.get::<_, i64>(0), r.get::<_, bool>(1))) {
+                    Some((_, false)) => report.existing += 1,
+                    Some((id, true)) => {
+                        report.superseded += tx.execute(&supersede, &old)? as usize;
+                        tx.execute(&reinstate, &[&id])?;
+                        report.reinstated += 1;
+                    }
+                    None => {
+                        report.superseded += tx.execute(&supersede, &old)? as usize;
+                        tx.execute(
+                            &insert,
+                            &[
+                                key[0],
+                                key[1],
+                                key[2],
+                                key[3],
+                                &c.config_hash,
+                                &c.task_config,
+                                &c.method_config,
+                                &now,
+                            ],
+                        )?;
+                        report.added += 1;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(report)
+        })
+    }
+
+    fn claim(
+        &mut self,
+        study: Option<StudyId>,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<ClaimedCell>> {
+        check_worker(worker)?;
+        let lease_ms = millis(lease);
+        let study = study.map(|s| s.0);
+        self.run(|c, repeat| {
+            if repeat {
+                // The previous attempt may have committed before the connection broke: a
+                // worker id holds one cell at a time, so a running cell under it is ours.
+                let mine = c.query_opt(
+                    &format!(
+                        "SELECT {CLAIMED_COLUMNS} FROM cell
+                         WHERE state = 'running' AND worker = $1 AND superseded_at IS NULL
+                           AND ($2::bigint IS NULL OR study_id = $2)
+                         ORDER BY claimed_at DESC LIMIT 1"
+                    ),
+                    &[&worker, &study],
+                )?;
+                if let Some(r) = mine {
+                    return claimed_cell(&r, worker).map(Some);
+                }
+            }
+            let row = c.query_opt(
+                &format!(
+                    "WITH now AS (SELECT {NOW} AS ms)
+                     UPDATE cell SET state = 'running', worker = $1, claimed_at = now.ms,
+                            heartbeat_at = now.ms, lease_expires_at = now.ms + $2,
+                            attempts = attempts + 1
+                     FROM now
+                     WHERE id = (SELECT id FROM cell, now
+                                 WHERE superseded_at IS NULL
+                                   AND (state = 'queued'
+                                        OR (state = 'running' AND lease_expires_at <= now.ms))
+                                   AND ($3::bigint IS NULL OR study_id = $3)
+                                 ORDER BY id LIMIT 1 FOR UPDATE OF cell SKIP LOCKED)
+                     RETURNING {}",
+                    qualified(CLAIMED_COLUMNS)
+                ),
+                &[&worker, &lease_ms, &study],
+            )?;
+            row.map(|r| claimed_cell(&r, worker)).transpose()
+        })
+    }
+
+    fn heartbeat(&mut self, lease: &Lease, extend: Duration) -> Result<Timestamp> {
+        let location = self.location.clone();
+        let ms = millis(extend);
+        self.run(|c, _| {
+            let row = c.query_opt(
+                &format!(
+                    "UPDATE cell SET heartbeat_at = {NOW}, lease_expires_at = {NOW} + $4
+                     WHERE {LEASE_HELD} RETURNING lease_expires_at"
+                ),
+                &[&lease.cell.0, &lease.worker, &attempt(lease), &ms],
+            )?;
+            match row {
+                Some(r) => Ok(Timestamp(r.get(0))),
+                None => Err(lease_error(c, &location, lease)),
+            }
+        })
+    }
+
+    fn finish(
+        &mut self,
+        lease: &Lease,
+        result: &CellResult,
+        points: &[CurvePointRow],
+    ) -> Result<()> {
+        check_result(lease.cell, result)?;
+        let blob = curve::encode(points);
+        let location = self.location.clone();
+        let ints = [
+            to_i64("steps", result.steps)?,
+            to_i64("total_steps", result.total_steps)?,
+            to_i64("n_params", result.n_params)?,
+            to_i64("cost_steps", result.cost_steps)?,
+        ];
+        let n_points = points.len() as i64;
+        self.run(|c, repeat| {
+            let mut tx = c.transaction()?;
+            let known = tx.query_opt(
+                "SELECT 1 FROM provenance WHERE id = $1",
+                &[&result.provenance.0],
+            )?;
+            if known.is_none() {
+                return Err(Fail::Store(StoreError::Invalid(format!(
+                    "{location}: cell {}: the result refers to provenance {} which is not in this store",
+                    lease.cell, result.provenance
+                ))));
+            }
+            let n = tx.execute(
+                &format!(
+                    "UPDATE cell SET state = 'done', lease_expires_at = NULL, heartbeat_at = {NOW},
+                         finished_at = {NOW}, outcome = $4, reason = $5, steps = $6,
+                         total_steps = $7, n_params = $8, final_train_loss = $9,
+                         last_batch_loss = $10, train_loss = $11, train_metric = $12,
+                         validation_loss = $13, validation_metric = $14, test_loss = $15,
+                         test_metric = $16, metric_name = $17, seconds = $18,
+                         eval_seconds = $19, cost_steps = $20, cost_seconds = $21,
+                         result_json = $22, provenance_id = $23
+                     WHERE {LEASE_HELD}"
+                ),
+                &[
+                    &lease.cell.0,
+                    &lease.worker,
+                    &attempt(lease),
+                    &result.outcome.as_str(),
+                    &result.reason,
+                    &ints[0],
+                    &ints[1],
+                    &ints[2],
+                    &real(result.final_train_loss),
+                    &real(result.last_batch_loss),
+                    &real(result.train_loss),
+                    &real(result.train_metric),
+                    &real(result.validation_loss),
+                    &real(result.validation_metric),
+                    &real(result.test_loss),
+                    &real(result.test_metric),
+                    &result.metric_name,
+                    &result.seconds,
+                    &result.eval_seconds,
+                    &ints[3],
+                    &result.cost_seconds,
+                    &result.result_json,
+                    &result.provenance.0,
+                ],
+            )?;
+            if n == 0 {
+                let row = lease_row(&mut tx, lease.cell)?;
+                // A repeat after a broken connection finds its own commit: that is success.
+                let ours = matches!(&row, Some((s, Some(w), a))
+                    if s == "done" && *w == lease.worker && *a == lease.attempt);
+                if repeat && ours {
+                    return Ok(());
+                }
+                return Err(Fail::Store(common::lease_error(&location, lease, row)));
+            }
+            tx.execute(
+                "INSERT INTO curve (cell_id, n_points, format, data) VALUES ($1, $2, 1, $3)",
+                &[&lease.cell.0, &n_points, &blob],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn release(&mut self, lease: &Lease) -> Result<()> {
+        let location = self.location.clone();
+        self.run(|c, repeat| {
+            let n = c.execute(
+                &format!(
+                    "UPDATE cell SET state = 'queued', worker = NULL, claimed_at = NULL,
+                         lease_expires_at = NULL WHERE {LEASE_HELD}"
+                ),
+                &[&lease.cell.0, &lease.worker, &attempt(lease)],
+            )?;
+            if n == 0 {
+                let row = lease_row(c, lease.cell)?;
+                if repeat && matches!(&row, Some((s, None, _)) if s == "queued") {
+                    return Ok(());
+                }
+                return Err(Fail::Store(common::lease_error(&location, lease, row)));
+            }
+            Ok(())
+        })
+    }
+
+    fn requeue_dead_local(&mut self, host: &str) -> Result<usize> {
+        self.run(|c, _| {
+            let mut tx = c.transaction()?;
+            let running = tx.query(
+                "SELECT id, worker, attempts FROM cell WHERE state = 'running' FOR UPDATE",
+                &[],
+            )?;
+            let mut requeued = 0;
+            for r in running {
+                let (id, worker, attempts): (i64, String, i32) = (r.get(0), r.get(1), r.get(2));
+                let Some(pid) = local::local_pid(&worker, host) else {
+                    continue;
+                };
+                if local::pid_alive(pid) != Some(false) {
+                    continue;
+                }
+                requeued += tx.execute(
+                    &format!(
+                        "UPDATE cell SET state = 'queued', worker = NULL, claimed_at = NULL,
+                             lease_expires_at = NULL WHERE {LEASE_HELD}"
+                    ),
+                    &[&id, &worker, &attempts],
+                )? as usize;
+            }
+            tx.commit()?;
+            Ok(requeued)
+        })
+    }
+
+    fn cells(&mut self, study: StudyId, include_superseded: bool) -> Result<Vec<CellRow>> {
+        self.run(|c, _| {
+            c.query(
+                &format!(
+                    "SELECT {CELL_COLUMNS} FROM cell WHERE study_id = $1
+                       AND ($2 OR superseded_at IS NULL) ORDER BY id"
+                ),
+                &[&study.0, &include_superseded],
+            )?
+            .iter()
+            .map(cell_row)
+            .collect()
+        })
+    }
+
+    fn cell(&mut self, id: CellId) -> Result<Option<CellRow>> {
+        self.run(|c, _| {
+            c.query_opt(
+                &format!("SELECT {CELL_COLUMNS} FROM cell WHERE id = $1"),
+                &[&id.0],
+            )?
+            .map(|r| cell_row(&r))
+            .transpose()
+        })
+    }
+
+    fn curve(&mut self, cell: CellId) -> Result<Vec<CurvePointRow>> {
+        let location = self.location.clone();
+        self.run(|c, _| {
+            let row = c.query_opt(
+                "SELECT curve.data, curve.n_points FROM cell
+                 LEFT JOIN curve ON curve.cell_id = cell.id WHERE cell.id = $1",
+                &[&cell.0],
+            )?;
+            let corrupt = |message: String| {
+                Fail::Store(StoreError::Corrupt {
+                    location: location.clone(),
+                    message: format!("curve of cell {cell}: {message}"),
+                })
+            };
+            let Some(row) = row else {
+                return Err(Fail::Store(StoreError::UnknownCell {
+                    location: location.clone(),
+                    cell,
+                }));
+            };
+            let Some(blob) = row.get::<_, Option<Vec<u8>>>(0) else {
+                return Ok(Vec::new());
+            };
+            let n: i64 = row.get::<_, Option<i64>>(1).unwrap_or(0);
+            let points = curve::decode(&blob).map_err(corrupt)?;
+            if points.len() as i64 != n {
+                return Err(corrupt(format!(
+                    "{} points, the row says {n}",
+                    points.len()
+                )));
+            }
+            Ok(points)
+        })
+    }
+
+    fn progress(&mut self, study: StudyId) -> Result<Progress> {
+        self.run(|c, _| {
+            let mut p = Progress::default();
+            for r in c.query(
+                "SELECT state, outcome, count(*) FROM cell
+                 WHERE study_id = $1 AND superseded_at IS NULL GROUP BY state, outcome",
+                &[&study.0],
+            )? {
+                let state: String = r.get(0);
+                let outcome: Option<String> = r.get(1);
+                let n: i64 = r.get(2);
+                common::count(&mut p, &state, outcome.as_deref(), n as usize);
+            }
+            Ok(p)
+        })
+    }
+
+    fn put_provenance(&mut self, p: &Provenance) -> Result<ProvenanceId> {
+        self.run(|c, _| {
+            let mut tx = c.transaction()?;
+            // Serialise inserts of provenance so that two workers never store the same one twice.
+            tx.execute("LOCK TABLE provenance IN SHARE ROW EXCLUSIVE MODE", &[])?;
+            let existing = tx.query_opt(
+                "SELECT id FROM provenance WHERE lrctl_version = $1
+                   AND git_commit IS NOT DISTINCT FROM $2 AND config_hash = $3 AND machine = $4
+                   AND backend = $5 ORDER BY id LIMIT 1",
+                &[
+                    &p.lrctl_version,
+                    &p.git_commit,
+                    &p.config_hash,
+                    &p.machine,
+                    &p.backend,
+                ],
+            )?;
+            let id: i64 = match existing {
+                Some(r) => r.get(0),
+                None => tx
+                    .query_one(
+                        &format!(
+                            "INSERT INTO provenance (lrctl_version, git_commit, config_hash,
+                                                     machine, backend, created_at)
+                             VALUES ($1, $2, $3, $4, $5, {NOW}) RETURNING id"
+                        ),
+                        &[
+                            &p.lrctl_version,
+                            &p.git_commit,
+                            &p.config_hash,
+                            &p.machine,
+                            &p.backend,
+                        ],
+                    )?
+                    .get(0),
+            };
+            tx.commit()?;
+            Ok(ProvenanceId(id))
+        })
+    }
+
+    fn provenance(&mut self, id: ProvenanceId) -> Result<Option<ProvenanceRow>> {
+        self.run(|c, _| {
+            Ok(c.query_opt(
+                "SELECT id, lrctl_version, git_commit, config_hash, machine, backend, created_at
+                 FROM provenance WHERE id = $1",
+                &[&id.0],
+            )?
+            .map(|r| ProvenanceRow {
+                id: ProvenanceId(r.get(0)),
+                provenance: Provenance {
+                    lrctl_version: r.get(1),
+                    git_commit: r.get(2),
+                    config_hash: r.get(3),
+                    machine: r.get(4),
+                    backend: r.get(5),
+                },
+                created_at: Timestamp(r.get(6)),
+            }))
+        })
+    }
+}
+
+/// `cols` with each column qualified by `cell.` (an UPDATE … FROM has two tables in scope).
+fn qualified(cols: &str) -> String {
+    cols.split(',')
+        .map(|c| format!("cell.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
