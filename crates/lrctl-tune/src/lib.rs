@@ -1,0 +1,68 @@
+//! Multi-fidelity hyperparameter optimisation for learning-rate control, as pure,
+//! training-free algorithms: a tuner proposes (configuration, budget) trials, a driver trains
+//! and reports scores. Budgets are in training steps (or epochs); scores are losses.
+//!
+//! The split mirrors Optuna's: *samplers* propose configurations, *schedulers* (the pruner
+//! role) decide budgets and promotions, and the [`History`] plays the study.
+//!
+//! * **Spaces** — [`SearchSpace`] of float/int, linear/log [`Param`]s with defaults
+//!   (deserialisable from a method config's `[search.<name>]` tables), [`Config`] and the
+//!   [`Fidelity`] (`min_budget`, `max_budget`, `eta`).
+//! * **Interface** — the [`Tuner`] trait: [`ask`](Tuner::ask) → [`Ask`] (`Trial`, `Wait`,
+//!   `Done`), [`tell`](Tuner::tell), [`incumbent`](Tuner::incumbent); deterministic given the
+//!   seed and the ask/tell sequence, so a killed run resumes by replay.
+//! * **Tuners** — [`RandomSearch`], successive halving and [`Hyperband`] (with
+//!   [`BracketLayout`] arithmetic), [`Asha`], [`Bohb`] ([`KdeSampler`]), [`SmacHyperband`]
+//!   ([`ForestSampler`]), and the one-epoch [`TopK`] baseline; by name with [`tuner`]
+//!   ([`TUNER_NAMES`]).
+//! * **Objective** — [`Objective`] and [`Scoring`] (worst score for diverged trials).
+//! * **Testing** — [`MultiFidelity`] versions of Branin and Hartmann ([`TestFunction`]) and the
+//!   synchronous driver [`run_sync`].
+//!
+//! ```
+//! use lrctl_tune::{Fidelity, MultiFidelity, TestFunction, TunerSettings, run_sync, tuner};
+//!
+//! let fidelity = Fidelity::new(1, 27, 3.0).unwrap();
+//! let bench = MultiFidelity::new(TestFunction::Branin, fidelity, 0);
+//! let settings = TunerSettings { trials: Some(1000), ..TunerSettings::new(bench.space(), fidelity) };
+//! let mut hb = tuner("hyperband", &settings).unwrap();
+//! let run = run_sync(hb.as_mut(), |trial| bench.evaluate(trial), 20 * 27);
+//! assert!(run.spent <= 20 * 27);
+//! let best = run.incumbent.unwrap();
+//! assert!(bench.regret(&best.config) < 5.0);
+//! ```
+
+#![warn(missing_docs)]
+
+mod asha;
+mod bohb;
+mod driver;
+mod hyperband;
+mod objective;
+mod random;
+mod registry;
+mod sampler;
+mod smac;
+mod space;
+mod synthetic;
+mod topk;
+mod tuner;
+
+pub use asha::Asha;
+pub use bohb::{Bohb, KdeSampler, bohb};
+pub use driver::{SyncRun, run_sync};
+pub use hyperband::{BracketLayout, BracketSchedule, Hyperband, Rung, hyperband_brackets};
+pub use objective::{DEFAULT_WORST_SCORE, Objective, Scoring};
+pub use random::RandomSearch;
+pub use registry::{
+    DEFAULT_TRIALS, TUNER_ALIASES, TUNER_NAMES, TunerSettings, canonical_name, tuner,
+};
+pub use sampler::{RandomSampler, Sampler};
+pub use smac::{ForestSampler, RandomForest, SmacHyperband, expected_improvement, smac};
+pub use space::{Config, Fidelity, Param, ParamKind, SearchSpace, SpaceError};
+pub use synthetic::{MultiFidelity, TestFunction};
+pub use topk::TopK;
+pub use tuner::{
+    Ask, History, Incumbent, TrialRecord, TrialRequest, TuneError, Tuner, compare_trials,
+    rank_score,
+};
