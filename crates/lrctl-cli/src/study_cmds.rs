@@ -20,14 +20,16 @@ pub const DEFAULT_STORE: &str = "lrctl.db";
 /// Which store to use.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Store: a SQLite file path (default `lrctl.db`); also `LRCTL_STORE`.
-    #[arg(long, env = "LRCTL_STORE", default_value = DEFAULT_STORE, value_name = "PATH")]
+    /// Store: an SQLite file path (default `lrctl.db`) or a PostgreSQL URL
+    /// (`postgres://USER@HOST/DB`; the password from the URL, `PGPASSWORD` or `~/.pgpass`);
+    /// also `LRCTL_STORE`.
+    #[arg(long, env = "LRCTL_STORE", default_value = DEFAULT_STORE, value_name = "PATH|URL", hide_env_values = true)]
     pub store: String,
 }
 
-/// `lrctl run`.
+/// Which cells a study has: suites, tasks, methods, seeds, budget, or a study file.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct StudyArgs {
     /// Suites to run (`lrctl suites`); with no suite, task or file: `quick`.
     #[arg(long = "suite", value_name = "NAME")]
     suites: Vec<String>,
@@ -50,12 +52,23 @@ pub struct RunArgs {
     /// Study name in the store (default: the file's stem or the suites joined by `+`).
     #[arg(long)]
     study: Option<String>,
+}
+
+/// `lrctl run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    study: StudyArgs,
     /// Cells trained at once, one thread each (default: the number of cores).
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Only add the study's cells to the store and exit; `lrctl worker` processes (on any
+    /// machines sharing the store) train them.
+    #[arg(long)]
+    submit_only: bool,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -199,7 +212,7 @@ fn parse_seeds(s: &str) -> Result<lrctl_study::Seeds> {
 }
 
 /// Combines a study file and flags: flags add to the file's lists and override its scalars.
-fn study_from(args: &RunArgs) -> Result<Study> {
+pub fn study_from(args: &StudyArgs) -> Result<Study> {
     let mut file = match &args.file {
         Some(path) => StudyFile::from_file(path)?,
         None => StudyFile::default(),
@@ -233,7 +246,23 @@ fn study_from(args: &RunArgs) -> Result<Study> {
 
 /// `lrctl run`.
 pub fn run(args: RunArgs) -> Result<()> {
-    let study = study_from(&args)?;
+    let study = study_from(&args.study)?;
+    if args.submit_only {
+        let mut store = lrctl_store::open(&args.store.store)?;
+        let (id, a) = lrctl_study::submit(store.as_mut(), &study)?;
+        let p = store.progress(id)?;
+        println!(
+            "study `{}`: {} cell(s) new, {} already in {}; {} to run: start workers with \
+             `lrctl worker --study {}`",
+            study.name,
+            a.added + a.reinstated,
+            a.existing,
+            store.location(),
+            p.queued + p.running,
+            study.name
+        );
+        return Ok(());
+    }
     let mut cfg = RunConfig::new(args.data.dirs());
     if let Some(j) = args.jobs {
         if j == 0 {
@@ -284,7 +313,7 @@ pub fn run(args: RunArgs) -> Result<()> {
 }
 
 /// First Ctrl-C: stop after the cells in flight (they are discarded and requeued). Second: quit.
-fn install_ctrlc(cancel: Arc<AtomicBool>) {
+pub fn install_ctrlc(cancel: Arc<AtomicBool>) {
     let presses = AtomicUsize::new(0);
     let _ = ctrlc::set_handler(move || {
         if presses.fetch_add(1, Ordering::SeqCst) == 0 {

@@ -31,6 +31,10 @@ pub struct RunConfig {
     pub cancel: Arc<AtomicBool>,
     /// Lease length; heartbeats renew it every third of it.
     pub lease: Duration,
+    /// When the queue is empty, poll it at this interval instead of stopping (`--follow`).
+    pub follow: Option<Duration>,
+    /// Print one line per finished cell to stderr (for workers whose output goes to a log).
+    pub log_cells: bool,
 }
 
 impl RunConfig {
@@ -42,6 +46,8 @@ impl RunConfig {
             progress: true,
             cancel: Arc::new(AtomicBool::new(false)),
             lease: lrctl_store::DEFAULT_LEASE,
+            follow: None,
+            log_cells: false,
         }
     }
 }
@@ -64,13 +70,9 @@ pub struct RunReport {
 /// Prepared tasks, keyed by their resolved configuration, shared by the workers.
 type TaskCache = Mutex<HashMap<String, Arc<OnceLock<Result<Arc<dyn Task>, String>>>>>;
 
-/// Adds the study's cells to the store at `location` and runs every one without a result.
-///
-/// Tasks' data are loaded before anything trains, so missing files stop the run with a message
-/// saying where they were looked for. Results already stored are never touched.
-pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunReport> {
-    let start = Instant::now();
-    let mut store = lrctl_store::open(location)?;
+/// Records the study and adds its cells to the store, idempotently: cells already there are
+/// kept with their results, changed ones are superseded (see [`Store::add_cells`]).
+pub fn submit(store: &mut dyn Store, study: &Study) -> Result<(StudyId, AddReport)> {
     let study_id = store.upsert_study(&study.name, &study.to_json())?;
     let cells: Vec<NewCell> = study
         .cells()
@@ -85,8 +87,18 @@ pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunRe
         })
         .collect();
     let added = store.add_cells(study_id, &cells)?;
+    Ok((study_id, added))
+}
+
+/// Adds the study's cells to the store at `location` and runs every one without a result.
+///
+/// Tasks' data are loaded before anything trains, so missing files stop the run with a message
+/// saying where they were looked for. Results already stored are never touched.
+pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunReport> {
+    let start = Instant::now();
+    let mut store = lrctl_store::open(location)?;
+    let (study_id, added) = submit(store.as_mut(), study)?;
     store.requeue_dead_local(&lrctl_store::hostname())?;
-    let progress = store.progress(study_id)?;
 
     // Load every task that still has work before training anything.
     let cache: TaskCache = Mutex::new(HashMap::new());
@@ -99,9 +111,54 @@ pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunRe
     for config in dedup(pending_tasks) {
         prepared(&cache, &config, &cfg.dirs).map_err(anyhow::Error::msg)?;
     }
+    let bar = progress_bar(store.as_mut(), Some(study_id), &study.name, cfg)?;
+    drop(store);
+    let ran = work_with(location, Some(study_id), cfg, &cache, &bar)?;
+    Ok(RunReport {
+        study: study_id,
+        added,
+        ran,
+        interrupted: cfg.cancel.load(Ordering::Relaxed),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
 
+/// Claims and trains cells of `study` (or of every study) from the store at `location` until
+/// none is left (or, with [`RunConfig::follow`], until cancelled), with `cfg.jobs` threads.
+/// Returns how many cells this process trained. This is `lrctl worker`: any number of such
+/// processes, on any machines, can work on one store at once.
+pub fn work(location: &str, study: Option<StudyId>, cfg: &RunConfig) -> Result<usize> {
+    let mut store = lrctl_store::open_existing(location)?;
+    store.requeue_dead_local(&lrctl_store::hostname())?;
+    let name = match study {
+        Some(id) => store
+            .studies()?
+            .into_iter()
+            .find(|s| s.id == id)
+            .map_or_else(|| format!("study {id}"), |s| s.name),
+        None => "all studies".to_string(),
+    };
+    let bar = progress_bar(store.as_mut(), study, &name, cfg)?;
+    drop(store);
+    let cache: TaskCache = Mutex::new(HashMap::new());
+    work_with(location, study, cfg, &cache, &bar)
+}
+
+fn progress_bar(
+    store: &mut dyn Store,
+    study: Option<StudyId>,
+    name: &str,
+    cfg: &RunConfig,
+) -> Result<ProgressBar> {
+    let progress = match study {
+        Some(id) => Some(store.progress(id)?),
+        None => None,
+    };
     let bar = if cfg.progress {
-        ProgressBar::with_draw_target(Some(progress.total() as u64), ProgressDrawTarget::stderr())
+        ProgressBar::with_draw_target(
+            progress.map(|p| p.total() as u64),
+            ProgressDrawTarget::stderr(),
+        )
     } else {
         ProgressBar::hidden()
     };
@@ -112,18 +169,29 @@ pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunRe
         .expect("valid template")
         .progress_chars("=> "),
     );
-    bar.set_prefix(study.name.clone());
-    bar.set_position(progress.done as u64);
+    bar.set_prefix(name.to_string());
+    if let Some(p) = progress {
+        bar.set_position(p.done as u64);
+    }
     bar.enable_steady_tick(Duration::from_millis(250));
+    Ok(bar)
+}
 
+fn work_with(
+    location: &str,
+    study: Option<StudyId>,
+    cfg: &RunConfig,
+    cache: &TaskCache,
+    bar: &ProgressBar,
+) -> Result<usize> {
     let ran = std::sync::atomic::AtomicUsize::new(0);
     let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
     let jobs = cfg.jobs.max(1);
     std::thread::scope(|scope| {
         for slot in 0..jobs {
-            let (cache, bar, ran, errors) = (&cache, &bar, &ran, &errors);
+            let (ran, errors) = (&ran, &errors);
             scope.spawn(move || {
-                if let Err(e) = worker(location, study_id, slot, cfg, cache, bar, ran) {
+                if let Err(e) = worker(location, study, slot, cfg, cache, bar, ran) {
                     cfg.cancel.store(true, Ordering::Relaxed);
                     errors.lock().expect("not poisoned").push(e);
                 }
@@ -139,13 +207,7 @@ pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunRe
     {
         return Err(e);
     }
-    Ok(RunReport {
-        study: study_id,
-        added,
-        ran: ran.into_inner(),
-        interrupted: cfg.cancel.load(Ordering::Relaxed),
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    Ok(ran.into_inner())
 }
 
 fn dedup(mut v: Vec<String>) -> Vec<String> {
@@ -171,7 +233,7 @@ fn prepared(cache: &TaskCache, config: &str, dirs: &DataDirs) -> Result<Arc<dyn 
 /// One worker thread: its own store connection, claiming cells until none is left.
 fn worker(
     location: &str,
-    study: StudyId,
+    study: Option<StudyId>,
     slot: usize,
     cfg: &RunConfig,
     cache: &TaskCache,
@@ -180,18 +242,38 @@ fn worker(
 ) -> Result<()> {
     let worker_id = lrctl_store::worker_id_slot(slot);
     let store: Mutex<Box<dyn Store>> = Mutex::new(lrctl_store::open(location)?);
+    let mut checked: HashMap<StudyId, Result<(), String>> = HashMap::new();
     loop {
         if cfg.cancel.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let claimed =
-            store
-                .lock()
-                .expect("not poisoned")
-                .claim(Some(study), &worker_id, cfg.lease)?;
+        let claimed = store
+            .lock()
+            .expect("not poisoned")
+            .claim(study, &worker_id, cfg.lease)?;
         let Some(cell) = claimed else {
-            return Ok(());
+            let Some(poll) = cfg.follow else {
+                return Ok(());
+            };
+            wait(poll, &cfg.cancel);
+            continue;
         };
+        // The guard must be dropped before the refusal below locks the store again.
+        let verdict = compatible(
+            &cell,
+            store.lock().expect("not poisoned").as_mut(),
+            &mut checked,
+        );
+        if let Err(why) = verdict {
+            // Put it back for a worker of the right build, and stop: every cell would fail alike.
+            store.lock().expect("not poisoned").release(&cell.lease)?;
+            anyhow::bail!(why);
+        }
+        if let Err(why) = prepared(cache, &cell.task_config, &cfg.dirs) {
+            // Missing data on this machine is not the cell's fault: leave it to another worker.
+            store.lock().expect("not poisoned").release(&cell.lease)?;
+            anyhow::bail!("{} · {}: {why}", cell.task, cell.method);
+        }
         bar.set_message(format!(
             "{} · {} · seed {}",
             cell.task, cell.method, cell.seed
@@ -212,6 +294,17 @@ fn worker(
                         cell.task, cell.method, cell.seed
                     )
                 })?;
+                if cfg.log_cells {
+                    eprintln!(
+                        "{worker_id}: cell {} {} · {} · seed {}: {} in {:.1} s",
+                        cell.lease.cell,
+                        cell.task,
+                        cell.method,
+                        cell.seed,
+                        result.outcome.as_str(),
+                        result.seconds
+                    );
+                }
                 ran.fetch_add(1, Ordering::Relaxed);
                 bar.inc(1);
             }
@@ -223,6 +316,70 @@ fn worker(
             }
         }
     }
+}
+
+/// Sleeps for `d`, waking early when cancelled.
+fn wait(d: Duration, cancel: &AtomicBool) {
+    let until = Instant::now() + d;
+    while Instant::now() < until && !cancel.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50).min(d));
+    }
+}
+
+/// Whether this build may train the claimed cell and write its result: the study was
+/// submitted by the same lrctl version, and the cell's stored configuration hashes to the
+/// stored hash under this build (a different build would compute a different hash, or could not
+/// even read the configuration).
+fn compatible(
+    cell: &ClaimedCell,
+    store: &mut dyn Store,
+    checked: &mut HashMap<StudyId, Result<(), String>>,
+) -> Result<(), String> {
+    if !checked.contains_key(&cell.study) {
+        let verdict = match store.studies() {
+            Ok(all) => match all.into_iter().find(|s| s.id == cell.study) {
+                Some(s) => crate::spec::check_submitter(&s.name, &s.spec_json),
+                None => Err(format!(
+                    "cell {} belongs to no stored study",
+                    cell.lease.cell
+                )),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        checked.insert(cell.study, verdict);
+    }
+    checked[&cell.study].clone()?;
+    let what = format!(
+        "cell {} ({} · {} · seed {})",
+        cell.lease.cell, cell.task, cell.method, cell.seed
+    );
+    let refuse = |why: String| {
+        format!(
+            "{what}: {why}; this worker (lrctl {}, engine {}) refuses to write its result. Run \
+             workers built from the same version as the one that submitted the study",
+            crate::spec::LRCTL_VERSION,
+            crate::spec::ENGINE_VERSION
+        )
+    };
+    let task: TaskSpec = serde_json::from_str(&cell.task_config).map_err(|e| {
+        refuse(format!(
+            "its stored task configuration is unreadable here ({e})"
+        ))
+    })?;
+    let method: MethodSpec = serde_json::from_str(&cell.method_config).map_err(|e| {
+        refuse(format!(
+            "its stored method configuration is unreadable here ({e})"
+        ))
+    })?;
+    let hash = crate::spec::config_hash(&task, &method);
+    if hash != cell.config_hash {
+        return Err(refuse(format!(
+            "its configuration hashes to {} under this build, but the study recorded {}",
+            &hash[..12.min(hash.len())],
+            &cell.config_hash[..12.min(cell.config_hash.len())]
+        )));
+    }
+    Ok(())
 }
 
 /// Trains one claimed cell; `None` when cancelled. Failures become `failed` results.

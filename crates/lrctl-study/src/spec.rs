@@ -298,9 +298,43 @@ impl Study {
     }
 
     /// The study as JSON (stored with the study so reports need nothing else).
+    ///
+    /// It records the lrctl and engine versions that submitted it: workers of another version
+    /// refuse to write results into it (see [`check_submitter`]).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("study serialises")
+        let mut v = serde_json::to_value(self).expect("study serialises");
+        let obj = v.as_object_mut().expect("a study is an object");
+        obj.insert("lrctl_version".into(), LRCTL_VERSION.into());
+        obj.insert("engine_version".into(), ENGINE_VERSION.into());
+        v.to_string()
     }
+}
+
+/// The version of this lrctl build (every crate of the workspace shares it).
+pub const LRCTL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Checks that a stored study was submitted by this lrctl version and engine, so that a worker
+/// never mixes results of two builds into one study. Studies stored before versions were
+/// recorded pass. The error says what to do.
+pub fn check_submitter(study_name: &str, spec_json: &str) -> Result<(), String> {
+    let v: serde_json::Value = serde_json::from_str(spec_json).map_err(|e| {
+        format!("study `{study_name}`: its stored specification is unreadable: {e}")
+    })?;
+    let lrctl = v.get("lrctl_version").and_then(|x| x.as_str());
+    let engine = v.get("engine_version").and_then(|x| x.as_u64());
+    let same = lrctl.is_none_or(|l| l == LRCTL_VERSION)
+        && engine.is_none_or(|e| e == u64::from(ENGINE_VERSION));
+    if same {
+        return Ok(());
+    }
+    Err(format!(
+        "study `{study_name}` was submitted by lrctl {} (engine {}), but this worker is lrctl \
+         {LRCTL_VERSION} (engine {ENGINE_VERSION}); it refuses to write results into it. Run \
+         workers built from the same version as the submitter, or submit the study again with \
+         this build (changed cells are superseded, stored results kept)",
+        lrctl.unwrap_or("?"),
+        engine.map_or("?".to_string(), |e| e.to_string())
+    ))
 }
 
 /// SHA-256 (hex) over the canonical JSON of the task, the method and [`ENGINE_VERSION`].

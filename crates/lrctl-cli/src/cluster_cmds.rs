@@ -1,0 +1,505 @@
+//! Scale-out commands: `lrctl worker` (claim and train cells from a shared store) and
+//! `lrctl slurm submit|status` (place workers with a Slurm job array). No scheduler of our own:
+//! the store's leases hand out cells, Slurm places processes.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use lrctl_study::RunConfig;
+
+use crate::commands::DataArgs;
+use crate::study_cmds::{StoreArgs, StudyArgs, find_study, install_ctrlc, study_from};
+
+/// `lrctl worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Only cells of this study (default: any study in the store).
+    #[arg(long)]
+    study: Option<String>,
+    /// Cells trained at once, one thread each.
+    #[arg(long, short = 'j', default_value_t = 1)]
+    jobs: usize,
+    /// When the queue is empty, keep polling for new cells instead of exiting.
+    #[arg(long)]
+    follow: bool,
+    /// Seconds between polls with `--follow`.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    poll: f64,
+    /// Lease length in seconds; the worker renews it every third of that. A dead worker's
+    /// cells return to the queue when it runs out.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    lease: f64,
+    /// Show a progress bar (default: one log line per finished cell, for batch logs).
+    #[arg(long)]
+    progress: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+fn seconds(what: &str, s: f64) -> Result<Duration> {
+    if !(s.is_finite() && s > 0.0) {
+        bail!("{what} must be a positive number of seconds, not {s}");
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+/// `lrctl worker`: claims cells until none is left (or forever with `--follow`).
+pub fn worker(args: WorkerArgs) -> Result<()> {
+    if args.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let mut cfg = RunConfig::new(args.data.dirs());
+    cfg.jobs = args.jobs;
+    cfg.lease = seconds("--lease", args.lease)?;
+    cfg.follow = args
+        .follow
+        .then(|| seconds("--poll", args.poll))
+        .transpose()?;
+    cfg.progress = args.progress;
+    cfg.log_cells = !args.progress;
+    install_ctrlc(std::sync::Arc::clone(&cfg.cancel));
+    let location = &args.store.store;
+    let study = match &args.study {
+        Some(name) => {
+            let mut store = lrctl_store::open_existing(location)?;
+            let row = find_study(store.as_mut(), Some(name))?;
+            lrctl_study::check_submitter(&row.name, &row.spec_json).map_err(anyhow::Error::msg)?;
+            Some(row.id)
+        }
+        None => None,
+    };
+    let worker = lrctl_store::worker_id();
+    eprintln!(
+        "worker {worker}: {} on {} ({} job(s){})",
+        args.study
+            .as_deref()
+            .map_or("all studies".to_string(), |s| format!("study `{s}`")),
+        lrctl_store::redact(location),
+        cfg.jobs,
+        if args.follow { ", following" } else { "" }
+    );
+    let ran = lrctl_study::work(location, study, &cfg)?;
+    eprintln!("worker {worker}: trained {ran} cell(s); nothing left to claim");
+    if cfg.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        std::process::exit(130);
+    }
+    Ok(())
+}
+
+/// `lrctl slurm`.
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    #[command(subcommand)]
+    command: SlurmCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SlurmCommand {
+    /// Add a study's cells to the store and submit a job array of N `lrctl worker`s.
+    Submit(SubmitArgs),
+    /// The study's progress in the store, with its Slurm jobs' states.
+    Status(SlurmStatusArgs),
+}
+
+/// Resources asked of Slurm for each worker (passed through as `#SBATCH` lines).
+#[derive(Debug, Args)]
+struct Resources {
+    /// Partition (`#SBATCH --partition`).
+    #[arg(long)]
+    partition: Option<String>,
+    /// Time limit per worker, e.g. `02:00:00`.
+    #[arg(long)]
+    time: Option<String>,
+    /// CPUs per worker; the worker trains that many cells at once.
+    #[arg(long, default_value_t = 1)]
+    cpus_per_task: usize,
+    /// Memory per worker, e.g. `4G`.
+    #[arg(long)]
+    mem: Option<String>,
+    /// Generic resources, e.g. `gpu:1`.
+    #[arg(long)]
+    gres: Option<String>,
+    /// Account to charge.
+    #[arg(long)]
+    account: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct SubmitArgs {
+    #[command(flatten)]
+    study: StudyArgs,
+    /// Workers: array tasks of the job, each one `lrctl worker`.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    #[command(flatten)]
+    resources: Resources,
+    /// Directory for the job script, `jobs.txt` and the workers' logs (default
+    /// `lrctl-slurm/STUDY`).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Print the job script; submit nothing and leave the store alone.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Debug, Args)]
+struct SlurmStatusArgs {
+    /// The study (default: the only one, else the most recently changed).
+    #[arg(long)]
+    study: Option<String>,
+    /// The directory given to `slurm submit --dir` (default `lrctl-slurm/STUDY`).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// `lrctl slurm …`.
+pub fn slurm(args: SlurmArgs) -> Result<()> {
+    match args.command {
+        SlurmCommand::Submit(a) => submit(a),
+        SlurmCommand::Status(a) => status(a),
+    }
+}
+
+fn default_dir(study: &str) -> PathBuf {
+    let safe: String = study
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from("lrctl-slurm").join(safe)
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
+}
+
+/// Single-quotes a word for the shell.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The store as workers on other machines must see it: SQLite paths made absolute.
+fn store_for_jobs(location: &str) -> Result<String> {
+    match lrctl_store::Location::parse(location)? {
+        lrctl_store::Location::Sqlite(p) => Ok(absolute(&p)?.display().to_string()),
+        lrctl_store::Location::Postgres(url) => Ok(url),
+    }
+}
+
+struct Script<'a> {
+    study: &'a str,
+    workers: usize,
+    resources: &'a Resources,
+    dir: &'a Path,
+    exe: &'a Path,
+    /// The store, unless it holds a secret (then it travels in `LRCTL_STORE`).
+    store_arg: Option<&'a str>,
+    store_shown: &'a str,
+    data_dir: Option<&'a Path>,
+}
+
+/// The sbatch script: an array of `workers` tasks, each one `lrctl worker` on the study.
+fn script(s: &Script<'_>) -> String {
+    let mut out = String::from("#!/bin/bash\n");
+    let mut sbatch = |k: &str, v: &str| {
+        let _ = writeln!(out, "#SBATCH --{k}={v}");
+    };
+    sbatch("job-name", &format!("lrctl-{}", s.study));
+    sbatch("array", &format!("0-{}", s.workers - 1));
+    sbatch("ntasks", "1");
+    sbatch("cpus-per-task", &s.resources.cpus_per_task.to_string());
+    sbatch(
+        "output",
+        &s.dir.join("logs/worker-%A_%a.log").display().to_string(),
+    );
+    let r = s.resources;
+    for (k, v) in [
+        ("partition", &r.partition),
+        ("time", &r.time),
+        ("mem", &r.mem),
+        ("gres", &r.gres),
+        ("account", &r.account),
+    ] {
+        if let Some(v) = v {
+            sbatch(k, v);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# Written by `lrctl slurm submit` for study `{}`; store {}.",
+        s.study, s.store_shown
+    );
+    if s.store_arg.is_none() {
+        out.push_str(
+            "# The store URL holds a password: it reaches the job through LRCTL_STORE in the\n\
+             # submitting environment (sbatch exports it), never through this file.\n",
+        );
+    }
+    out.push_str(
+        "# Each array task is one worker: it claims cells under a lease, trains them and exits\n\
+         # when the study has none left. Cells of a killed worker return to the queue.\n\
+         set -euo pipefail\n\
+         export OPENBLAS_NUM_THREADS=1\n",
+    );
+    let mut cmd = format!(
+        "exec {} worker --study {} --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\"",
+        sh_quote(&s.exe.display().to_string()),
+        sh_quote(s.study)
+    );
+    if let Some(store) = s.store_arg {
+        let _ = write!(cmd, " --store {}", sh_quote(store));
+    }
+    if let Some(d) = s.data_dir {
+        let _ = write!(cmd, " --data-dir {}", sh_quote(&d.display().to_string()));
+    }
+    out.push_str(&cmd);
+    out.push('\n');
+    out
+}
+
+fn submit(args: SubmitArgs) -> Result<()> {
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    if args.resources.cpus_per_task == 0 {
+        bail!("--cpus-per-task must be at least 1");
+    }
+    let study = study_from(&args.study)?;
+    let location = store_for_jobs(&args.store.store)?;
+    let shown = lrctl_store::redact(&location);
+    let secret = shown != location;
+    let dir = absolute(&args.dir.clone().unwrap_or_else(|| default_dir(&study.name)))?;
+    let exe = std::env::current_exe().context("finding the lrctl binary")?;
+    let data_dir = args.data.data_dir().map(absolute).transpose()?;
+    let text = script(&Script {
+        study: &study.name,
+        workers: args.workers,
+        resources: &args.resources,
+        dir: &dir,
+        exe: &exe,
+        store_arg: (!secret).then_some(location.as_str()),
+        store_shown: &shown,
+        data_dir: data_dir.as_deref(),
+    });
+    if args.dry_run {
+        print!("{text}");
+        return Ok(());
+    }
+    let mut store = lrctl_store::open(&location)?;
+    let (_, added) = lrctl_study::submit(store.as_mut(), &study)?;
+    let progress = {
+        let row = find_study(store.as_mut(), Some(&study.name))?;
+        store.progress(row.id)?
+    };
+    eprintln!(
+        "study `{}`: {} cell(s) new, {} already in {shown}{}; {} to run",
+        study.name,
+        added.added + added.reinstated,
+        added.existing,
+        if added.superseded > 0 {
+            format!(", {} superseded", added.superseded)
+        } else {
+            String::new()
+        },
+        progress.queued + progress.running
+    );
+    std::fs::create_dir_all(dir.join("logs"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("worker.sbatch");
+    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    if progress.queued + progress.running == 0 {
+        eprintln!("nothing to run: every cell has a result; no job submitted");
+        return Ok(());
+    }
+    let mut cmd = Command::new("sbatch");
+    cmd.arg("--parsable").arg(&path);
+    if secret {
+        cmd.env("LRCTL_STORE", &location);
+    }
+    let out = cmd.output().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot run sbatch ({e}): is this a Slurm login node? The job script is at {}",
+            path.display()
+        )
+    })?;
+    if !out.status.success() {
+        bail!(
+            "sbatch refused the job ({}): {}; the script is at {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            path.display()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let job = stdout.trim().split(';').next().unwrap_or("").to_string();
+    if job.is_empty() || !job.chars().all(|c| c.is_ascii_digit()) {
+        bail!("sbatch printed {stdout:?}, not a job id");
+    }
+    let jobs = dir.join("jobs.txt");
+    let mut all = std::fs::read_to_string(&jobs).unwrap_or_default();
+    let _ = writeln!(all, "{job}");
+    std::fs::write(&jobs, all).with_context(|| format!("writing {}", jobs.display()))?;
+    eprintln!(
+        "submitted job {job}: {} worker(s); script {}, logs {}",
+        args.workers,
+        path.display(),
+        dir.join("logs").display()
+    );
+    println!("{job}");
+    Ok(())
+}
+
+fn status(args: SlurmStatusArgs) -> Result<()> {
+    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let row = find_study(store.as_mut(), args.study.as_deref())?;
+    let p = store.progress(row.id)?;
+    println!(
+        "study `{}` in {}: {} cells: {} done ({} finished, {} diverged, {} failed), {} running, {} queued",
+        row.name,
+        store.location(),
+        p.total(),
+        p.done,
+        p.finished,
+        p.diverged,
+        p.failed,
+        p.running,
+        p.queued
+    );
+    for c in store.cells(row.id, false)? {
+        if c.state == lrctl_store::CellState::Running {
+            println!(
+                "  running: cell {} {} · {} · seed {} on {} (attempt {}, lease until {})",
+                c.id,
+                c.task,
+                c.method,
+                c.seed,
+                c.worker.as_deref().unwrap_or("?"),
+                c.attempts,
+                c.lease_expires_at
+                    .map_or_else(|| "?".to_string(), |t| t.to_string())
+            );
+        }
+    }
+    let dir = absolute(&args.dir.unwrap_or_else(|| default_dir(&row.name)))?;
+    let jobs_file = dir.join("jobs.txt");
+    let jobs: Vec<String> = std::fs::read_to_string(&jobs_file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if jobs.is_empty() {
+        println!("slurm: no job recorded in {}", jobs_file.display());
+        return Ok(());
+    }
+    let out = Command::new("squeue")
+        .args(["-h", "-o", "%i|%T|%M|%R", "-j", &jobs.join(",")])
+        .output();
+    match out {
+        Err(e) => println!("slurm: cannot run squeue ({e}); jobs {}", jobs.join(", ")),
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+            for line in text.lines() {
+                if let Some(state) = line.split('|').nth(1) {
+                    *states.entry(state.to_string()).or_default() += 1;
+                }
+            }
+            if states.is_empty() {
+                println!(
+                    "slurm: job(s) {}: no task left in the queue (finished or cancelled; see {})",
+                    jobs.join(", "),
+                    dir.join("logs").display()
+                );
+            } else {
+                let list: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
+                println!("slurm: job(s) {}: {}", jobs.join(", "), list.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resources() -> Resources {
+        Resources {
+            partition: Some("cpu".into()),
+            time: Some("01:00:00".into()),
+            cpus_per_task: 2,
+            mem: None,
+            gres: Some("gpu:1".into()),
+            account: None,
+        }
+    }
+
+    #[test]
+    fn script_is_an_array_of_workers_and_never_holds_a_password() {
+        let r = resources();
+        let url = "postgres://u:hunter2@db/lrctl";
+        let shown = lrctl_store::redact(url);
+        let text = script(&Script {
+            study: "my study",
+            workers: 4,
+            resources: &r,
+            dir: Path::new("/scratch/s"),
+            exe: Path::new("/opt/lrctl"),
+            store_arg: None,
+            store_shown: &shown,
+            data_dir: Some(Path::new("/data")),
+        });
+        for line in [
+            "#SBATCH --array=0-3",
+            "#SBATCH --cpus-per-task=2",
+            "#SBATCH --partition=cpu",
+            "#SBATCH --time=01:00:00",
+            "#SBATCH --gres=gpu:1",
+            "#SBATCH --output=/scratch/s/logs/worker-%A_%a.log",
+            "exec '/opt/lrctl' worker --study 'my study' --jobs \"${SLURM_CPUS_PER_TASK:-1}\" --data-dir '/data'",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("--mem"), "{text}");
+        assert!(text.contains("u:***@db"), "{text}");
+    }
+
+    #[test]
+    fn store_without_secret_is_passed_explicitly() {
+        let r = resources();
+        let text = script(&Script {
+            study: "s",
+            workers: 1,
+            resources: &r,
+            dir: Path::new("/d"),
+            exe: Path::new("/bin/lrctl"),
+            store_arg: Some("/d/it's.db"),
+            store_shown: "/d/it's.db",
+            data_dir: None,
+        });
+        assert!(text.contains(r"--store '/d/it'\''s.db'"), "{text}");
+        assert!(text.contains("#SBATCH --array=0-0"), "{text}");
+    }
+}
