@@ -102,7 +102,7 @@ pub struct SlurmArgs {
 #[derive(Debug, Subcommand)]
 enum SlurmCommand {
     /// Add a study's cells to the store and submit a job array of N `lrctl worker`s.
-    Submit(SubmitArgs),
+    Submit(Box<SubmitArgs>),
     /// The study's progress in the store, with its Slurm jobs' states.
     Status(SlurmStatusArgs),
 }
@@ -167,7 +167,7 @@ struct SlurmStatusArgs {
 /// `lrctl slurm …`.
 pub fn slurm(args: SlurmArgs) -> Result<()> {
     match args.command {
-        SlurmCommand::Submit(a) => submit(a),
+        SlurmCommand::Submit(a) => submit(*a),
         SlurmCommand::Status(a) => status(a),
     }
 }

@@ -9,7 +9,7 @@ use lrctl_data::DataDirs;
 use lrctl_engine::{RunOptions, RunResult};
 use lrctl_tasks::TaskSpec;
 
-use crate::{output, select_cmd, study_cmds};
+use crate::{cluster_cmds, output, select_cmd, study_cmds};
 
 /// Learning-rate control for deep learning: train, compare and select.
 #[derive(Debug, Parser)]
@@ -23,6 +23,9 @@ pub struct Cli {
 enum Command {
     /// Train one cell (task × method × seed) and print its result.
     Train(TrainArgs),
+    /// Tune a method's hyperparameters on a task with a multi-fidelity tuner (Hyperband, ASHA,
+    /// BOHB, SMAC-style, ...) and print the trials, the incumbent and the cost.
+    Tune(crate::tune_cmd::TuneArgs),
     /// List the built-in tasks.
     Tasks,
     /// List the built-in methods.
@@ -41,6 +44,11 @@ enum Command {
     Select(select_cmd::SelectArgs),
     /// Write a study's report: HTML with inline SVG figures, Markdown and CSV tables.
     Report(study_cmds::ReportArgs),
+    /// Claim cells from a store and train them until none is left (many workers, many
+    /// machines, one store).
+    Worker(cluster_cmds::WorkerArgs),
+    /// Run a study on a Slurm cluster: `submit` a job array of workers, `status`.
+    Slurm(cluster_cmds::SlurmArgs),
 }
 
 /// Where data files are looked for.
@@ -54,6 +62,11 @@ pub struct DataArgs {
 impl DataArgs {
     pub(crate) fn dirs(&self) -> DataDirs {
         DataDirs::new(self.data_dir.clone())
+    }
+
+    /// The directory given with `--data-dir` or `LRCTL_DATA_DIR`, if any.
+    pub(crate) fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_deref()
     }
 }
 
@@ -93,6 +106,7 @@ struct TrainArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train(args),
+        Command::Tune(args) => crate::tune_cmd::run(args),
         Command::Tasks => {
             output::print_tasks(&lrctl_tasks::registry::builtin());
             Ok(())
@@ -107,6 +121,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => study_cmds::export(args),
         Command::Suites => study_cmds::suites(),
         Command::Report(args) => study_cmds::report(args),
+        Command::Worker(args) => cluster_cmds::worker(args),
+        Command::Slurm(args) => cluster_cmds::slurm(args),
         Command::Select(args) => select_cmd::select(args),
     }
 }

@@ -1,9 +1,11 @@
 //! `lrctl`: learning-rate control, trained, compared and selected.
 
+mod cluster_cmds;
 mod commands;
 mod output;
 mod select_cmd;
 mod study_cmds;
+mod tune_cmd;
 
 use std::process::ExitCode;
 

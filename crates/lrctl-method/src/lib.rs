@@ -19,6 +19,13 @@
 //! t_mult = 2
 //! ```
 
+mod params;
+
+pub use params::{
+    DEFAULT_ETA_MIN_RANGE, DEFAULT_LR_RANGE, DEFAULT_T_MULT_RANGE, DEFAULT_T0_RANGE, ParamsError,
+    check_space, default_space, space_from_toml, tunable_paths, with_params,
+};
+
 use std::path::Path;
 
 use lrctl_control::{Controller, ControllerSpec};

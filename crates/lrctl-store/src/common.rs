@@ -108,3 +108,25 @@ pub(crate) fn count(p: &mut Progress, state: &str, outcome: Option<&str>, n: usi
         }
     }
 }
+
+/// Checks a trial before it is stored.
+pub(crate) fn check_trial(t: &crate::types::TrialRow) -> Result<()> {
+    check_json(
+        &format!("the configuration of trial {}", t.trial),
+        &t.config_json,
+    )?;
+    if t.tuning_key.is_empty() {
+        return Err(StoreError::Invalid("a trial needs a tuning key".into()));
+    }
+    if !t.seconds.is_finite() {
+        return Err(StoreError::Invalid(format!(
+            "trial {}: seconds is {}, not a finite number",
+            t.trial, t.seconds
+        )));
+    }
+    Ok(())
+}
+
+/// The columns of a trial row, in the order both back ends select them.
+pub(crate) const TRIAL_COLUMNS: &str =
+    "tuning_key, trial, config, budget, score, outcome, steps, seconds";

@@ -50,7 +50,7 @@ pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 pub use types::{
     AddReport, CellId, CellResult, CellRow, CellState, ClaimedCell, Lease, NewCell, Outcome,
-    Progress, Provenance, ProvenanceId, ProvenanceRow, StudyId, StudyRow, Timestamp,
+    Progress, Provenance, ProvenanceId, ProvenanceRow, StudyId, StudyRow, Timestamp, TrialRow,
 };
 
 /// Encoding and decoding of stored curves (exposed for back ends and tools that read blobs).
@@ -127,6 +127,14 @@ pub trait Store: Send {
 
     /// A stored provenance record.
     fn provenance(&mut self, id: ProvenanceId) -> Result<Option<ProvenanceRow>>;
+
+    /// Records a finished tuning trial. A trial already stored under the same key and id is
+    /// left as it was (its first result stands) and `false` is returned.
+    fn put_trial(&mut self, trial: &TrialRow) -> Result<bool>;
+
+    /// The finished trials of a tuning run, in the order they were recorded (the order their
+    /// results were told to the tuner, so that replaying them rebuilds its state).
+    fn trials(&mut self, tuning_key: &str) -> Result<Vec<TrialRow>>;
 }
 
 /// Where a store lives, parsed from what the user typed.

@@ -500,3 +500,26 @@ mod tests {
         assert_eq!(Outcome::parse("ok"), None);
     }
 }
+
+/// A finished trial of a tuning run (hyperparameter optimisation), stored so that a killed
+/// run resumes from it instead of training it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialRow {
+    /// Identifies the tuning run: a hash of the task, the method, the tuner's settings and the
+    /// tuning seed.
+    pub tuning_key: String,
+    /// The tuner's id of the trial.
+    pub trial: u64,
+    /// The hyperparameters, JSON.
+    pub config_json: String,
+    /// Budget the tuner asked for, in steps.
+    pub budget: u64,
+    /// The objective (lower is better); `None` when it was not a finite number.
+    pub score: Option<f64>,
+    /// How the training run ended.
+    pub outcome: Outcome,
+    /// Steps actually trained (what the trial cost).
+    pub steps: u64,
+    /// Seconds it took.
+    pub seconds: f64,
+}

@@ -126,6 +126,7 @@ suite_tests!(
     dead_local_workers_are_requeued,
     provenance_is_stored_once,
     unknown_ids_are_errors,
+    trials_round_trip_in_order_and_once,
 );
 
 #[test]

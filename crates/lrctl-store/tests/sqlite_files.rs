@@ -82,7 +82,10 @@ fn new_store_is_wal_and_marked_as_lrctl() {
         .collect::<Result<_, _>>()
         .unwrap();
     tables.sort();
-    assert_eq!(tables, ["cell", "curve", "meta", "provenance", "study"]);
+    assert_eq!(
+        tables,
+        ["cell", "curve", "meta", "provenance", "study", "trial"]
+    );
 }
 
 #[test]

@@ -15,9 +15,13 @@ pub mod snapshot;
 pub mod spec;
 pub mod suite;
 pub mod summary;
+pub mod tune;
 
-pub use run::{RunConfig, RunReport, run_study};
-pub use spec::{CellPlan, ENGINE_VERSION, Seeds, Study, StudyError, StudyFile, config_hash};
+pub use run::{RunConfig, RunReport, run_study, submit, work};
+pub use spec::{
+    CellPlan, ENGINE_VERSION, LRCTL_VERSION, Seeds, Study, StudyError, StudyFile, check_submitter,
+    config_hash,
+};
 pub use suite::{Suite, suites};
 pub use summary::{CellSummary, MeanSe, MethodRow};
 

@@ -335,8 +335,9 @@ fn compatible(
     store: &mut dyn Store,
     checked: &mut HashMap<StudyId, Result<(), String>>,
 ) -> Result<(), String> {
-    if !checked.contains_key(&cell.study) {
-        let verdict = match store.studies() {
+    checked
+        .entry(cell.study)
+        .or_insert_with(|| match store.studies() {
             Ok(all) => match all.into_iter().find(|s| s.id == cell.study) {
                 Some(s) => crate::spec::check_submitter(&s.name, &s.spec_json),
                 None => Err(format!(
@@ -345,10 +346,8 @@ fn compatible(
                 )),
             },
             Err(e) => Err(e.to_string()),
-        };
-        checked.insert(cell.study, verdict);
-    }
-    checked[&cell.study].clone()?;
+        })
+        .clone()?;
     let what = format!(
         "cell {} ({} · {} · seed {})",
         cell.lease.cell, cell.task, cell.method, cell.seed

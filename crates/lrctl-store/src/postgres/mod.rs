@@ -10,8 +10,8 @@ use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::Store;
 use crate::common::{
-    self, CELL_COLUMNS, STUDY_COLUMNS, check_json, check_name, check_result, check_worker, real,
-    to_i64,
+    self, CELL_COLUMNS, STUDY_COLUMNS, TRIAL_COLUMNS, check_json, check_name, check_result,
+    check_trial, check_worker, real, to_i64,
 };
 use crate::curve::{self, CurvePointRow};
 use crate::error::{Result, StoreError};
@@ -838,6 +838,64 @@ impl Store for PostgresStore {
                 },
                 created_at: Timestamp(r.get(6)),
             }))
+        })
+    }
+
+    fn put_trial(&mut self, t: &TrialRow) -> Result<bool> {
+        check_trial(t)?;
+        let ints = [
+            to_i64("trial", t.trial)?,
+            to_i64("budget", t.budget)?,
+            to_i64("steps", t.steps)?,
+        ];
+        let score = t.score.filter(|x| x.is_finite());
+        self.run(|c, _| {
+            let n = c.execute(
+                &format!(
+                    "INSERT INTO trial ({TRIAL_COLUMNS}, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {NOW})
+                     ON CONFLICT (tuning_key, trial) DO NOTHING"
+                ),
+                &[
+                    &t.tuning_key,
+                    &ints[0],
+                    &t.config_json,
+                    &ints[1],
+                    &score,
+                    &t.outcome.as_str(),
+                    &ints[2],
+                    &t.seconds,
+                ],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn trials(&mut self, tuning_key: &str) -> Result<Vec<TrialRow>> {
+        self.run(|c, _| {
+            c.query(
+                &format!("SELECT {TRIAL_COLUMNS} FROM trial WHERE tuning_key = $1 ORDER BY id"),
+                &[&tuning_key],
+            )?
+            .iter()
+            .map(|r| {
+                let outcome: String = r.get(5);
+                Ok(TrialRow {
+                    tuning_key: r.get(0),
+                    trial: u64_of(r.get(1), "trial")?,
+                    config_json: r.get(2),
+                    budget: u64_of(r.get(3), "budget")?,
+                    score: r.get(4),
+                    outcome: Outcome::parse(&outcome).ok_or_else(|| {
+                        Fail::Store(StoreError::Invalid(format!(
+                            "stored trial outcome {outcome:?} is unknown"
+                        )))
+                    })?,
+                    steps: u64_of(r.get(6), "steps")?,
+                    seconds: r.get(7),
+                })
+            })
+            .collect()
         })
     }
 }

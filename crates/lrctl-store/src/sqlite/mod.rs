@@ -13,8 +13,8 @@ use rusqlite::{
 
 use crate::Store;
 use crate::common::{
-    self, CELL_COLUMNS, STUDY_COLUMNS, check_json, check_name, check_result, check_worker, real,
-    to_i64,
+    self, CELL_COLUMNS, STUDY_COLUMNS, TRIAL_COLUMNS, check_json, check_name, check_result,
+    check_trial, check_worker, real, to_i64,
 };
 use crate::curve::{self, CurvePointRow};
 use crate::error::{Result, StoreError};
@@ -795,5 +795,57 @@ impl Store for SqliteStore {
             )
             .optional()
             .at(&self.location)
+    }
+
+    fn put_trial(&mut self, t: &TrialRow) -> Result<bool> {
+        check_trial(t)?;
+        let n = self
+            .conn
+            .execute(
+                &format!(
+                    "INSERT INTO trial ({TRIAL_COLUMNS}, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (tuning_key, trial) DO NOTHING"
+                ),
+                params![
+                    t.tuning_key,
+                    to_i64("trial", t.trial)?,
+                    t.config_json,
+                    to_i64("budget", t.budget)?,
+                    t.score.filter(|x| x.is_finite()),
+                    t.outcome.as_str(),
+                    to_i64("steps", t.steps)?,
+                    t.seconds,
+                    Timestamp::now().0
+                ],
+            )
+            .at(&self.location)?;
+        Ok(n == 1)
+    }
+
+    fn trials(&mut self, tuning_key: &str) -> Result<Vec<TrialRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {TRIAL_COLUMNS} FROM trial WHERE tuning_key = ?1 ORDER BY id"
+            ))
+            .at(&self.location)?;
+        let rows = stmt
+            .query_map([tuning_key], |r| {
+                let outcome: String = r.get(5)?;
+                Ok(TrialRow {
+                    tuning_key: r.get(0)?,
+                    trial: u64_col(r, 1)?,
+                    config_json: r.get(2)?,
+                    budget: u64_col(r, 3)?,
+                    score: r.get(4)?,
+                    outcome: Outcome::parse(&outcome)
+                        .ok_or_else(|| bad_value(5, "outcome", &outcome))?,
+                    steps: u64_col(r, 6)?,
+                    seconds: r.get(7)?,
+                })
+            })
+            .at(&self.location)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.location)
     }
 }

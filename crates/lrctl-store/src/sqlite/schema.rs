@@ -19,17 +19,36 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, oldest first. Append only: released steps are never edited.
-///
-/// Planned next: version 2 adds the tuners' `trial` table, keyed by (study, task, method,
-/// tuning seed, trial number) with config JSON, budget in steps, score and state; it is left
-/// out of version 1 until the tuners exist to exercise it.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        sql: V2,
+    },
+];
 
 /// The newest schema version this binary understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+// Version 2: the tuners' finished trials, so that a killed tuning run resumes from them.
+const V2: &str = r#"
+CREATE TABLE trial (
+    id         INTEGER PRIMARY KEY,   -- insertion order = the order results were told
+    tuning_key TEXT NOT NULL,         -- SHA-256 of task, method, tuner settings, tuning seed
+    trial      INTEGER NOT NULL,      -- the tuner's trial id
+    config     TEXT NOT NULL,         -- JSON: parameter -> value
+    budget     INTEGER NOT NULL,      -- steps
+    score      REAL,                  -- NULL: not finite
+    outcome    TEXT NOT NULL CHECK (outcome IN ('finished', 'diverged', 'failed')),
+    steps      INTEGER NOT NULL,      -- steps actually trained (charged)
+    seconds    REAL NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (tuning_key, trial)
+);
+"#;
 
 // Times are INTEGER milliseconds since the Unix epoch (UTC): cheap to compare for leases and
 // the same in every back end. Comments stay in sqlite_master, so `.schema` documents the file.
@@ -262,8 +281,8 @@ mod tests {
         }
     }
 
-    const V2: Migration = Migration {
-        version: 2,
+    const NEXT: Migration = Migration {
+        version: SCHEMA_VERSION + 1,
         sql: "ALTER TABLE cell ADD COLUMN note TEXT;
               UPDATE cell SET note = 'from v1: ' || task;",
     };
@@ -275,7 +294,9 @@ mod tests {
 
     fn v1_store_with_a_cell(dir: &tempfile::TempDir) -> std::path::PathBuf {
         let path = dir.path().join("s.db");
-        let mut s = SqliteStore::open(&path).unwrap();
+        let mut s =
+            SqliteStore::open_with_migrations(&path, &SqliteOptions::default(), &MIGRATIONS[..1])
+                .unwrap();
         let study = s.upsert_study("st", "{}").unwrap();
         let cell = NewCell {
             task: "iris".into(),
@@ -305,17 +326,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = v1_store_with_a_cell(&dir);
         assert_eq!(version(&path), "1");
-        let migrations = [
-            Migration {
-                version: 1,
-                sql: V1,
-            },
-            V2,
-        ];
+        let mut migrations: Vec<Migration> = MIGRATIONS
+            .iter()
+            .map(|m| Migration {
+                version: m.version,
+                sql: m.sql,
+            })
+            .collect();
+        migrations.push(NEXT);
         let mut s =
             SqliteStore::open_with_migrations(&path, &SqliteOptions::default(), &migrations)
                 .unwrap();
-        assert_eq!(version(&path), "2");
+        assert_eq!(version(&path), (SCHEMA_VERSION + 1).to_string());
+        assert!(s.trials("k").unwrap().is_empty(), "the real steps ran too");
         let note: String = s
             .conn
             .query_row("SELECT note FROM cell", [], |r| r.get(0))
@@ -324,16 +347,13 @@ mod tests {
         let study = s.study("st").unwrap().unwrap();
         assert_eq!(s.cells(study.id, false).unwrap().len(), 1);
         drop(s);
-        // This binary (newest = 1) now refuses the v2 store, naming the file and both versions.
+        // This binary now refuses the newer store, naming the file and both versions.
         let err = SqliteStore::open(&path).err().unwrap();
         assert!(
             matches!(
                 err,
-                StoreError::TooNew {
-                    found: 2,
-                    supported: 1,
-                    ..
-                }
+                StoreError::TooNew { found, supported, .. }
+                    if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION
             ),
             "{err}"
         );

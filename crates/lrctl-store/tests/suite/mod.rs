@@ -699,3 +699,49 @@ pub fn unknown_ids_are_errors(b: &dyn Backend) {
     ));
     assert!(s.claim(None, "w", HOUR).unwrap().is_none());
 }
+
+pub fn trials_round_trip_in_order_and_once(b: &dyn Backend) {
+    let c = b.create();
+    let mut s = c.connect();
+    let trial = |id: u64, score: Option<f64>| lrctl_store::TrialRow {
+        tuning_key: "key-a".into(),
+        trial: id,
+        config_json: format!(r#"{{"controller.lr":{}}}"#, 0.001 * (id + 1) as f64),
+        budget: 9 * (id + 1),
+        score,
+        outcome: if score.is_some() {
+            Outcome::Finished
+        } else {
+            Outcome::Diverged
+        },
+        steps: 9 * (id + 1),
+        seconds: 0.5,
+    };
+    assert!(s.trials("key-a").unwrap().is_empty());
+    // Recorded in the order results arrived, not by id.
+    let told = [trial(2, Some(0.25)), trial(0, None), trial(1, Some(1.5))];
+    for t in &told {
+        assert!(s.put_trial(t).unwrap());
+    }
+    // A second result for a stored trial is ignored: the first stands.
+    assert!(!s.put_trial(&trial(0, Some(9.0))).unwrap());
+    let other = lrctl_store::TrialRow {
+        tuning_key: "key-b".into(),
+        ..trial(0, Some(3.0))
+    };
+    assert!(s.put_trial(&other).unwrap());
+    assert_eq!(c.connect().trials("key-a").unwrap(), told);
+    assert_eq!(s.trials("key-b").unwrap(), [other]);
+    // Infinite scores are stored as absent; bad JSON is refused.
+    let inf = lrctl_store::TrialRow {
+        tuning_key: "key-c".into(),
+        ..trial(0, Some(f64::INFINITY))
+    };
+    s.put_trial(&inf).unwrap();
+    assert_eq!(s.trials("key-c").unwrap()[0].score, None);
+    let bad = lrctl_store::TrialRow {
+        config_json: "{".into(),
+        ..trial(5, None)
+    };
+    assert!(matches!(s.put_trial(&bad), Err(StoreError::Invalid(_))));
+}

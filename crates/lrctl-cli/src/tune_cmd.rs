@@ -1,0 +1,412 @@
+//! `lrctl tune`: tune one method's hyperparameters on one task with a multi-fidelity tuner and
+//! print the trials, the incumbent and what tuning cost.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lrctl_study::tune::{TrialResult, TuneHooks, TuneReport, TuneSettings};
+use lrctl_tune::{Fidelity, Incumbent, Objective, Scoring, SearchSpace};
+use serde::Serialize;
+
+use crate::commands::{DataArgs, resolve_task};
+
+/// With no `--min-budget`, the smallest budget is the largest divided by this (three rungs
+/// of eta 3 below the full run, as in the paper's 81-unit Hyperband table).
+const DEFAULT_BUDGET_RATIO: u64 = 27;
+
+/// `lrctl tune`.
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Task name (`lrctl tasks`), optionally with a scale suffix such as `@w2`.
+    #[arg(long)]
+    task: String,
+    /// Method to tune: a name (`lrctl methods`) or a method `.toml` file.
+    #[arg(long)]
+    method: String,
+    /// Tuner: random, sh (successive halving), hyperband, asha, bohb, smac or top-k.
+    #[arg(long)]
+    tuner: String,
+    /// Trials to run, every rung counted [default: 50].
+    #[arg(long, value_name = "N")]
+    trials: Option<usize>,
+    /// Smallest trial budget in optimizer steps [default: the largest / 27, at least 1].
+    #[arg(long, value_name = "STEPS")]
+    min_budget: Option<u64>,
+    /// Largest trial budget in optimizer steps, the full run [default: the task's budget].
+    #[arg(long, value_name = "STEPS")]
+    max_budget: Option<u64>,
+    /// Budget ratio between successive rungs (at least 2).
+    #[arg(long, default_value_t = 3.0)]
+    eta: f64,
+    /// What a trial is scored on (lower is better): final-train-loss (the paper's),
+    /// mean-train-loss, valid-loss or valid-metric (1 − validation accuracy, or bits per byte
+    /// for language models).
+    #[arg(long, default_value = "valid-metric", value_parser = parse_objective)]
+    objective: Objective,
+    /// Score of a trial that diverged or failed.
+    #[arg(long, default_value_t = lrctl_tune::DEFAULT_WORST_SCORE, value_name = "X")]
+    worst_score: f64,
+    /// Search space: a TOML file of `[search.<path>]` tables (`low`, `high`, optional `log`,
+    /// `type = "int"`, `default`), where `<path>` is a dotted hyperparameter path such as
+    /// `controller.lr` [default: the method's learning rate over log [1e-5, 1]; for SGDR also
+    /// t0, t_mult and eta_min].
+    #[arg(long, value_name = "FILE")]
+    space: Option<PathBuf>,
+    /// Tuning seed: the tuner's randomness and every trial's training seed derive from it.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Trials trained at once, one thread each [default: the number of cores]. The result
+    /// depends on the seed and on this number, not on timing.
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// Train on this file (LIBSVM file, IDX directory or text file) instead of the task's own
+    /// dataset; `libsvm/file`, `mlp/idx`, `cnn/idx` and `lm/file` require it.
+    #[arg(long, value_name = "PATH")]
+    data: Option<PathBuf>,
+    /// Evaluate on at most this many examples (every evaluation of every trial): quicker, and
+    /// a noisier validation objective.
+    #[arg(long, value_name = "N")]
+    eval_examples: Option<usize>,
+    /// Write the whole report (settings, space, every trial, incumbent, tuned method, cost) as
+    /// JSON to this `.json` file.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    data_args: DataArgs,
+}
+
+fn parse_objective(s: &str) -> Result<Objective, String> {
+    s.parse::<Objective>().map_err(|_| {
+        let known: Vec<&str> = Objective::ALL.iter().map(|o| o.name()).collect();
+        format!("unknown objective; use one of {}", known.join(", "))
+    })
+}
+
+/// Runs `lrctl tune`.
+pub fn run(args: TuneArgs) -> Result<()> {
+    // Everything that can be checked without data first, so that a typo fails at once.
+    let tuner = lrctl_tune::canonical_name(&args.tuner).with_context(|| {
+        format!(
+            "unknown tuner `{}`; known tuners: {}",
+            args.tuner,
+            lrctl_tune::TUNER_NAMES.join(", ")
+        )
+    })?;
+    if args.trials == Some(0) {
+        bail!("--trials must be at least 1");
+    }
+    if args.jobs == Some(0) {
+        bail!("--jobs must be at least 1");
+    }
+    if !args.worst_score.is_finite() {
+        bail!("--worst-score must be a finite number");
+    }
+    if !(args.eta.is_finite() && args.eta >= 2.0) {
+        bail!("--eta must be a number of at least 2 (got {})", args.eta);
+    }
+    if let Some(out) = &args.out
+        && out.extension().and_then(|e| e.to_str()) != Some("json")
+    {
+        bail!(
+            "--out {}: the tuning report is written as JSON; use a file name ending in .json",
+            out.display()
+        );
+    }
+    if let (Some(min), Some(max)) = (args.min_budget, args.max_budget)
+        && min > max
+    {
+        bail!("--min-budget ({min}) is greater than --max-budget ({max})");
+    }
+    let spec = resolve_task(&args.task, args.data.as_ref())?;
+    let method = lrctl_method::find(&args.method)?;
+    method.validate()?;
+    let space = match &args.space {
+        Some(path) => read_space(path)?,
+        None => lrctl_method::default_space(&method)?,
+    };
+    lrctl_method::check_space(&method, &space).with_context(|| match &args.space {
+        Some(path) => format!("--space {}", path.display()),
+        None => "the default search space".to_string(),
+    })?;
+
+    let task = lrctl_tasks::prepare(&spec, &args.data_args.dirs())?;
+    let fidelity = fidelity(&args, task.as_ref())?;
+    let settings = TuneSettings {
+        trials: args.trials,
+        seed: args.seed,
+        scoring: Scoring {
+            objective: args.objective,
+            worst_score: args.worst_score,
+        },
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        eval_limit: args.eval_examples.map(|n| n.max(1)),
+        ..TuneSettings::new(tuner, fidelity)
+    };
+    eprintln!(
+        "tuning `{}` on `{}` with {tuner}: {} over {}, budgets {}–{} steps (eta {}), {} trials, \
+         objective {}, seed {}, {} job(s)",
+        method.name,
+        spec.name,
+        plural(space.dim(), "hyperparameter"),
+        space
+            .params()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        fidelity.min_budget,
+        fidelity.max_budget,
+        fidelity.eta,
+        settings.planned_trials(),
+        settings.scoring.objective,
+        settings.seed,
+        settings.jobs,
+    );
+
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(
+            Some(settings.planned_trials() as u64),
+            ProgressDrawTarget::stderr(),
+        )
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} tune [{bar:30}] {pos}/{len} trials · {elapsed_precise} · eta {eta} · {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let on_start = |_: &lrctl_tune::TrialRequest| bar.tick();
+    let on_trial = |t: &TrialResult, inc: Option<&Incumbent>| {
+        bar.inc(1);
+        if let Some(inc) = inc {
+            bar.set_message(format!(
+                "best {:.4} at {} steps (trial {}) · last: trial {} {}",
+                inc.score,
+                inc.budget,
+                inc.id,
+                t.id,
+                t.outcome.as_str()
+            ));
+        }
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    install_ctrlc(Arc::clone(&cancel));
+    let hooks = TuneHooks {
+        on_start: Some(&on_start),
+        on_trial: Some(&on_trial),
+        cancel: Some(&cancel),
+    };
+    let report = lrctl_study::tune::tune(task.as_ref(), &method, &space, &settings, &hooks)?;
+    bar.finish_and_clear();
+
+    print_report(&report, &spec);
+    if let Some(out) = &args.out {
+        write_report(out, &report)?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// The budgets: `--max-budget` or the task's own, `--min-budget` or a 27th of it.
+fn fidelity(args: &TuneArgs, task: &dyn lrctl_tasks::Task) -> Result<Fidelity> {
+    let spec = task.spec();
+    let n_train = task.summary().train;
+    let max = match args.max_budget {
+        Some(0) => bail!("--max-budget must be at least 1 step"),
+        Some(max) => max,
+        None => spec
+            .budget
+            .steps(n_train, spec.batch_size.min(n_train).max(1)),
+    };
+    let min = match args.min_budget {
+        Some(0) => bail!("--min-budget must be at least 1 step"),
+        Some(min) if min > max => bail!(
+            "--min-budget ({min}) is greater than the largest budget, {max} steps (the task's \
+             budget; set --max-budget to tune longer runs)"
+        ),
+        Some(min) => min,
+        None => (max / DEFAULT_BUDGET_RATIO).max(1),
+    };
+    Ok(Fidelity::new(min, max, args.eta)?)
+}
+
+/// Reads a search space file (see [`lrctl_method::space_from_toml`]).
+fn read_space(path: &Path) -> Result<SearchSpace> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the search space file {}", path.display()))?;
+    Ok(lrctl_method::space_from_toml(
+        &text,
+        &format!("--space {}", path.display()),
+    )?)
+}
+
+/// First Ctrl-C: stop, dropping the trials in flight, and print the trials finished so far.
+/// Second: quit.
+fn install_ctrlc(cancel: Arc<AtomicBool>) {
+    let presses = AtomicUsize::new(0);
+    let _ = ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+            cancel.store(true, Ordering::SeqCst);
+            eprintln!(
+                "\nstopping: trials in flight are dropped and the finished ones reported; press \
+                 Ctrl-C again to quit now"
+            );
+        } else {
+            std::process::exit(130);
+        }
+    });
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// A configuration value: integers as integers, reals in 4 significant digits.
+fn value(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e6 {
+        format!("{x:.0}")
+    } else if x != 0.0 && (x.abs() < 1e-2 || x.abs() >= 1e4) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// What the objective's score means on `task`, for the incumbent line.
+fn objective_meaning(o: Objective, task: &lrctl_tasks::TaskSpec) -> &'static str {
+    match o {
+        Objective::FinalTrainLoss => "loss of the last training mini-batch",
+        Objective::MeanTrainLoss => "mean training loss over the run",
+        Objective::ValidLoss => "validation loss",
+        Objective::ValidMetric if matches!(task.model, lrctl_tasks::ModelSpec::Lm { .. }) => {
+            "validation bits per byte"
+        }
+        Objective::ValidMetric => "validation error rate, 1 − accuracy",
+    }
+}
+
+/// Seconds with three significant digits or more.
+fn seconds(s: f64) -> String {
+    if s < 10.0 {
+        format!("{s:.3}")
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+/// The trial table, the incumbent and the cost.
+fn print_report(r: &TuneReport, task: &lrctl_tasks::TaskSpec) {
+    let names: Vec<&str> = r.space.params().iter().map(|p| p.name.as_str()).collect();
+    let widths: Vec<usize> = names.iter().map(|n| n.len().max(9)).collect();
+    let mut header = format!("{:>4} {:>7} {:>4} {:>6}", "id", "bracket", "rung", "budget");
+    for (n, w) in names.iter().zip(&widths) {
+        header += &format!("  {n:>w$}");
+    }
+    header += &format!("  {:>9}  {:8}  {:>7}", "score", "outcome", "seconds");
+    println!("{header}");
+    for t in &r.trials {
+        let mut line = format!("{:>4} {:>7} {:>4} {:>6}", t.id, t.bracket, t.rung, t.budget);
+        for (n, w) in names.iter().zip(&widths) {
+            line += &format!(
+                "  {:>w$}",
+                t.config.get(*n).map_or("-".into(), |&x| value(x))
+            );
+        }
+        line += &format!(
+            "  {:>9.4}  {:8}  {:>7}",
+            t.score,
+            t.outcome.as_str(),
+            seconds(t.seconds)
+        );
+        println!("{line}");
+    }
+    println!();
+    if r.cancelled {
+        println!("cancelled: the tuner was not done; the incumbent is the best so far");
+    }
+    match &r.incumbent {
+        Some(inc) => {
+            let config: Vec<String> = names
+                .iter()
+                .filter_map(|n| inc.config.get(*n).map(|&x| format!("{n} = {}", value(x))))
+                .collect();
+            println!(
+                "incumbent   trial {} at {} steps: {}",
+                inc.id,
+                inc.budget,
+                config.join(", ")
+            );
+            println!(
+                "score       {:.6} ({}: {})",
+                inc.score,
+                r.objective,
+                objective_meaning(r.objective, task)
+            );
+            if inc.budget < r.fidelity.max_budget {
+                println!(
+                    "            no trial reached the full budget of {} steps: raise --trials or \
+                     --min-budget",
+                    r.fidelity.max_budget
+                );
+            }
+            if inc.score >= r.worst_score {
+                println!(
+                    "            every trial at {} steps diverged or failed (worst score {}); \
+                     try a smaller learning-rate range with --space",
+                    inc.budget, r.worst_score
+                );
+            }
+        }
+        None => println!("incumbent   none (no trial finished)"),
+    }
+    let c = &r.cost;
+    let diverged = r
+        .trials
+        .iter()
+        .filter(|t| t.outcome != lrctl_engine::Outcome::Finished)
+        .count();
+    println!(
+        "cost        {} ({} diverged or failed) · {} steps = {:.2} full runs of {} steps · \
+         {} s of training ({} s wall, {} job(s))",
+        plural(c.trials, "trial"),
+        diverged,
+        c.steps,
+        c.full_runs,
+        r.fidelity.max_budget,
+        seconds(c.seconds),
+        seconds(c.wall_seconds),
+        r.jobs
+    );
+}
+
+#[derive(Serialize)]
+struct TuneFile<'a> {
+    lrctl_version: &'static str,
+    #[serde(flatten)]
+    report: &'a TuneReport,
+}
+
+fn write_report(path: &Path, report: &TuneReport) -> Result<()> {
+    let file = TuneFile {
+        lrctl_version: env!("CARGO_PKG_VERSION"),
+        report,
+    };
+    let text = serde_json::to_string_pretty(&file)? + "\n";
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
