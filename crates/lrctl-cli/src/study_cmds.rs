@@ -525,13 +525,17 @@ pub fn suites() -> Result<()> {
         };
         let study = file.resolve()?;
         let cells = study.cells().len();
-        let per_seed: f64 = study
+        // Every seed trains each (task, method) once; tuned methods also tune once per task.
+        let runs_per_task: f64 = study
+            .methods
+            .iter()
+            .map(|m| study.seeds.len() as f64 + estimate::tuning_full_runs(m))
+            .sum();
+        let total: f64 = study
             .tasks
             .iter()
-            .map(|t| estimate::cell_seconds(t).unwrap_or(f64::NAN))
-            .sum::<f64>()
-            * study.methods.len() as f64;
-        let total = per_seed * study.seeds.len() as f64;
+            .map(|t| estimate::cell_seconds(t).unwrap_or(f64::NAN) * runs_per_task)
+            .sum();
         println!(
             "{:8} {:>6} {:>8} {:>6} {:>7} {:>12}  {}",
             s.name,
@@ -549,8 +553,9 @@ pub fn suites() -> Result<()> {
     }
     println!();
     println!(
-        "CPU time is one core's; `lrctl run --jobs N` divides it by about N. Estimates come from \
-         the models' sizes and throughput measured on a 2-core machine."
+        "CPU time is one core's, tuning of tuned methods included; `lrctl run --jobs N` divides \
+         it by about N. Estimates come from the models' sizes and throughput measured on a \
+         2-core machine."
     );
     Ok(())
 }

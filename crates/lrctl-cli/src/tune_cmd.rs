@@ -207,6 +207,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         on_start: Some(&on_start),
         on_trial: Some(&on_trial),
         cancel: Some(&cancel),
+        known: None,
     };
     let report = lrctl_study::tune::tune(task.as_ref(), &method, &space, &settings, &hooks)?;
     bar.finish_and_clear();

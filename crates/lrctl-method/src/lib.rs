@@ -86,6 +86,85 @@ pub struct MethodSpec {
     pub optimizer: OptimizerSpec,
     /// The learning-rate controller.
     pub controller: ControllerSpec,
+    /// For a *tuned method*: how its hyperparameters are tuned on each task before the
+    /// evaluation runs (absent: the method is used as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<TuneSpec>,
+}
+
+/// How a tuned method tunes itself on a task: a multi-fidelity tuner over a search space of its
+/// hyperparameters (dotted paths such as `controller.lr`), with the task's budget as the
+/// largest fidelity. Tuning runs once per (task, tuning seed); the incumbent is then retrained
+/// on each evaluation seed, and every tuning step is charged to the method's cost.
+///
+/// In TOML (`smac-fixed.toml`):
+/// ```toml
+/// [tune]
+/// tuner = "smac"
+/// trials = 50
+/// min_budget_fraction = 0.2
+/// objective = "final-train-loss"
+/// [tune.search."controller.lr"]
+/// low = 0.0
+/// high = 1.0
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneSpec {
+    /// Tuner name (`lrctl_tune::TUNER_NAMES`).
+    pub tuner: String,
+    /// Trials, every rung counted (default: the tuner's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<usize>,
+    /// Smallest trial budget as a fraction of the task's budget (the paper: 20 of 100 epochs).
+    #[serde(default = "default_min_fraction")]
+    pub min_budget_fraction: f64,
+    /// Ratio between successive rungs.
+    #[serde(default = "default_eta")]
+    pub eta: f64,
+    /// What the trials are scored on, and the score of a diverged trial.
+    #[serde(flatten)]
+    pub scoring: lrctl_tune::Scoring,
+    /// Tuning seed (the evaluation seeds are the study's).
+    #[serde(default)]
+    pub seed: u64,
+    /// The space searched (default: the method's learning rate, see [`default_space`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<lrctl_tune::SearchSpace>,
+}
+
+fn default_min_fraction() -> f64 {
+    0.2
+}
+
+fn default_eta() -> f64 {
+    3.0
+}
+
+impl TuneSpec {
+    /// The fidelity for a task whose full run is `max_steps` long.
+    pub fn fidelity(&self, max_steps: u64) -> Result<lrctl_tune::Fidelity, String> {
+        if !(self.min_budget_fraction > 0.0 && self.min_budget_fraction <= 1.0) {
+            return Err(format!(
+                "tune.min_budget_fraction must be in (0, 1], not {}",
+                self.min_budget_fraction
+            ));
+        }
+        let min = ((max_steps as f64 * self.min_budget_fraction).round() as u64)
+            .clamp(1, max_steps.max(1));
+        lrctl_tune::Fidelity::new(min, max_steps.max(1), self.eta).map_err(|e| e.to_string())
+    }
+
+    /// The space searched for `method`.
+    pub fn space(&self, method: &MethodSpec) -> Result<lrctl_tune::SearchSpace, ParamsError> {
+        match &self.search {
+            Some(s) => {
+                check_space(method, s)?;
+                Ok(s.clone())
+            }
+            None => default_space(method),
+        }
+    }
 }
 
 /// Why a method could not be found, read or built.
@@ -158,6 +237,9 @@ const BUILTIN: &[(&str, &str)] = &[
     ("hd-adam", include_str!("../methods/hd-adam.toml")),
     ("hd-sgd", include_str!("../methods/hd-sgd.toml")),
     ("sps", include_str!("../methods/sps.toml")),
+    ("smac-fixed", include_str!("../methods/smac-fixed.toml")),
+    ("bohb-fixed", include_str!("../methods/bohb-fixed.toml")),
+    ("cawr-tuned", include_str!("../methods/cawr-tuned.toml")),
     ("dadapt-adam", include_str!("../methods/dadapt-adam.toml")),
     ("prodigy", include_str!("../methods/prodigy.toml")),
     ("cocob", include_str!("../methods/cocob.toml")),

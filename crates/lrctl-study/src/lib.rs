@@ -16,6 +16,7 @@ pub mod spec;
 pub mod suite;
 pub mod summary;
 pub mod tune;
+pub mod tuned;
 
 pub use run::{RunConfig, RunReport, run_study, submit, work};
 pub use spec::{

@@ -68,7 +68,15 @@ pub struct RunReport {
 }
 
 /// Prepared tasks, keyed by their resolved configuration, shared by the workers.
-type TaskCache = Mutex<HashMap<String, Arc<OnceLock<Result<Arc<dyn Task>, String>>>>>;
+/// What the cells of one process share: prepared tasks, by resolved task configuration, and
+/// tuning results of tuned methods.
+#[derive(Default)]
+struct Shared {
+    tasks: Mutex<HashMap<String, Arc<OnceLock<Result<Arc<dyn Task>, String>>>>>,
+    tuning: crate::tuned::TuningCache,
+}
+
+type TaskCache = Shared;
 
 /// Records the study and adds its cells to the store, idempotently: cells already there are
 /// kept with their results, changed ones are superseded (see [`Store::add_cells`]).
@@ -101,7 +109,7 @@ pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunRe
     store.requeue_dead_local(&lrctl_store::hostname())?;
 
     // Load every task that still has work before training anything.
-    let cache: TaskCache = Mutex::new(HashMap::new());
+    let cache = TaskCache::default();
     let pending_tasks: Vec<String> = store
         .cells(study_id, false)?
         .into_iter()
@@ -140,7 +148,7 @@ pub fn work(location: &str, study: Option<StudyId>, cfg: &RunConfig) -> Result<u
     };
     let bar = progress_bar(store.as_mut(), study, &name, cfg)?;
     drop(store);
-    let cache: TaskCache = Mutex::new(HashMap::new());
+    let cache = TaskCache::default();
     work_with(location, study, cfg, &cache, &bar)
 }
 
@@ -219,7 +227,7 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
 /// The prepared task for a resolved task configuration (loaded once per process).
 fn prepared(cache: &TaskCache, config: &str, dirs: &DataDirs) -> Result<Arc<dyn Task>, String> {
     let cell = {
-        let mut map = cache.lock().expect("not poisoned");
+        let mut map = cache.tasks.lock().expect("not poisoned");
         Arc::clone(map.entry(config.to_string()).or_default())
     };
     cell.get_or_init(|| {
@@ -414,6 +422,24 @@ fn run_cell(
             }
         }
     };
+    // A tuned method first tunes itself on the task (once per process; trials stored).
+    let beat = || heartbeat(0, 0);
+    let tuned = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+        crate::tuned::resolve(
+            task.as_ref(),
+            &method,
+            store,
+            &cache.tuning,
+            &cfg.cancel,
+            &beat,
+        )
+    })) {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) if e == "cancelled" => return None,
+        Ok(Err(e)) => return Some(failed(e)),
+        Err(_) => return Some(failed("tuning panicked".into())),
+    };
+    let method = tuned.as_ref().map_or(method, |t| t.method.clone());
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         lrctl_engine::with_threads(1, || {
             let options = RunOptions {
@@ -427,7 +453,13 @@ fn run_cell(
         })
     }));
     match outcome {
-        Ok(Ok(Some(r))) => Some(to_store(task.spec(), &r)),
+        Ok(Ok(Some(r))) => {
+            let (mut result, curve) = to_store(task.spec(), &r);
+            if let Some(t) = &tuned {
+                charge_tuning(&mut result, t);
+            }
+            Some((result, curve))
+        }
         Ok(Ok(None)) => None,
         Ok(Err(reason)) => Some(failed(reason)),
         Err(panic) => {
@@ -463,6 +495,16 @@ pub fn train_cell(
         ctl.as_mut(),
         options,
     ))
+}
+
+/// Adds the tuning bill to a tuned method's cell, and what tuning chose to its result JSON.
+fn charge_tuning(result: &mut CellResult, t: &crate::tuned::Tuned) {
+    result.cost_steps += t.steps;
+    result.cost_seconds += t.seconds;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&result.result_json).expect("the result is JSON");
+    json["tuning"] = serde_json::to_value(t).expect("tuning serialises");
+    result.result_json = json.to_string();
 }
 
 fn failed(reason: String) -> (CellResult, Vec<CurvePointRow>) {

@@ -20,7 +20,9 @@ pub struct Suite {
 /// The methods of the paper's comparison available in lrctl (tuned ones join once built).
 pub const PAPER_METHODS: &[&str] = &[
     "adam-fixed",
+    "smac-fixed",
     "cawr-default",
+    "cawr-tuned",
     "dadapt-adam",
     "prodigy",
     "cocob",

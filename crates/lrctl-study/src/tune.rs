@@ -103,6 +103,11 @@ pub struct TuneHooks<'a> {
     /// When set to true, trials in flight stop and [`tune`] returns the trials told so far
     /// ([`TuneReport::cancelled`]).
     pub cancel: Option<&'a AtomicBool>,
+    /// Results of trials already run (a killed tuning run's stored trials), by id: a trial the
+    /// tuner asks for again with the same configuration and budget is told its stored result
+    /// instead of being trained. The ask/tell sequence is deterministic, so the replay rebuilds
+    /// the tuner's state exactly and training resumes at the first missing trial.
+    pub known: Option<&'a HashMap<u64, TrialResult>>,
 }
 
 /// One finished trial.
@@ -305,6 +310,14 @@ pub fn tune(
                         f(&request);
                     }
                     let tx = tx.clone();
+                    let stored = hooks
+                        .known
+                        .and_then(|k| k.get(&request.id))
+                        .filter(|t| t.budget == request.budget && t.config == request.config);
+                    if let Some(t) = stored {
+                        let _ = tx.send((request.id, Some(t.clone())));
+                        continue;
+                    }
                     let scoring = settings.scoring;
                     let eval_limit = settings.eval_limit;
                     let cancel = hooks.cancel;

@@ -1,0 +1,214 @@
+//! Tuned methods inside studies (`smac-fixed`, `cawr-tuned`, `bohb-fixed`, or any method with a
+//! `[tune]` table): the method tunes itself on the cell's task, then the incumbent trains on the
+//! cell's seed, and the cell is charged for both.
+//!
+//! Tuning depends on the task, the method and the tuning seed, not on the evaluation seed, so it
+//! runs once per (task, method, tuning seed): cells of one process share it ([`TuningCache`]),
+//! and its trials go to the store as they finish ([`Store::put_trial`]), keyed by
+//! [`tuning_key`]. A cell that finds stored trials (another seed's cell, or a killed run)
+//! replays them instead of training them again, so a killed tuning run resumes at its first
+//! missing trial. Each evaluation cell's `cost_steps`/`cost_seconds` include the whole tuning
+//! bill (every trial's steps and seconds), which is what using the method on that task costs.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use lrctl_method::MethodSpec;
+use lrctl_store::{Store, TrialRow};
+use lrctl_tasks::{Task, TaskSpec};
+use lrctl_tune::Config;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::tune::{TrialResult, TuneHooks, TuneSettings};
+
+/// What tuning produced for one (task, method, tuning seed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tuned {
+    /// The method with the incumbent's hyperparameters, its `[tune]` table removed.
+    pub method: MethodSpec,
+    /// The incumbent's hyperparameters.
+    pub config: Config,
+    /// Its tuning score.
+    pub score: f64,
+    /// Canonical tuner name.
+    pub tuner: String,
+    /// Trials run (replayed ones included: they were paid for once).
+    pub trials: usize,
+    /// Optimizer steps over all trials.
+    pub steps: u64,
+    /// Seconds over all trials (one core each).
+    pub seconds: f64,
+    /// Trials this process trained (the rest came from the store).
+    pub trained_here: usize,
+    /// Identifies the tuning run in the store's `trial` table.
+    pub tuning_key: String,
+}
+
+/// Tuning results shared by the cells of one process, by tuning key.
+pub type TuningCache = Mutex<HashMap<String, Arc<OnceLock<Result<Tuned, String>>>>>;
+
+/// Identifies a tuning run: SHA-256 over the task, the method (tuner settings and tuning seed
+/// included) and the engine version.
+pub fn tuning_key(task: &TaskSpec, method: &MethodSpec) -> String {
+    let json = serde_json::json!({
+        "engine": crate::ENGINE_VERSION,
+        "task": task,
+        "method": method,
+        "purpose": "tuning",
+    });
+    let digest = Sha256::digest(json.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Tunes `method` on `task` (once per process and key; see the module docs), with its trials
+/// stored in and replayed from `store`. `Ok(None)` when the method has no `[tune]` table;
+/// `Err` when tuning cannot run or was cancelled (`"cancelled"`).
+pub fn resolve(
+    task: &dyn Task,
+    method: &MethodSpec,
+    store: &Mutex<Box<dyn Store>>,
+    cache: &TuningCache,
+    cancel: &AtomicBool,
+    on_trial: &(dyn Fn() + Sync),
+) -> Result<Option<Tuned>, String> {
+    if method.tune.is_none() {
+        return Ok(None);
+    }
+    let key = tuning_key(task.spec(), method);
+    let cell = {
+        let mut map = cache.lock().expect("not poisoned");
+        Arc::clone(map.entry(key.clone()).or_default())
+    };
+    let result = cell
+        .get_or_init(|| tune_stored(task, method, &key, store, cancel, on_trial))
+        .clone();
+    if matches!(&result, Err(e) if e == "cancelled") {
+        // Do not keep a cancelled run: the next attempt resumes from the stored trials.
+        cache.lock().expect("not poisoned").remove(&key);
+    }
+    result.map(Some)
+}
+
+fn tune_stored(
+    task: &dyn Task,
+    method: &MethodSpec,
+    key: &str,
+    store: &Mutex<Box<dyn Store>>,
+    cancel: &AtomicBool,
+    on_trial: &(dyn Fn() + Sync),
+) -> Result<Tuned, String> {
+    let spec = method.tune.as_ref().expect("checked by the caller");
+    let err = |e: &dyn std::fmt::Display| format!("tuning {}: {e}", method.name);
+    let summary = task.summary();
+    let max_steps = task.spec().budget.steps(
+        summary.train,
+        task.spec().batch_size.min(summary.train).max(1),
+    );
+    let fidelity = spec.fidelity(max_steps).map_err(|e| err(&e))?;
+    let space = spec.space(method).map_err(|e| err(&e))?;
+    let settings = TuneSettings {
+        trials: spec.trials,
+        seed: spec.seed,
+        scoring: spec.scoring,
+        jobs: 1,
+        ..TuneSettings::new(&spec.tuner, fidelity)
+    };
+    let stored = store
+        .lock()
+        .expect("not poisoned")
+        .trials(key)
+        .map_err(|e| err(&e))?;
+    let known: HashMap<u64, TrialResult> = stored
+        .iter()
+        .filter_map(|t| {
+            let config: Config = serde_json::from_str(&t.config_json).ok()?;
+            Some((t.trial, from_row(t, config)))
+        })
+        .collect();
+    let persist_error: Mutex<Option<String>> = Mutex::new(None);
+    let persist = |t: &TrialResult, _: Option<&lrctl_tune::Incumbent>| {
+        on_trial();
+        if known.contains_key(&t.id) {
+            return;
+        }
+        let row = TrialRow {
+            tuning_key: key.to_string(),
+            trial: t.id,
+            config_json: serde_json::to_string(&t.config).expect("config serialises"),
+            budget: t.budget,
+            score: Some(t.score).filter(|s| s.is_finite()),
+            outcome: match t.outcome {
+                lrctl_engine::Outcome::Finished => lrctl_store::Outcome::Finished,
+                lrctl_engine::Outcome::Diverged => lrctl_store::Outcome::Diverged,
+                lrctl_engine::Outcome::Failed => lrctl_store::Outcome::Failed,
+            },
+            steps: t.steps,
+            seconds: t.seconds,
+        };
+        if let Err(e) = store.lock().expect("not poisoned").put_trial(&row) {
+            *persist_error.lock().expect("not poisoned") = Some(e.to_string());
+        }
+    };
+    let hooks = TuneHooks {
+        on_trial: Some(&persist),
+        cancel: Some(cancel),
+        known: Some(&known),
+        ..TuneHooks::default()
+    };
+    // One job: the cell holds one core, and each trial trains single-threaded.
+    let report = crate::tune::tune(task, method, &space, &settings, &hooks)
+        .map_err(|e| err(&format!("{e:#}")))?;
+    if let Some(e) = persist_error.into_inner().expect("not poisoned") {
+        return Err(err(&format!("storing a trial: {e}")));
+    }
+    if report.cancelled {
+        return Err("cancelled".into());
+    }
+    let (Some(inc), Some(mut tuned)) = (report.incumbent, report.tuned) else {
+        return Err(err(&"no trial finished at any budget"));
+    };
+    tuned.tune = None;
+    let trained_here = report
+        .trials
+        .iter()
+        .filter(|t| !known.contains_key(&t.id))
+        .count();
+    Ok(Tuned {
+        method: tuned,
+        config: inc.config,
+        score: inc.score,
+        tuner: report.tuner,
+        trials: report.cost.trials,
+        steps: report.cost.steps,
+        seconds: report.cost.seconds,
+        trained_here,
+        tuning_key: key.to_string(),
+    })
+}
+
+/// A stored trial as the driver reports it (bracket and rung come back from the tuner's
+/// identical request; only what the store keeps is compared).
+fn from_row(t: &TrialRow, config: Config) -> TrialResult {
+    let outcome = match t.outcome {
+        lrctl_store::Outcome::Finished => lrctl_engine::Outcome::Finished,
+        lrctl_store::Outcome::Diverged => lrctl_engine::Outcome::Diverged,
+        lrctl_store::Outcome::Failed => lrctl_engine::Outcome::Failed,
+    };
+    let score = t.score.unwrap_or(f64::INFINITY);
+    TrialResult {
+        id: t.trial,
+        config,
+        budget: t.budget,
+        bracket: 0,
+        rung: 0,
+        parent: None,
+        score,
+        objective: (outcome == lrctl_engine::Outcome::Finished).then_some(score),
+        outcome,
+        reason: None,
+        steps: t.steps,
+        seconds: t.seconds,
+    }
+}

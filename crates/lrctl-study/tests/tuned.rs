@@ -1,0 +1,131 @@
+//! Tuned methods inside studies: tuning runs once per (task, tuning seed) with its trials in
+//! the store, a killed tuning run resumes from its stored trials, and every evaluation cell is
+//! charged the whole tuning bill.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use lrctl_store::{SqliteStore, Store};
+use lrctl_study::tuned::{Tuned, TuningCache, resolve, tuning_key};
+use lrctl_tasks::Task;
+
+fn iris() -> Arc<dyn Task> {
+    let spec = lrctl_tasks::registry::find("logreg/iris").unwrap();
+    lrctl_tasks::prepare(&spec, &lrctl_data::DataDirs::new(None)).unwrap()
+}
+
+/// smac-fixed with fewer trials, so the test is quick.
+fn smac(trials: usize) -> lrctl_method::MethodSpec {
+    let mut m = lrctl_method::find("smac-fixed").unwrap();
+    m.tune.as_mut().unwrap().trials = Some(trials);
+    m
+}
+
+fn store(dir: &tempfile::TempDir, name: &str) -> Mutex<Box<dyn Store>> {
+    Mutex::new(Box::new(SqliteStore::open(&dir.path().join(name)).unwrap()))
+}
+
+fn tune_with(
+    task: &dyn Task,
+    store: &Mutex<Box<dyn Store>>,
+    stop_after: Option<usize>,
+) -> Result<Option<Tuned>, String> {
+    let cancel = AtomicBool::new(false);
+    let seen = AtomicUsize::new(0);
+    let on_trial = || {
+        if stop_after.is_some_and(|n| seen.fetch_add(1, Ordering::SeqCst) + 1 >= n) {
+            cancel.store(true, Ordering::SeqCst);
+        }
+    };
+    let cache = TuningCache::default();
+    resolve(task, &smac(24), store, &cache, &cancel, &on_trial)
+}
+
+#[test]
+fn a_killed_tuning_run_resumes_from_its_stored_trials() {
+    let task = iris();
+    let dir = tempfile::tempdir().unwrap();
+    let key = tuning_key(task.spec(), &smac(24));
+
+    // Uninterrupted, in its own store: the reference.
+    let whole = store(&dir, "whole.db");
+    let reference = tune_with(task.as_ref(), &whole, None).unwrap().unwrap();
+    assert_eq!(reference.trials, 24);
+    assert_eq!(reference.trained_here, 24);
+    assert_eq!(whole.lock().unwrap().trials(&key).unwrap().len(), 24);
+    assert!(reference.method.tune.is_none(), "the tuned method is plain");
+    assert_eq!(
+        reference.method.controller,
+        lrctl_method::with_params(&smac(24), &reference.config)
+            .unwrap()
+            .controller
+    );
+
+    // Stopped after 9 trials (as a killed worker would be), then run again.
+    let s = store(&dir, "resumed.db");
+    assert_eq!(
+        tune_with(task.as_ref(), &s, Some(9)).unwrap_err(),
+        "cancelled"
+    );
+    let stored = s.lock().unwrap().trials(&key).unwrap().len();
+    assert!((9..24).contains(&stored), "{stored} trials stored");
+    let resumed = tune_with(task.as_ref(), &s, None).unwrap().unwrap();
+    assert_eq!(
+        resumed.trained_here,
+        24 - stored,
+        "stored trials were not trained again"
+    );
+    // Same incumbent, same bill: the replay rebuilt the tuner's state exactly.
+    assert_eq!(resumed.config, reference.config);
+    assert_eq!(resumed.score, reference.score);
+    assert_eq!(
+        (resumed.trials, resumed.steps),
+        (reference.trials, reference.steps)
+    );
+    assert_eq!(s.lock().unwrap().trials(&key).unwrap().len(), 24);
+}
+
+#[test]
+fn study_cells_share_one_tuning_run_and_pay_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("study.db").display().to_string();
+    let mut file = lrctl_study::StudyFile::default();
+    file.tasks.push("logreg/iris".into());
+    file.seeds = Some(lrctl_study::Seeds::Count(3));
+    file.name = Some("tuned".into());
+    let mut study = file.resolve().unwrap();
+    study.methods = vec![smac(24), lrctl_method::find("adam-fixed").unwrap()];
+    let cfg = lrctl_study::RunConfig {
+        progress: false,
+        ..lrctl_study::RunConfig::new(lrctl_data::DataDirs::new(None))
+    };
+    lrctl_study::run_study(&location, &study, &cfg).unwrap();
+
+    let mut s = lrctl_store::open(&location).unwrap();
+    let id = s.study("tuned").unwrap().unwrap().id;
+    let cells = s.cells(id, false).unwrap();
+    let key = tuning_key(&study.tasks[0], &study.methods[0]);
+    let trials = s.trials(&key).unwrap();
+    assert_eq!(trials.len(), 24, "tuned once for the three seeds");
+    let tuning_steps: u64 = trials.iter().map(|t| t.steps).sum();
+    let tuning_seconds: f64 = trials.iter().map(|t| t.seconds).sum();
+    let mut configs = Vec::new();
+    for c in &cells {
+        let r = c.result.as_ref().unwrap();
+        let json: serde_json::Value = serde_json::from_str(&r.result_json).unwrap();
+        if c.method == "smac-fixed" {
+            assert_eq!(r.cost_steps, r.steps + tuning_steps, "{c:?}");
+            assert!((r.cost_seconds - r.seconds - tuning_seconds).abs() < 1e-9);
+            assert_eq!(json["tuning"]["trials"], 24);
+            configs.push(json["tuning"]["config"].clone());
+        } else {
+            assert_eq!((r.cost_steps, r.cost_seconds), (r.steps, r.seconds));
+            assert!(json.get("tuning").is_none());
+        }
+    }
+    assert_eq!(configs.len(), 3);
+    assert!(
+        configs.iter().all(|c| *c == configs[0]),
+        "one incumbent for every seed"
+    );
+}
