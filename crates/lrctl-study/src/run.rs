@@ -72,11 +72,14 @@ pub struct RunReport {
 /// tuning results of tuned methods.
 #[derive(Default)]
 struct Shared {
-    tasks: Mutex<HashMap<String, Arc<OnceLock<Result<Arc<dyn Task>, String>>>>>,
+    tasks: Mutex<HashMap<String, PreparedTask>>,
     tuning: crate::tuned::TuningCache,
 }
 
 type TaskCache = Shared;
+
+/// A task prepared once per process (or why it could not be).
+type PreparedTask = Arc<OnceLock<Result<Arc<dyn Task>, String>>>;
 
 /// Records the study and adds its cells to the store, idempotently: cells already there are
 /// kept with their results, changed ones are superseded (see [`Store::add_cells`]).
