@@ -90,6 +90,67 @@ pub struct MethodSpec {
     /// evaluation runs (absent: the method is used as written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<TuneSpec>,
+    /// For a *selection method* (`race`, `auto`): how it chooses, per task, which method to
+    /// train. Its own optimizer and controller are the fallback when there is nothing to choose
+    /// from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<SelectSpec>,
+}
+
+/// How a selection method picks the method it trains on a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SelectSpec {
+    /// Run every candidate briefly on the task and train the best.
+    Race(RaceSpec),
+    /// Let a selector trained on the study's other tasks choose before any training.
+    Auto(AutoSpec),
+}
+
+/// A race between candidate methods: each runs `fraction` of the task's budget with the race
+/// seed; the one with the lowest objective is then trained in full on the cell's seed. The
+/// winner restarts from scratch (no checkpoint is kept), so the race costs
+/// `fraction × candidates` full runs on top of the final run, and every race step is charged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaceSpec {
+    /// Method names (`lrctl methods`) that race; plain methods only (no tuned or selection
+    /// methods).
+    pub candidates: Vec<String>,
+    /// Share of the task's budget each candidate runs (0, 1].
+    #[serde(default = "default_race_fraction")]
+    pub fraction: f64,
+    /// What decides the race (lower is better; diverged = the worst score).
+    #[serde(default = "default_race_objective")]
+    pub objective: lrctl_tune::Objective,
+    /// Race seed (the evaluation seeds are the study's).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_race_fraction() -> f64 {
+    0.1
+}
+
+fn default_race_objective() -> lrctl_tune::Objective {
+    lrctl_tune::Objective::FinalTrainLoss
+}
+
+/// Selection by a trained selector (see `lrctl-select`): fitted on the study's other tasks
+/// (their static meta-features and every other method's results), it picks a method for the
+/// cell's task from the task's own static meta-features, before any training on it. The task
+/// itself is never in the selector's training data. (Probe features are not used here yet:
+/// `lrctl select --probe-steps` evaluates them.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoSpec {
+    /// Selector name (`sbs`, `regression`, `pairwise`, `knn`).
+    #[serde(default = "default_selector")]
+    pub selector: String,
+}
+
+fn default_selector() -> String {
+    "regression".into()
 }
 
 /// How a tuned method tunes itself on a task: a multi-fidelity tuner over a search space of its
@@ -240,6 +301,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("smac-fixed", include_str!("../methods/smac-fixed.toml")),
     ("bohb-fixed", include_str!("../methods/bohb-fixed.toml")),
     ("cawr-tuned", include_str!("../methods/cawr-tuned.toml")),
+    ("race", include_str!("../methods/race.toml")),
+    ("auto", include_str!("../methods/auto.toml")),
     ("dadapt-adam", include_str!("../methods/dadapt-adam.toml")),
     ("prodigy", include_str!("../methods/prodigy.toml")),
     ("cocob", include_str!("../methods/cocob.toml")),

@@ -11,6 +11,7 @@ pub mod estimate;
 pub mod export;
 pub mod probe;
 pub mod run;
+pub mod selection;
 pub mod snapshot;
 pub mod spec;
 pub mod suite;

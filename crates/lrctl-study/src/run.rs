@@ -74,6 +74,7 @@ pub struct RunReport {
 struct Shared {
     tasks: Mutex<HashMap<String, PreparedTask>>,
     tuning: crate::tuned::TuningCache,
+    selection: crate::selection::SelectionCache,
 }
 
 type TaskCache = Shared;
@@ -291,13 +292,19 @@ fn worker(
         ));
         let lease = Mutex::new(cell.lease.clone());
         match run_cell(&cell, cfg, cache, &store, &lease) {
-            Some((result, curve)) => {
+            CellRun::Deferred => {
+                // An `auto` cell whose reference cells are queued: train those first.
+                let lease = lease.into_inner().expect("not poisoned");
+                store.lock().expect("not poisoned").release(&lease)?;
+                wait(Duration::from_millis(100), &cfg.cancel);
+            }
+            CellRun::Done(result, curve) => {
                 let lease = lease.into_inner().expect("not poisoned");
                 let mut s = store.lock().expect("not poisoned");
                 let provenance = s.put_provenance(&provenance(&cell.config_hash))?;
                 let result = CellResult {
                     provenance,
-                    ..result
+                    ..*result
                 };
                 s.finish(&lease, &result, &curve).with_context(|| {
                     format!(
@@ -319,13 +326,29 @@ fn worker(
                 ran.fetch_add(1, Ordering::Relaxed);
                 bar.inc(1);
             }
-            None => {
+            CellRun::Cancelled => {
                 // Cancelled: the cell goes back to the queue, nothing half-written.
                 let lease = lease.into_inner().expect("not poisoned");
                 store.lock().expect("not poisoned").release(&lease)?;
                 return Ok(());
             }
         }
+    }
+}
+
+/// How running a claimed cell ended.
+enum CellRun {
+    /// With a result to record (finished, diverged or failed).
+    Done(Box<CellResult>, Vec<CurvePointRow>),
+    /// Cancelled: nothing to record.
+    Cancelled,
+    /// Not yet: it depends on cells still queued.
+    Deferred,
+}
+
+impl From<(CellResult, Vec<CurvePointRow>)> for CellRun {
+    fn from((r, c): (CellResult, Vec<CurvePointRow>)) -> Self {
+        CellRun::Done(Box::new(r), c)
     }
 }
 
@@ -399,17 +422,15 @@ fn run_cell(
     cache: &TaskCache,
     store: &Mutex<Box<dyn Store>>,
     lease: &Mutex<Lease>,
-) -> Option<(CellResult, Vec<CurvePointRow>)> {
+) -> CellRun {
     let task = match prepared(cache, &cell.task_config, &cfg.dirs) {
         Ok(t) => t,
-        Err(reason) => return Some(failed(reason)),
+        Err(reason) => return failed(reason).into(),
     };
     let method: MethodSpec = match serde_json::from_str(&cell.method_config) {
         Ok(m) => m,
         Err(e) => {
-            return Some(failed(format!(
-                "stored method configuration is unreadable: {e}"
-            )));
+            return failed(format!("stored method configuration is unreadable: {e}")).into();
         }
     };
     // Heartbeats ride on the progress callback, from the training thread.
@@ -425,8 +446,25 @@ fn run_cell(
             }
         }
     };
-    // A tuned method first tunes itself on the task (once per process; trials stored).
     let beat = || heartbeat(0, 0);
+    // A selection method (race, auto) first chooses the method to train.
+    let ctx = crate::selection::Context {
+        store,
+        study: cell.study,
+        beat: &beat,
+        cancel: &cfg.cancel,
+    };
+    let selected = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+        crate::selection::resolve(task.as_ref(), &method, &cache.selection, &ctx)
+    })) {
+        Ok(Ok(s)) => s,
+        Ok(Err(crate::selection::NotYet::Deferred)) => return CellRun::Deferred,
+        Ok(Err(crate::selection::NotYet::Cancelled)) => return CellRun::Cancelled,
+        Ok(Err(crate::selection::NotYet::Failed(e))) => return failed(e).into(),
+        Err(_) => return failed("selection panicked".into()).into(),
+    };
+    let method = selected.as_ref().map_or(method, |s| s.method.clone());
+    // A tuned method first tunes itself on the task (once per process; trials stored).
     let tuned = match std::panic::catch_unwind(AssertUnwindSafe(|| {
         crate::tuned::resolve(
             task.as_ref(),
@@ -438,9 +476,9 @@ fn run_cell(
         )
     })) {
         Ok(Ok(t)) => t,
-        Ok(Err(e)) if e == "cancelled" => return None,
-        Ok(Err(e)) => return Some(failed(e)),
-        Err(_) => return Some(failed("tuning panicked".into())),
+        Ok(Err(e)) if e == "cancelled" => return CellRun::Cancelled,
+        Ok(Err(e)) => return failed(e).into(),
+        Err(_) => return failed("tuning panicked".into()).into(),
     };
     let method = tuned.as_ref().map_or(method, |t| t.method.clone());
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -458,20 +496,23 @@ fn run_cell(
     match outcome {
         Ok(Ok(Some(r))) => {
             let (mut result, curve) = to_store(task.spec(), &r);
-            if let Some(t) = &tuned {
-                charge_tuning(&mut result, t);
+            if let Some(s) = &selected {
+                charge(&mut result, "selection", s.steps, s.seconds, s);
             }
-            Some((result, curve))
+            if let Some(t) = &tuned {
+                charge(&mut result, "tuning", t.steps, t.seconds, t);
+            }
+            CellRun::Done(Box::new(result), curve)
         }
-        Ok(Ok(None)) => None,
-        Ok(Err(reason)) => Some(failed(reason)),
+        Ok(Ok(None)) => CellRun::Cancelled,
+        Ok(Err(reason)) => failed(reason).into(),
         Err(panic) => {
             let msg = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Some(failed(format!("the run panicked: {msg}")))
+            failed(format!("the run panicked: {msg}")).into()
         }
     }
 }
@@ -500,13 +541,20 @@ pub fn train_cell(
     ))
 }
 
-/// Adds the tuning bill to a tuned method's cell, and what tuning chose to its result JSON.
-fn charge_tuning(result: &mut CellResult, t: &crate::tuned::Tuned) {
-    result.cost_steps += t.steps;
-    result.cost_seconds += t.seconds;
+/// Adds what choosing the trained method cost (tuning, a race) to the cell's bill, and what
+/// was chosen to its result JSON under `what`.
+fn charge(
+    result: &mut CellResult,
+    what: &str,
+    steps: u64,
+    seconds: f64,
+    info: &impl serde::Serialize,
+) {
+    result.cost_steps += steps;
+    result.cost_seconds += seconds;
     let mut json: serde_json::Value =
         serde_json::from_str(&result.result_json).expect("the result is JSON");
-    json["tuning"] = serde_json::to_value(t).expect("tuning serialises");
+    json[what] = serde_json::to_value(info).expect("the choice serialises");
     result.result_json = json.to_string();
 }
 

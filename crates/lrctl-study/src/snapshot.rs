@@ -73,6 +73,15 @@ impl Snapshot {
                 }
             }
         }
+        let mut snap = Snapshot::from_cells(study, cells);
+        snap.curves = curves;
+        snap.provenance = provenance;
+        Ok(snap)
+    }
+
+    /// A snapshot of these cells of the study, without curves or provenance (for the
+    /// statistics of final results).
+    pub fn from_cells(study: StudyRow, cells: Vec<CellRow>) -> Snapshot {
         let mut methods = method_order(&study.spec_json);
         methods.retain(|m| cells.iter().any(|c| &c.method == m));
         for c in &cells {
@@ -101,15 +110,15 @@ impl Snapshot {
         let mut seeds: Vec<u64> = cells.iter().map(|c| c.seed).collect();
         seeds.sort_unstable();
         seeds.dedup();
-        Ok(Snapshot {
+        Snapshot {
             study,
             tasks,
             methods,
             seeds,
             cells,
-            curves,
-            provenance,
-        })
+            curves: HashMap::new(),
+            provenance: Vec::new(),
+        }
     }
 
     /// The cells of one (task, method), in seed order.

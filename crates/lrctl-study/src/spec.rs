@@ -278,11 +278,22 @@ pub struct CellPlan<'a> {
 }
 
 impl Study {
-    /// Every (task, method, seed) cell, task-major.
+    /// Every (task, method, seed) cell, task-major; the cells of selection methods (`auto`,
+    /// `race`) come after all others, so that workers, which claim in this order, train the
+    /// results an `auto` cell learns from first.
     pub fn cells(&self) -> Vec<CellPlan<'_>> {
         let mut out = Vec::new();
+        let (plain, selecting): (Vec<&MethodSpec>, Vec<&MethodSpec>) =
+            self.methods.iter().partition(|m| m.select.is_none());
+        for methods in [plain, selecting] {
+            self.push_cells(&methods, &mut out);
+        }
+        out
+    }
+
+    fn push_cells<'a>(&'a self, methods: &[&'a MethodSpec], out: &mut Vec<CellPlan<'a>>) {
         for task in &self.tasks {
-            for method in &self.methods {
+            for method in methods.iter().copied() {
                 let hash = config_hash(task, method);
                 for &seed in &self.seeds {
                     out.push(CellPlan {
@@ -294,7 +305,6 @@ impl Study {
                 }
             }
         }
-        out
     }
 
     /// The study as JSON (stored with the study so reports need nothing else).

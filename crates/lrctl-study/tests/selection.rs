@@ -1,0 +1,129 @@
+//! Selection methods in studies: `race` and `auto` produce cells with their full cost, `auto`
+//! never learns from its own task, and both choose the same for every seed of a task.
+
+use lrctl_study::{RunConfig, Seeds, StudyFile};
+
+/// The quick suite's tasks with four plain methods, `race` and `auto`, two seeds.
+fn run(dir: &std::path::Path, name: &str, jobs: usize) -> Vec<lrctl_store::CellRow> {
+    let file = StudyFile {
+        name: Some(name.into()),
+        suites: vec!["quick".into()],
+        methods: [
+            "adam-fixed",
+            "cawr-default",
+            "prodigy",
+            "dowg",
+            "race",
+            "auto",
+        ]
+        .map(String::from)
+        .to_vec(),
+        seeds: Some(Seeds::Count(2)),
+        ..StudyFile::default()
+    };
+    let study = file.resolve().unwrap();
+    let location = dir.join(format!("{name}.db")).display().to_string();
+    let cfg = RunConfig {
+        jobs,
+        progress: false,
+        ..RunConfig::new(lrctl_data::DataDirs::new(None))
+    };
+    lrctl_study::run_study(&location, &study, &cfg).unwrap();
+    let mut s = lrctl_store::open(&location).unwrap();
+    let id = s.study(name).unwrap().unwrap().id;
+    s.cells(id, false).unwrap()
+}
+
+fn selection(c: &lrctl_store::CellRow) -> serde_json::Value {
+    let r = c.result.as_ref().expect("every cell has a result");
+    let json: serde_json::Value = serde_json::from_str(&r.result_json).unwrap();
+    json["selection"].clone()
+}
+
+#[test]
+fn race_and_auto_cells_carry_their_choice_and_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let cells = run(dir.path(), "sel", 2);
+    let plain = ["adam-fixed", "cawr-default", "prodigy", "dowg"];
+    let mut choices = std::collections::HashMap::new();
+    for c in &cells {
+        let r = c.result.as_ref().unwrap();
+        assert_eq!(r.outcome, lrctl_store::Outcome::Finished, "{c:?}");
+        match c.method.as_str() {
+            "race" => {
+                let s = selection(c);
+                let scores = s["scores"].as_array().unwrap();
+                assert_eq!(scores.len(), 6, "{s}");
+                // The winner has the lowest race score.
+                let best = scores
+                    .iter()
+                    .min_by(|a, b| a[1].as_f64().unwrap().total_cmp(&b[1].as_f64().unwrap()))
+                    .unwrap();
+                assert_eq!(s["method"]["name"], best[0], "{s}");
+                // Six candidates × 10 % of the budget, charged on top of the final run.
+                let race_steps = 6 * (r.total_steps as f64 * 0.1).ceil() as u64;
+                assert_eq!(s["steps"].as_u64().unwrap(), race_steps);
+                assert_eq!(r.cost_steps, r.steps + race_steps);
+                assert!(r.cost_seconds > r.seconds);
+                choices
+                    .entry((c.task.clone(), "race"))
+                    .or_insert_with(Vec::new)
+                    .push(s["method"]["name"].clone());
+            }
+            "auto" => {
+                let s = selection(c);
+                assert!(s["fallback"].is_null(), "{s}");
+                let reference: Vec<&str> = s["reference_tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    reference.len(),
+                    3,
+                    "the other three quick tasks: {reference:?}"
+                );
+                assert!(!reference.contains(&c.task.as_str()), "never its own task");
+                let scored: Vec<&str> = s["scores"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p[0].as_str().unwrap())
+                    .collect();
+                assert_eq!(scored, plain, "candidates: the plain methods only");
+                assert!(plain.contains(&s["method"]["name"].as_str().unwrap()));
+                assert_eq!(r.cost_steps, r.steps, "auto trains nothing to choose");
+                assert!(r.cost_seconds >= r.seconds);
+                choices
+                    .entry((c.task.clone(), "auto"))
+                    .or_insert_with(Vec::new)
+                    .push(s["method"]["name"].clone());
+            }
+            m => assert!(plain.contains(&m)),
+        }
+    }
+    assert_eq!(choices.len(), 8, "race and auto on each of the 4 tasks");
+    for (k, v) in &choices {
+        assert_eq!(v.len(), 2, "{k:?}");
+        assert_eq!(v[0], v[1], "{k:?}: one choice for every seed");
+    }
+    // With one job the same choices are made: they do not depend on timing.
+    let again = run(dir.path(), "sel1", 1);
+    for c in again
+        .iter()
+        .filter(|c| c.method == "auto" || c.method == "race")
+    {
+        let want = &choices[&(
+            c.task.clone(),
+            if c.method == "race" { "race" } else { "auto" },
+        )];
+        assert_eq!(
+            selection(c)["method"]["name"],
+            want[0],
+            "{} {}",
+            c.task,
+            c.method
+        );
+    }
+}
