@@ -265,3 +265,57 @@ pub(crate) fn migrate(
     }
     tx.commit().map_err(|e| failed(latest, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres::{PostgresOptions, PostgresStore};
+    use crate::{NewCell, SCHEMA_VERSION, Store};
+
+    #[test]
+    fn migrations_match_the_sqlite_versions() {
+        assert_eq!(MIGRATIONS.last().unwrap().version, SCHEMA_VERSION);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1);
+        }
+    }
+
+    /// Needs `LRCTL_TEST_POSTGRES` (see tests/postgres.rs); skipped without it.
+    #[test]
+    fn a_version_1_store_is_migrated_keeping_its_data() {
+        let Ok(admin) = std::env::var("LRCTL_TEST_POSTGRES") else {
+            assert!(std::env::var_os("LRCTL_REQUIRE_POSTGRES").is_none());
+            return;
+        };
+        let db = format!("lrctl_migrate_{}", std::process::id());
+        let mut c = Client::connect(&admin, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+        let url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+        let options = PostgresOptions::default();
+        let mut v1 = PostgresStore::open_with_migrations(&url, &options, &MIGRATIONS[..1]).unwrap();
+        let study = v1.upsert_study("st", "{}").unwrap();
+        let cell = NewCell {
+            task: "iris".into(),
+            method: "adam".into(),
+            seed: 0,
+            config_hash: "h".into(),
+            task_config: "{}".into(),
+            method_config: "{}".into(),
+        };
+        v1.add_cells(study, &[cell]).unwrap();
+        assert!(v1.trials("k").is_err(), "version 1 has no trial table");
+        drop(v1);
+        let mut now = PostgresStore::open(&url).unwrap();
+        assert_eq!(now.cells(study, false).unwrap().len(), 1);
+        assert!(now.trials("k").unwrap().is_empty());
+        let version: String = now
+            .client
+            .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(version, SCHEMA_VERSION.to_string());
+        drop(now);
+        c.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+            .unwrap();
+    }
+}
