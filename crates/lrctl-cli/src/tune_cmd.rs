@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lrctl_study::tune::{TrialResult, TuneHooks, TuneReport, TuneSettings};
+use lrctl_study::tune::{FidelitySchedule, TrialResult, TuneHooks, TuneReport, TuneSettings};
 use lrctl_tune::{Fidelity, Incumbent, Objective, Scoring, SearchSpace};
 use serde::Serialize;
 
@@ -42,6 +42,15 @@ pub struct TuneArgs {
     /// Budget ratio between successive rungs (at least 2).
     #[arg(long, default_value_t = 3.0)]
     eta: f64,
+    /// How a low-budget trial relates to the full run: restart (from scratch, the schedule
+    /// over the trial's own budget), full-horizon (from scratch, the full run's schedule cut
+    /// short: naive multi-fidelity), continue (full-horizon, and a promoted trial continues
+    /// its parent's run, paused in memory, instead of restarting: fewer steps, the same
+    /// results as full-horizon) or wsd-branch (warmup-stable-decay methods: schedules over
+    /// each trial's own budget, a promotion continues the parent's stable phase and decays
+    /// over its own tail: fewer steps, the same results as restart).
+    #[arg(long, default_value = "restart", value_name = "MODE")]
+    fidelity: FidelitySchedule,
     /// What a trial is scored on (lower is better): final-train-loss (the paper's),
     /// mean-train-loss, valid-loss or valid-metric (1 − validation accuracy, or bits per byte
     /// for language models).
@@ -127,6 +136,14 @@ pub fn run(args: TuneArgs) -> Result<()> {
     let spec = resolve_task(&args.task, args.data.as_ref())?;
     let method = lrctl_method::find(&args.method)?;
     method.validate()?;
+    if args.fidelity == FidelitySchedule::WsdBranch && method.controller.branch_step(1).is_none() {
+        bail!(
+            "--fidelity wsd-branch needs a warmup-stable-decay controller; `{}` has `{}` (use \
+             restart, full-horizon or continue)",
+            method.name,
+            method.controller.kind()
+        );
+    }
     let space = match &args.space {
         Some(path) => read_space(path)?,
         None => lrctl_method::default_space(&method)?,
@@ -149,11 +166,12 @@ pub fn run(args: TuneArgs) -> Result<()> {
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         eval_limit: args.eval_examples.map(|n| n.max(1)),
+        fidelity_schedule: args.fidelity,
         ..TuneSettings::new(tuner, fidelity)
     };
     eprintln!(
-        "tuning `{}` on `{}` with {tuner}: {} over {}, budgets {}–{} steps (eta {}), {} trials, \
-         objective {}, seed {}, {} job(s)",
+        "tuning `{}` on `{}` with {tuner}: {} over {}, budgets {}–{} steps (eta {}, fidelity \
+         {}), {} trials, objective {}, seed {}, {} job(s)",
         method.name,
         spec.name,
         plural(space.dim(), "hyperparameter"),
@@ -166,6 +184,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         fidelity.min_budget,
         fidelity.max_budget,
         fidelity.eta,
+        settings.fidelity_schedule,
         settings.planned_trials(),
         settings.scoring.objective,
         settings.seed,
@@ -315,14 +334,21 @@ fn seconds(s: f64) -> String {
 fn print_report(r: &TuneReport, task: &lrctl_tasks::TaskSpec) {
     let names: Vec<&str> = r.space.params().iter().map(|p| p.name.as_str()).collect();
     let widths: Vec<usize> = names.iter().map(|n| n.len().max(9)).collect();
-    let mut header = format!("{:>4} {:>7} {:>4} {:>6}", "id", "bracket", "rung", "budget");
+    // `steps`: what the trial trained, less than its budget when it continued a paused run.
+    let mut header = format!(
+        "{:>4} {:>7} {:>4} {:>6} {:>6}",
+        "id", "bracket", "rung", "budget", "steps"
+    );
     for (n, w) in names.iter().zip(&widths) {
         header += &format!("  {n:>w$}");
     }
     header += &format!("  {:>9}  {:8}  {:>7}", "score", "outcome", "seconds");
     println!("{header}");
     for t in &r.trials {
-        let mut line = format!("{:>4} {:>7} {:>4} {:>6}", t.id, t.bracket, t.rung, t.budget);
+        let mut line = format!(
+            "{:>4} {:>7} {:>4} {:>6} {:>6}",
+            t.id, t.bracket, t.rung, t.budget, t.steps
+        );
         for (n, w) in names.iter().zip(&widths) {
             line += &format!(
                 "  {:>w$}",
@@ -383,8 +409,8 @@ fn print_report(r: &TuneReport, task: &lrctl_tasks::TaskSpec) {
         .filter(|t| t.outcome != lrctl_engine::Outcome::Finished)
         .count();
     println!(
-        "cost        {} ({} diverged or failed) · {} steps = {:.2} full runs of {} steps · \
-         {} s of training ({} s wall, {} job(s))",
+        "cost        {} ({} diverged or failed) · {} steps trained = {:.2} full runs of {} \
+         steps · {} s of training ({} s wall, {} job(s))",
         plural(c.trials, "trial"),
         diverged,
         c.steps,
@@ -393,6 +419,19 @@ fn print_report(r: &TuneReport, task: &lrctl_tasks::TaskSpec) {
         seconds(c.seconds),
         seconds(c.wall_seconds),
         r.jobs
+    );
+    println!(
+        "            {} steps budgeted (fidelity {}{})",
+        c.budget_steps,
+        r.fidelity_schedule,
+        if c.continued > 0 {
+            format!(
+                "; {} continued a paused run instead of restarting",
+                plural(c.continued, "trial")
+            )
+        } else {
+            String::new()
+        }
     );
 }
 

@@ -60,7 +60,10 @@ fn killed_tuning_resumes_from_its_stored_trials() {
             child.try_wait().unwrap().is_none(),
             "the run ended before it could be killed"
         );
-        assert!(start.elapsed() < Duration::from_secs(300), "no trial stored");
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no trial stored"
+        );
     };
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
@@ -82,5 +85,8 @@ fn killed_tuning_resumes_from_its_stored_trials() {
         50 - after_kill,
         "only the missing trials were trained after the restart"
     );
-    assert_eq!(r.cost_steps, r.steps + json["tuning"]["steps"].as_u64().unwrap());
+    assert_eq!(
+        r.cost_steps,
+        r.steps + json["tuning"]["steps"].as_u64().unwrap()
+    );
 }

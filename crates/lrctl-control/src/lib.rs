@@ -112,4 +112,11 @@ pub trait Controller: Send {
     /// The learning rate for step `obs.step`. For hyperparameter-free optimizers this is their
     /// multiplier (their configured `lr` times any schedule).
     fn lr(&mut self, obs: &Observation) -> f64;
+
+    /// An independent copy in the current state, which continues exactly as this one would:
+    /// what branching a run off a checkpoint needs. `None` when the controller cannot be
+    /// copied, the default; every controller of this crate can.
+    fn snapshot(&self) -> Option<Box<dyn Controller>> {
+        None
+    }
 }

@@ -108,6 +108,16 @@ impl ControllerSpec {
         )
     }
 
+    /// For a warmup-stable-decay controller, the step at which a run of `budget` steps leaves
+    /// its stable phase ([`WarmupStableDecayConfig::branch_step`]): runs of any budget share
+    /// the steps before it. `None` for every other kind.
+    pub fn branch_step(&self, budget: u64) -> Option<u64> {
+        match self {
+            Self::WarmupStableDecay(c) => Some(c.branch_step(budget)),
+            _ => None,
+        }
+    }
+
     /// The configured base learning rate, if the table sets one.
     pub fn lr(&self) -> Option<f64> {
         match self {

@@ -6,6 +6,11 @@
 //! cadence at the optimizer's evaluation point (Schedule-Free's averaged iterate), then training
 //! resumes from the training point. A non-finite loss, gradient or parameter ends the run as
 //! [`Outcome::Diverged`], keeping the curve so far: divergence is data, not a crash.
+//!
+//! The loop lives in [`Run`], a value that can stop between any two steps, report, and go on
+//! exactly as if it had not stopped, possibly on another thread with a freshly built model
+//! ([`Checkpoint`] bundles it with the optimizer and controller); [`train`] runs one from start
+//! to end. Multi-fidelity tuning continues promoted trials this way.
 
 mod curve;
 mod stats;
@@ -64,7 +69,8 @@ pub fn derive_seed(seed: u64, purpose: &str) -> u64 {
 
 /// Trains `workload` with `optimizer` and `controller` for the task's budget.
 ///
-/// Returns `None` only when cancelled through [`RunOptions::cancel`].
+/// A thin wrapper over [`Run`]: start, advance to the end of the budget, finish. Returns
+/// `None` only when cancelled through [`RunOptions::cancel`].
 pub fn train(
     workload: &mut dyn Workload,
     task: &TaskSpec,
@@ -72,191 +78,502 @@ pub fn train(
     controller: &mut dyn Controller,
     options: &RunOptions<'_>,
 ) -> Option<RunResult> {
-    let start = Instant::now();
-    let n_train = workload.n_train();
-    let batch_size = task.batch_size.min(n_train).max(1);
-    let per_epoch = steps_per_epoch(n_train, batch_size);
-    let total = options
-        .steps
-        .unwrap_or_else(|| task.budget.steps(n_train, batch_size))
-        .max(1);
-    let curve_every = (total / u64::from(task.curve_points.max(1))).max(1);
-    let eval_steps: Vec<u64> = (1..=u64::from(task.evals))
-        .map(|k| (k * total).div_ceil(u64::from(task.evals)))
-        .collect();
-    let cap = |n: usize| Some(options.eval_limit.map_or(n, |l| l.min(n)));
-    let eval_limit = cap(task.eval_max_examples);
+    let mut run = Run::new(&*workload, task, options);
+    let end = run.horizon();
+    run.advance_to(workload, optimizer, controller, end, options)
+        .ok()?;
+    Some(run.finish(workload, optimizer))
+}
 
-    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(options.seed, "shuffle"));
-    let mut order: Vec<usize> = (0..n_train).collect();
-    order.shuffle(&mut rng);
-    let mut cursor = 0usize;
+/// [`Run::advance_to`] stopped because [`RunOptions::cancel`] was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
 
-    let n = workload.n_params();
-    let mut params = Vec::with_capacity(n);
-    workload.params(&mut params);
-    let mut grad = Vec::with_capacity(n);
-    let mut prev_grad: Vec<f32> = Vec::new();
-    let mut prev_update: Vec<f32> = vec![0.0; n];
-    let mut before: Vec<f32> = vec![0.0; n];
-    let mut prev_lr: Option<f64> = None;
+/// One training run as a value that can stop between any two steps and go on later, exactly
+/// as if it had never stopped.
+///
+/// [`train`] is `Run::new`, [`advance_to`](Run::advance_to) the end, [`finish`](Run::finish).
+/// Multi-fidelity tuning uses the pieces: train a configuration to a low budget, report it
+/// ([`result`](Run::result), which evaluates without disturbing the run), and when the tuner
+/// promotes it continue the same run to the next budget instead of restarting (Li et al. 2018,
+/// *Hyperband*, note that a promoted configuration may resume from its checkpoint).
+///
+/// The run holds everything of the training loop but the model and the method: the data order
+/// (seeded shuffle, permutation, cursor), the flat parameters, the previous gradient and
+/// update (for the gradient statistics), the curve so far and its open interval, the pending
+/// evaluation, the divergence bookkeeping and the counters. The model's state is its
+/// parameters, which the run keeps a copy of, so a run can continue on a freshly instantiated
+/// workload of the same task after [`load_into`](Run::load_into); the optimizer and controller
+/// carry their own state and travel with the run (see [`Checkpoint`]).
+///
+/// **Horizon.** The controller is told the run lasts [`horizon`](Run::horizon) steps
+/// ([`Observation::total_steps`]); periodic evaluations and curve points are spaced over it
+/// too. By default it is the run's length ([`RunOptions::steps`] or the task's budget), and
+/// [`set_horizon`](Run::set_horizon) changes it: a run can be advanced to fewer steps than its
+/// horizon (a schedule defined over a full run, cut short) or be given a longer horizon
+/// between steps (what branching a warmup-stable-decay run off its stable phase needs). The
+/// end of a run short of its horizon still gets a curve point, built from the open interval
+/// when the run is reported, without closing it: a continued run's curve is the uninterrupted
+/// one's.
+///
+/// **Exactness.** Pausing changes nothing: advancing to `k`, reporting, and advancing to `K`
+/// gives bit for bit the parameters, losses and curve of advancing to `K` at once (the
+/// report's evaluations run at the optimizer's evaluation point and restore the training point
+/// exactly, as the periodic ones do). Only wall-clock times differ.
+#[derive(Debug, Clone)]
+pub struct Run {
+    n_train: usize,
+    batch_size: usize,
+    per_epoch: u64,
+    curve_points: u64,
+    evals: u64,
+    /// Cap of the periodic evaluations.
+    periodic_limit: Option<usize>,
+    /// Cap of the final evaluation on the training split.
+    train_limit: Option<usize>,
+    /// Cap of the final validation and test evaluations.
+    final_limit: Option<usize>,
+    horizon: u64,
+    curve_every: u64,
+    eval_steps: Vec<u64>,
+    /// The step count the run was last asked to reach (a result's `total_steps`).
+    target: u64,
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+    cursor: usize,
+    params: Vec<f32>,
+    grad: Vec<f32>,
+    prev_grad: Vec<f32>,
+    prev_update: Vec<f32>,
+    before: Vec<f32>,
+    prev_lr: Option<f64>,
+    batch: Vec<usize>,
+    curve: Vec<CurvePoint>,
+    interval_loss: f64,
+    interval_steps: u64,
+    /// (lr, effective lr, gradient norm) of the last step, for the open interval's point.
+    last_step: Option<(f64, f64, f64)>,
+    pending_eval: Option<EvalObservation>,
+    eval_seconds: f64,
+    /// Seconds spent in this run so far (construction and finished advances).
+    seconds: f64,
+    last_loss: f64,
+    first_loss: Option<f64>,
+    outcome: Outcome,
+    reason: Option<String>,
+    steps_done: u64,
+}
 
-    let mut curve = Vec::new();
-    let (mut interval_loss, mut interval_steps) = (0.0f64, 0u64);
-    let mut pending_eval: Option<EvalObservation> = None;
-    let mut eval_seconds = 0.0;
-    let mut last_loss = f64::NAN;
-    let mut first_loss: Option<f64> = None;
-    let mut outcome = Outcome::Finished;
-    let mut reason = None;
-    let mut steps_done = 0u64;
-    let mut batch = Vec::with_capacity(batch_size);
+impl Run {
+    /// A run of `workload` on `task` at step 0: the workload's current parameters, the shuffle
+    /// seeded from [`RunOptions::seed`], and a horizon of [`RunOptions::steps`] or the task's
+    /// budget. Only `seed`, `steps` and `eval_limit` of `options` are read here.
+    pub fn new(workload: &dyn Workload, task: &TaskSpec, options: &RunOptions<'_>) -> Run {
+        let start = Instant::now();
+        let n_train = workload.n_train();
+        let batch_size = task.batch_size.min(n_train).max(1);
+        let per_epoch = steps_per_epoch(n_train, batch_size);
+        let total = options
+            .steps
+            .unwrap_or_else(|| task.budget.steps(n_train, batch_size))
+            .max(1);
+        let cap = |n: usize| Some(options.eval_limit.map_or(n, |l| l.min(n)));
 
-    for step in 0..total {
-        if options.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return None;
-        }
-        batch.clear();
-        while batch.len() < batch_size {
-            if cursor == n_train {
-                // Epoch boundary: a fresh permutation. A partial batch ends the epoch.
-                order.shuffle(&mut rng);
-                cursor = 0;
-                if !batch.is_empty() {
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(options.seed, "shuffle"));
+        let mut order: Vec<usize> = (0..n_train).collect();
+        order.shuffle(&mut rng);
+
+        let n = workload.n_params();
+        let mut params = Vec::with_capacity(n);
+        workload.params(&mut params);
+        let mut run = Run {
+            n_train,
+            batch_size,
+            per_epoch,
+            curve_points: u64::from(task.curve_points.max(1)),
+            evals: u64::from(task.evals),
+            periodic_limit: cap(task.eval_max_examples),
+            train_limit: cap(FINAL_TRAIN_EVAL_ROWS.min(4 * task.eval_max_examples.max(1))),
+            final_limit: options.eval_limit,
+            horizon: total,
+            curve_every: 1,
+            eval_steps: Vec::new(),
+            target: 0,
+            rng,
+            order,
+            cursor: 0,
+            params,
+            grad: Vec::with_capacity(n),
+            prev_grad: Vec::new(),
+            prev_update: vec![0.0; n],
+            before: vec![0.0; n],
+            prev_lr: None,
+            batch: Vec::with_capacity(batch_size),
+            curve: Vec::new(),
+            interval_loss: 0.0,
+            interval_steps: 0,
+            last_step: None,
+            pending_eval: None,
+            eval_seconds: 0.0,
+            seconds: 0.0,
+            last_loss: f64::NAN,
+            first_loss: None,
+            outcome: Outcome::Finished,
+            reason: None,
+            steps_done: 0,
+        };
+        run.set_horizon(total);
+        run.seconds = start.elapsed().as_secs_f64();
+        run
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps_done
+    }
+
+    /// The length the controller is told the run has ([`Observation::total_steps`]).
+    pub fn horizon(&self) -> u64 {
+        self.horizon
+    }
+
+    /// How the run stands: [`Outcome::Finished`] while it can go on, [`Outcome::Diverged`]
+    /// once it has diverged (advancing it further does nothing).
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// The training point's parameters (flat, the workload's order).
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// Sets the horizon (at least the steps taken, and 1) and respaces the periodic
+    /// evaluations and curve points still to come over it; those already recorded stay.
+    pub fn set_horizon(&mut self, horizon: u64) {
+        let horizon = horizon.max(self.steps_done).max(1);
+        self.horizon = horizon;
+        self.curve_every = (horizon / self.curve_points).max(1);
+        self.eval_steps = (1..=self.evals)
+            .map(|k| (k * horizon).div_ceil(self.evals))
+            .collect();
+    }
+
+    /// Loads the run's parameters into `workload`: needed before advancing on a workload other
+    /// than the one the run last advanced on (a freshly instantiated model of the same task).
+    pub fn load_into(&self, workload: &mut dyn Workload) {
+        workload.set_params(&self.params);
+    }
+
+    /// Trains until `until` steps are done (at most the horizon), the run diverges, or
+    /// [`RunOptions::cancel`] is set (then `Err(Cancelled)`, at a step boundary: the run is
+    /// intact and can still go on). `workload` must hold the run's parameters (see
+    /// [`load_into`](Run::load_into)); `optimizer` and `controller` must be the ones the run
+    /// was advanced with so far, in their current state. [`RunOptions::progress`] is called
+    /// after every step with (steps done, `until`).
+    pub fn advance_to(
+        &mut self,
+        workload: &mut dyn Workload,
+        optimizer: &mut dyn Optimizer,
+        controller: &mut dyn Controller,
+        until: u64,
+        options: &RunOptions<'_>,
+    ) -> Result<(), Cancelled> {
+        let start = Instant::now();
+        let until = until.min(self.horizon);
+        self.target = self.target.max(until);
+        let done = self.steps_loop(workload, optimizer, controller, until, options, start);
+        self.seconds += start.elapsed().as_secs_f64();
+        done
+    }
+
+    fn steps_loop(
+        &mut self,
+        workload: &mut dyn Workload,
+        optimizer: &mut dyn Optimizer,
+        controller: &mut dyn Controller,
+        until: u64,
+        options: &RunOptions<'_>,
+        start: Instant,
+    ) -> Result<(), Cancelled> {
+        let (n_train, batch_size) = (self.n_train, self.batch_size);
+        while self.steps_done < until && self.outcome == Outcome::Finished {
+            if options.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(Cancelled);
+            }
+            let step = self.steps_done;
+            self.batch.clear();
+            while self.batch.len() < batch_size {
+                if self.cursor == n_train {
+                    // Epoch boundary: a fresh permutation. A partial batch ends the epoch.
+                    self.order.shuffle(&mut self.rng);
+                    self.cursor = 0;
+                    if !self.batch.is_empty() {
+                        break;
+                    }
+                }
+                let take = (batch_size - self.batch.len()).min(n_train - self.cursor);
+                self.batch
+                    .extend_from_slice(&self.order[self.cursor..self.cursor + take]);
+                self.cursor += take;
+                if self.cursor == n_train {
                     break;
                 }
             }
-            let take = (batch_size - batch.len()).min(n_train - cursor);
-            batch.extend_from_slice(&order[cursor..cursor + take]);
-            cursor += take;
-            if cursor == n_train {
+
+            let loss = f64::from(workload.loss_and_grad(&self.batch, &mut self.grad));
+            self.last_loss = loss;
+            let first = *self.first_loss.get_or_insert(loss);
+            if loss.is_finite() && first.is_finite() && loss > DIVERGENCE_FACTOR * first.max(1e-2) {
+                self.outcome = Outcome::Diverged;
+                self.reason = Some(format!(
+                    "training loss {loss:.4e} at step {step} exceeds {DIVERGENCE_FACTOR}× the \
+                     first loss ({first:.4})"
+                ));
                 break;
             }
-        }
+            let stats = grad_stats(&self.grad, &self.prev_grad, &self.prev_update, self.prev_lr);
+            if !loss.is_finite() || !stats.norm.is_finite() {
+                self.outcome = Outcome::Diverged;
+                self.reason = Some(format!(
+                    "non-finite {} at step {step}",
+                    if loss.is_finite() { "gradient" } else { "loss" }
+                ));
+                break;
+            }
+            let obs = Observation {
+                step,
+                total_steps: self.horizon,
+                steps_per_epoch: self.per_epoch,
+                epoch: step / self.per_epoch,
+                loss,
+                grad: stats,
+                eval: self.pending_eval.take(),
+            };
+            let lr = controller.lr(&obs);
+            if !lr.is_finite() || lr < 0.0 {
+                self.outcome = Outcome::Diverged;
+                self.reason = Some(format!(
+                    "controller returned learning rate {lr} at step {step}"
+                ));
+                break;
+            }
+            self.before.copy_from_slice(&self.params);
+            let info = optimizer.step(&mut self.params, &self.grad, lr);
+            let mut finite = true;
+            for ((u, &new), &old) in self
+                .prev_update
+                .iter_mut()
+                .zip(&self.params)
+                .zip(&self.before)
+            {
+                *u = new - old;
+                finite &= new.is_finite();
+            }
+            if !finite {
+                self.outcome = Outcome::Diverged;
+                self.reason = Some(format!("non-finite parameter after step {step}"));
+                break;
+            }
+            workload.set_params(&self.params);
+            std::mem::swap(&mut self.prev_grad, &mut self.grad);
+            self.prev_lr = Some(lr);
+            let steps_done = step + 1;
+            self.steps_done = steps_done;
+            self.interval_loss += loss;
+            self.interval_steps += 1;
+            self.last_step = Some((lr, info.effective_lr, stats.norm));
 
-        let loss = f64::from(workload.loss_and_grad(&batch, &mut grad));
-        last_loss = loss;
-        let first = *first_loss.get_or_insert(loss);
-        if loss.is_finite() && first.is_finite() && loss > DIVERGENCE_FACTOR * first.max(1e-2) {
-            outcome = Outcome::Diverged;
-            reason = Some(format!(
-                "training loss {loss:.4e} at step {step} exceeds {DIVERGENCE_FACTOR}× the first \
-                 loss ({first:.4})"
-            ));
-            break;
+            let eval = if self.eval_steps.binary_search(&steps_done).is_ok() {
+                let t = Instant::now();
+                let m = evaluate_at_eval_point(
+                    workload,
+                    optimizer,
+                    &mut self.params,
+                    Split::Validation,
+                    self.periodic_limit,
+                );
+                self.eval_seconds += t.elapsed().as_secs_f64();
+                self.pending_eval = Some(EvalObservation {
+                    step: steps_done,
+                    loss: m.loss,
+                    metric: task_metric(&m),
+                });
+                Some(m)
+            } else {
+                None
+            };
+            if steps_done.is_multiple_of(self.curve_every)
+                || steps_done == self.horizon
+                || eval.is_some()
+            {
+                self.curve.push(CurvePoint {
+                    step: steps_done,
+                    epoch: steps_done as f64 / self.per_epoch as f64,
+                    train_loss: self.interval_loss / self.interval_steps.max(1) as f64,
+                    lr,
+                    effective_lr: info.effective_lr,
+                    grad_norm: stats.norm,
+                    wall_seconds: self.seconds + start.elapsed().as_secs_f64(),
+                    eval,
+                });
+                self.interval_loss = 0.0;
+                self.interval_steps = 0;
+            }
+            if let Some(p) = options.progress {
+                p(steps_done, until);
+            }
         }
-        let stats = grad_stats(&grad, &prev_grad, &prev_update, prev_lr);
-        if !loss.is_finite() || !stats.norm.is_finite() {
-            outcome = Outcome::Diverged;
-            reason = Some(format!(
-                "non-finite {} at step {step}",
-                if loss.is_finite() { "gradient" } else { "loss" }
-            ));
-            break;
-        }
-        let obs = Observation {
-            step,
-            total_steps: total,
-            steps_per_epoch: per_epoch,
-            epoch: step / per_epoch,
-            loss,
-            grad: stats,
-            eval: pending_eval.take(),
-        };
-        let lr = controller.lr(&obs);
-        if !lr.is_finite() || lr < 0.0 {
-            outcome = Outcome::Diverged;
-            reason = Some(format!(
-                "controller returned learning rate {lr} at step {step}"
-            ));
-            break;
-        }
-        before.copy_from_slice(&params);
-        let info = optimizer.step(&mut params, &grad, lr);
-        let mut finite = true;
-        for ((u, &new), &old) in prev_update.iter_mut().zip(&params).zip(&before) {
-            *u = new - old;
-            finite &= new.is_finite();
-        }
-        if !finite {
-            outcome = Outcome::Diverged;
-            reason = Some(format!("non-finite parameter after step {step}"));
-            break;
-        }
-        workload.set_params(&params);
-        std::mem::swap(&mut prev_grad, &mut grad);
-        prev_lr = Some(lr);
-        steps_done = step + 1;
-        interval_loss += loss;
-        interval_steps += 1;
+        Ok(())
+    }
 
-        let eval = if eval_steps.binary_search(&steps_done).is_ok() {
-            let t = Instant::now();
-            let m = evaluate_at_eval_point(
-                workload,
-                optimizer,
-                &mut params,
-                Split::Validation,
-                eval_limit,
-            );
-            eval_seconds += t.elapsed().as_secs_f64();
-            pending_eval = Some(EvalObservation {
-                step: steps_done,
-                loss: m.loss,
-                metric: task_metric(&m),
-            });
-            Some(m)
-        } else {
-            None
-        };
-        if steps_done.is_multiple_of(curve_every) || steps_done == total || eval.is_some() {
+    /// The result of the run as if it ended here: the curve (with a point for the open
+    /// interval), and for a run that has not diverged the final evaluations at the optimizer's
+    /// evaluation point. The training point is restored afterwards, so the run goes on exactly
+    /// as if it had not been reported.
+    pub fn result(
+        &mut self,
+        workload: &mut dyn Workload,
+        optimizer: &mut dyn Optimizer,
+    ) -> RunResult {
+        let curve = self.curve.clone();
+        let result = self.report(workload, optimizer, curve);
+        if self.outcome == Outcome::Finished {
+            optimizer.prepare_train(&mut self.params);
+            workload.set_params(&self.params);
+        }
+        result
+    }
+
+    /// The run's result, ending it (what [`train`] returns).
+    pub fn finish(
+        mut self,
+        workload: &mut dyn Workload,
+        optimizer: &mut dyn Optimizer,
+    ) -> RunResult {
+        let curve = std::mem::take(&mut self.curve);
+        self.report(workload, optimizer, curve)
+    }
+
+    /// The result with `curve` (the recorded points) plus the open interval's point, evaluated
+    /// at the evaluation point, which stays in `self.params`.
+    fn report(
+        &mut self,
+        workload: &mut dyn Workload,
+        optimizer: &mut dyn Optimizer,
+        mut curve: Vec<CurvePoint>,
+    ) -> RunResult {
+        let start = Instant::now();
+        if self.outcome == Outcome::Finished
+            && self.interval_steps > 0
+            && let Some((lr, effective_lr, grad_norm)) = self.last_step
+        {
+            // A run short of its horizon: its last steps since the previous point.
             curve.push(CurvePoint {
-                step: steps_done,
-                epoch: steps_done as f64 / per_epoch as f64,
-                train_loss: interval_loss / interval_steps.max(1) as f64,
+                step: self.steps_done,
+                epoch: self.steps_done as f64 / self.per_epoch as f64,
+                train_loss: self.interval_loss / self.interval_steps as f64,
                 lr,
-                effective_lr: info.effective_lr,
-                grad_norm: stats.norm,
-                wall_seconds: start.elapsed().as_secs_f64(),
-                eval,
+                effective_lr,
+                grad_norm,
+                wall_seconds: self.seconds,
+                eval: None,
             });
-            interval_loss = 0.0;
-            interval_steps = 0;
         }
-        if let Some(p) = options.progress {
-            p(steps_done, total);
+        let mut result = RunResult {
+            outcome: self.outcome,
+            reason: self.reason.clone(),
+            steps: self.steps_done,
+            total_steps: self.target.max(self.steps_done).max(1),
+            n_params: self.prev_update.len(),
+            last_batch_loss: self.last_loss,
+            final_train_loss: curve.last().map(|p| p.train_loss),
+            train: None,
+            validation: None,
+            test: None,
+            seconds: 0.0,
+            eval_seconds: self.eval_seconds,
+            curve,
+        };
+        if result.outcome == Outcome::Finished {
+            optimizer.prepare_eval(&mut self.params);
+            workload.set_params(&self.params);
+            result.train = Some(workload.evaluate(Split::Train, self.train_limit));
+            result.validation = Some(workload.evaluate(Split::Validation, self.final_limit));
+            result.test = Some(workload.evaluate(Split::Test, self.final_limit));
+            result.eval_seconds += start.elapsed().as_secs_f64();
+        }
+        result.seconds = self.seconds + start.elapsed().as_secs_f64();
+        result
+    }
+}
+
+/// A paused run together with the method state it continues with: the [`Run`], the optimizer
+/// and the controller. Everything but the model, which is rebuilt from the task and seed and
+/// loaded with the run's parameters ([`Run::load_into`]), so a checkpoint is [`Send`] and can
+/// wait in memory while other runs use the cores.
+pub struct Checkpoint {
+    /// The loop's state.
+    pub run: Run,
+    /// The optimizer, in the run's current state.
+    pub optimizer: Box<dyn Optimizer>,
+    /// The controller, in the run's current state.
+    pub controller: Box<dyn Controller>,
+}
+
+impl Checkpoint {
+    /// A fresh run of `workload` on `task` with a new optimizer and controller (see
+    /// [`Run::new`]).
+    pub fn new(
+        workload: &dyn Workload,
+        task: &TaskSpec,
+        optimizer: Box<dyn Optimizer>,
+        controller: Box<dyn Controller>,
+        options: &RunOptions<'_>,
+    ) -> Checkpoint {
+        Checkpoint {
+            run: Run::new(workload, task, options),
+            optimizer,
+            controller,
         }
     }
 
-    let mut result = RunResult {
-        outcome,
-        reason,
-        steps: steps_done,
-        total_steps: total,
-        n_params: n,
-        last_batch_loss: last_loss,
-        final_train_loss: curve.last().map(|p| p.train_loss),
-        train: None,
-        validation: None,
-        test: None,
-        seconds: 0.0,
-        eval_seconds,
-        curve,
-    };
-    if result.outcome == Outcome::Finished {
-        let t = Instant::now();
-        optimizer.prepare_eval(&mut params);
-        workload.set_params(&params);
-        result.train = Some(workload.evaluate(
-            Split::Train,
-            cap(FINAL_TRAIN_EVAL_ROWS.min(4 * task.eval_max_examples.max(1))),
-        ));
-        result.validation = Some(workload.evaluate(Split::Validation, options.eval_limit));
-        result.test = Some(workload.evaluate(Split::Test, options.eval_limit));
-        result.eval_seconds += t.elapsed().as_secs_f64();
+    /// [`Run::advance_to`] with this checkpoint's optimizer and controller.
+    pub fn advance_to(
+        &mut self,
+        workload: &mut dyn Workload,
+        until: u64,
+        options: &RunOptions<'_>,
+    ) -> Result<(), Cancelled> {
+        self.run.advance_to(
+            workload,
+            self.optimizer.as_mut(),
+            self.controller.as_mut(),
+            until,
+            options,
+        )
     }
-    result.seconds = start.elapsed().as_secs_f64();
-    Some(result)
+
+    /// [`Run::result`]: the result so far; the run can go on.
+    pub fn result(&mut self, workload: &mut dyn Workload) -> RunResult {
+        self.run.result(workload, self.optimizer.as_mut())
+    }
+
+    /// [`Run::finish`]: the result, ending the run.
+    pub fn finish(mut self, workload: &mut dyn Workload) -> RunResult {
+        self.run.finish(workload, self.optimizer.as_mut())
+    }
+
+    /// An independent copy that continues exactly like this one (to branch a run), or `None`
+    /// when the optimizer or controller cannot be copied ([`Optimizer::snapshot`],
+    /// [`Controller::snapshot`]).
+    pub fn try_clone(&self) -> Option<Checkpoint> {
+        Some(Checkpoint {
+            run: self.run.clone(),
+            optimizer: self.optimizer.snapshot()?,
+            controller: self.controller.snapshot()?,
+        })
+    }
 }
 
 /// Evaluates at the optimizer's evaluation point and restores the training point.

@@ -261,6 +261,10 @@ impl Optimizer for Adam {
         "adam"
     }
 
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         self.core.step(params, grads, lr)
     }
@@ -285,6 +289,10 @@ pub struct AdamW {
 impl Optimizer for AdamW {
     fn name(&self) -> &'static str {
         "adamw"
+    }
+
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(self.clone()))
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {

@@ -109,6 +109,10 @@ impl Optimizer for Cocob {
         "cocob"
     }
 
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         assert_eq!(
             params.len(),

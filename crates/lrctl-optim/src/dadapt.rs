@@ -153,6 +153,10 @@ impl Optimizer for DAdaptAdam {
         "dadapt-adam"
     }
 
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
         assert_eq!(
@@ -309,6 +313,10 @@ impl DAdaptSgd {
 impl Optimizer for DAdaptSgd {
     fn name(&self) -> &'static str {
         "dadapt-sgd"
+    }
+
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(self.clone()))
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {

@@ -171,6 +171,10 @@ impl Optimizer for Dog {
         "dog"
     }
 
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let first = !self.shared.started;
         if first {
@@ -297,6 +301,10 @@ pub struct Dowg {
 impl Optimizer for Dowg {
     fn name(&self) -> &'static str {
         "dowg"
+    }
+
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(self.clone()))
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {

@@ -46,6 +46,14 @@ pub trait Optimizer: Send {
 
     /// Called after an evaluation, undoing [`Optimizer::prepare_eval`].
     fn prepare_train(&mut self, _params: &mut [f32]) {}
+
+    /// An independent copy in the current state, which continues exactly as this one would:
+    /// what branching a run off a checkpoint needs (e.g. several warmup-stable-decay cooldowns
+    /// from one stable phase). `None` when the optimizer cannot be copied, the default; every
+    /// optimizer of this crate can.
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        None
+    }
 }
 
 /// Bad optimizer configuration.

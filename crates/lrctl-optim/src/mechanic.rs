@@ -313,6 +313,24 @@ impl Optimizer for Mechanic {
     fn prepare_train(&mut self, params: &mut [f32]) {
         self.base.prepare_train(params);
     }
+
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(Mechanic {
+            base: self.base.snapshot()?,
+            store_delta: self.store_delta,
+            eps: self.eps,
+            betas: self.betas.clone(),
+            s_decay: self.s_decay,
+            s_init: self.s_init,
+            s: self.s.clone(),
+            sum_squared_products: self.sum_squared_products.clone(),
+            reward: self.reward.clone(),
+            max_product: self.max_product.clone(),
+            reference: self.reference.clone(),
+            previous: self.previous.clone(),
+            delta: self.delta.clone(),
+        }))
+    }
 }
 
 #[cfg(test)]

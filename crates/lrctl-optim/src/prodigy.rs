@@ -173,6 +173,10 @@ impl Optimizer for Prodigy {
         "prodigy"
     }
 
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
         assert_eq!(

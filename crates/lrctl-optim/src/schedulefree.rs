@@ -222,6 +222,10 @@ impl Optimizer for ScheduleFreeSgd {
         "schedulefree-sgd"
     }
 
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let (lr, ckp1) = self.avg.begin(params, grads, lr);
         let (neg_lr, wd) = (-lr as f32, self.weight_decay as f32);
@@ -351,6 +355,10 @@ pub struct ScheduleFreeAdamW {
 impl Optimizer for ScheduleFreeAdamW {
     fn name(&self) -> &'static str {
         "schedulefree-adamw"
+    }
+
+    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
+        Some(Box::new(self.clone()))
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {

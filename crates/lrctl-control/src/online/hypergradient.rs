@@ -46,6 +46,10 @@ impl Controller for Hypergradient {
         }
         self.lr
     }
+
+    fn snapshot(&self) -> Option<Box<dyn Controller>> {
+        Some(Box::new(self.clone()))
+    }
 }
 
 /// `kind = "hypergradient"`: [`Hypergradient`].

@@ -168,6 +168,10 @@ impl Controller for ReduceOnPlateau {
             }
         }
     }
+
+    fn snapshot(&self) -> Option<Box<dyn Controller>> {
+        Some(Box::new(self.clone()))
+    }
 }
 
 fn factor() -> f64 {

@@ -39,6 +39,10 @@ impl Controller for Sps {
     fn lr(&mut self, obs: &Observation) -> f64 {
         self.step_size(obs.loss, obs.grad.norm)
     }
+
+    fn snapshot(&self) -> Option<Box<dyn Controller>> {
+        Some(Box::new(self.clone()))
+    }
 }
 
 fn half() -> f64 {

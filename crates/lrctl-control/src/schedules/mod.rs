@@ -33,6 +33,8 @@ pub use wsd::{WarmupStableDecay, WarmupStableDecayConfig};
 
 pub(crate) use anneal::warmup_ramp;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Controller, Observation};
@@ -162,15 +164,20 @@ pub trait Schedule: Send + Sync + std::fmt::Debug {
 
 /// A [`Schedule`] used as a [`Controller`]: ignores everything in the observation but the
 /// step counters.
-#[derive(Debug)]
+///
+/// The schedule is shared, not owned: a schedule keeps no state, so a
+/// [`snapshot`](Controller::snapshot) of the controller is another handle on it.
+#[derive(Debug, Clone)]
 pub struct ScheduleController {
-    schedule: Box<dyn Schedule>,
+    schedule: Arc<dyn Schedule>,
 }
 
 impl ScheduleController {
     /// Wraps `schedule`.
     pub fn new(schedule: Box<dyn Schedule>) -> Self {
-        ScheduleController { schedule }
+        ScheduleController {
+            schedule: Arc::from(schedule),
+        }
     }
 
     /// The wrapped schedule.
@@ -182,6 +189,10 @@ impl ScheduleController {
 impl Controller for ScheduleController {
     fn lr(&mut self, obs: &Observation) -> f64 {
         self.schedule.lr(Clock::of(obs))
+    }
+
+    fn snapshot(&self) -> Option<Box<dyn Controller>> {
+        Some(Box::new(self.clone()))
     }
 }
 

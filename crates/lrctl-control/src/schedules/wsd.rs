@@ -30,8 +30,7 @@ pub struct WarmupStableDecay {
 impl Schedule for WarmupStableDecay {
     fn lr(&self, clock: Clock) -> f64 {
         let total = self.horizon.resolve(clock.total);
-        let decay_len = ((self.decay_fraction * total as f64).round() as u64).min(total);
-        let decay_start = (total - decay_len).max(self.warmup);
+        let decay_start = decay_start(total, self.warmup, self.decay_fraction);
         let t = clock.step;
         if t < self.warmup {
             warmup_ramp(self.lr, t, self.warmup)
@@ -42,6 +41,12 @@ impl Schedule for WarmupStableDecay {
             self.decay.interpolate(self.lr, self.min_lr, p)
         }
     }
+}
+
+/// The first step of the decay in a run of `total` steps (`total` or more: no decay).
+fn decay_start(total: u64, warmup: u64, decay_fraction: f64) -> u64 {
+    let decay_len = ((decay_fraction * total as f64).round() as u64).min(total);
+    (total - decay_len).max(warmup)
 }
 
 fn decay_fraction() -> f64 {
@@ -86,6 +91,17 @@ impl WarmupStableDecayConfig {
             min_lr: ctx.non_negative("min_lr", self.min_lr)?,
             horizon: Horizon::from_option(ctx.horizon("total", self.total)?),
         }))
+    }
+
+    /// The step at which a run of `budget` steps leaves the stable phase: its steps before it
+    /// (warm-up and stable phase) have the same learning rates whatever the budget, so runs of
+    /// different budgets share them and each can branch its decay
+    /// off a checkpoint of a common stable phase (Hägele et al. 2024, *Scaling Laws and
+    /// Compute-Optimal Training Beyond Fixed Training Durations*). At most `budget` (a run that
+    /// never leaves its warm-up has no decay).
+    pub fn branch_step(&self, budget: u64) -> u64 {
+        let total = self.total.unwrap_or(budget);
+        decay_start(total, self.warmup, self.decay_fraction).min(budget)
     }
 
     /// One line for listings.
@@ -162,6 +178,25 @@ mod tests {
         };
         let s = c.build(&Ctx::root(), None).unwrap();
         assert_eq!(s.lr(Clock::new(0, 1)), 1.0);
+    }
+
+    #[test]
+    fn budgets_share_the_steps_before_their_branch_step() {
+        let c = config(Shape::Linear);
+        let s = c.build(&Ctx::root(), None).unwrap();
+        let mut prev = 0;
+        for budget in 1..60 {
+            let b = c.branch_step(budget);
+            assert!(b <= budget && b >= prev, "{budget}: {b} after {prev}");
+            prev = b;
+            for t in 0..b {
+                assert_eq!(
+                    s.lr(Clock::new(t, budget)).to_bits(),
+                    s.lr(Clock::new(t, 1000)).to_bits()
+                );
+            }
+        }
+        assert_eq!(c.branch_step(10), 6);
     }
 
     #[test]
