@@ -83,8 +83,9 @@ impl From<StoreError> for Fail {
 
 pub(crate) type PgResult<T> = std::result::Result<T, Fail>;
 
-/// The server's clock, in milliseconds since the Unix epoch.
-const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+/// The server's clock when the statement started, in milliseconds since the Unix epoch: one
+/// value within a statement, so the columns it sets together agree.
+const NOW: &str = "(extract(epoch from statement_timestamp()) * 1000)::bigint";
 
 const LEASE_HELD: &str = "id = $1 AND state = 'running' AND worker = $2 AND attempts = $3";
 
