@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lrctl_select::{MetaFeatures, SELECTOR_NAMES};
-use lrctl_study::aslib::{FEATURES, static_features};
+use lrctl_study::aslib::FEATURES;
 use lrctl_study::probe::PROBE_FEATURES;
 use lrctl_study::snapshot::Snapshot;
 
@@ -133,11 +133,8 @@ pub fn select(args: SelectArgs) -> Result<()> {
     let start = Instant::now();
     let task = lrctl_tasks::prepare(&spec, &dirs)
         .with_context(|| format!("loading task `{name}` to measure it"))?;
-    let n_params = task
-        .instantiate(0, &lrctl_tasks::default_device())?
-        .n_params();
-    let mut target = static_features(&spec, &[]);
-    target[3] = (n_params as f64).ln();
+    let mut target =
+        lrctl_study::selection::task_features(task.as_ref()).map_err(anyhow::Error::msg)?;
     if args.probe_steps > 0 {
         let p = lrctl_study::probe::probe(task.as_ref(), args.probe_steps, 0)
             .map_err(|e| anyhow::anyhow!("probing `{name}`: {e}"))?;
