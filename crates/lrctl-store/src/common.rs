@@ -4,6 +4,16 @@
 use crate::error::{Result, StoreError};
 use crate::types::{CellId, CellResult, Lease, Progress};
 
+/// One step of a back end's schema history. Applied in order, each in the same transaction as
+/// the version bump, so a store is always at exactly one version; both back ends keep the same
+/// version numbers for the same tables and semantics.
+pub(crate) struct Migration {
+    /// The version the store has after this step.
+    pub version: u32,
+    /// SQL run as one batch.
+    pub sql: &'static str,
+}
+
 /// The columns of a cell row in the order every back end selects them.
 pub(crate) const CELL_COLUMNS: &str = "id, study_id, task, method, seed, config_hash, task_config, \
     method_config, state, worker, attempts, created_at, claimed_at, heartbeat_at, \

@@ -6,15 +6,9 @@ use postgres::Client;
 use super::{Fail, PgResult};
 use crate::error::StoreError;
 
-/// One step of the schema's history (see the SQLite twin); applied in one transaction with the
-/// version bump, under an advisory lock so that many workers opening a new database at once
-/// create it exactly once.
-pub(crate) struct Migration {
-    /// The version the store has after this step.
-    pub version: u32,
-    /// SQL run by `batch_execute`.
-    pub sql: &'static str,
-}
+// Migrations run in one transaction with the version bump, under an advisory lock so that many
+// workers opening a new database at once create it exactly once.
+pub(crate) use crate::common::Migration;
 
 /// Every migration, oldest first. Append only. Kept in step with the SQLite list: the same
 /// version number means the same tables and semantics in both back ends.

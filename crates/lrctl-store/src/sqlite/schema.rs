@@ -9,14 +9,7 @@ use crate::error::{Result, StoreError};
 /// `PRAGMA application_id` of lrctl stores ("lrct"), so `file(1)` and lrctl recognise them.
 pub(crate) const APPLICATION_ID: i32 = 0x6c72_6374;
 
-/// One step of the schema's history. Applied in order, each in the same transaction as the
-/// version bump, so a store is always at exactly one version.
-pub(crate) struct Migration {
-    /// The version the store has after this step.
-    pub version: u32,
-    /// SQL run by `execute_batch`.
-    pub sql: &'static str,
-}
+pub(crate) use crate::common::Migration;
 
 /// Every migration, oldest first. Append only: released steps are never edited.
 pub(crate) const MIGRATIONS: &[Migration] = &[
