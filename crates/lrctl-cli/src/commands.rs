@@ -49,6 +49,9 @@ enum Command {
     Worker(cluster_cmds::WorkerArgs),
     /// Run a study on a Slurm cluster: `submit` a job array of workers, `status`.
     Slurm(cluster_cmds::SlurmArgs),
+    /// Training speed against a PyTorch reference on identical models and data: ratios,
+    /// step latency, memory, and the cost of lrctl's own machinery.
+    Bench(crate::bench_cmd::BenchArgs),
 }
 
 /// Where data files are looked for.
@@ -124,6 +127,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Worker(args) => cluster_cmds::worker(args),
         Command::Slurm(args) => cluster_cmds::slurm(args),
         Command::Select(args) => select_cmd::select(args),
+        Command::Bench(args) => crate::bench_cmd::bench(args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `lrctl`: learning-rate control, trained, compared and selected.
 
+mod bench_cmd;
 mod cluster_cmds;
 mod commands;
 mod output;

@@ -113,6 +113,15 @@ pub trait Controller: Send {
     /// multiplier (their configured `lr` times any schedule).
     fn lr(&mut self, obs: &Observation) -> f64;
 
+    /// Whether the controller reads the statistics that compare this step with the previous
+    /// one ([`GradStats::cos_prev`], [`GradStats::dot_prev_direction`],
+    /// [`GradStats::prev_update_norm`]). When it does not, the engine skips the copies and the
+    /// passes over the parameters they need and passes `None` for them; the gradient norm is
+    /// always there. Default `true` (safe for controllers written elsewhere).
+    fn needs_history(&self) -> bool {
+        true
+    }
+
     /// An independent copy in the current state, which continues exactly as this one would:
     /// what branching a run off a checkpoint needs. `None` when the controller cannot be
     /// copied, the default; every controller of this crate can.

@@ -16,12 +16,12 @@ mod curve;
 mod stats;
 
 pub use curve::{CurvePoint, Outcome, RunResult};
-pub use stats::grad_stats;
+pub use stats::{all_finite, grad_norm, grad_stats};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use lrctl_control::{Controller, EvalObservation, Observation};
+use lrctl_control::{Controller, EvalObservation, GradStats, Observation};
 use lrctl_optim::Optimizer;
 use lrctl_tasks::{Split, TaskSpec, Workload, steps_per_epoch};
 use rand::SeedableRng;
@@ -83,6 +83,17 @@ pub fn train(
     run.advance_to(workload, optimizer, controller, end, options)
         .ok()?;
     Some(run.finish(workload, optimizer))
+}
+
+/// A stopwatch that adds the time since its last lap to a phase.
+struct Lap(Instant);
+
+impl Lap {
+    fn lap(&mut self, slot: &mut f64) {
+        let now = Instant::now();
+        *slot += (now - self.0).as_secs_f64();
+        self.0 = now;
+    }
 }
 
 /// [`Run::advance_to`] stopped because [`RunOptions::cancel`] was set.
@@ -162,6 +173,52 @@ pub struct Run {
     outcome: Outcome,
     reason: Option<String>,
     steps_done: u64,
+    phases: StepPhases,
+}
+
+/// Where a run's training steps spent their time, summed over the steps so far (evaluations
+/// excluded). The split is what `lrctl bench` reports as lrctl's own per-step machinery.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepPhases {
+    /// Drawing the mini-batch's row indices from the shuffle.
+    pub batch: f64,
+    /// The workload's loss and gradient: batch assembly, forward, backward and the copy of
+    /// the gradients into the flat vector (the framework's share).
+    pub forward_backward: f64,
+    /// Global gradient statistics ([`grad_stats`]).
+    pub statistics: f64,
+    /// The controller's learning-rate decision.
+    pub controller: f64,
+    /// The optimizer's update of the flat parameter vector.
+    pub optimizer: f64,
+    /// The update's difference and finiteness check (kept for the next step's statistics).
+    pub bookkeeping: f64,
+    /// Writing the flat parameters back into the model.
+    pub sync: f64,
+    /// Curve recording and the progress callback.
+    pub record: f64,
+    /// Steps measured.
+    pub steps: u64,
+}
+
+impl StepPhases {
+    /// Total seconds over all phases.
+    pub fn total(&self) -> f64 {
+        self.batch
+            + self.forward_backward
+            + self.statistics
+            + self.controller
+            + self.optimizer
+            + self.bookkeeping
+            + self.sync
+            + self.record
+    }
+
+    /// Seconds of lrctl's own machinery around the framework and the update rule: batch
+    /// indices, statistics, controller, bookkeeping and recording.
+    pub fn machinery(&self) -> f64 {
+        self.batch + self.statistics + self.controller + self.bookkeeping + self.record
+    }
 }
 
 impl Run {
@@ -221,10 +278,16 @@ impl Run {
             outcome: Outcome::Finished,
             reason: None,
             steps_done: 0,
+            phases: StepPhases::default(),
         };
         run.set_horizon(total);
         run.seconds = start.elapsed().as_secs_f64();
         run
+    }
+
+    /// Where the training steps so far spent their time.
+    pub fn phases(&self) -> &StepPhases {
+        &self.phases
     }
 
     /// Steps taken so far.
@@ -302,6 +365,8 @@ impl Run {
                 return Err(Cancelled);
             }
             let step = self.steps_done;
+            let mut clock = Lap(Instant::now());
+            let mut ph = self.phases;
             self.batch.clear();
             while self.batch.len() < batch_size {
                 if self.cursor == n_train {
@@ -321,7 +386,9 @@ impl Run {
                 }
             }
 
+            clock.lap(&mut ph.batch);
             let loss = f64::from(workload.loss_and_grad(&self.batch, &mut self.grad));
+            clock.lap(&mut ph.forward_backward);
             self.last_loss = loss;
             let first = *self.first_loss.get_or_insert(loss);
             if loss.is_finite() && first.is_finite() && loss > DIVERGENCE_FACTOR * first.max(1e-2) {
@@ -332,7 +399,16 @@ impl Run {
                 ));
                 break;
             }
-            let stats = grad_stats(&self.grad, &self.prev_grad, &self.prev_update, self.prev_lr);
+            let history = controller.needs_history();
+            let stats = if history {
+                grad_stats(&self.grad, &self.prev_grad, &self.prev_update, self.prev_lr)
+            } else {
+                GradStats {
+                    norm: grad_norm(&self.grad),
+                    ..GradStats::default()
+                }
+            };
+            clock.lap(&mut ph.statistics);
             if !loss.is_finite() || !stats.norm.is_finite() {
                 self.outcome = Outcome::Diverged;
                 self.reason = Some(format!(
@@ -351,6 +427,7 @@ impl Run {
                 eval: self.pending_eval.take(),
             };
             let lr = controller.lr(&obs);
+            clock.lap(&mut ph.controller);
             if !lr.is_finite() || lr < 0.0 {
                 self.outcome = Outcome::Diverged;
                 self.reason = Some(format!(
@@ -358,24 +435,34 @@ impl Run {
                 ));
                 break;
             }
-            self.before.copy_from_slice(&self.params);
-            let info = optimizer.step(&mut self.params, &self.grad, lr);
-            let mut finite = true;
-            for ((u, &new), &old) in self
-                .prev_update
-                .iter_mut()
-                .zip(&self.params)
-                .zip(&self.before)
-            {
-                *u = new - old;
-                finite &= new.is_finite();
+            if history {
+                self.before.copy_from_slice(&self.params);
             }
+            let info = optimizer.step(&mut self.params, &self.grad, lr);
+            clock.lap(&mut ph.optimizer);
+            let finite = if history {
+                let mut finite = true;
+                for ((u, &new), &old) in self
+                    .prev_update
+                    .iter_mut()
+                    .zip(&self.params)
+                    .zip(&self.before)
+                {
+                    *u = new - old;
+                    finite &= new.is_finite();
+                }
+                finite
+            } else {
+                all_finite(&self.params)
+            };
             if !finite {
                 self.outcome = Outcome::Diverged;
                 self.reason = Some(format!("non-finite parameter after step {step}"));
                 break;
             }
+            clock.lap(&mut ph.bookkeeping);
             workload.set_params(&self.params);
+            clock.lap(&mut ph.sync);
             std::mem::swap(&mut self.prev_grad, &mut self.grad);
             self.prev_lr = Some(lr);
             let steps_done = step + 1;
@@ -386,6 +473,7 @@ impl Run {
 
             let eval = if self.eval_steps.binary_search(&steps_done).is_ok() {
                 let t = Instant::now();
+                clock.lap(&mut ph.record);
                 let m = evaluate_at_eval_point(
                     workload,
                     optimizer,
@@ -394,6 +482,7 @@ impl Run {
                     self.periodic_limit,
                 );
                 self.eval_seconds += t.elapsed().as_secs_f64();
+                clock = Lap(Instant::now());
                 self.pending_eval = Some(EvalObservation {
                     step: steps_done,
                     loss: m.loss,
@@ -423,6 +512,9 @@ impl Run {
             if let Some(p) = options.progress {
                 p(steps_done, until);
             }
+            clock.lap(&mut ph.record);
+            ph.steps += 1;
+            self.phases = ph;
         }
         Ok(())
     }

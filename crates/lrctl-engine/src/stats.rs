@@ -2,6 +2,21 @@
 
 use lrctl_control::GradStats;
 
+/// Global L2 norm of `grad` (accumulated in `f64`).
+pub fn grad_norm(grad: &[f32]) -> f64 {
+    sum_sq(grad).sqrt()
+}
+
+fn sum_sq(grad: &[f32]) -> f64 {
+    lrctl_optim::reduce::sum1(grad, |g| f64::from(g) * f64::from(g))
+}
+
+/// Whether every value is finite (one branch-free pass per block, so it vectorises).
+pub fn all_finite(x: &[f32]) -> bool {
+    x.chunks(256)
+        .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()))
+}
+
 /// Statistics of `grad` relative to the previous gradient and update.
 ///
 /// `prev_grad` is empty at the first step. `prev_update` is `θ_t − θ_{t−1}`; the previous
@@ -12,19 +27,11 @@ pub fn grad_stats(
     prev_update: &[f32],
     prev_lr: Option<f64>,
 ) -> GradStats {
-    let (mut gg, mut gp, mut pp, mut gu, mut uu) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    if prev_grad.len() == grad.len() {
-        for ((&g, &p), &u) in grad.iter().zip(prev_grad).zip(prev_update) {
-            let (g, p, u) = (f64::from(g), f64::from(p), f64::from(u));
-            gg += g * g;
-            gp += g * p;
-            pp += p * p;
-            gu += g * u;
-            uu += u * u;
-        }
+    let [gg, gp, pp, gu, uu] = if prev_grad.len() == grad.len() {
+        sums5(grad, prev_grad, prev_update)
     } else {
-        gg = grad.iter().map(|&g| f64::from(g) * f64::from(g)).sum();
-    }
+        [sum_sq(grad), 0.0, 0.0, 0.0, 0.0]
+    };
     let first = prev_grad.len() != grad.len();
     let norm = gg.sqrt();
     GradStats {
@@ -36,6 +43,48 @@ pub fn grad_stats(
         },
         prev_update_norm: (!first).then(|| uu.sqrt()),
     }
+}
+
+/// `[Σg², Σg·p, Σp², Σg·u, Σu²]` in one pass, with [`lrctl_optim::reduce::LANES`]
+/// independent partial sums per statistic (see `lrctl_optim::reduce` for why).
+fn sums5(grad: &[f32], prev: &[f32], update: &[f32]) -> [f64; 5] {
+    const L: usize = lrctl_optim::reduce::LANES;
+    assert!(grad.len() == prev.len() && grad.len() == update.len());
+    let mut acc = [[0.0f64; L]; 5];
+    let (cg, cp, cu) = (
+        grad.chunks_exact(L),
+        prev.chunks_exact(L),
+        update.chunks_exact(L),
+    );
+    let mut tail = [0.0f64; 5];
+    for ((&g, &p), &u) in cg
+        .remainder()
+        .iter()
+        .zip(cp.remainder())
+        .zip(cu.remainder())
+    {
+        let (g, p, u) = (f64::from(g), f64::from(p), f64::from(u));
+        tail[0] += g * g;
+        tail[1] += g * p;
+        tail[2] += p * p;
+        tail[3] += g * u;
+        tail[4] += u * u;
+    }
+    for ((g, p), u) in cg.zip(cp).zip(cu) {
+        for l in 0..L {
+            let (g, p, u) = (f64::from(g[l]), f64::from(p[l]), f64::from(u[l]));
+            acc[0][l] += g * g;
+            acc[1][l] += g * p;
+            acc[2][l] += p * p;
+            acc[3][l] += g * u;
+            acc[4][l] += u * u;
+        }
+    }
+    let mut out = [0.0f64; 5];
+    for k in 0..5 {
+        out[k] = acc[k].iter().sum::<f64>() + tail[k];
+    }
+    out
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
 use crate::moments::{
-    adam_denominator, addcdiv, bias_correction, decoupled_decay, ema, ema_sq, l2_gradient,
-    running_max, usable_lr,
+    adam_denominator, adam_fused, addcdiv, bias_correction, decoupled_decay, ema, ema_sq,
+    l2_gradient, running_max, usable_lr,
 };
 use crate::{OptimError, Optimizer, StepInfo};
 
@@ -205,6 +205,33 @@ impl AdamCore {
         );
         let lr = usable_lr(lr);
         self.k += 1;
+        if !self.amsgrad {
+            let (decay, l2) = if self.decoupled {
+                (1.0 - lr * self.weight_decay, 0.0)
+            } else {
+                (1.0, self.weight_decay)
+            };
+            let step = if lr > 0.0 {
+                -(lr / bias_correction(self.beta1, self.k))
+            } else {
+                0.0
+            };
+            adam_fused(
+                params,
+                grads,
+                &mut self.exp_avg,
+                &mut self.exp_avg_sq,
+                decay,
+                l2,
+                [self.beta1, self.beta2],
+                bias_correction(self.beta2, self.k),
+                self.eps,
+                step,
+            );
+            return StepInfo { effective_lr: lr };
+        }
+        // AMSGrad: the multi-pass form (its running maximum sits between the moments and the
+        // denominator).
         let grad: &[f32] = if self.decoupled {
             decoupled_decay(params, lr, self.weight_decay);
             grads

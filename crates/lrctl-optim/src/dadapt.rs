@@ -13,6 +13,7 @@ use crate::moments::{
     adam_denominator, add_scaled, addcdiv, bias_correction, ema, ema_sq, l2_gradient, scale,
     usable_lr,
 };
+use crate::reduce::{sum1, sum2, sum3};
 use crate::{OptimError, Optimizer, StepInfo};
 
 /// The growth limit as a factor: `None` (and `inf`) mean no limit.
@@ -183,16 +184,13 @@ impl Optimizer for DAdaptAdam {
 
         // ⟨g, s / (sqrt(v) + eps)⟩ with the previous s and v.
         let eps = cfg.eps as f32;
-        let numerator: f64 = grad
-            .iter()
-            .zip(&self.s)
-            .zip(&self.exp_avg_sq)
-            .map(|((&g, &s), &v)| f64::from(g) * f64::from(s / (v.sqrt() + eps)))
-            .sum();
+        let numerator = sum3(grad, &self.s, &self.exp_avg_sq, |g, s, v| {
+            f64::from(g) * f64::from(s / (v.sqrt() + eps))
+        });
         ema(&mut self.exp_avg, grad, beta1, dlr * (1.0 - beta1));
         ema_sq(&mut self.exp_avg_sq, grad, beta2, 1.0 - beta2);
         ema(&mut self.s, grad, sqrt_beta2, dlr * (1.0 - sqrt_beta2));
-        let s_l1: f64 = self.s.iter().map(|&s| f64::from(s.abs())).sum();
+        let s_l1 = sum1(&self.s, |s| f64::from(s.abs()));
         let numerator_weighted =
             sqrt_beta2 * self.numerator_weighted + (1.0 - sqrt_beta2) * dlr * numerator;
         if s_l1 == 0.0 {
@@ -333,11 +331,7 @@ impl Optimizer for DAdaptSgd {
         let g0_norm = match self.g0_norm {
             Some(n) => n,
             None => {
-                let n = grads
-                    .iter()
-                    .map(|&g| f64::from(g) * f64::from(g))
-                    .sum::<f64>()
-                    .sqrt();
+                let n = sum1(grads, |g| f64::from(g) * f64::from(g)).sqrt();
                 if n == 0.0 {
                     return StepInfo { effective_lr: 0.0 };
                 }
@@ -350,13 +344,9 @@ impl Optimizer for DAdaptSgd {
         l2_gradient(&mut self.work, grads, params, cfg.weight_decay);
         let grad = &self.work;
 
-        let numerator: f64 = grad
-            .iter()
-            .zip(&self.s)
-            .map(|(&g, &s)| f64::from(g) * f64::from(s))
-            .sum();
+        let numerator = sum2(grad, &self.s, |g, s| f64::from(g) * f64::from(s));
         add_scaled(&mut self.s, grad, dlr);
-        let s_sq: f64 = self.s.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+        let s_sq = sum1(&self.s, |s| f64::from(s) * f64::from(s));
         if s_sq == 0.0 {
             return StepInfo { effective_lr: 0.0 };
         }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, NON_NEGATIVE, POSITIVE};
 use crate::moments::{add_scaled, l2_gradient, usable_lr};
+use crate::reduce::{sum1, sum2};
 use crate::{OptimError, Optimizer, StepInfo};
 
 /// State shared by DoG and DoWG: the initial point and the gradient with weight decay added.
@@ -56,12 +57,10 @@ impl DistanceOverGradients {
             self.started = true;
         }
         l2_gradient(&mut self.grad, grads, params, self.weight_decay);
-        let grad_sq = self.grad.iter().map(|&g| f64::from(g) * f64::from(g)).sum();
-        let dist_sq = params
-            .iter()
-            .zip(&self.x0)
-            .map(|(&x, &x0)| (f64::from(x) - f64::from(x0)).powi(2))
-            .sum();
+        let grad_sq = sum1(&self.grad, |g| f64::from(g) * f64::from(g));
+        let dist_sq = sum2(params, &self.x0, |x, x0| {
+            (f64::from(x) - f64::from(x0)).powi(2)
+        });
         (grad_sq, dist_sq)
     }
 
@@ -181,7 +180,7 @@ impl Optimizer for Dog {
             self.rbar = match self.config.init_eta {
                 Some(_) => 0.0,
                 None => {
-                    let x0_sq: f64 = params.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+                    let x0_sq = sum1(params, |x| f64::from(x) * f64::from(x));
                     self.config.r_eps * (1.0 + x0_sq.sqrt())
                 }
             };

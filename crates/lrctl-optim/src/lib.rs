@@ -17,6 +17,7 @@ pub mod dog;
 pub mod mechanic;
 pub mod moments;
 pub mod prodigy;
+pub mod reduce;
 pub mod schedulefree;
 pub mod sgd;
 pub mod spec;

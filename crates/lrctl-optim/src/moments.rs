@@ -142,6 +142,123 @@ pub fn adam_denominator(out: &mut [f32], v: &[f32], bias_correction2: f64, eps: 
     }
 }
 
+/// One Adam(W) step in a single pass over the coordinates (no AMSGrad): per coordinate, in
+/// order, [`decoupled_decay`]'s `x = x·decay` (when `decay != 1`), [`l2_gradient`]'s
+/// `g = g + l2·x` (when `l2 != 0`), [`ema`] and [`ema_sq`] of `g`, [`adam_denominator`]
+/// and [`addcdiv`] with `step = −lr / bc1` (skipped when `step == 0`).
+///
+/// Every coordinate goes through exactly the operations of the separate helpers, so the
+/// result is bit for bit theirs; one pass instead of five keeps the parameters and moments in
+/// cache (the multi-pass form streams the whole state through memory for each helper).
+///
+/// # Panics
+/// If the slices differ in length.
+#[allow(clippy::too_many_arguments)]
+pub fn adam_fused(
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    decay: f64,
+    l2: f64,
+    betas: [f64; 2],
+    bias_correction2: f64,
+    eps: f64,
+    step: f64,
+) {
+    let n = params.len();
+    assert!(
+        grads.len() == n && m.len() == n && v.len() == n,
+        "lengths differ"
+    );
+    let k = AdamKernel {
+        decay: decay as f32,
+        l2: l2 as f32,
+        b1: betas[0] as f32,
+        w1: (1.0 - betas[0]) as f32,
+        b2: betas[1] as f32,
+        w2: (1.0 - betas[1]) as f32,
+        bc2_sqrt: bias_correction2.sqrt() as f32,
+        eps: eps as f32,
+        c: step as f32,
+    };
+    // One loop per combination of the optional parts, so that each is branch-free and
+    // vectorises.
+    match (decay != 1.0, l2 != 0.0, step != 0.0) {
+        (false, false, false) => simd(|| k.run::<false, false, false>(params, grads, m, v)),
+        (false, false, true) => simd(|| k.run::<false, false, true>(params, grads, m, v)),
+        (false, true, false) => simd(|| k.run::<false, true, false>(params, grads, m, v)),
+        (false, true, true) => simd(|| k.run::<false, true, true>(params, grads, m, v)),
+        (true, false, false) => simd(|| k.run::<true, false, false>(params, grads, m, v)),
+        (true, false, true) => simd(|| k.run::<true, false, true>(params, grads, m, v)),
+        (true, true, false) => simd(|| k.run::<true, true, false>(params, grads, m, v)),
+        (true, true, true) => simd(|| k.run::<true, true, true>(params, grads, m, v)),
+    }
+}
+
+/// The `f32` constants of one [`adam_fused`] step.
+#[derive(Clone, Copy)]
+struct AdamKernel {
+    decay: f32,
+    l2: f32,
+    b1: f32,
+    w1: f32,
+    b2: f32,
+    w2: f32,
+    bc2_sqrt: f32,
+    eps: f32,
+    c: f32,
+}
+
+impl AdamKernel {
+    #[inline(always)]
+    fn run<const DECAY: bool, const L2: bool, const STEP: bool>(
+        &self,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+    ) {
+        for (((x, &g), m), v) in params
+            .iter_mut()
+            .zip(grads)
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+        {
+            if DECAY {
+                *x *= self.decay;
+            }
+            let g = if L2 { g + self.l2 * *x } else { g };
+            *m = *m * self.b1 + self.w1 * g;
+            *v = *v * self.b2 + (self.w2 * g) * g;
+            let d = v.sqrt() / self.bc2_sqrt + self.eps;
+            if STEP {
+                *x += (self.c * *m) / d;
+            }
+        }
+    }
+}
+
+/// Runs `f` compiled for AVX2 when the CPU has it (checked at run time), else as built.
+///
+/// Only wider vectors, never fused multiply-adds: every operation rounds exactly as the
+/// portable code does, so results are bit for bit the same on every x86-64 machine.
+#[inline(always)]
+pub fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
 /// `m ← max(m, v)` coordinate-wise (AMSGrad's running maximum of the second moment).
 ///
 /// # Panics
@@ -217,6 +334,44 @@ mod tests {
         let mut p = vec![1.0f32, 1.0];
         addcdiv(&mut p, &[2.0, 0.0], &d, -0.5);
         assert_eq!(p, [1.0 + (-0.5f32 * 2.0) / 4.001, 1.0]);
+    }
+
+    #[test]
+    fn fused_adam_is_the_helpers_bit_for_bit() {
+        let n = 37;
+        let x0: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7).sin()).collect();
+        let g: Vec<f32> = (0..n).map(|i| (i as f32 * 1.3).cos() * 1e-2).collect();
+        for (decay, l2, step) in [(0.99, 0.0, -1e-3), (1.0, 0.01, -0.1), (1.0, 0.0, 0.0)] {
+            let (mut x, mut m, mut v) = (x0.clone(), vec![0.1f32; n], vec![0.01f32; n]);
+            let (mut xf, mut mf, mut vf) = (x.clone(), m.clone(), v.clone());
+            let mut gg = vec![0.0f32; n];
+            let mut d = vec![0.0f32; n];
+            for _ in 0..3 {
+                if decay != 1.0 {
+                    scale(&mut x, decay);
+                }
+                l2_gradient(&mut gg, &g, &x, l2);
+                ema(&mut m, &gg, 0.9, 0.1);
+                ema_sq(&mut v, &gg, 0.999, 1.0 - 0.999);
+                adam_denominator(&mut d, &v, 0.3, 1e-8);
+                if step != 0.0 {
+                    addcdiv(&mut x, &m, &d, step);
+                }
+                adam_fused(
+                    &mut xf,
+                    &g,
+                    &mut mf,
+                    &mut vf,
+                    decay,
+                    l2,
+                    [0.9, 0.999],
+                    0.3,
+                    1e-8,
+                    step,
+                );
+            }
+            assert_eq!((x, m, v), (xf, mf, vf));
+        }
     }
 
     #[test]

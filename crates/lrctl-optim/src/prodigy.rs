@@ -7,6 +7,7 @@ use crate::dadapt::{decay_decoupled, growth_factor};
 use crate::moments::{
     adam_denominator, addcdiv, bias_correction, ema, ema_sq, l2_gradient, usable_lr,
 };
+use crate::reduce::{sum1, sum3};
 use crate::{OptimError, Optimizer, StepInfo};
 
 /// Configuration of [`Prodigy`] (`kind = "prodigy"`). Defaults are those of `prodigyopt`
@@ -207,12 +208,9 @@ impl Optimizer for Prodigy {
         let grad = &self.grad;
 
         // ⟨g, x_0 − x⟩ at the current point.
-        let progress: f64 = grad
-            .iter()
-            .zip(&self.x0)
-            .zip(params.iter())
-            .map(|((&g, &x0), &x)| f64::from(g) * f64::from(x0 - x))
-            .sum();
+        let progress = sum3(grad, &self.x0, params, |g, x0, x| {
+            f64::from(g) * f64::from(x0 - x)
+        });
         let d_ratio = d / cfg.d0;
         if !self.exp_avg.is_empty() {
             ema(&mut self.exp_avg, grad, beta1, d * (1.0 - beta1));
@@ -224,7 +222,7 @@ impl Optimizer for Prodigy {
             d_ratio * dlr
         };
         ema(&mut self.s, grad, beta3, s_weight);
-        let s_l1: f64 = self.s.iter().map(|&s| f64::from(s.abs())).sum();
+        let s_l1 = sum1(&self.s, |s| f64::from(s.abs()));
         if s_l1 == 0.0 {
             // Only zero gradients so far: nothing to estimate and nothing to move by.
             return StepInfo { effective_lr: 0.0 };

@@ -37,6 +37,10 @@ impl Hypergradient {
 }
 
 impl Controller for Hypergradient {
+    fn needs_history(&self) -> bool {
+        true
+    }
+
     fn lr(&mut self, obs: &Observation) -> f64 {
         if let Some(h) = obs.grad.dot_prev_direction {
             let next = self.lr + self.beta * h;

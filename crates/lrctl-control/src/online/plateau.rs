@@ -141,6 +141,10 @@ impl ReduceOnPlateau {
 }
 
 impl Controller for ReduceOnPlateau {
+    fn needs_history(&self) -> bool {
+        false
+    }
+
     fn lr(&mut self, obs: &Observation) -> f64 {
         match self.monitor {
             Monitor::TrainLoss => {

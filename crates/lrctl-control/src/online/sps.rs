@@ -36,6 +36,10 @@ impl Sps {
 }
 
 impl Controller for Sps {
+    fn needs_history(&self) -> bool {
+        false
+    }
+
     fn lr(&mut self, obs: &Observation) -> f64 {
         self.step_size(obs.loss, obs.grad.norm)
     }

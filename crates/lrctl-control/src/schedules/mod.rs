@@ -187,6 +187,10 @@ impl ScheduleController {
 }
 
 impl Controller for ScheduleController {
+    fn needs_history(&self) -> bool {
+        false
+    }
+
     fn lr(&mut self, obs: &Observation) -> f64 {
         self.schedule.lr(Clock::of(obs))
     }

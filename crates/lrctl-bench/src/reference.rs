@@ -1,0 +1,121 @@
+//! The PyTorch side: the data and model description it reads, and running it.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use lrctl_tasks::{LoadedTask, ModelSpec, Task, TaskData};
+use serde_json::json;
+
+use crate::{SideConfig, SideRun};
+
+/// Writes what `scripts/bench/pytorch_reference.py` needs to train the same model on the same
+/// data into `dir`: `meta.json` (model kind and sizes after the task's width and depth
+/// multipliers, batch size, AdamW settings of [`crate::BENCH_METHOD`]) and the training split
+/// (`x.f32` row-major + `y.i64`, or `text.u8`), exactly the rows lrctl trains on.
+pub fn export_reference(task: &LoadedTask, dir: &Path) -> Result<(), String> {
+    let spec = task.spec();
+    let (w, d) = (spec.width as usize, spec.depth as usize);
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(|e| format!("writing {}: {e}", path.display()))
+    };
+    let mut meta = json!({
+        "task": spec.name,
+        "batch": spec.batch_size,
+        "lr": 1e-3,
+        "betas": [0.9, 0.999],
+        "eps": 1e-8,
+        "weight_decay": 0.01,
+    });
+    match (&spec.model, task.data()) {
+        (
+            ModelSpec::Lm {
+                d_model,
+                layers,
+                heads,
+                context,
+            },
+            TaskData::Text(t),
+        ) => {
+            meta["model"] = json!("lm");
+            meta["d_model"] = json!(d_model * w);
+            meta["layers"] = json!(layers * d);
+            meta["heads"] = json!(heads * w);
+            meta["context"] = json!(context);
+            write("text.u8", &t.train)?;
+        }
+        (model, TaskData::Class(c)) => {
+            let rows = &c.train;
+            meta["features"] = json!(rows.n_features);
+            meta["classes"] = json!(rows.n_classes);
+            match model {
+                ModelSpec::Linear => meta["model"] = json!("linear"),
+                ModelSpec::Mlp { hidden } => {
+                    meta["model"] = json!("mlp");
+                    let widths: Vec<usize> =
+                        (0..d).flat_map(|_| hidden.iter().map(|h| h * w)).collect();
+                    meta["hidden"] = json!(widths);
+                }
+                ModelSpec::Cnn { channels, hidden } => {
+                    meta["model"] = json!("cnn");
+                    meta["channels"] = json!([channels[0] * w, channels[1] * w]);
+                    meta["hidden"] = json!(hidden * w);
+                    meta["image"] = json!(rows.image_shape.ok_or("a CNN task without images")?);
+                }
+                ModelSpec::Lm { .. } => return Err("a language model on labelled rows".into()),
+            }
+            let x: Vec<u8> = rows.x.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let y: Vec<u8> = rows
+                .y
+                .iter()
+                .flat_map(|&c| (c as i64).to_le_bytes())
+                .collect();
+            write("x.f32", &x)?;
+            write("y.i64", &y)?;
+        }
+        (_, TaskData::Text(_)) => return Err("a classifier on text".into()),
+    }
+    write("meta.json", meta.to_string().as_bytes())
+}
+
+/// Runs the reference script with `python` on the directory [`export_reference`] wrote, with
+/// `OPENBLAS_NUM_THREADS=1` (PyTorch's own pool does the threading), and parses its JSON line.
+pub fn run_reference(
+    python: &Path,
+    script: &Path,
+    dir: &Path,
+    cfg: &SideConfig,
+) -> Result<SideRun, String> {
+    let out = Command::new(python)
+        .arg(script)
+        .arg("--data")
+        .arg(dir)
+        .args(["--steps", &cfg.steps.to_string()])
+        .args(["--warmup", &cfg.warmup.to_string()])
+        .args(["--threads", &cfg.threads.to_string()])
+        .args(["--seed", &cfg.seed.to_string()])
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", cfg.threads.to_string())
+        .output()
+        .map_err(|e| format!("running {} {}: {e}", python.display(), script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} {} failed ({}): {}",
+            python.display(),
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).map_err(|e| {
+        format!(
+            "{}: expected one JSON line from the reference script, got {line:?}: {e}",
+            script.display()
+        )
+    })
+}
