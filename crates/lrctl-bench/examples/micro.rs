@@ -1,3 +1,6 @@
+//! Per-parameter cost of the flat-vector passes: optimizer updates, gradient statistics, the
+//! finiteness check. `cargo run --release -p lrctl-bench --example micro [N_PARAMS]`.
+
 use std::time::Instant;
 fn main() {
     let n: usize = std::env::args()
@@ -43,5 +46,3 @@ fn main() {
         ms * 1e6 / n as f64
     );
 }
-#[allow(dead_code)]
-fn unused() {}

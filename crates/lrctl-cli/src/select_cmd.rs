@@ -74,7 +74,9 @@ pub fn select(args: SelectArgs) -> Result<()> {
     }
     let mut store = lrctl_store::open_existing(&args.store.store)?;
     let study = find_study(store.as_mut(), args.study.as_deref())?;
-    let snap = Snapshot::read(store.as_mut(), study)?;
+    let all = Snapshot::read(store.as_mut(), study)?;
+    // Selectors choose among the plain methods; `race` and `auto` cells are judged after.
+    let snap = lrctl_study::selection::candidates_only(&all);
     let table = snap.score_table();
     let dirs = args.data.dirs();
     let (feats, probe_costs) = features(&snap, args.probe_steps, &dirs)?;
@@ -124,6 +126,31 @@ pub fn select(args: SelectArgs) -> Result<()> {
             "score: mean normalised score of the chosen method on the held-out task (1 = the \
              task's best run); gap closed: share of the single-best → oracle gap recovered"
         );
+        let realised = lrctl_study::selection::realised(&all);
+        if !realised.is_empty() {
+            println!(
+                "\nselection methods trained in the study (scores normalised over all runs, \
+                 cost = total seconds incl. choosing, relative to the single best):"
+            );
+            println!(
+                "{:12} {:>6} {:>10} {:>10} {:>10} {:>11} {:>8}",
+                "method", "tasks", "score", "sbs", "oracle", "gap closed", "cost"
+            );
+            for r in realised {
+                println!(
+                    "{:12} {:>6} {:>10.4} {:>10.4} {:>10.4} {:>11} {:>7.2}×   (sbs: {})",
+                    r.method,
+                    r.tasks,
+                    r.score,
+                    r.sbs.1,
+                    r.oracle,
+                    r.gap_closed
+                        .map_or("—".to_string(), |g| format!("{:.1}%", 100.0 * g)),
+                    r.cost_ratio,
+                    r.sbs.0
+                );
+            }
+        }
         return Ok(());
     }
 

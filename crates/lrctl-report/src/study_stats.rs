@@ -50,16 +50,21 @@ pub fn across_tasks(doc: &mut Document, snap: &Snapshot, opts: &ReportOptions) {
     cost_quality(doc, snap, &norm);
     time_to_target(doc, snap);
     portfolio(doc, snap, &norm);
-    selection(doc, snap, &raw);
+    selection(doc, snap);
     divergence_table(doc, snap);
 }
 
-fn selection(doc: &mut Document, snap: &Snapshot, raw: &ScoreTable) {
+fn selection(doc: &mut Document, snap: &Snapshot) {
     doc.subsection("Algorithm selection");
     if snap.tasks.len() < 3 {
         doc.note("Selection is evaluated by leave-one-task-out and needs at least 3 tasks.");
         return;
     }
+    // Selectors choose among the plain methods; the study's own `race`/`auto` cells follow.
+    let all = snap;
+    let candidates = lrctl_study::selection::candidates_only(all);
+    let snap = &candidates;
+    let raw = &snap.score_table();
     let names: Vec<String> = lrctl_study::aslib::FEATURES
         .iter()
         .map(|s| s.to_string())
@@ -122,6 +127,56 @@ fn selection(doc: &mut Document, snap: &Snapshot, raw: &ScoreTable) {
         "selection",
         "Leave-one-task-out evaluation of the selectors.",
         table,
+    );
+    let realised = lrctl_study::selection::realised(all);
+    if realised.is_empty() {
+        return;
+    }
+    let mut rows = Table::new([
+        "method",
+        "tasks",
+        "mean score",
+        "single best",
+        "oracle",
+        "gap closed",
+        "cost vs single best",
+    ]);
+    for r in &realised {
+        rows = rows.row(vec![
+            Cell::text(&r.method),
+            Cell::numeric(r.tasks.to_string()),
+            Cell::number(r.score, 3),
+            Cell::text(format!("{} ({:.3})", r.sbs.0, r.sbs.1)),
+            Cell::number(r.oracle, 3),
+            r.gap_closed.map_or(Cell::text("—"), |g| {
+                Cell::numeric(format!("{:.1}%", 100.0 * g))
+            }),
+            Cell::numeric(format!("{:.2}×", r.cost_ratio)),
+        ]);
+    }
+    let closed: Vec<String> = realised
+        .iter()
+        .map(|r| {
+            format!(
+                "`{}` closes {} of the single-best → oracle gap at {:.2}× the single best's cost",
+                r.method,
+                r.gap_closed
+                    .map_or("none".to_string(), |g| format!("{:.1}%", 100.0 * g)),
+                r.cost_ratio
+            )
+        })
+        .collect();
+    doc.paragraph(format!(
+        "Selection methods trained in this study, each cell choosing for itself (`auto` from \
+         the other tasks' results, `race` by short runs whose cost it is charged): {}. Scores \
+         are normalised over all of a task's runs; the single best and the oracle are taken \
+         among the plain methods on the same tasks.",
+        closed.join("; ")
+    ))
+    .table(
+        "selection-in-study",
+        "Selection methods as trained in the study, against the candidates they choose from.",
+        rows,
     );
 }
 

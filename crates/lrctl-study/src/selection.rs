@@ -312,3 +312,107 @@ fn run_auto(
         fallback: None,
     })
 }
+
+/// How a study's selection methods did against the candidates they choose from.
+///
+/// Scores are per-task min–max normalised final scores over *all* of the task's runs
+/// (candidates and selection methods alike; 1 = the task's best run), averaged over seeds and
+/// then over the tasks where the selection method has results. The single best candidate
+/// (`sbs`) and the per-task oracle are taken among the candidates (the non-selection methods)
+/// on the same tasks; `gap_closed` is `(score − sbs) / (oracle − sbs)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Realised {
+    /// The selection method (`race`, `auto`, …).
+    pub method: String,
+    /// Tasks it has results on.
+    pub tasks: usize,
+    /// Its mean normalised score.
+    pub score: f64,
+    /// The single best candidate on those tasks, and its mean normalised score.
+    pub sbs: (String, f64),
+    /// The per-task oracle's mean normalised score among the candidates.
+    pub oracle: f64,
+    /// Share of the single-best → oracle gap closed; `None` when there is no gap.
+    pub gap_closed: Option<f64>,
+    /// Its mean total cost (seconds, choosing included) over the single best's.
+    pub cost_ratio: f64,
+}
+
+/// The names of a snapshot's selection methods (their stored configuration has `[select]`).
+pub fn selection_methods(snap: &Snapshot) -> Vec<String> {
+    snap.methods
+        .iter()
+        .filter(|m| {
+            snap.cells
+                .iter()
+                .any(|c| &c.method == *m && is_selection(&c.method_config))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The snapshot without its selection methods: the candidates that selectors choose from
+/// (what leave-one-task-out evaluates and what `auto` learns from).
+pub fn candidates_only(snap: &Snapshot) -> Snapshot {
+    let selection = selection_methods(snap);
+    let cells = snap
+        .cells
+        .iter()
+        .filter(|c| !selection.contains(&c.method))
+        .cloned()
+        .collect();
+    Snapshot::from_cells(snap.study.clone(), cells)
+}
+
+/// How each selection method of `snap` did ([`Realised`]); empty when it has none.
+pub fn realised(snap: &Snapshot) -> Vec<Realised> {
+    let selection = selection_methods(snap);
+    if selection.is_empty() {
+        return Vec::new();
+    }
+    let table = snap.score_table();
+    let perf = lrctl_select::performance_matrix(&table);
+    let has = |m: usize, t: usize| table.scores[m][t].iter().any(|s| !s.is_nan());
+    let cost = |method: &str, tasks: &[usize]| {
+        let names: Vec<&str> = tasks.iter().map(|&t| table.tasks[t].as_str()).collect();
+        let v: Vec<f64> = snap
+            .cells
+            .iter()
+            .filter(|c| c.method == method && names.contains(&c.task.as_str()))
+            .filter_map(|c| c.result.as_ref().map(|r| r.cost_seconds))
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let candidates: Vec<usize> = (0..table.n_methods())
+        .filter(|&m| !selection.contains(&table.methods[m]))
+        .collect();
+    selection
+        .iter()
+        .filter_map(|name| {
+            let m = table.method_index(name)?;
+            let tasks: Vec<usize> = (0..table.n_tasks()).filter(|&t| has(m, t)).collect();
+            if tasks.is_empty() || candidates.is_empty() {
+                return None;
+            }
+            let mean = |f: &dyn Fn(usize) -> f64| {
+                tasks.iter().map(|&t| f(t)).sum::<f64>() / tasks.len() as f64
+            };
+            let score = mean(&|t| perf[t][m]);
+            let oracle = mean(&|t| candidates.iter().map(|&c| perf[t][c]).fold(0.0, f64::max));
+            let (sbs, sbs_score) = candidates
+                .iter()
+                .map(|&c| (c, mean(&|t| perf[t][c])))
+                .max_by(|a, b| a.1.total_cmp(&b.1))?;
+            let gap = oracle - sbs_score;
+            Some(Realised {
+                method: name.clone(),
+                tasks: tasks.len(),
+                score,
+                sbs: (table.methods[sbs].clone(), sbs_score),
+                oracle,
+                gap_closed: (gap > 1e-12).then(|| (score - sbs_score) / gap),
+                cost_ratio: cost(name, &tasks) / cost(&table.methods[sbs], &tasks).max(1e-12),
+            })
+        })
+        .collect()
+}
