@@ -85,10 +85,18 @@ pub struct SideRun {
     pub peak_rss_mb: f64,
     /// Resident memory once the data was loaded, before the model was built, MiB.
     pub rss_before_model_mb: f64,
+    /// Peak resident memory from then on (model, training, data still resident), MiB; the
+    /// process's peak counter is reset after loading (`/proc/self/clear_refs`), so a loading
+    /// spike does not hide what training needs. `None` where the reset is unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_peak_rss_mb: Option<f64>,
     /// What ran (`lrctl 0.1.0 (burn-flex-cpu)`, `torch 1.13.0`).
     pub version: String,
     /// Threads it ran with.
     pub threads: usize,
+    /// PyTorch only: the BLAS library its process loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blas: Option<String>,
     /// lrctl only: where the timed steps spent their time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phases: Option<StepPhases>,
@@ -132,6 +140,12 @@ pub fn current_rss_mb() -> f64 {
     rss_mb("VmRSS:")
 }
 
+/// Resets this process's peak-resident-memory counter (Linux: writing `5` to
+/// `/proc/self/clear_refs`); a no-op elsewhere.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// Peak resident memory of this process, MiB (0 where `/proc` is unavailable).
 pub fn peak_rss_mb() -> f64 {
     rss_mb("VmHWM:")
@@ -141,6 +155,9 @@ pub fn peak_rss_mb() -> f64 {
 /// (task budget as the horizon, its curve cadence), and times every step. Periodic
 /// evaluations are switched off: they are not training steps on either side.
 pub fn measure_lrctl(task: &dyn Task, cfg: &SideConfig) -> Result<SideRun, String> {
+    // The data is loaded: what follows is the cell's training (see `reset_peak_rss`).
+    let load_peak_mb = peak_rss_mb();
+    reset_peak_rss();
     let rss_before_model_mb = current_rss_mb();
     let method = MethodSpec::from_toml(BENCH_METHOD, "lrctl-bench")
         .map_err(|e| format!("the benchmark method: {e}"))?;
@@ -209,7 +226,8 @@ pub fn measure_lrctl(task: &dyn Task, cfg: &SideConfig) -> Result<SideRun, Strin
         Ok(SideRun {
             step_ms,
             n_params,
-            peak_rss_mb: peak_rss_mb(),
+            peak_rss_mb: load_peak_mb.max(peak_rss_mb()),
+            train_peak_rss_mb: Some(peak_rss_mb()),
             rss_before_model_mb,
             version: format!(
                 "lrctl {} ({})",
@@ -217,6 +235,7 @@ pub fn measure_lrctl(task: &dyn Task, cfg: &SideConfig) -> Result<SideRun, Strin
                 lrctl_tasks::backend_name()
             ),
             threads: cfg.threads,
+            blas: None,
             phases: Some(phases),
             store_ms: Some(store_ms),
             update_ms: optimizer_costs(n_params, 30)?,

@@ -140,6 +140,15 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                 bar.set_message(format!("rep {} {name} PyTorch", rep + 1));
                 let run = lrctl_bench::run_reference(python, script, dirs[i].path(), &cfg)
                     .map_err(anyhow::Error::msg)?;
+                if let Some(blas) = run.blas.as_deref().filter(|b| !b.contains("openblas")) {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "warning: PyTorch uses the BLAS `{blas}`, not OpenBLAS: Debian's \
+                             reference libblas3 is about 10× slower, which would flatter lrctl; \
+                             install libopenblas0-pthread"
+                        )
+                    });
+                }
                 if run.n_params != lrctl_runs[i][0].n_params {
                     bail!(
                         "{name}: the PyTorch model has {} parameters, lrctl's {}: the models \

@@ -7,14 +7,34 @@ pub fn grad_norm(grad: &[f32]) -> f64 {
     sum_sq(grad).sqrt()
 }
 
+/// `Σ g²`: eight `f32` lanes over blocks of 512 values (vectorised, AVX2 where available),
+/// each block's partial sum added in `f64`. The relative error is about 1e-6 at worst, far
+/// below what a norm used for control and plotting needs, at a fraction of the cost of
+/// converting every value to `f64` (the norm is computed at every step of every run).
 fn sum_sq(grad: &[f32]) -> f64 {
-    lrctl_optim::reduce::sum1(grad, |g| f64::from(g) * f64::from(g))
+    lrctl_optim::moments::simd(|| {
+        grad.chunks(512)
+            .map(|block| {
+                let mut acc = [0.0f32; 8];
+                let lanes = block.chunks_exact(8);
+                let tail: f32 = lanes.remainder().iter().map(|g| g * g).sum();
+                for c in lanes {
+                    for l in 0..8 {
+                        acc[l] += c[l] * c[l];
+                    }
+                }
+                f64::from(acc.iter().sum::<f32>() + tail)
+            })
+            .sum()
+    })
 }
 
 /// Whether every value is finite (one branch-free pass per block, so it vectorises).
 pub fn all_finite(x: &[f32]) -> bool {
-    x.chunks(256)
-        .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()))
+    lrctl_optim::moments::simd(|| {
+        x.chunks(256)
+            .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()))
+    })
 }
 
 /// Statistics of `grad` relative to the previous gradient and update.

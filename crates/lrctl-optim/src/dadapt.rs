@@ -9,8 +9,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
-use crate::moments::{add_scaled, bias_correction, l2_gradient, scale, usable_lr};
-use crate::reduce::{fold2, sum1, sum2};
+use crate::moments::{
+    adam_denominator, add_scaled, addcdiv, bias_correction, ema, ema_sq, l2_gradient, scale,
+    usable_lr,
+};
+use crate::reduce::{sum1, sum2, sum3};
 use crate::{OptimError, Optimizer, StepInfo};
 
 /// The growth limit as a factor: `None` (and `inf`) mean no limit.
@@ -96,6 +99,7 @@ impl DAdaptAdamConfig {
             exp_avg: vec![0.0; n_params],
             exp_avg_sq: vec![0.0; n_params],
             s: vec![0.0; n_params],
+            work: vec![0.0; n_params],
             d: self.d0,
             numerator_weighted: 0.0,
             k: 0,
@@ -131,6 +135,8 @@ pub struct DAdaptAdam {
     exp_avg: Vec<f32>,
     exp_avg_sq: Vec<f32>,
     s: Vec<f32>,
+    /// Scratch: the gradient (with coupled decay), then the Adam denominator.
+    work: Vec<f32>,
     d: f64,
     numerator_weighted: f64,
     k: u64,
@@ -153,6 +159,14 @@ impl Optimizer for DAdaptAdam {
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
+        // Compiled for AVX2 where the CPU has it (no FMA: same rounding everywhere).
+        crate::moments::simd(|| self.step_portable(params, grads, lr))
+    }
+}
+
+impl DAdaptAdam {
+    #[inline(always)]
+    fn step_portable(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
         assert_eq!(
             params.len(),
@@ -173,32 +187,18 @@ impl Optimizer for DAdaptAdam {
         let dlr = self.d * lr * bias_correction;
         let sqrt_beta2 = beta2.sqrt();
         let coupled = if cfg.decouple { 0.0 } else { cfg.weight_decay };
-        // One pass: the gradient (with coupled decay), ⟨g, s / (sqrt(v) + eps)⟩ with the
-        // previous s and v, the three moments, and ‖s‖₁ — per coordinate exactly the
-        // operations of `l2_gradient`, `ema`, `ema_sq` and `ema` in turn.
+        let grad = &mut self.work;
+        l2_gradient(grad, grads, params, coupled);
+
+        // ⟨g, s / (sqrt(v) + eps)⟩ with the previous s and v.
         let eps = cfg.eps as f32;
-        let coupled = coupled as f32;
-        let (b1, w1) = (beta1 as f32, (dlr * (1.0 - beta1)) as f32);
-        let (b2, w2) = (beta2 as f32, (1.0 - beta2) as f32);
-        let (b3, w3) = (sqrt_beta2 as f32, (dlr * (1.0 - sqrt_beta2)) as f32);
-        let (m, v, s) = (&mut self.exp_avg, &mut self.exp_avg_sq, &mut self.s);
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
-        let [numerator, s_l1] = fold2(params.len(), |i| {
-            let g = if coupled != 0.0 {
-                grads[i] + coupled * params[i]
-            } else {
-                grads[i]
-            };
-            let num = f64::from(g) * f64::from(s[i] / (v[i].sqrt() + eps));
-            m[i] = m[i] * b1 + w1 * g;
-            v[i] = v[i] * b2 + (w2 * g) * g;
-            s[i] = s[i] * b3 + w3 * g;
-            [num, f64::from(s[i].abs())]
+        let numerator = sum3(grad, &self.s, &self.exp_avg_sq, |g, s, v| {
+            f64::from(g) * f64::from(s / (v.sqrt() + eps))
         });
+        ema(&mut self.exp_avg, grad, beta1, dlr * (1.0 - beta1));
+        ema_sq(&mut self.exp_avg_sq, grad, beta2, 1.0 - beta2);
+        ema(&mut self.s, grad, sqrt_beta2, dlr * (1.0 - sqrt_beta2));
+        let s_l1 = sum1(&self.s, |s| f64::from(s.abs()));
         let numerator_weighted =
             sqrt_beta2 * self.numerator_weighted + (1.0 - sqrt_beta2) * dlr * numerator;
         if s_l1 == 0.0 {
@@ -211,19 +211,12 @@ impl Optimizer for DAdaptAdam {
             .max(d_hat.min(self.d * growth_factor(cfg.growth_rate)));
         self.numerator_weighted = numerator_weighted;
 
-        // Decoupled decay, then x ← x − m / (sqrt(v) + eps), in one pass.
-        let c = if cfg.decouple {
-            (-cfg.weight_decay * dlr) as f32
-        } else {
-            0.0
-        };
-        let minus_one = -1.0f32;
-        for ((x, &m), &v) in params.iter_mut().zip(&self.exp_avg).zip(&self.exp_avg_sq) {
-            if c != 0.0 {
-                *x += c * *x;
-            }
-            *x += (minus_one * m) / (v.sqrt() / 1.0 + eps);
+        if cfg.decouple {
+            decay_decoupled(params, dlr, cfg.weight_decay);
         }
+        let denom = &mut self.work;
+        adam_denominator(denom, &self.exp_avg_sq, 1.0, cfg.eps);
+        addcdiv(params, &self.exp_avg, denom, -1.0);
         self.k += 1;
         StepInfo { effective_lr: dlr }
     }

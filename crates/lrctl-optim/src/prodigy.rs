@@ -4,8 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
 use crate::dadapt::{decay_decoupled, growth_factor};
-use crate::moments::{adam_denominator, addcdiv, bias_correction, usable_lr};
-use crate::reduce::fold2;
+use crate::moments::{
+    adam_denominator, addcdiv, bias_correction, ema, ema_sq, l2_gradient, usable_lr,
+};
+use crate::reduce::{sum1, sum3};
 use crate::{OptimError, Optimizer, StepInfo};
 
 /// Configuration of [`Prodigy`] (`kind = "prodigy"`). Defaults are those of `prodigyopt`
@@ -177,6 +179,14 @@ impl Optimizer for Prodigy {
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
+        // Compiled for AVX2 where the CPU has it (no FMA: same rounding everywhere).
+        crate::moments::simd(|| self.step_portable(params, grads, lr))
+    }
+}
+
+impl Prodigy {
+    #[inline(always)]
+    fn step_portable(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
         assert_eq!(
             params.len(),
@@ -202,47 +212,25 @@ impl Optimizer for Prodigy {
         let d = self.d;
         let dlr = d * lr * bias_correction;
         let coupled = if cfg.decouple { 0.0 } else { cfg.weight_decay };
+        l2_gradient(&mut self.grad, grads, params, coupled);
+        let grad = &self.grad;
+
+        // ⟨g, x_0 − x⟩ at the current point.
+        let progress = sum3(grad, &self.x0, params, |g, x0, x| {
+            f64::from(g) * f64::from(x0 - x)
+        });
         let d_ratio = d / cfg.d0;
+        if !self.exp_avg.is_empty() {
+            ema(&mut self.exp_avg, grad, beta1, d * (1.0 - beta1));
+        }
+        ema_sq(&mut self.exp_avg_sq, grad, beta2, d * d * (1.0 - beta2));
         let s_weight = if cfg.safeguard_warmup {
             d_ratio * d
         } else {
             d_ratio * dlr
         };
-        // One pass: the gradient (with coupled decay, kept for β1 = 0), ⟨g, x_0 − x⟩ at the
-        // current point, the moments and ‖s‖₁ — per coordinate exactly the operations of
-        // `l2_gradient`, `ema`, `ema_sq` and `ema` in turn.
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
-        let coupled = coupled as f32;
-        let first_moment = !self.exp_avg.is_empty();
-        let (b1, w1) = (beta1 as f32, (d * (1.0 - beta1)) as f32);
-        let (b2, w2) = (beta2 as f32, (d * d * (1.0 - beta2)) as f32);
-        let (b3, w3) = (beta3 as f32, s_weight as f32);
-        let (grad, x0, m, v, s) = (
-            &mut self.grad,
-            &self.x0,
-            &mut self.exp_avg,
-            &mut self.exp_avg_sq,
-            &mut self.s,
-        );
-        let [progress, s_l1] = fold2(params.len(), |i| {
-            let g = if coupled != 0.0 {
-                grads[i] + coupled * params[i]
-            } else {
-                grads[i]
-            };
-            grad[i] = g;
-            let p = f64::from(g) * f64::from(x0[i] - params[i]);
-            if first_moment {
-                m[i] = m[i] * b1 + w1 * g;
-            }
-            v[i] = v[i] * b2 + (w2 * g) * g;
-            s[i] = s[i] * b3 + w3 * g;
-            [p, f64::from(s[i].abs())]
-        });
+        ema(&mut self.s, grad, beta3, s_weight);
+        let s_l1 = sum1(&self.s, |s| f64::from(s.abs()));
         if s_l1 == 0.0 {
             // Only zero gradients so far: nothing to estimate and nothing to move by.
             return StepInfo { effective_lr: 0.0 };
