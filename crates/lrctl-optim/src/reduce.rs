@@ -81,29 +81,6 @@ pub fn sum3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f64) -
     combine(acc) + tail
 }
 
-/// Visits `i = 0..n` in order and returns the sums of `f(i)`'s two outputs, accumulated like
-/// [`sum1`] (so a fused pass that also updates state per coordinate sums exactly as separate
-/// [`sum1`]/[`sum2`]/[`sum3`] calls would).
-#[inline]
-pub fn fold2(n: usize, mut f: impl FnMut(usize) -> [f64; 2]) -> [f64; 2] {
-    let mut acc = [[0.0f64; LANES]; 2];
-    let full = n / LANES * LANES;
-    for base in (0..full).step_by(LANES) {
-        for l in 0..LANES {
-            let [a, b] = f(base + l);
-            acc[0][l] += a;
-            acc[1][l] += b;
-        }
-    }
-    let mut tail = [0.0f64; 2];
-    for i in full..n {
-        let [a, b] = f(i);
-        tail[0] += a;
-        tail[1] += b;
-    }
-    [combine(acc[0]) + tail[0], combine(acc[1]) + tail[1]]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

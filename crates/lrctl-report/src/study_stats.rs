@@ -158,7 +158,7 @@ fn selection(doc: &mut Document, snap: &Snapshot) {
         .iter()
         .map(|r| {
             format!(
-                "`{}` closes {} of the single-best → oracle gap at {:.2}× the single best's cost",
+                "{} closes {} of the single-best → oracle gap at {:.2}× the single best's cost",
                 r.method,
                 r.gap_closed
                     .map_or("none".to_string(), |g| format!("{:.1}%", 100.0 * g)),
@@ -167,8 +167,8 @@ fn selection(doc: &mut Document, snap: &Snapshot) {
         })
         .collect();
     doc.paragraph(format!(
-        "Selection methods trained in this study, each cell choosing for itself (`auto` from \
-         the other tasks' results, `race` by short runs whose cost it is charged): {}. Scores \
+        "Selection methods trained in this study, each cell choosing for itself (auto from \
+         the other tasks' results, race by short runs whose cost it is charged): {}. Scores \
          are normalised over all of a task's runs; the single best and the oracle are taken \
          among the plain methods on the same tasks.",
         closed.join("; ")

@@ -108,6 +108,43 @@ fn race_and_auto_cells_carry_their_choice_and_cost() {
         assert_eq!(v.len(), 2, "{k:?}");
         assert_eq!(v[0], v[1], "{k:?}: one choice for every seed");
     }
+    // The evaluation of the study's own selection methods: against the plain methods only.
+    let mut store = lrctl_store::open(&dir.path().join("sel.db").display().to_string()).unwrap();
+    let row = store.study("sel").unwrap().unwrap();
+    let snap = lrctl_study::snapshot::Snapshot::read(store.as_mut(), row).unwrap();
+    assert_eq!(
+        lrctl_study::selection::selection_methods(&snap),
+        ["race", "auto"]
+    );
+    let candidates = lrctl_study::selection::candidates_only(&snap);
+    assert_eq!(
+        candidates.methods, plain,
+        "selectors choose among plain methods"
+    );
+    assert_eq!(candidates.tasks.len(), 4);
+    let realised = lrctl_study::selection::realised(&snap);
+    assert_eq!(realised.len(), 2);
+    for r in &realised {
+        assert_eq!(r.tasks, 4, "{r:?}");
+        assert!(plain.contains(&r.sbs.0.as_str()), "{r:?}");
+        assert!(r.score > 0.0 && r.score <= 1.0 + 1e-12, "{r:?}");
+        assert!(
+            r.oracle >= r.sbs.1 - 1e-12 && r.oracle <= 1.0 + 1e-12,
+            "{r:?}"
+        );
+        if let Some(g) = r.gap_closed {
+            let want = (r.score - r.sbs.1) / (r.oracle - r.sbs.1);
+            assert!((g - want).abs() < 1e-9, "{r:?}");
+        }
+        assert!(r.cost_ratio > 0.0, "{r:?}");
+    }
+    let race = realised.iter().find(|r| r.method == "race").unwrap();
+    assert!(
+        race.cost_ratio > 1.0,
+        "the race's runs are charged: {race:?}"
+    );
+    drop(store);
+
     // With one job the same choices are made: they do not depend on timing.
     let again = run(dir.path(), "sel1", 1);
     for c in again
