@@ -290,6 +290,20 @@ impl Run {
         &self.phases
     }
 
+    /// The last mini-batch loss (NaN before the first step).
+    pub fn last_loss(&self) -> f64 {
+        if self.steps_done == 0 {
+            f64::NAN
+        } else {
+            self.last_loss
+        }
+    }
+
+    /// The curve points closed so far.
+    pub fn curve(&self) -> &[CurvePoint] {
+        &self.curve
+    }
+
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.steps_done

@@ -123,9 +123,14 @@ pub struct RaceSpec {
     /// What decides the race (lower is better; diverged = the worst score).
     #[serde(default = "default_race_objective")]
     pub objective: lrctl_tune::Objective,
-    /// Race seed (the evaluation seeds are the study's).
-    #[serde(default)]
-    pub seed: u64,
+    /// Unset (the default): the race runs on the cell's own seed, each candidate's run
+    /// scheduled over the full budget and paused after `fraction` of it, and the winner's run
+    /// is **continued** to the end (its race steps are part of the final run). Set: one race
+    /// with this seed, shared by the cells of a process, and the winner trains from scratch on
+    /// the cell's seed (how lrctl raced before continuation existed; kept so that stored
+    /// configurations mean what they meant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 fn default_race_fraction() -> f64 {

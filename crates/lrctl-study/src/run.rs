@@ -455,13 +455,17 @@ fn run_cell(
         cancel: &cfg.cancel,
     };
     let selected = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-        crate::selection::resolve(task.as_ref(), &method, &cache.selection, &ctx)
+        crate::selection::resolve(task.as_ref(), &method, cell.seed, &cache.selection, &ctx)
     })) {
         Ok(Ok(s)) => s,
         Ok(Err(crate::selection::NotYet::Deferred)) => return CellRun::Deferred,
         Ok(Err(crate::selection::NotYet::Cancelled)) => return CellRun::Cancelled,
         Ok(Err(crate::selection::NotYet::Failed(e))) => return failed(e).into(),
         Err(_) => return failed("selection panicked".into()).into(),
+    };
+    let (selected, continuation) = match selected {
+        Some((s, c)) => (Some(s), c),
+        None => (None, None),
     };
     let method = selected.as_ref().map_or(method, |s| s.method.clone());
     // A tuned method first tunes itself on the task (once per process; trials stored).
@@ -490,7 +494,21 @@ fn run_cell(
                 cancel: Some(&cfg.cancel),
                 eval_limit: None,
             };
-            train_cell(task.as_ref(), &method, &options)
+            match continuation {
+                // A race's winner: its paused run goes on to the end.
+                Some(mut run) => {
+                    let mut workload = task
+                        .instantiate(cell.seed, &lrctl_tasks::default_device())
+                        .map_err(|e| format!("building the model: {e}"))?;
+                    run.run.load_into(workload.as_mut());
+                    let end = run.run.horizon();
+                    if run.advance_to(workload.as_mut(), end, &options).is_err() {
+                        return Ok(None);
+                    }
+                    Ok(Some(run.finish(workload.as_mut())))
+                }
+                None => train_cell(task.as_ref(), &method, &options),
+            }
         })
     }));
     match outcome {

@@ -1,9 +1,12 @@
 //! Selection methods inside studies: `race` and `auto` choose, per task, the method a cell
 //! trains, and are charged for choosing.
 //!
-//! * **race** ([`RaceSpec`]): every candidate trains `fraction` of the task's budget with the
-//!   race seed; the lowest objective wins and is trained in full on the cell's seed. The race
-//!   depends on the task and the race seed only, so the cells of one process share it.
+//! * **race** ([`RaceSpec`]): every candidate starts the cell's own run (the cell's seed, its
+//!   schedule over the full budget) and is paused after `fraction` of the budget; the lowest
+//!   objective wins and its paused run is **continued** to the end, exactly as if it had never
+//!   stopped ([`lrctl_engine::Checkpoint`]), so the cell's result is the winner's plain run on
+//!   that seed. The losers' steps and seconds are charged on top. (With `seed` set in the race
+//!   table, the older form: one shared race with that seed, the winner restarted.)
 //! * **auto** ([`AutoSpec`]): a selector from `lrctl-select`, fitted on the study's *other*
 //!   tasks (static meta-features → every other method's normalised held-out score), picks a
 //!   method from the task's static meta-features before anything trains on it. It needs the
@@ -18,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use lrctl_engine::RunOptions;
+use lrctl_engine::{Checkpoint, Outcome, RunOptions};
 use lrctl_method::{AutoSpec, MethodSpec, RaceSpec, SelectSpec};
 use lrctl_store::{CellState, Store, StudyId};
 use lrctl_tasks::Task;
@@ -83,12 +86,19 @@ pub fn is_selection(method_config: &str) -> bool {
 pub fn resolve(
     task: &dyn Task,
     method: &MethodSpec,
+    seed: u64,
     cache: &SelectionCache,
     ctx: &Context<'_>,
-) -> Result<Option<Selected>, NotYet> {
+) -> Result<Option<(Selected, Option<Checkpoint>)>, NotYet> {
     let Some(spec) = &method.select else {
         return Ok(None);
     };
+    if let SelectSpec::Race(race) = spec
+        && race.seed.is_none()
+    {
+        // Per cell (its own seed), never shared: the winner's paused run goes on in the cell.
+        return run_race_continued(task, method, race, seed, ctx.cancel).map(|(s, c)| Some((s, c)));
+    }
     let key = serde_json::json!({ "task": task.spec(), "method": method }).to_string();
     if let Some(done) = cache
         .lock()
@@ -96,7 +106,7 @@ pub fn resolve(
         .get(&key)
         .and_then(|c| c.get().cloned())
     {
-        return done.map(Some).map_err(NotYet::Failed);
+        return done.map(|s| Some((s, None))).map_err(NotYet::Failed);
     }
     let result = match spec {
         SelectSpec::Race(race) => run_race(task, method, race, ctx.cancel)?,
@@ -107,7 +117,7 @@ pub fn resolve(
         Arc::clone(map.entry(key).or_default())
     };
     let _ = cell.set(Ok(result.clone()));
-    Ok(Some(result))
+    Ok(Some((result, None)))
 }
 
 fn fallback(kind: &str, method: &MethodSpec, why: String) -> Selected {
@@ -147,7 +157,7 @@ fn run_race(
         return Ok(fallback("race", method, "no candidates".into()));
     }
     let steps = ((task_steps(task) as f64 * race.fraction).ceil() as u64).max(1);
-    let seed = lrctl_engine::derive_seed(race.seed, "race");
+    let seed = lrctl_engine::derive_seed(race.seed.unwrap_or(0), "race");
     let scoring = lrctl_tune::Scoring {
         objective: race.objective,
         ..lrctl_tune::Scoring::default()
@@ -156,14 +166,7 @@ fn run_race(
     let mut scores = Vec::new();
     let mut best: Option<(f64, MethodSpec)> = None;
     for name in &race.candidates {
-        let candidate = lrctl_method::find(name)
-            .map_err(|e| NotYet::Failed(format!("{}: race candidate: {e}", method.name)))?;
-        if candidate.tune.is_some() || candidate.select.is_some() {
-            return Err(NotYet::Failed(format!(
-                "{}: race candidate `{name}` is a tuned or selection method; race plain methods",
-                method.name
-            )));
-        }
+        let candidate = race_candidate(method, name)?;
         let start = Instant::now();
         let options = RunOptions {
             seed,
@@ -197,6 +200,132 @@ fn run_race(
         reference_tasks: Vec::new(),
         fallback: None,
     })
+}
+
+/// Checks that a race candidate is a plain method.
+fn race_candidate(method: &MethodSpec, name: &str) -> Result<MethodSpec, NotYet> {
+    let candidate = lrctl_method::find(name)
+        .map_err(|e| NotYet::Failed(format!("{}: race candidate: {e}", method.name)))?;
+    if candidate.tune.is_some() || candidate.select.is_some() {
+        return Err(NotYet::Failed(format!(
+            "{}: race candidate `{name}` is a tuned or selection method; race plain methods",
+            method.name
+        )));
+    }
+    Ok(candidate)
+}
+
+/// A paused race run's score (lower is better): training-loss objectives read the run as it
+/// stands; validation objectives evaluate it (without disturbing it).
+fn race_score(
+    objective: lrctl_tune::Objective,
+    run: &mut Checkpoint,
+    workload: &mut dyn lrctl_tasks::Workload,
+) -> f64 {
+    use lrctl_tune::Objective;
+    if run.run.outcome() != Outcome::Finished {
+        return f64::NAN;
+    }
+    match objective {
+        Objective::FinalTrainLoss => run.run.last_loss(),
+        Objective::MeanTrainLoss => {
+            let curve = run.run.curve();
+            let (mut sum, mut prev) = (0.0, 0u64);
+            for p in curve {
+                sum += p.train_loss * (p.step - prev) as f64;
+                prev = p.step;
+            }
+            if prev > 0 {
+                sum / prev as f64
+            } else {
+                run.run.last_loss()
+            }
+        }
+        Objective::ValidLoss | Objective::ValidMetric => {
+            let r = run.result(workload);
+            crate::tune::objective_value(objective, &r).unwrap_or(f64::NAN)
+        }
+    }
+}
+
+/// The race with continuation (see the module docs): returns the choice, charged with the
+/// losers' steps and seconds, and the winner's paused run.
+fn run_race_continued(
+    task: &dyn Task,
+    method: &MethodSpec,
+    race: &RaceSpec,
+    seed: u64,
+    cancel: &AtomicBool,
+) -> Result<(Selected, Option<Checkpoint>), NotYet> {
+    if !(race.fraction > 0.0 && race.fraction <= 1.0) {
+        return Err(NotYet::Failed(format!(
+            "{}: select.fraction must be in (0, 1], not {}",
+            method.name, race.fraction
+        )));
+    }
+    if race.candidates.is_empty() {
+        return Ok((fallback("race", method, "no candidates".into()), None));
+    }
+    let budget = task_steps(task);
+    let steps = ((budget as f64 * race.fraction).ceil() as u64).clamp(1, budget);
+    let scoring = lrctl_tune::Scoring {
+        objective: race.objective,
+        ..lrctl_tune::Scoring::default()
+    };
+    let device = lrctl_tasks::default_device();
+    let (mut spent_steps, mut spent_seconds) = (0u64, 0.0f64);
+    let mut scores = Vec::new();
+    let mut best: Option<(f64, MethodSpec, Checkpoint, f64)> = None;
+    for name in &race.candidates {
+        let candidate = race_candidate(method, name)?;
+        let start = Instant::now();
+        let failed = |e: &dyn std::fmt::Display| {
+            NotYet::Failed(format!("{}: racing `{name}`: {e}", method.name))
+        };
+        let (score, run) = lrctl_engine::with_threads(1, || {
+            let mut workload = task.instantiate(seed, &device).map_err(|e| failed(&e))?;
+            let (opt, ctl) = candidate
+                .build(workload.n_params())
+                .map_err(|e| failed(&e))?;
+            let options = RunOptions {
+                seed,
+                steps: None,
+                progress: None,
+                cancel: Some(cancel),
+                eval_limit: None,
+            };
+            let mut run = Checkpoint::new(&*workload, task.spec(), opt, ctl, &options);
+            run.advance_to(workload.as_mut(), steps, &options)
+                .map_err(|_| NotYet::Cancelled)?;
+            let score = race_score(race.objective, &mut run, workload.as_mut());
+            Ok::<_, NotYet>((scoring.sanitize(score), run))
+        })?;
+        let seconds = start.elapsed().as_secs_f64();
+        scores.push((name.clone(), score));
+        if best.as_ref().is_none_or(|(b, ..)| score < *b) {
+            if let Some((_, _, loser, s)) = best.take() {
+                spent_steps += loser.run.steps();
+                spent_seconds += s;
+            }
+            best = Some((score, candidate, run, seconds));
+        } else {
+            spent_steps += run.run.steps();
+            spent_seconds += seconds;
+        }
+    }
+    let (_, winner, run, _) = best.expect("at least one candidate");
+    Ok((
+        Selected {
+            kind: "race".into(),
+            method: winner,
+            scores,
+            steps: spent_steps,
+            seconds: spent_seconds,
+            reference_tasks: Vec::new(),
+            fallback: None,
+        },
+        Some(run),
+    ))
 }
 
 /// Static meta-features of a task, measured without training it (the model is built to count

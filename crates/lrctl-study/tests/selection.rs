@@ -3,7 +3,7 @@
 
 use lrctl_study::{RunConfig, Seeds, StudyFile};
 
-/// The quick suite's tasks with four plain methods, `race` and `auto`, two seeds.
+/// The quick suite's tasks with the race's six plain methods, `race` and `auto`, two seeds.
 fn run(dir: &std::path::Path, name: &str, jobs: usize) -> Vec<lrctl_store::CellRow> {
     let file = StudyFile {
         name: Some(name.into()),
@@ -11,7 +11,9 @@ fn run(dir: &std::path::Path, name: &str, jobs: usize) -> Vec<lrctl_store::CellR
         methods: [
             "adam-fixed",
             "cawr-default",
+            "dadapt-adam",
             "prodigy",
+            "cocob",
             "dowg",
             "race",
             "auto",
@@ -44,7 +46,15 @@ fn selection(c: &lrctl_store::CellRow) -> serde_json::Value {
 fn race_and_auto_cells_carry_their_choice_and_cost() {
     let dir = tempfile::tempdir().unwrap();
     let cells = run(dir.path(), "sel", 2);
-    let plain = ["adam-fixed", "cawr-default", "prodigy", "dowg"];
+    // The race's six candidates, so that every winner also ran as a plain method.
+    let plain = [
+        "adam-fixed",
+        "cawr-default",
+        "dadapt-adam",
+        "prodigy",
+        "cocob",
+        "dowg",
+    ];
     let mut choices = std::collections::HashMap::new();
     for c in &cells {
         let r = c.result.as_ref().unwrap();
@@ -60,15 +70,34 @@ fn race_and_auto_cells_carry_their_choice_and_cost() {
                     .min_by(|a, b| a[1].as_f64().unwrap().total_cmp(&b[1].as_f64().unwrap()))
                     .unwrap();
                 assert_eq!(s["method"]["name"], best[0], "{s}");
-                // Six candidates × 10 % of the budget, charged on top of the final run.
-                let race_steps = 6 * (r.total_steps as f64 * 0.1).ceil() as u64;
-                assert_eq!(s["steps"].as_u64().unwrap(), race_steps);
-                assert_eq!(r.cost_steps, r.steps + race_steps);
+                // The five losers' 10 % runs are charged on top of the (continued) winner's run.
+                let race_steps = 5 * (r.total_steps as f64 * 0.1).ceil() as u64;
+                assert!(s["steps"].as_u64().unwrap() <= race_steps, "{s}");
+                assert!(s["steps"].as_u64().unwrap() > 0, "{s}");
+                assert_eq!(r.cost_steps, r.steps + s["steps"].as_u64().unwrap());
+                assert_eq!(
+                    r.steps, r.total_steps,
+                    "the winner's run went on to the end"
+                );
                 assert!(r.cost_seconds > r.seconds);
+                // Continuing the paused run is exactly the winner's plain run on this seed.
+                let winner = s["method"]["name"].as_str().unwrap();
+                let plain_cell = cells
+                    .iter()
+                    .find(|p| p.task == c.task && p.seed == c.seed && p.method == winner)
+                    .expect("the winner also ran as a plain method");
+                let p = plain_cell.result.as_ref().unwrap();
+                assert_eq!(
+                    (r.test_metric, r.final_train_loss, r.validation_loss),
+                    (p.test_metric, p.final_train_loss, p.validation_loss),
+                    "{} seed {}: race continued {winner}",
+                    c.task,
+                    c.seed
+                );
                 choices
                     .entry((c.task.clone(), "race"))
                     .or_insert_with(Vec::new)
-                    .push(s["method"]["name"].clone());
+                    .push((c.seed, s["method"]["name"].clone()));
             }
             "auto" => {
                 let s = selection(c);
@@ -98,7 +127,7 @@ fn race_and_auto_cells_carry_their_choice_and_cost() {
                 choices
                     .entry((c.task.clone(), "auto"))
                     .or_insert_with(Vec::new)
-                    .push(s["method"]["name"].clone());
+                    .push((c.seed, s["method"]["name"].clone()));
             }
             m => assert!(plain.contains(&m)),
         }
@@ -106,7 +135,10 @@ fn race_and_auto_cells_carry_their_choice_and_cost() {
     assert_eq!(choices.len(), 8, "race and auto on each of the 4 tasks");
     for (k, v) in &choices {
         assert_eq!(v.len(), 2, "{k:?}");
-        assert_eq!(v[0], v[1], "{k:?}: one choice for every seed");
+        // auto chooses per task; a race runs on each cell's own seed and may differ.
+        if k.1 == "auto" {
+            assert_eq!(v[0].1, v[1].1, "{k:?}: one choice for every seed");
+        }
     }
     // The evaluation of the study's own selection methods: against the plain methods only.
     let mut store = lrctl_store::open(&dir.path().join("sel.db").display().to_string()).unwrap();
@@ -155,9 +187,10 @@ fn race_and_auto_cells_carry_their_choice_and_cost() {
             c.task.clone(),
             if c.method == "race" { "race" } else { "auto" },
         )];
+        let want = &want.iter().find(|(seed, _)| *seed == c.seed).unwrap().1;
         assert_eq!(
             selection(c)["method"]["name"],
-            want[0],
+            *want,
             "{} {}",
             c.task,
             c.method
