@@ -130,7 +130,7 @@ pub fn select(args: SelectArgs) -> Result<()> {
         if !realised.is_empty() {
             println!(
                 "\nselection methods trained in the study (scores normalised over all runs, \
-                 cost = total seconds incl. choosing, relative to the single best):"
+                 cost = charged steps incl. choosing, relative to the single best's):"
             );
             println!(
                 "{:12} {:>6} {:>10} {:>10} {:>10} {:>11} {:>8}",

@@ -307,6 +307,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("bohb-fixed", include_str!("../methods/bohb-fixed.toml")),
     ("cawr-tuned", include_str!("../methods/cawr-tuned.toml")),
     ("race", include_str!("../methods/race.toml")),
+    ("race-restart", include_str!("../methods/race-restart.toml")),
     ("auto", include_str!("../methods/auto.toml")),
     ("dadapt-adam", include_str!("../methods/dadapt-adam.toml")),
     ("prodigy", include_str!("../methods/prodigy.toml")),

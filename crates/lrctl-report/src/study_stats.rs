@@ -139,7 +139,7 @@ fn selection(doc: &mut Document, snap: &Snapshot) {
         "single best",
         "oracle",
         "gap closed",
-        "cost vs single best",
+        "steps vs single best",
     ]);
     for r in &realised {
         rows = rows.row(vec![
@@ -158,7 +158,7 @@ fn selection(doc: &mut Document, snap: &Snapshot) {
         .iter()
         .map(|r| {
             format!(
-                "{} closes {} of the single-best → oracle gap at {:.2}× the single best's cost",
+                "{} closes {} of the single-best → oracle gap at {:.2}× the single best's charged steps",
                 r.method,
                 r.gap_closed
                     .map_or("none".to_string(), |g| format!("{:.1}%", 100.0 * g)),

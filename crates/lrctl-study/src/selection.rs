@@ -463,7 +463,8 @@ pub struct Realised {
     pub oracle: f64,
     /// Share of the single-best → oracle gap closed; `None` when there is no gap.
     pub gap_closed: Option<f64>,
-    /// Its mean total cost (seconds, choosing included) over the single best's.
+    /// Its charged optimizer steps (choosing included) over the single best's, per task,
+    /// averaged over the tasks (steps, not seconds: they do not depend on the machine's load).
     pub cost_ratio: f64,
 }
 
@@ -502,13 +503,13 @@ pub fn realised(snap: &Snapshot) -> Vec<Realised> {
     let table = snap.score_table();
     let perf = lrctl_select::performance_matrix(&table);
     let has = |m: usize, t: usize| table.scores[m][t].iter().any(|s| !s.is_nan());
-    let cost = |method: &str, tasks: &[usize]| {
-        let names: Vec<&str> = tasks.iter().map(|&t| table.tasks[t].as_str()).collect();
+    // Mean charged steps (tuning and races included) of a method's cells on a task.
+    let steps = |method: &str, task: &str| {
         let v: Vec<f64> = snap
             .cells
             .iter()
-            .filter(|c| c.method == method && names.contains(&c.task.as_str()))
-            .filter_map(|c| c.result.as_ref().map(|r| r.cost_seconds))
+            .filter(|c| c.method == method && c.task == task)
+            .filter_map(|c| c.result.as_ref().map(|r| r.cost_steps as f64))
             .collect();
         v.iter().sum::<f64>() / v.len().max(1) as f64
     };
@@ -540,7 +541,10 @@ pub fn realised(snap: &Snapshot) -> Vec<Realised> {
                 sbs: (table.methods[sbs].clone(), sbs_score),
                 oracle,
                 gap_closed: (gap > 1e-12).then(|| (score - sbs_score) / gap),
-                cost_ratio: cost(name, &tasks) / cost(&table.methods[sbs], &tasks).max(1e-12),
+                cost_ratio: mean(&|t| {
+                    let task = table.tasks[t].as_str();
+                    steps(name, task) / steps(&table.methods[sbs], task).max(1.0)
+                }),
             })
         })
         .collect()
