@@ -724,3 +724,78 @@ fn select_evaluates_and_recommends() {
     );
     assert!(err.contains("unknown selector `oracle`"), "{err}");
 }
+
+/// Deleted files among a process's open descriptors that are this store's WAL or shared
+/// memory (Linux `/proc`).
+fn unlinked_wal(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .map(|p| p.display().to_string())
+                .filter(|p| p.contains("lrctl.db-") && p.ends_with("(deleted)"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Regression: a worker process's store connections keep their locks while other programs
+/// read the store. (Reading the file header through a second descriptor when a worker
+/// thread opened its connection dropped the process's POSIX locks; the next program to close
+/// an SQLite connection on the store — the `sqlite3` shell here — then took the running
+/// study's WAL for abandoned and deleted it, so the study went on committing into an unlinked
+/// file: results invisible to `status`, and lost on a crash.)
+#[test]
+fn reading_the_store_never_unlinks_a_running_study_wal() {
+    let sqlite3 = Command::new("sqlite3")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !sqlite3 {
+        assert!(
+            std::env::var_os("LRCTL_REQUIRE_SQLITE3").is_none(),
+            "LRCTL_REQUIRE_SQLITE3 is set but the sqlite3 shell is missing"
+        );
+        eprintln!("skipped: no sqlite3 shell (apt-get install sqlite3)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = lrctl()
+        .current_dir(d)
+        .args(LONG)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Both worker threads have their connections once a first cell is done.
+    let started = wait_for(d, |s| finished_count(s) >= 1, Duration::from_secs(120));
+    let mut seen = Vec::new();
+    let mut gone = Vec::new();
+    // Read repeatedly while the study runs: whether the locks were lost depends on which
+    // connection held them at that moment, so one read may not show it.
+    for _ in 0..40 {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        let out = Command::new("sqlite3")
+            .arg(d.join("lrctl.db"))
+            .arg("select count(*) from cell where state = 'done'")
+            .output()
+            .unwrap();
+        seen.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        gone.extend(unlinked_wal(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert!(started, "the study finished a first cell");
+    assert!(
+        gone.is_empty(),
+        "the running study writes into deleted files: {gone:?}"
+    );
+    assert!(
+        seen.iter().any(|n| n.parse::<u32>().is_ok_and(|n| n >= 1)),
+        "another program sees the study's results: {seen:?}"
+    );
+}

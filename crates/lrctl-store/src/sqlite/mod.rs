@@ -80,7 +80,13 @@ impl SqliteStore {
         migrations: &[Migration],
     ) -> Result<SqliteStore> {
         let location = path.display().to_string();
-        check_file(path, &location, options.create)?;
+        let key = fs::canonicalize(path).ok();
+        let seen = key
+            .as_ref()
+            .is_some_and(|k| opened().lock().expect("not poisoned").contains(k));
+        if !seen {
+            check_file(path, &location, options.create)?;
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -107,6 +113,9 @@ impl SqliteStore {
             .at(&location)?;
         if found != Found::Lrctl(latest) {
             schema::migrate(&mut conn, &location, migrations)?;
+        }
+        if let Ok(k) = fs::canonicalize(path) {
+            opened().lock().expect("not poisoned").insert(k);
         }
         Ok(SqliteStore { conn, location })
     }
@@ -137,6 +146,21 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .at(&self.location)
     }
+}
+
+/// Store files this process has already checked and opened with SQLite.
+///
+/// [`check_file`] reads a file's header through its own descriptor. Closing *any* descriptor
+/// of a file drops *all* of the process's POSIX locks on it, SQLite's included; another
+/// process (a `lrctl status`, another worker) closing its connection then takes this one's
+/// write-ahead log for abandoned, checkpoints and deletes it, and this process goes on
+/// committing into an unlinked file: its results are invisible to everyone else and lost if
+/// it dies. So a file is checked once per process, before its first connection.
+fn opened() -> &'static std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>> {
+    static OPENED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>,
+    > = std::sync::OnceLock::new();
+    OPENED.get_or_init(Default::default)
 }
 
 /// Refuses paths that cannot be, or must not become, a store, before SQLite opens them.
