@@ -55,9 +55,9 @@ pub fn export_reference(task: &LoadedTask, dir: &Path) -> Result<(), String> {
                 ModelSpec::Linear => meta["model"] = json!("linear"),
                 ModelSpec::Mlp { hidden } => {
                     meta["model"] = json!("mlp");
-                    let widths: Vec<usize> =
-                        (0..d).flat_map(|_| hidden.iter().map(|h| h * w)).collect();
-                    meta["hidden"] = json!(widths);
+                    meta["hidden"] = json!(lrctl_tasks::spec::scaled_hidden(
+                        hidden, spec.width, spec.depth
+                    ));
                 }
                 ModelSpec::Cnn { channels, hidden } => {
                     meta["model"] = json!("cnn");

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{run_err, run_ok};
+use common::{mirror, run_err, run_ok};
 
 fn report(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap()
@@ -130,13 +128,6 @@ fn torch_available() -> bool {
         .args(["-c", "import torch"])
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-fn mirror() -> Option<PathBuf> {
-    let dir = std::env::var_os("LRCTL_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    dir.join("MANIFEST.tsv").exists().then_some(dir)
 }
 
 /// The reference script builds every family's model with exactly lrctl's parameter count

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{LONG, finished_count, lrctl, run_err, run_ok, wait_for};
+use common::{LONG, finished_count, lrctl, mirror, run_err, run_ok, wait_for};
 
 /// A small study: two methods × two seeds on iris, short budgets.
 const SMALL: &[&str] = &[
@@ -589,14 +589,6 @@ fn the_main_job_runs_the_quick_suite() {
         .filter_map(|c| c["test_metric"].as_f64())
         .fold(0.0, f64::max);
     assert!(best > 0.9, "digits accuracy {best}");
-}
-
-/// The data mirror, when present (CI sets `LRCTL_DATA_DIR`).
-fn mirror() -> Option<PathBuf> {
-    let dir = std::env::var_os("LRCTL_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    dir.join("MANIFEST.tsv").exists().then_some(dir)
 }
 
 #[test]

@@ -147,12 +147,7 @@ fn run_race(
     race: &RaceSpec,
     cancel: &AtomicBool,
 ) -> Result<Selected, NotYet> {
-    if !(race.fraction > 0.0 && race.fraction <= 1.0) {
-        return Err(NotYet::Failed(format!(
-            "{}: select.fraction must be in (0, 1], not {}",
-            method.name, race.fraction
-        )));
-    }
+    check_fraction(method, race)?;
     if race.candidates.is_empty() {
         return Ok(fallback("race", method, "no candidates".into()));
     }
@@ -191,15 +186,31 @@ fn run_race(
         }
     }
     let (_, winner) = best.expect("at least one candidate");
-    Ok(Selected {
+    Ok(raced(winner, scores, spent_steps, spent_seconds))
+}
+
+fn check_fraction(method: &MethodSpec, race: &RaceSpec) -> Result<(), NotYet> {
+    if race.fraction > 0.0 && race.fraction <= 1.0 {
+        Ok(())
+    } else {
+        Err(NotYet::Failed(format!(
+            "{}: select.fraction must be in (0, 1], not {}",
+            method.name, race.fraction
+        )))
+    }
+}
+
+/// A race's choice: the winner, every candidate's score, and what the race cost.
+fn raced(winner: MethodSpec, scores: Vec<(String, f64)>, steps: u64, seconds: f64) -> Selected {
+    Selected {
         kind: "race".into(),
         method: winner,
         scores,
-        steps: spent_steps,
-        seconds: spent_seconds,
+        steps,
+        seconds,
         reference_tasks: Vec::new(),
         fallback: None,
-    })
+    }
 }
 
 /// Checks that a race candidate is a plain method.
@@ -257,12 +268,7 @@ fn run_race_continued(
     seed: u64,
     cancel: &AtomicBool,
 ) -> Result<(Selected, Option<Checkpoint>), NotYet> {
-    if !(race.fraction > 0.0 && race.fraction <= 1.0) {
-        return Err(NotYet::Failed(format!(
-            "{}: select.fraction must be in (0, 1], not {}",
-            method.name, race.fraction
-        )));
-    }
+    check_fraction(method, race)?;
     if race.candidates.is_empty() {
         return Ok((fallback("race", method, "no candidates".into()), None));
     }
@@ -314,18 +320,7 @@ fn run_race_continued(
         }
     }
     let (_, winner, run, _) = best.expect("at least one candidate");
-    Ok((
-        Selected {
-            kind: "race".into(),
-            method: winner,
-            scores,
-            steps: spent_steps,
-            seconds: spent_seconds,
-            reference_tasks: Vec::new(),
-            fallback: None,
-        },
-        Some(run),
-    ))
+    Ok((raced(winner, scores, spent_steps, spent_seconds), Some(run)))
 }
 
 /// Static meta-features of a task, measured without training it (the model is built to count

@@ -199,6 +199,14 @@ pub enum ModelSpec {
     },
 }
 
+/// The MLP's hidden widths after the scale multipliers: `hidden` times `width`, the list
+/// repeated `depth` times.
+pub fn scaled_hidden(hidden: &[usize], width: u32, depth: u32) -> Vec<usize> {
+    (0..depth as usize)
+        .flat_map(|_| hidden.iter().map(move |h| h * width as usize))
+        .collect()
+}
+
 impl ModelSpec {
     /// Short family name used in task names and meta-features.
     pub fn family(&self) -> &'static str {

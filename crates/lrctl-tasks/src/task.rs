@@ -140,8 +140,7 @@ impl Task for LoadedTask {
                 classifier(init_params(m, &mut rng), c, device)
             }
             (ModelSpec::Mlp { hidden }, TaskData::Class(c)) => {
-                let widths: Vec<usize> =
-                    (0..d).flat_map(|_| hidden.iter().map(|h| h * w)).collect();
+                let widths = crate::spec::scaled_hidden(hidden, self.spec.width, self.spec.depth);
                 let m = Mlp::new(c.train.n_features, &widths, c.train.n_classes, device);
                 classifier(init_params(m, &mut rng), c, device)
             }

@@ -82,3 +82,13 @@ pub const LONG: &[&str] = &[
     "2",
     "--quiet",
 ];
+
+/// The data mirror, when present (CI sets `LRCTL_DATA_DIR`).
+pub fn mirror() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("LRCTL_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+        });
+    dir.join("MANIFEST.tsv").exists().then_some(dir)
+}
