@@ -2,7 +2,8 @@
 
 use lrctl_control::GradStats;
 
-/// Global L2 norm of `grad` (accumulated in `f64`).
+/// Global L2 norm of `grad` (see `sum_sq` for the accumulation); [`grad_stats`] reports the
+/// same value.
 pub fn grad_norm(grad: &[f32]) -> f64 {
     sum_sq(grad).sqrt()
 }
@@ -47,10 +48,11 @@ pub fn grad_stats(
     prev_update: &[f32],
     prev_lr: Option<f64>,
 ) -> GradStats {
-    let [gg, gp, pp, gu, uu] = if prev_grad.len() == grad.len() {
-        sums5(grad, prev_grad, prev_update)
+    let gg = sum_sq(grad);
+    let [gp, pp, gu, uu] = if prev_grad.len() == grad.len() {
+        sums4(grad, prev_grad, prev_update)
     } else {
-        [sum_sq(grad), 0.0, 0.0, 0.0, 0.0]
+        [0.0; 4]
     };
     let first = prev_grad.len() != grad.len();
     let norm = gg.sqrt();
@@ -65,51 +67,72 @@ pub fn grad_stats(
     }
 }
 
-/// `[Σg², Σg·p, Σp², Σg·u, Σu²]` in one pass, with [`lrctl_optim::reduce::LANES`]
-/// independent partial sums per statistic (see `lrctl_optim::reduce` for why).
-fn sums5(grad: &[f32], prev: &[f32], update: &[f32]) -> [f64; 5] {
+/// `[Σg·p, Σp², Σg·u, Σu²]` in one pass, with [`lrctl_optim::reduce::LANES`] independent
+/// partial sums per statistic (see `lrctl_optim::reduce` for why).
+fn sums4(grad: &[f32], prev: &[f32], update: &[f32]) -> [f64; 4] {
     const L: usize = lrctl_optim::reduce::LANES;
     assert!(grad.len() == prev.len() && grad.len() == update.len());
-    let mut acc = [[0.0f64; L]; 5];
+    let mut acc = [[0.0f64; L]; 4];
     let (cg, cp, cu) = (
         grad.chunks_exact(L),
         prev.chunks_exact(L),
         update.chunks_exact(L),
     );
-    let mut tail = [0.0f64; 5];
+    let terms = |g: f32, p: f32, u: f32| {
+        let (g, p, u) = (f64::from(g), f64::from(p), f64::from(u));
+        [g * p, p * p, g * u, u * u]
+    };
+    let mut tail = [0.0f64; 4];
     for ((&g, &p), &u) in cg
         .remainder()
         .iter()
         .zip(cp.remainder())
         .zip(cu.remainder())
     {
-        let (g, p, u) = (f64::from(g), f64::from(p), f64::from(u));
-        tail[0] += g * g;
-        tail[1] += g * p;
-        tail[2] += p * p;
-        tail[3] += g * u;
-        tail[4] += u * u;
+        for (t, x) in tail.iter_mut().zip(terms(g, p, u)) {
+            *t += x;
+        }
     }
     for ((g, p), u) in cg.zip(cp).zip(cu) {
         for l in 0..L {
-            let (g, p, u) = (f64::from(g[l]), f64::from(p[l]), f64::from(u[l]));
-            acc[0][l] += g * g;
-            acc[1][l] += g * p;
-            acc[2][l] += p * p;
-            acc[3][l] += g * u;
-            acc[4][l] += u * u;
+            let x = terms(g[l], p[l], u[l]);
+            for k in 0..4 {
+                acc[k][l] += x[k];
+            }
         }
     }
-    let mut out = [0.0f64; 5];
-    for k in 0..5 {
-        out[k] = acc[k].iter().sum::<f64>() + tail[k];
-    }
-    out
+    std::array::from_fn(|k| acc[k].iter().sum::<f64>() + tail[k])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_norm_with_and_without_history() {
+        let g: Vec<f32> = (0..1037).map(|i| (i as f32 * 0.37).sin()).collect();
+        let p: Vec<f32> = (0..1037).map(|i| (i as f32 * 0.11).cos()).collect();
+        let s = grad_stats(&g, &p, &p, Some(0.1));
+        assert_eq!(s.norm, grad_norm(&g));
+        let exact: f64 = g
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
+        assert!(
+            (s.norm - exact).abs() <= 1e-6 * exact,
+            "{} vs {exact}",
+            s.norm
+        );
+        let gp: f64 = g
+            .iter()
+            .zip(&p)
+            .map(|(&a, &b)| f64::from(a) * f64::from(b))
+            .sum();
+        let pp: f64 = p.iter().map(|&b| f64::from(b) * f64::from(b)).sum();
+        let cos = gp / (exact * pp.sqrt());
+        assert!((s.cos_prev.unwrap() - cos).abs() < 1e-6);
+    }
 
     #[test]
     fn first_step_has_only_the_norm() {

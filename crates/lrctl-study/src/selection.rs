@@ -97,7 +97,7 @@ pub fn resolve(
         && race.seed.is_none()
     {
         // Per cell (its own seed), never shared: the winner's paused run goes on in the cell.
-        return run_race_continued(task, method, race, seed, ctx.cancel).map(|(s, c)| Some((s, c)));
+        return run_race_continued(task, method, race, seed, ctx).map(|(s, c)| Some((s, c)));
     }
     let key = serde_json::json!({ "task": task.spec(), "method": method }).to_string();
     if let Some(done) = cache
@@ -109,7 +109,7 @@ pub fn resolve(
         return done.map(|s| Some((s, None))).map_err(NotYet::Failed);
     }
     let result = match spec {
-        SelectSpec::Race(race) => run_race(task, method, race, ctx.cancel)?,
+        SelectSpec::Race(race) => run_race(task, method, race, ctx)?,
         SelectSpec::Auto(auto) => run_auto(task, method, auto, ctx)?,
     };
     let cell = {
@@ -145,7 +145,7 @@ fn run_race(
     task: &dyn Task,
     method: &MethodSpec,
     race: &RaceSpec,
-    cancel: &AtomicBool,
+    ctx: &Context<'_>,
 ) -> Result<Selected, NotYet> {
     check_fraction(method, race)?;
     if race.candidates.is_empty() {
@@ -157,6 +157,8 @@ fn run_race(
         objective: race.objective,
         ..lrctl_tune::Scoring::default()
     };
+    let heartbeat = ctx.beat;
+    let beat = move |_: u64, _: u64| heartbeat();
     let (mut spent_steps, mut spent_seconds) = (0u64, 0.0f64);
     let mut scores = Vec::new();
     let mut best: Option<(f64, MethodSpec)> = None;
@@ -166,8 +168,9 @@ fn run_race(
         let options = RunOptions {
             seed,
             steps: Some(steps),
-            progress: None,
-            cancel: Some(cancel),
+            // The cell's heartbeats go on while it races (a long race outlived its lease).
+            progress: Some(&beat),
+            cancel: Some(ctx.cancel),
             eval_limit: None,
         };
         let run =
@@ -240,17 +243,7 @@ fn race_score(
     match objective {
         Objective::FinalTrainLoss => run.run.last_loss(),
         Objective::MeanTrainLoss => {
-            let curve = run.run.curve();
-            let (mut sum, mut prev) = (0.0, 0u64);
-            for p in curve {
-                sum += p.train_loss * (p.step - prev) as f64;
-                prev = p.step;
-            }
-            if prev > 0 {
-                sum / prev as f64
-            } else {
-                run.run.last_loss()
-            }
+            crate::tune::mean_train_loss(run.run.curve()).unwrap_or_else(|| run.run.last_loss())
         }
         Objective::ValidLoss | Objective::ValidMetric => {
             let r = run.result(workload);
@@ -266,7 +259,7 @@ fn run_race_continued(
     method: &MethodSpec,
     race: &RaceSpec,
     seed: u64,
-    cancel: &AtomicBool,
+    ctx: &Context<'_>,
 ) -> Result<(Selected, Option<Checkpoint>), NotYet> {
     check_fraction(method, race)?;
     if race.candidates.is_empty() {
@@ -279,6 +272,8 @@ fn run_race_continued(
         ..lrctl_tune::Scoring::default()
     };
     let device = lrctl_tasks::default_device();
+    let heartbeat = ctx.beat;
+    let beat = move |_: u64, _: u64| heartbeat();
     let (mut spent_steps, mut spent_seconds) = (0u64, 0.0f64);
     let mut scores = Vec::new();
     let mut best: Option<(f64, MethodSpec, Checkpoint, f64)> = None;
@@ -296,8 +291,8 @@ fn run_race_continued(
             let options = RunOptions {
                 seed,
                 steps: None,
-                progress: None,
-                cancel: Some(cancel),
+                progress: Some(&beat),
+                cancel: Some(ctx.cancel),
                 eval_limit: None,
             };
             let mut run = Checkpoint::new(&*workload, task.spec(), opt, ctl, &options);

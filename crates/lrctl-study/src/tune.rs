@@ -302,6 +302,17 @@ pub struct TuneReport {
     pub cancelled: bool,
 }
 
+/// The training loss averaged over the steps a curve covers (each point weighs the steps of
+/// its interval); `None` for an empty curve.
+pub fn mean_train_loss(curve: &[lrctl_engine::CurvePoint]) -> Option<f64> {
+    let (mut sum, mut prev) = (0.0, 0u64);
+    for p in curve {
+        sum += p.train_loss * (p.step - prev) as f64;
+        prev = p.step;
+    }
+    (prev > 0).then(|| sum / prev as f64)
+}
+
 /// The value of `objective` for a run (lower is better), `None` when the run did not finish
 /// or lacks the quantity:
 ///
@@ -317,14 +328,7 @@ pub fn objective_value(objective: Objective, r: &RunResult) -> Option<f64> {
     }
     let value = match objective {
         Objective::FinalTrainLoss => Some(r.last_batch_loss),
-        Objective::MeanTrainLoss => {
-            let (mut sum, mut prev) = (0.0, 0u64);
-            for p in &r.curve {
-                sum += p.train_loss * (p.step - prev) as f64;
-                prev = p.step;
-            }
-            (prev > 0).then(|| sum / prev as f64)
-        }
+        Objective::MeanTrainLoss => mean_train_loss(&r.curve),
         Objective::ValidLoss => r.validation.as_ref().map(|m| m.loss),
         Objective::ValidMetric => r
             .validation
