@@ -187,6 +187,16 @@ pub fn measure_lrctl(task: &dyn Task, cfg: &SideConfig) -> Result<SideRun, Strin
             ..RunOptions::default()
         };
         let cancelled = |_| "cancelled".to_string();
+        let end = cfg.warmup + cfg.steps;
+        if end > budget_steps {
+            return Err(format!(
+                "{} trains for {budget_steps} steps: ask for at most {} timed steps after the \
+                 {} warm-up steps (--steps, --warmup)",
+                spec.name,
+                budget_steps.saturating_sub(cfg.warmup),
+                cfg.warmup
+            ));
+        }
         run.advance_to(
             workload.as_mut(),
             opt.as_mut(),
@@ -197,7 +207,6 @@ pub fn measure_lrctl(task: &dyn Task, cfg: &SideConfig) -> Result<SideRun, Strin
         .map_err(cancelled)?;
         let before = *run.phases();
         let start = Instant::now();
-        let end = cfg.warmup + cfg.steps;
         run.advance_to(workload.as_mut(), opt.as_mut(), ctl.as_mut(), end, &options)
             .map_err(cancelled)?;
         if run.steps() < end {

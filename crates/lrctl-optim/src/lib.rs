@@ -21,6 +21,8 @@ pub mod reduce;
 pub mod schedulefree;
 pub mod sgd;
 pub mod spec;
+#[cfg(test)]
+mod test_support;
 
 pub use spec::OptimizerSpec;
 

@@ -259,6 +259,23 @@ pub fn simd<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Expands `$body` once with `const $name: bool = true` and once with `false`, choosing by
+/// `$cond` at run time: the optional parts of a fused kernel become const generic parameters
+/// (each combination compiles to its own branch-free, vectorised loop) without writing out
+/// every combination by hand. Nest it for several flags.
+macro_rules! const_bool {
+    ($cond:expr, $name:ident, $body:expr) => {
+        if $cond {
+            const $name: bool = true;
+            $body
+        } else {
+            const $name: bool = false;
+            $body
+        }
+    };
+}
+pub(crate) use const_bool;
+
 /// `m ← max(m, v)` coordinate-wise (AMSGrad's running maximum of the second moment).
 ///
 /// # Panics

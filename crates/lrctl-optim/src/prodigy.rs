@@ -3,11 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
-use crate::dadapt::{decay_decoupled, growth_factor};
-use crate::moments::{
-    adam_denominator, addcdiv, bias_correction, ema, ema_sq, l2_gradient, usable_lr,
-};
-use crate::reduce::{sum1, sum3};
+use crate::dadapt::growth_factor;
+use crate::moments::{bias_correction, const_bool, simd, usable_lr};
+use crate::reduce::{BLOCK, LANES, Lanes};
 use crate::{OptimError, Optimizer, StepInfo};
 
 /// Configuration of [`Prodigy`] (`kind = "prodigy"`). Defaults are those of `prodigyopt`
@@ -85,12 +83,8 @@ impl ProdigyConfig {
     /// Validates and builds the optimizer for `n_params` parameters.
     pub fn build(&self, n_params: usize) -> Result<Prodigy, OptimError> {
         self.validate()?;
-        // β1 = 0: no first moment, and the gradient must outlive the denominator.
-        let (first_moment, denom) = if self.betas[0] > 0.0 {
-            (n_params, 0)
-        } else {
-            (0, n_params)
-        };
+        // β1 = 0: no first moment.
+        let first_moment = if self.betas[0] > 0.0 { n_params } else { 0 };
         Ok(Prodigy {
             config: self.clone(),
             started: false,
@@ -98,8 +92,6 @@ impl ProdigyConfig {
             s: vec![0.0; n_params],
             exp_avg: vec![0.0; first_moment],
             exp_avg_sq: vec![0.0; n_params],
-            grad: vec![0.0; n_params],
-            denom: vec![0.0; denom],
             d: self.d0,
             d_max: self.d0,
             d_numerator: 0.0,
@@ -137,6 +129,16 @@ impl ProdigyConfig {
 /// `tests/free_optimizers.rs` replays both runs against the reference and pins this down.
 /// lrctl reproduces the behaviour rather than "fixing" it.
 ///
+/// **Two passes per step.** `d_{k+1}` enters this step's update (through `d_{k+1} · eps`), so
+/// the sums must be complete before any parameter moves. Pass 1 reads `g`, `x`, `x_0` and `s`,
+/// writes `s` and sums `⟨g, x_0 − x⟩` and `‖s‖₁`; pass 2 reads `g`, `x`, `m` and `v`, updates
+/// the moments (they do not depend on `d_{k+1}`, so they wait for pass 2 and are touched
+/// once) and then the parameters: 12 `f32` loads and stores per coordinate, against 7 for
+/// AdamW's single pass. Both passes are vectorised loops (AVX2 where the CPU has it, see
+/// [`crate::moments::simd`]); each coordinate goes through exactly the `f32` operations of
+/// the separate [`crate::moments`] helpers, and the sums keep [`crate::reduce`]'s 8 lane-wise
+/// `f64` partial sums in the same order, so the result is bit for bit the multi-pass form's.
+///
 /// Deviations: `lr` is the controller's multiplier passed each step, read as the reference
 /// reads `group['lr']`; a non-positive or non-finite `lr` takes no step and leaves the
 /// statistics untouched (as the reference does for `lr = 0`). `slice_p` (estimating `d` from
@@ -152,10 +154,6 @@ pub struct Prodigy {
     s: Vec<f32>,
     exp_avg: Vec<f32>,
     exp_avg_sq: Vec<f32>,
-    /// The gradient with coupled decay; with a first moment, then the Adam denominator.
-    grad: Vec<f32>,
-    /// The Adam denominator when there is no first moment (`β1 = 0`; empty otherwise).
-    denom: Vec<f32>,
     d: f64,
     d_max: f64,
     d_numerator: f64,
@@ -179,19 +177,16 @@ impl Optimizer for Prodigy {
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
-        // Compiled for AVX2 where the CPU has it (no FMA: same rounding everywhere).
-        crate::moments::simd(|| self.step_portable(params, grads, lr))
-    }
-}
-
-impl Prodigy {
-    #[inline(always)]
-    fn step_portable(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
         assert_eq!(
             params.len(),
             self.x0.len(),
             "parameter vector length changed"
+        );
+        assert_eq!(
+            grads.len(),
+            params.len(),
+            "gradient length != parameter length"
         );
         if !self.started {
             self.x0.copy_from_slice(params);
@@ -212,27 +207,55 @@ impl Prodigy {
         let d = self.d;
         let dlr = d * lr * bias_correction;
         let coupled = if cfg.decouple { 0.0 } else { cfg.weight_decay };
-        l2_gradient(&mut self.grad, grads, params, coupled);
-        let grad = &self.grad;
-
-        // ⟨g, x_0 − x⟩ at the current point.
-        let progress = sum3(grad, &self.x0, params, |g, x0, x| {
-            f64::from(g) * f64::from(x0 - x)
-        });
         let d_ratio = d / cfg.d0;
-        if !self.exp_avg.is_empty() {
-            ema(&mut self.exp_avg, grad, beta1, d * (1.0 - beta1));
-        }
-        ema_sq(&mut self.exp_avg_sq, grad, beta2, d * d * (1.0 - beta2));
         let s_weight = if cfg.safeguard_warmup {
             d_ratio * d
         } else {
             d_ratio * dlr
         };
-        ema(&mut self.s, grad, beta3, s_weight);
-        let s_l1 = sum1(&self.s, |s| f64::from(s.abs()));
+        let mut kernel = ProdigyKernel {
+            l2: coupled as f32,
+            beta3: beta3 as f32,
+            s_weight: s_weight as f32,
+            b1: beta1 as f32,
+            w1: (d * (1.0 - beta1)) as f32,
+            b2: beta2 as f32,
+            w2: (d * d * (1.0 - beta2)) as f32,
+            decay: if cfg.decouple {
+                (-cfg.weight_decay * dlr) as f32
+            } else {
+                0.0
+            },
+            eps: 0.0,
+            c: 0.0,
+        };
+        let first_moment = !self.exp_avg.is_empty();
+
+        // Pass 1: ⟨g, x_0 − x⟩ at the current point, the new `s` and ‖s‖₁.
+        let (progress, s_l1) = const_bool!(
+            coupled != 0.0,
+            L2,
+            simd(
+                #[inline(always)]
+                || kernel.stats::<L2>(grads, params, &self.x0, &mut self.s)
+            )
+        );
+        let (m, v) = (&mut self.exp_avg, &mut self.exp_avg_sq);
         if s_l1 == 0.0 {
-            // Only zero gradients so far: nothing to estimate and nothing to move by.
+            // Only zero gradients so far: nothing to estimate and nothing to move by (the
+            // moments still advance, as in the reference).
+            const_bool!(
+                coupled != 0.0,
+                L2,
+                const_bool!(
+                    first_moment,
+                    M,
+                    simd(
+                        #[inline(always)]
+                        || kernel.update::<L2, false, M, false>(params, grads, m, v)
+                    )
+                )
+            );
             return StepInfo { effective_lr: 0.0 };
         }
         let numerator = beta3 * self.d_numerator + d_ratio * dlr * progress;
@@ -246,19 +269,322 @@ impl Prodigy {
         self.d = new_d;
         self.d_numerator = numerator;
 
-        if cfg.decouple {
-            decay_decoupled(params, dlr, cfg.weight_decay);
-        }
-        let eps = new_d * cfg.eps;
-        if self.exp_avg.is_empty() {
-            adam_denominator(&mut self.denom, &self.exp_avg_sq, 1.0, eps);
-            addcdiv(params, &self.grad, &self.denom, -dlr * new_d);
-        } else {
-            // The gradient is no longer needed: its buffer takes the denominator.
-            adam_denominator(&mut self.grad, &self.exp_avg_sq, 1.0, eps);
-            addcdiv(params, &self.exp_avg, &self.grad, -dlr);
-        }
+        // Pass 2: the moments, decoupled decay and the step with `d_{k+1} · eps`.
+        kernel.eps = (new_d * cfg.eps) as f32;
+        kernel.c = if first_moment { -dlr } else { -dlr * new_d } as f32;
+        const_bool!(
+            coupled != 0.0,
+            L2,
+            const_bool!(
+                kernel.decay != 0.0,
+                DECAY,
+                const_bool!(
+                    first_moment,
+                    M,
+                    simd(
+                        #[inline(always)]
+                        || kernel.update::<L2, DECAY, M, true>(params, grads, m, v)
+                    )
+                )
+            )
+        );
         self.k += 1;
         StepInfo { effective_lr: dlr }
+    }
+}
+
+/// The `f32` constants of one Prodigy step's two passes over the coordinates. Every
+/// coordinate goes through exactly the `f32` operations of the [`crate::moments`] helpers the
+/// reference's sequence of tensor operations corresponds to (see [`Prodigy`]).
+#[derive(Clone, Copy)]
+struct ProdigyKernel {
+    /// Coupled weight decay: `g ← g + l2 · x` (`l2_gradient`).
+    l2: f32,
+    /// `s ← s · beta3 + s_weight · g`.
+    beta3: f32,
+    s_weight: f32,
+    /// `m ← m · b1 + w1 · g`.
+    b1: f32,
+    w1: f32,
+    /// `v ← v · b2 + (w2 · g) · g`.
+    b2: f32,
+    w2: f32,
+    /// Decoupled decay `x ← x + decay · x` (`decay = −weight_decay · dlr`), the reference's
+    /// form (see `DAdaptKernel`'s `decay`).
+    decay: f32,
+    /// `d_{k+1} · eps`, added to `sqrt(v)`.
+    eps: f32,
+    /// `x ← x + (c · m) / (sqrt(v) + eps)` (`c · g` without a first moment).
+    c: f32,
+}
+
+impl ProdigyKernel {
+    /// The gradient with coupled decay, from the parameters before this step's update.
+    #[inline(always)]
+    fn grad<const L2: bool>(&self, g: f32, x: f32) -> f32 {
+        if L2 { g + self.l2 * x } else { g }
+    }
+
+    /// Pass 1 (reads `g`, `x`, `x_0`, `s`; writes `s`): `s ← β3 s + s_weight · g` and returns
+    /// `(⟨g, x_0 − x⟩, ‖s‖₁)` over the new `s`, summed in `f64` in [`LANES`] lane-wise partial
+    /// sums combined as [`crate::reduce`] does (bit for bit `sum3`/`sum1` of the separate
+    /// passes). Block by block ([`BLOCK`]): the per-coordinate loop updates the block's `s`
+    /// (and, with coupled decay, writes the gradient to a buffer), then each sum runs alone over
+    /// the block, still in L1 cache.
+    #[inline(always)]
+    fn stats<const L2: bool>(
+        &self,
+        grads: &[f32],
+        params: &[f32],
+        x0: &[f32],
+        s: &mut [f32],
+    ) -> (f64, f64) {
+        let n = params.len();
+        assert!(
+            grads.len() == n && x0.len() == n && s.len() == n,
+            "lengths differ"
+        );
+        let (mut progress, mut s_l1) = (Lanes::default(), Lanes::default());
+        let (mut progress_tail, mut s_l1_tail) = (0.0f64, 0.0f64);
+        let progress_term = |g: f32, x0: f32, x: f32| f64::from(g) * f64::from(x0 - x);
+        let abs = |s: f32| f64::from(s.abs());
+        let mut g_buf = [0.0f32; BLOCK];
+        for (((g, x), x0), s) in grads
+            .chunks(BLOCK)
+            .zip(params.chunks(BLOCK))
+            .zip(x0.chunks(BLOCK))
+            .zip(s.chunks_mut(BLOCK))
+        {
+            let len = g.len();
+            let gb = &mut g_buf[..len];
+            for (((&g, &x), s), gb) in g.iter().zip(x).zip(s.iter_mut()).zip(gb.iter_mut()) {
+                let g = self.grad::<L2>(g, x);
+                if L2 {
+                    *gb = g;
+                }
+                *s = *s * self.beta3 + self.s_weight * g;
+            }
+            // Without weight decay, the gradient's own block (no copy).
+            let g: &[f32] = if L2 { gb } else { g };
+            // Only the last block has a remainder: summed one by one, as `reduce` does.
+            let lanes = len - len % LANES;
+            progress.add3(&g[..lanes], &x0[..lanes], &x[..lanes], progress_term);
+            s_l1.add1(&s[..lanes], abs);
+            for i in lanes..len {
+                progress_tail += progress_term(g[i], x0[i], x[i]);
+                s_l1_tail += abs(s[i]);
+            }
+        }
+        (
+            progress.combined() + progress_tail,
+            s_l1.combined() + s_l1_tail,
+        )
+    }
+
+    /// Pass 2 (reads `g`, `x`, `m`, `v`; writes them but `g`): per coordinate, the gradient
+    /// with coupled decay (from `x` before this step), decoupled decay (`DECAY`), the moments
+    /// and (`STEP`) the step. `m` is empty without a first moment (`!M`). One plain loop over
+    /// the coordinates, which LLVM vectorises (as [`crate::moments::adam_fused`]'s).
+    #[inline(always)]
+    fn update<const L2: bool, const DECAY: bool, const M: bool, const STEP: bool>(
+        &self,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+    ) {
+        let n = params.len();
+        assert!(
+            grads.len() == n && v.len() == n && (!M || m.len() == n),
+            "lengths differ"
+        );
+        let coordinate = |x: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+            let g = self.grad::<L2>(g, *x);
+            if DECAY {
+                *x += self.decay * *x;
+            }
+            let num = if M {
+                *m = *m * self.b1 + self.w1 * g;
+                *m
+            } else {
+                g
+            };
+            *v = *v * self.b2 + (self.w2 * g) * g;
+            if STEP {
+                // `adam_denominator` with bias correction 1 (`sqrt(v) / 1` is `sqrt(v)`
+                // exactly).
+                let d = v.sqrt() + self.eps;
+                *x += (self.c * num) / d;
+            }
+        };
+        if M {
+            for (((x, &g), m), v) in params
+                .iter_mut()
+                .zip(grads)
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
+                coordinate(x, g, m, v);
+            }
+        } else {
+            for ((x, &g), v) in params.iter_mut().zip(grads).zip(v.iter_mut()) {
+                coordinate(x, g, &mut 0.0, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dadapt::decay_decoupled;
+    use crate::moments::{adam_denominator, addcdiv, ema, ema_sq, l2_gradient};
+    use crate::test_support::{assert_fused_matches_reference, sequential_sum};
+
+    /// Prodigy as one whole-vector operation after another (the `prodigyopt` step's sequence
+    /// of tensor operations), with sequential `f64` sums.
+    struct Reference {
+        cfg: ProdigyConfig,
+        x0: Vec<f32>,
+        s: Vec<f32>,
+        m: Vec<f32>,
+        v: Vec<f32>,
+        d: f64,
+        d_max: f64,
+        d_numerator: f64,
+        k: u64,
+    }
+
+    impl Reference {
+        fn new(cfg: &ProdigyConfig, n: usize) -> Self {
+            Self {
+                cfg: cfg.clone(),
+                x0: Vec::new(),
+                s: vec![0.0; n],
+                m: vec![0.0; n],
+                v: vec![0.0; n],
+                d: cfg.d0,
+                d_max: cfg.d0,
+                d_numerator: 0.0,
+                k: 0,
+            }
+        }
+
+        fn step(&mut self, x: &mut [f32], grads: &[f32], lr: f64) -> f64 {
+            let cfg = &self.cfg;
+            if self.x0.is_empty() {
+                self.x0 = x.to_vec();
+            }
+            let lr = usable_lr(lr);
+            if lr == 0.0 {
+                return 0.0;
+            }
+            let [beta1, beta2] = cfg.betas;
+            let beta3 = cfg.beta3.unwrap_or_else(|| beta2.sqrt());
+            let k = self.k + 1;
+            let bc = if cfg.bias_correction {
+                bias_correction(beta2, k).sqrt() / bias_correction(beta1, k)
+            } else {
+                1.0
+            };
+            let d = self.d;
+            let dlr = d * lr * bc;
+            let mut g = vec![0.0; x.len()];
+            let coupled = if cfg.decouple { 0.0 } else { cfg.weight_decay };
+            l2_gradient(&mut g, grads, x, coupled);
+            let progress = sequential_sum(
+                g.iter()
+                    .zip(&self.x0)
+                    .zip(x.iter())
+                    .map(|((&g, &x0), &x)| f64::from(g) * f64::from(x0 - x)),
+            );
+            if beta1 > 0.0 {
+                ema(&mut self.m, &g, beta1, d * (1.0 - beta1));
+            }
+            ema_sq(&mut self.v, &g, beta2, d * d * (1.0 - beta2));
+            let d_ratio = d / cfg.d0;
+            let s_weight = if cfg.safeguard_warmup {
+                d_ratio * d
+            } else {
+                d_ratio * dlr
+            };
+            ema(&mut self.s, &g, beta3, s_weight);
+            let s_l1 = sequential_sum(self.s.iter().map(|&s| f64::from(s.abs())));
+            if s_l1 == 0.0 {
+                return 0.0;
+            }
+            let numerator = beta3 * self.d_numerator + d_ratio * dlr * progress;
+            let d_hat = cfg.d_coef * numerator / s_l1;
+            let mut new_d = d;
+            if new_d == cfg.d0 {
+                new_d = new_d.max(d_hat);
+            }
+            self.d_max = self.d_max.max(d_hat);
+            new_d = self.d_max.min(new_d * growth_factor(cfg.growth_rate));
+            self.d = new_d;
+            self.d_numerator = numerator;
+            if cfg.decouple {
+                decay_decoupled(x, dlr, cfg.weight_decay);
+            }
+            let mut denom = vec![0.0; x.len()];
+            adam_denominator(&mut denom, &self.v, 1.0, new_d * cfg.eps);
+            if beta1 > 0.0 {
+                addcdiv(x, &self.m, &denom, -dlr);
+            } else {
+                addcdiv(x, &g, &denom, -dlr * new_d);
+            }
+            self.k += 1;
+            dlr
+        }
+    }
+
+    #[test]
+    fn fused_passes_match_the_operation_by_operation_reference() {
+        let configs = [
+            ProdigyConfig::default(),
+            ProdigyConfig {
+                betas: [0.9, 0.99],
+                ..ProdigyConfig::default()
+            },
+            ProdigyConfig {
+                betas: [0.0, 0.99],
+                weight_decay: 0.1,
+                ..ProdigyConfig::default()
+            },
+            ProdigyConfig {
+                weight_decay: 0.05,
+                decouple: false,
+                bias_correction: true,
+                ..ProdigyConfig::default()
+            },
+            ProdigyConfig {
+                weight_decay: 0.05,
+                safeguard_warmup: true,
+                beta3: Some(0.9),
+                d_coef: 2.0,
+                growth_rate: Some(1.5),
+                ..ProdigyConfig::default()
+            },
+        ];
+        for (c, cfg) in configs.iter().enumerate() {
+            for n in [5, 37, 64, 101] {
+                let mut fused = cfg.build(n).unwrap();
+                let mut reference = Reference::new(cfg, n);
+                assert_fused_matches_reference(
+                    &format!("prodigy config {c}"),
+                    n,
+                    40,
+                    |x, g, lr| fused.step(x, g, lr).effective_lr,
+                    |x, g, lr| reference.step(x, g, lr),
+                );
+                assert!(
+                    (fused.d() - reference.d).abs() <= 1e-9 * reference.d,
+                    "config {c}, n {n}: d {} vs {}",
+                    fused.d(),
+                    reference.d
+                );
+                assert!(fused.d() > cfg.d0, "config {c}, n {n}: d never grew");
+            }
+        }
     }
 }

@@ -11,9 +11,108 @@
 /// Independent partial sums.
 pub const LANES: usize = 8;
 
-#[inline(always)]
+/// The pairwise combination of [`LANES`] partial sums every helper here ends with (the fused
+/// passes of D-Adaptation, Prodigy and DoWG keep their own lane accumulators and end the same
+/// way, so their sums are bit for bit these helpers').
+///
+/// Never inlined, on purpose: inlined, LLVM vectorises the partial sums to match this
+/// combination tree (lanes 0 and 4 together, …), which costs a shuffle per term in the hot
+/// loop (measured: the fused passes ran up to 1.4× slower); passed in memory, the lanes stay in
+/// load order.
+#[inline(never)]
 fn combine(acc: [f64; LANES]) -> f64 {
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+}
+
+/// Coordinates per block of the fused passes (D-Adaptation, Prodigy, DoWG): each block's
+/// per-coordinate work writes the terms of its sums to small `f32` buffers (in L1 cache), and
+/// each sum then runs over them on its own ([`Lanes`]). LLVM
+/// vectorises a lane-wise `f64` sum reliably only when it is alone in its loop (with two in
+/// one loop it falls back to scalar code, measured); a multiple of [`LANES`], so the lanes run
+/// on from block to block and the result is bit for bit [`sum1`]'s/[`sum2`]'s.
+pub(crate) const BLOCK: usize = 256;
+
+/// [`LANES`] partial sums in `f64`: lane `l` sums the terms of the coordinates `i ≡ l (mod
+/// LANES)`, as [`sum1`]/[`sum2`] do; fed block by block ([`Lanes::add1`], [`Lanes::add2`]) and
+/// combined as they combine ([`Lanes::combined`]). Kept as two halves of four (one AVX2
+/// vector of `f64` each), which LLVM vectorises in load order.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Lanes {
+    lo: [f64; HALF],
+    hi: [f64; HALF],
+}
+
+const HALF: usize = LANES / 2;
+
+// Lane by lane on purpose: explicit lane indices are what LLVM vectorises here.
+#[allow(clippy::needless_range_loop)]
+impl Lanes {
+    /// Adds `f(a_i)`; `a` starts at a coordinate `≡ 0 (mod LANES)` and its length is a
+    /// multiple of [`LANES`].
+    #[inline(always)]
+    pub(crate) fn add1(&mut self, a: &[f32], f: impl Fn(f32) -> f64) {
+        debug_assert!(a.len().is_multiple_of(LANES));
+        for c in a.chunks_exact(LANES) {
+            let c: &[f32; LANES] = c.try_into().unwrap();
+            for l in 0..HALF {
+                self.lo[l] += f(c[l]);
+            }
+            for l in 0..HALF {
+                self.hi[l] += f(c[HALF + l]);
+            }
+        }
+    }
+
+    /// Adds `f(a_i, b_i)`; as [`Lanes::add1`].
+    #[inline(always)]
+    pub(crate) fn add2(&mut self, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64) {
+        debug_assert!(a.len() == b.len() && a.len().is_multiple_of(LANES));
+        for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+            let x: &[f32; LANES] = x.try_into().unwrap();
+            let y: &[f32; LANES] = y.try_into().unwrap();
+            for l in 0..HALF {
+                self.lo[l] += f(x[l], y[l]);
+            }
+            for l in 0..HALF {
+                self.hi[l] += f(x[HALF + l], y[HALF + l]);
+            }
+        }
+    }
+
+    /// Adds `f(a_i, b_i, c_i)`; as [`Lanes::add1`].
+    #[inline(always)]
+    pub(crate) fn add3(
+        &mut self,
+        a: &[f32],
+        b: &[f32],
+        c: &[f32],
+        f: impl Fn(f32, f32, f32) -> f64,
+    ) {
+        debug_assert!(a.len() == b.len() && a.len() == c.len() && a.len().is_multiple_of(LANES));
+        for ((x, y), z) in a
+            .chunks_exact(LANES)
+            .zip(b.chunks_exact(LANES))
+            .zip(c.chunks_exact(LANES))
+        {
+            let x: &[f32; LANES] = x.try_into().unwrap();
+            let y: &[f32; LANES] = y.try_into().unwrap();
+            let z: &[f32; LANES] = z.try_into().unwrap();
+            for l in 0..HALF {
+                self.lo[l] += f(x[l], y[l], z[l]);
+            }
+            for l in 0..HALF {
+                self.hi[l] += f(x[HALF + l], y[HALF + l], z[HALF + l]);
+            }
+        }
+    }
+
+    /// The lanes combined as [`sum1`]'s are (not inlined: see [`combine`]).
+    #[inline(never)]
+    pub(crate) fn combined(self) -> f64 {
+        let [a, b, c, d] = self.lo;
+        let [e, f, g, h] = self.hi;
+        combine([a, b, c, d, e, f, g, h])
+    }
 }
 
 /// `Σ f(a_i)`.

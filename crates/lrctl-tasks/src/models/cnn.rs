@@ -1,6 +1,5 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -9,11 +8,15 @@ use super::Classifier;
 
 /// Two conv(3×3, same padding) + ReLU + max-pool(2×2) blocks, then a ReLU dense layer and the
 /// output layer.
+///
+/// Each block is one of lrctl's own kernels on the CPU backend
+/// (`lrctl_kernels::conv2d_relu_max_pool2`: im2col + GEMM convolution, ReLU and pooling one image
+/// at a time, with a hand-written backward pass) and burn's generic operations elsewhere; the
+/// parameters are burn's `Conv2d` modules either way.
 #[derive(Module, Debug)]
 pub struct Cnn {
     conv1: Conv2d,
     conv2: Conv2d,
-    pool: MaxPool2d,
     fc: Linear,
     output: Linear,
     image: [usize; 3],
@@ -38,7 +41,6 @@ impl Cnn {
         Cnn {
             conv1: conv(c, channels[0]),
             conv2: conv(channels[0], channels[1]),
-            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             fc: LinearConfig::new(flat, hidden).init(device),
             output: LinearConfig::new(hidden, classes).init(device),
             image,
@@ -51,9 +53,15 @@ impl Classifier for Cnn {
         let [b, _] = x.dims();
         let [c, h, w] = self.image;
         let x = x.reshape([b, c, h, w]);
-        let x = self.pool.forward(relu(self.conv1.forward(x)));
-        let x = self.pool.forward(relu(self.conv2.forward(x)));
+        let x = block(&self.conv1, x);
+        let x = block(&self.conv2, x);
         let x = x.flatten::<2>(1, 3);
         self.output.forward(relu(self.fc.forward(x)))
     }
+}
+
+/// conv(3×3, same) + ReLU + max-pool(2×2).
+fn block(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let bias = conv.bias.as_ref().expect("the CNN's convolutions have biases");
+    lrctl_kernels::conv2d_relu_max_pool2(x, conv.weight.val(), bias.val())
 }

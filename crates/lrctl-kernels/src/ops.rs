@@ -1,0 +1,291 @@
+//! The kernels as a burn backend extension: implemented for Flex (forward only) and for
+//! `Autodiff<Flex>` (forward plus a hand-written backward registered in the autodiff graph).
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Flex, backend_extension};
+use burn::tensor::{Shape, TensorData};
+
+use crate::conv::{self, ConvShape};
+use crate::pool::{self, PoolShape};
+
+/// lrctl's fused operations (f32 only; callers check the dtype and device, see the crate root).
+#[backend_extension(Flex, Autodiff)]
+pub trait KernelBackend: Backend {
+    /// Stride-1 convolution with "same" zero padding: `x` `[n, c_in, h, w]`, `weight`
+    /// `[c_out, c_in, k, k]` (k odd), `bias` `[c_out]`.
+    fn conv2d_same(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// `max_pool2d(relu(x))` with a 2×2 window and stride 2 on `[n, c, h, w]`.
+    fn relu_max_pool2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `relu_max_pool2(conv2d_same(x, weight, bias))` in one pass per image.
+    fn conv2d_relu_max_pool2(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+type FlexTensor = FloatTensor<Flex>;
+
+/// A contiguous f32 copy-free view when possible.
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.is_contiguous() && t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("lrctl kernels take contiguous f32 tensors")
+}
+
+fn dims(t: &FlexTensor) -> Vec<usize> {
+    t.layout().shape().iter().copied().collect()
+}
+
+fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, Shape::from(shape.to_vec())))
+}
+
+fn conv_shape(x: &FlexTensor, weight: &FlexTensor) -> ConvShape {
+    let (xd, wd) = (dims(x), dims(weight));
+    assert!(
+        xd.len() == 4 && wd.len() == 4 && wd[1] == xd[1] && wd[2] == wd[3] && wd[2] % 2 == 1,
+        "conv2d_same: input {xd:?} and weight {wd:?} do not fit"
+    );
+    ConvShape {
+        batch: xd[0],
+        c_in: xd[1],
+        c_out: wd[0],
+        height: xd[2],
+        width: xd[3],
+        kernel: wd[2],
+    }
+}
+
+fn pool_shape(x: &FlexTensor) -> (PoolShape, [usize; 4]) {
+    let d = dims(x);
+    assert!(d.len() == 4, "relu_max_pool2: input {d:?} is not 4-D");
+    let s = PoolShape {
+        planes: d[0] * d[1],
+        height: d[2],
+        width: d[3],
+    };
+    let (oh, ow) = s.output();
+    (s, [d[0], d[1], oh, ow])
+}
+
+/// The forward convolution on contiguous Flex tensors.
+fn conv_forward(x: &FlexTensor, weight: &FlexTensor, bias: FlexTensor) -> (FlexTensor, ConvShape) {
+    let bias = contiguous(bias);
+    let s = conv_shape(x, weight);
+    let out = conv::forward(values(x), values(weight), values(&bias), &s);
+    (tensor(out, &[s.batch, s.c_out, s.height, s.width]), s)
+}
+
+/// The fused convolution, ReLU and pool on contiguous Flex tensors, with the pool's winners.
+fn conv_pool_forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: FlexTensor,
+) -> (FlexTensor, Vec<u8>, ConvShape) {
+    let bias = contiguous(bias);
+    let s = conv_shape(x, weight);
+    let (out, arg) = conv::forward_pooled(values(x), values(weight), values(&bias), &s);
+    let shape = [s.batch, s.c_out, s.height / 2, s.width / 2];
+    (tensor(out, &shape), arg, s)
+}
+
+fn pool_forward(x: FlexTensor) -> (FlexTensor, Vec<u8>, PoolShape) {
+    let x = contiguous(x);
+    let (s, out_shape) = pool_shape(&x);
+    let (out, arg) = pool::forward(values(&x), &s);
+    (tensor(out, &out_shape), arg, s)
+}
+
+impl KernelBackend for Flex {
+    fn conv2d_same(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        conv_forward(&contiguous(x), &contiguous(weight), bias).0
+    }
+
+    fn relu_max_pool2(x: FlexTensor) -> FlexTensor {
+        pool_forward(x).0
+    }
+
+    fn conv2d_relu_max_pool2(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        conv_pool_forward(&contiguous(x), &contiguous(weight), bias).0
+    }
+}
+
+/// Backward of [`KernelBackend::conv2d_same`]: two GEMMs per image and a col2im.
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Flex, 3> for ConvBackward {
+    /// The input, the weight (both contiguous) and the shape.
+    type State = (FlexTensor, FlexTensor, ConvShape);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, weight, s) = ops.state;
+        let g = conv::backward(
+            values(&grad),
+            values(&weight),
+            values(&x),
+            &s,
+            node_x.is_some(),
+        );
+        let ids = [node_x, node_w, node_b].map(|n| n.map(|n| n.id));
+        register_conv_grads(grads, ids, g, &s);
+    }
+}
+
+/// Hands a convolution's gradients to the parents that asked for them.
+fn register_conv_grads(
+    grads: &mut Gradients,
+    [node_x, node_w, node_b]: [Option<NodeId>; 3],
+    g: conv::ConvGrads,
+    s: &ConvShape,
+) {
+    if let (Some(id), Some(dx)) = (node_x, g.x) {
+        grads.register::<Flex>(id, tensor(dx, &[s.batch, s.c_in, s.height, s.width]));
+    }
+    if let Some(id) = node_w {
+        let shape = [s.c_out, s.c_in, s.kernel, s.kernel];
+        grads.register::<Flex>(id, tensor(g.weight, &shape));
+    }
+    if let Some(id) = node_b {
+        grads.register::<Flex>(id, tensor(g.bias, &[s.c_out]));
+    }
+}
+
+/// Backward of [`KernelBackend::conv2d_relu_max_pool2`]: the pooled gradient goes to the winners
+/// one image at a time, then as in [`ConvBackward`].
+#[derive(Debug)]
+struct ConvPoolBackward;
+
+impl Backward<Flex, 3> for ConvPoolBackward {
+    /// The input, the weight (both contiguous), the pool's winners and the shape.
+    type State = (FlexTensor, FlexTensor, Arc<Vec<u8>>, ConvShape);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, weight, arg, s) = ops.state;
+        let g = conv::backward_pooled(
+            values(&grad),
+            &arg,
+            values(&weight),
+            values(&x),
+            &s,
+            node_x.is_some(),
+        );
+        let ids = [node_x, node_w, node_b].map(|n| n.map(|n| n.id));
+        register_conv_grads(grads, ids, g, &s);
+    }
+}
+
+/// Backward of [`KernelBackend::relu_max_pool2`]: each window's gradient to its winner.
+#[derive(Debug)]
+struct PoolBackward;
+
+impl Backward<Flex, 1> for PoolBackward {
+    /// The winners and the input shape.
+    type State = (Arc<Vec<u8>>, PoolShape, Vec<usize>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (arg, s, in_shape) = ops.state;
+        if let Some(node) = node_x {
+            let dx = pool::backward(values(&grad), &arg, &s);
+            grads.register::<Flex>(node.id, tensor(dx, &in_shape));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
+    fn conv2d_same(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match ConvBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = contiguous(x.primitive().clone());
+                let w = contiguous(weight.primitive().clone());
+                let (out, s) = conv_forward(&x, &w, bias.primitive().clone());
+                prep.finish((x, w, s), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (x, w) = (
+                    contiguous(x.into_primitive()),
+                    contiguous(weight.into_primitive()),
+                );
+                prep.finish(conv_forward(&x, &w, bias.into_primitive()).0)
+            }
+        }
+    }
+
+    fn conv2d_relu_max_pool2(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match ConvPoolBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = contiguous(x.primitive().clone());
+                let w = contiguous(weight.primitive().clone());
+                let (out, arg, s) = conv_pool_forward(&x, &w, bias.primitive().clone());
+                prep.finish((x, w, Arc::new(arg), s), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (x, w) = (
+                    contiguous(x.into_primitive()),
+                    contiguous(weight.into_primitive()),
+                );
+                prep.finish(conv_pool_forward(&x, &w, bias.into_primitive()).0)
+            }
+        }
+    }
+
+    fn relu_max_pool2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match PoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let input = x.primitive().clone();
+                let in_shape = dims(&input);
+                let (out, arg, s) = pool_forward(input);
+                prep.finish((Arc::new(arg), s, in_shape), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(pool_forward(x.into_primitive()).0),
+        }
+    }
+}
