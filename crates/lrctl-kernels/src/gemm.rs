@@ -45,9 +45,25 @@ impl<'a> View<'a> {
 /// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), `dst` row-major `lhs.rows × rhs.cols`,
 /// on the calling thread (callers parallelise over independent products).
 pub(crate) fn matmul(dst: &mut [f32], accumulate: bool, lhs: View, rhs: View) {
+    matmul_strided(dst, rhs.cols, accumulate, lhs, rhs);
+}
+
+/// [`matmul`] into a destination whose rows are `dst_row` floats apart (a column block of a wider
+/// row-major matrix).
+pub(crate) fn matmul_strided(
+    dst: &mut [f32],
+    dst_row: usize,
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions differ");
-    assert!(dst.len() >= m * n, "destination too small");
+    assert!(dst_row >= n, "destination rows overlap");
+    assert!(
+        m == 0 || n == 0 || dst.len() >= (m - 1) * dst_row + n,
+        "destination too small"
+    );
     lhs.check();
     rhs.check();
     if m == 0 || n == 0 {
@@ -55,7 +71,9 @@ pub(crate) fn matmul(dst: &mut [f32], accumulate: bool, lhs: View, rhs: View) {
     }
     if k == 0 {
         if !accumulate {
-            dst[..m * n].fill(0.0);
+            for row in 0..m {
+                dst[row * dst_row..][..n].fill(0.0);
+            }
         }
         return;
     }
@@ -68,7 +86,7 @@ pub(crate) fn matmul(dst: &mut [f32], accumulate: bool, lhs: View, rhs: View) {
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_row as isize,
             accumulate,
             lhs.data.as_ptr(),
             lhs.col as isize,

@@ -12,6 +12,8 @@
 //! on any other backend (CUDA) or dtype, so models written with them run everywhere. The tests
 //! check values and gradients against the generic operations.
 
+pub mod activation;
+pub mod attention;
 pub mod conv;
 mod gemm;
 mod ops;
@@ -19,8 +21,8 @@ pub mod pool;
 
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::activation::relu;
-use burn::tensor::module::{conv2d, max_pool2d};
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::module::{attention, conv2d, max_pool2d};
+use burn::tensor::ops::{AttentionModuleOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{DType, Tensor};
 
 pub use ops::KernelBackend;
@@ -127,6 +129,61 @@ pub fn conv2d_relu_max_pool2(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -
     }
 }
 
+/// Causal multi-head self-attention from the fused projection `qkv` `[batch, tokens, 3·width]`
+/// (queries, then keys, then values; head `h` in columns `h·head_dim..` of each) with scale
+/// `1/√head_dim`: `[batch, tokens, width]`, heads side by side. The same function as burn's
+/// `attention` with `is_causal` on the split, per-head tensors.
+///
+/// # Panics
+/// When `heads` is zero or does not divide the width.
+pub fn causal_self_attention(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
+    let [b, t, three_d] = qkv.dims();
+    assert!(
+        heads > 0 && three_d % (3 * heads) == 0,
+        "causal_self_attention: width {three_d} is not 3 × {heads} heads × head width"
+    );
+    let on_flex = matches!(
+        qkv.device().as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    );
+    if !generic_forced() && on_flex && qkv.dtype() == DType::F32 {
+        return Tensor::from_dispatch(<Dispatch as KernelBackend>::causal_attention(
+            qkv.into_dispatch(),
+            heads,
+        ));
+    }
+    let d = three_d / 3;
+    // [b, t, 3, h, d/h] → three [b, h, t, d/h]
+    let qkv = qkv
+        .reshape([b, t, 3, heads, d / heads])
+        .permute([2, 0, 3, 1, 4]);
+    let q = qkv.clone().narrow(0, 0, 1).squeeze_dim::<4>(0);
+    let k = qkv.clone().narrow(0, 1, 1).squeeze_dim::<4>(0);
+    let v = qkv.narrow(0, 2, 1).squeeze_dim::<4>(0);
+    let options = AttentionModuleOptions {
+        scale: None,
+        softcap: None,
+        is_causal: true,
+    };
+    attention(q, k, v, None, None, options)
+        .swap_dims(1, 2)
+        .reshape([b, t, d])
+}
+
+/// The exact (erf) GELU, `x·Φ(x)`, elementwise (see [`activation`] for its accuracy; burn's
+/// `gelu` off the CPU backend).
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let on_flex = matches!(
+        x.device().as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    );
+    if !generic_forced() && on_flex && x.dtype() == DType::F32 {
+        Tensor::from_dispatch(<Dispatch as KernelBackend>::gelu(x.into_dispatch()))
+    } else {
+        burn::tensor::activation::gelu(x)
+    }
+}
+
 /// `max_pool2d(relu(x))` with a 2×2 window and stride 2 (floor): `[n, c, h, w]` →
 /// `[n, c, h/2, w/2]`.
 pub fn relu_max_pool2(x: Tensor<4>) -> Tensor<4> {
@@ -213,6 +270,69 @@ mod tests {
                 (&fast.0, &fast.1, &fast.2, &fast.3)
             );
         }
+    }
+
+    /// Values and the `qkv` gradient of the fused attention against burn's generic attention.
+    #[test]
+    fn attention_matches_burns_generic_attention_with_gradients() {
+        let device = Device::flex().autodiff();
+        for (b, t, heads, dh) in [(3, 9, 2, 4), (2, 16, 4, 8), (1, 5, 1, 3)] {
+            let qkv0 = random([b, t, 3 * heads * dh], &device);
+            let r = random([b, t, heads * dh], &device);
+            let run = |fast: bool| {
+                let qkv = qkv0.clone().detach().require_grad();
+                let y = if fast {
+                    causal_self_attention(qkv.clone(), heads)
+                } else {
+                    // The fallback path, as on a non-Flex device.
+                    let d = heads * dh;
+                    let x = qkv
+                        .clone()
+                        .reshape([b, t, 3, heads, dh])
+                        .permute([2, 0, 3, 1, 4]);
+                    let q = x.clone().narrow(0, 0, 1).squeeze_dim::<4>(0);
+                    let k = x.clone().narrow(0, 1, 1).squeeze_dim::<4>(0);
+                    let v = x.narrow(0, 2, 1).squeeze_dim::<4>(0);
+                    let options = AttentionModuleOptions {
+                        scale: None,
+                        softcap: None,
+                        is_causal: true,
+                    };
+                    attention(q, k, v, None, None, options)
+                        .swap_dims(1, 2)
+                        .reshape([b, t, d])
+                };
+                let grads = (y.clone() * r.clone()).sum().backward();
+                (y.into_data(), qkv.grad(&grads).unwrap().into_data())
+            };
+            let (fast, generic) = (run(true), run(false));
+            fast.0
+                .assert_approx_eq::<f32>(&generic.0, Tolerance::absolute(1e-5));
+            fast.1
+                .assert_approx_eq::<f32>(&generic.1, Tolerance::absolute(1e-4));
+        }
+    }
+
+    #[test]
+    fn gelu_matches_burns_exact_gelu_with_gradients() {
+        let device = Device::flex().autodiff();
+        let x0 = random([7, 33, 5], &device) * 3.0;
+        let r = random([7, 33, 5], &device);
+        let run = |fast: bool| {
+            let x = x0.clone().detach().require_grad();
+            let y = if fast {
+                gelu(x.clone())
+            } else {
+                burn::tensor::activation::gelu(x.clone())
+            };
+            let grads = (y.clone() * r.clone()).sum().backward();
+            (y.into_data(), x.grad(&grads).unwrap().into_data())
+        };
+        let (fast, generic) = (run(true), run(false));
+        fast.0
+            .assert_approx_eq::<f32>(&generic.0, Tolerance::absolute(2e-6));
+        fast.1
+            .assert_approx_eq::<f32>(&generic.1, Tolerance::absolute(2e-6));
     }
 
     /// Without autodiff (evaluation) the kernels give the same values, and the input gradient is

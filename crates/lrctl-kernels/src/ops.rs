@@ -13,6 +13,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, backend_extension};
 use burn::tensor::{Shape, TensorData};
 
+use crate::activation;
+use crate::attention::{self, AttentionShape};
 use crate::conv::{self, ConvShape};
 use crate::pool::{self, PoolShape};
 
@@ -29,6 +31,13 @@ pub trait KernelBackend: Backend {
 
     /// `max_pool2d(relu(x))` with a 2×2 window and stride 2 on `[n, c, h, w]`.
     fn relu_max_pool2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Causal self-attention over `heads` heads from the fused projection `qkv`
+    /// `[batch, tokens, 3·width]` (queries, keys, values): `[batch, tokens, width]`.
+    fn causal_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self>;
+
+    /// The exact (erf) GELU, elementwise.
+    fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `relu_max_pool2(conv2d_same(x, weight, bias))` in one pass per image.
     fn conv2d_relu_max_pool2(
@@ -111,6 +120,28 @@ fn conv_pool_forward(
     (tensor(out, &shape), arg, s)
 }
 
+fn attention_shape(qkv: &FlexTensor, heads: usize) -> AttentionShape {
+    let d = dims(qkv);
+    assert!(
+        d.len() == 3 && heads > 0 && d[2] % (3 * heads) == 0,
+        "causal_attention: qkv {d:?} is not [batch, tokens, 3·heads·head_dim] for {heads} heads"
+    );
+    AttentionShape {
+        batch: d[0],
+        tokens: d[1],
+        heads,
+        head_dim: d[2] / (3 * heads),
+    }
+}
+
+/// The attention output on a contiguous `qkv`, with the probabilities.
+fn attention_forward(qkv: &FlexTensor, heads: usize) -> (FlexTensor, Vec<f32>, AttentionShape) {
+    let s = attention_shape(qkv, heads);
+    let (out, probs) = attention::forward(values(qkv), &s);
+    let shape = [s.batch, s.tokens, s.heads * s.head_dim];
+    (tensor(out, &shape), probs, s)
+}
+
 fn pool_forward(x: FlexTensor) -> (FlexTensor, Vec<u8>, PoolShape) {
     let x = contiguous(x);
     let (s, out_shape) = pool_shape(&x);
@@ -129,6 +160,57 @@ impl KernelBackend for Flex {
 
     fn conv2d_relu_max_pool2(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         conv_pool_forward(&contiguous(x), &contiguous(weight), bias).0
+    }
+
+    fn causal_attention(qkv: FlexTensor, heads: usize) -> FlexTensor {
+        attention_forward(&contiguous(qkv), heads).0
+    }
+
+    fn gelu(x: FlexTensor) -> FlexTensor {
+        gelu_forward(&contiguous(x))
+    }
+}
+
+fn gelu_forward(x: &FlexTensor) -> FlexTensor {
+    tensor(activation::gelu(values(x)), &dims(x))
+}
+
+/// Backward of [`KernelBackend::gelu`].
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    /// The (contiguous) input.
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let x = ops.state;
+        if let Some(node) = node {
+            let dx = activation::gelu_backward(values(&x), values(&grad));
+            grads.register::<Flex>(node.id, tensor(dx, &dims(&x)));
+        }
+    }
+}
+
+/// Backward of [`KernelBackend::causal_attention`].
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Flex, 1> for AttentionBackward {
+    /// The input, the output, the probabilities and the shape.
+    type State = (FlexTensor, FlexTensor, Arc<Vec<f32>>, AttentionShape);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (qkv, out, probs, s) = ops.state;
+        if let Some(node) = node {
+            let d = attention::backward(values(&grad), values(&qkv), values(&out), &probs, &s);
+            let shape = [s.batch, s.tokens, 3 * s.heads * s.head_dim];
+            grads.register::<Flex>(node.id, tensor(d, &shape));
+        }
     }
 }
 
@@ -270,6 +352,38 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
                 );
                 prep.finish(conv_pool_forward(&x, &w, bias.into_primitive()).0)
             }
+        }
+    }
+
+    fn causal_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+        match AttentionBackward
+            .prepare::<C>([qkv.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let qkv = contiguous(qkv.primitive().clone());
+                let (out, probs, s) = attention_forward(&qkv, heads);
+                prep.finish((qkv, out.clone(), Arc::new(probs), s), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(attention_forward(&contiguous(qkv.into_primitive()), heads).0)
+            }
+        }
+    }
+
+    fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match GeluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let input = contiguous(x.primitive().clone());
+                let out = gelu_forward(&input);
+                prep.finish(input, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(gelu_forward(&contiguous(x.into_primitive()))),
         }
     }
 

@@ -62,6 +62,9 @@ impl Classifier for Cnn {
 
 /// conv(3×3, same) + ReLU + max-pool(2×2).
 fn block(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let bias = conv.bias.as_ref().expect("the CNN's convolutions have biases");
+    let bias = conv
+        .bias
+        .as_ref()
+        .expect("the CNN's convolutions have biases");
     lrctl_kernels::conv2d_relu_max_pool2(x, conv.weight.val(), bias.val())
 }

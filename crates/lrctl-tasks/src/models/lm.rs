@@ -1,9 +1,6 @@
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 
 /// Byte-level decoder-only transformer (GPT-style, pre-LayerNorm, learned positions, no
 /// dropout so a seed fully determines the run).
@@ -74,26 +71,13 @@ impl ByteLm {
 
 impl Block {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [b, t, d] = x.dims();
-        let h = self.heads;
+        // Fused causal attention (lrctl's kernel on the CPU backend, burn's elsewhere).
         let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
-        // [b, t, 3, h, d/h] → three [b, h, t, d/h]
-        let qkv = qkv.reshape([b, t, 3, h, d / h]).permute([2, 0, 3, 1, 4]);
-        let q = qkv.clone().narrow(0, 0, 1).squeeze_dim::<4>(0);
-        let k = qkv.clone().narrow(0, 1, 1).squeeze_dim::<4>(0);
-        let v = qkv.narrow(0, 2, 1).squeeze_dim::<4>(0);
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: true,
-        };
-        let ctx = attention(q, k, v, None, None, options)
-            .swap_dims(1, 2)
-            .reshape([b, t, d]);
+        let ctx = lrctl_kernels::causal_self_attention(qkv, self.heads);
         let x = x + self.proj.forward(ctx);
-        let m = self
-            .out
-            .forward(gelu(self.fc.forward(self.norm2.forward(x.clone()))));
+        let m = self.out.forward(lrctl_kernels::gelu(
+            self.fc.forward(self.norm2.forward(x.clone())),
+        ));
         x + m
     }
 }
