@@ -3,7 +3,7 @@
 //! hand-written backward pass.
 //!
 //! The masked entries are left out of the softmax (an exact −∞ mask) instead of being filled and
-//! exponentiated. burn's generic attention builds the scores, mask, maximum, shifted scores,
+//! exponentiated; the exponential is the branch-free one of [`crate::activation`] (≈ 1 ulp). burn's generic attention builds the scores, mask, maximum, shifted scores,
 //! exponentials, sums and probabilities as separate batch-sized tensors (and as many more in the
 //! backward pass); here each (image, head) pair is two small GEMMs and one softmax in cache.
 //! Heads are read from and written to their column blocks of `qkv`/the output through strides,
@@ -17,6 +17,7 @@
 
 use rayon::prelude::*;
 
+use crate::activation::exp_neg;
 use crate::gemm::{View, matmul, matmul_strided};
 
 /// The shape of one attention call.
@@ -107,7 +108,7 @@ fn softmax_causal(row: &mut [f32], scale: f32) {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) * scale;
     let mut sum = 0.0f32;
     for v in row.iter_mut() {
-        *v = (*v * scale - max).exp();
+        *v = exp_neg(*v * scale - max);
         sum += *v;
     }
     let inv = 1.0 / sum;

@@ -123,7 +123,7 @@ fn conv_pool_forward(
 fn attention_shape(qkv: &FlexTensor, heads: usize) -> AttentionShape {
     let d = dims(qkv);
     assert!(
-        d.len() == 3 && heads > 0 && d[2] % (3 * heads) == 0,
+        d.len() == 3 && heads > 0 && d[2].is_multiple_of(3 * heads),
         "causal_attention: qkv {d:?} is not [batch, tokens, 3·heads·head_dim] for {heads} heads"
     );
     AttentionShape {
