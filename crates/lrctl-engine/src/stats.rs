@@ -106,6 +106,26 @@ fn sums4(grad: &[f32], prev: &[f32], update: &[f32]) -> [f64; 4] {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn all_finite_finds_every_kind_of_non_finite_value_anywhere() {
+        let n = 1029; // two full blocks, a partial one, and a tail that is not a multiple of 8
+        let mut x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 1e3).collect();
+        x[5] = f32::MAX;
+        x[6] = -f32::MAX;
+        x[7] = f32::MIN_POSITIVE / 4.0; // subnormal
+        x[8] = -0.0;
+        assert!(all_finite(&x));
+        assert!(all_finite(&[]));
+        for bad in [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for at in [0, 7, 511, 512, 1023, 1024, n - 1] {
+                let mut y = x.clone();
+                y[at] = bad;
+                assert!(!all_finite(&y), "{bad} at {at}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
