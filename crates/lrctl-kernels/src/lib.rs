@@ -16,6 +16,7 @@ pub mod activation;
 pub mod attention;
 pub mod conv;
 mod gemm;
+pub mod linear;
 mod ops;
 pub mod pool;
 
@@ -170,6 +171,25 @@ pub fn causal_self_attention(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
         .reshape([b, t, d])
 }
 
+/// burn's `Linear` on lrctl's dense-layer kernel ([`linear`]) on the CPU backend, its own
+/// `forward` elsewhere (and without a bias): `x·W + b` over the last dimension.
+pub fn linear<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<D> {
+    let on_flex = matches!(
+        x.device().as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    );
+    match &layer.bias {
+        Some(bias) if !generic_forced() && on_flex && x.dtype() == DType::F32 => {
+            Tensor::from_dispatch(<Dispatch as KernelBackend>::linear(
+                x.into_dispatch(),
+                layer.weight.val().into_dispatch(),
+                bias.val().into_dispatch(),
+            ))
+        }
+        _ => layer.forward(x),
+    }
+}
+
 /// The exact (erf) GELU, `x·Φ(x)`, elementwise (see [`activation`] for its accuracy; burn's
 /// `gelu` off the CPU backend).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -311,6 +331,38 @@ mod tests {
             fast.1
                 .assert_approx_eq::<f32>(&generic.1, Tolerance::absolute(1e-4));
         }
+    }
+
+    #[test]
+    fn linear_matches_burns_linear_with_gradients() {
+        let device = Device::flex().autodiff();
+        let layer = burn::nn::LinearConfig::new(12, 7).init(&device);
+        let x0 = random([3, 300, 12], &device);
+        let r = random([3, 300, 7], &device);
+        let run = |fast: bool| {
+            let x = x0.clone().detach().require_grad();
+            let y = if fast {
+                linear(&layer, x.clone())
+            } else {
+                layer.forward(x.clone())
+            };
+            let grads = (y.clone() * r.clone()).sum().backward();
+            let bias = layer.bias.as_ref().unwrap();
+            (
+                y.into_data(),
+                x.grad(&grads).unwrap().into_data(),
+                layer.weight.val().grad(&grads).unwrap().into_data(),
+                bias.val().grad(&grads).unwrap().into_data(),
+            )
+        };
+        let (fast, generic) = (run(true), run(false));
+        let tol = Tolerance::<f32>::absolute(1e-4);
+        fast.0.assert_approx_eq::<f32>(&generic.0, tol);
+        fast.1.assert_approx_eq::<f32>(&generic.1, tol);
+        fast.2
+            .assert_approx_eq::<f32>(&generic.2, Tolerance::absolute(1e-3));
+        fast.3
+            .assert_approx_eq::<f32>(&generic.3, Tolerance::absolute(1e-3));
     }
 
     #[test]

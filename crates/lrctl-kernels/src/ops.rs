@@ -16,6 +16,7 @@ use burn::tensor::{Shape, TensorData};
 use crate::activation;
 use crate::attention::{self, AttentionShape};
 use crate::conv::{self, ConvShape};
+use crate::linear::{self, LinearShape};
 use crate::pool::{self, PoolShape};
 
 /// lrctl's fused operations (f32 only; callers check the dtype and device, see the crate root).
@@ -35,6 +36,13 @@ pub trait KernelBackend: Backend {
     /// Causal self-attention over `heads` heads from the fused projection `qkv`
     /// `[batch, tokens, 3·width]` (queries, keys, values): `[batch, tokens, width]`.
     fn causal_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self>;
+
+    /// The dense layer `x·weight + bias` over the last dimension of `x` (`weight` `[in, out]`).
+    fn linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 
     /// The exact (erf) GELU, elementwise.
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -168,6 +176,62 @@ impl KernelBackend for Flex {
 
     fn gelu(x: FlexTensor) -> FlexTensor {
         gelu_forward(&contiguous(x))
+    }
+
+    fn linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        linear_forward(&contiguous(x), &contiguous(weight), bias).0
+    }
+}
+
+fn linear_shape(x: &FlexTensor, weight: &FlexTensor) -> (LinearShape, Vec<usize>) {
+    let (xd, wd) = (dims(x), dims(weight));
+    assert!(
+        !xd.is_empty() && wd.len() == 2 && xd[xd.len() - 1] == wd[0],
+        "linear: input {xd:?} does not fit weight {wd:?} ([in, out])"
+    );
+    let s = LinearShape {
+        rows: xd[..xd.len() - 1].iter().product(),
+        d_in: wd[0],
+        d_out: wd[1],
+    };
+    (s, xd)
+}
+
+/// The dense layer on contiguous Flex tensors.
+fn linear_forward(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    b: FlexTensor,
+) -> (FlexTensor, LinearShape, Vec<usize>) {
+    let b = contiguous(b);
+    let (s, mut shape) = linear_shape(x, w);
+    let y = linear::forward(values(x), values(w), Some(values(&b)), &s);
+    *shape.last_mut().expect("checked non-empty") = s.d_out;
+    (tensor(y, &shape), s, dims(x))
+}
+
+/// Backward of [`KernelBackend::linear`].
+#[derive(Debug)]
+struct LinearBackward;
+
+impl Backward<Flex, 3> for LinearBackward {
+    /// The input and weight (contiguous), the shape and the input's dimensions.
+    type State = (FlexTensor, FlexTensor, LinearShape, Vec<usize>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, w, s, x_dims) = ops.state;
+        let g = linear::backward(values(&grad), values(&x), values(&w), &s, node_x.is_some());
+        if let (Some(node), Some(dx)) = (node_x, g.x) {
+            grads.register::<Flex>(node.id, tensor(dx, &x_dims));
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, tensor(g.weight, &[s.d_in, s.d_out]));
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, tensor(g.bias, &[s.d_out]));
+        }
     }
 }
 
@@ -368,6 +432,32 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(attention_forward(&contiguous(qkv.into_primitive()), heads).0)
+            }
+        }
+    }
+
+    fn linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match LinearBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = contiguous(x.primitive().clone());
+                let w = contiguous(weight.primitive().clone());
+                let (y, s, x_dims) = linear_forward(&x, &w, bias.primitive().clone());
+                prep.finish((x, w, s, x_dims), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (x, w) = (
+                    contiguous(x.into_primitive()),
+                    contiguous(weight.into_primitive()),
+                );
+                prep.finish(linear_forward(&x, &w, bias.into_primitive()).0)
             }
         }
     }

@@ -56,7 +56,7 @@ impl Classifier for Cnn {
         let x = block(&self.conv1, x);
         let x = block(&self.conv2, x);
         let x = x.flatten::<2>(1, 3);
-        self.output.forward(relu(self.fc.forward(x)))
+        lrctl_kernels::linear(&self.output, relu(lrctl_kernels::linear(&self.fc, x)))
     }
 }
 

@@ -65,19 +65,22 @@ impl ByteLm {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        self.head.forward(self.norm.forward(x))
+        lrctl_kernels::linear(&self.head, self.norm.forward(x))
     }
 }
 
 impl Block {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        // Fused causal attention (lrctl's kernel on the CPU backend, burn's elsewhere).
-        let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
+        // lrctl's kernels on the CPU backend (dense layers, fused causal attention, GELU),
+        // burn's operations elsewhere.
+        let qkv = lrctl_kernels::linear(&self.qkv, self.norm1.forward(x.clone()));
         let ctx = lrctl_kernels::causal_self_attention(qkv, self.heads);
-        let x = x + self.proj.forward(ctx);
-        let m = self.out.forward(lrctl_kernels::gelu(
-            self.fc.forward(self.norm2.forward(x.clone())),
+        let x = x + lrctl_kernels::linear(&self.proj, ctx);
+        let h = lrctl_kernels::gelu(lrctl_kernels::linear(
+            &self.fc,
+            self.norm2.forward(x.clone()),
         ));
+        let m = lrctl_kernels::linear(&self.out, h);
         x + m
     }
 }

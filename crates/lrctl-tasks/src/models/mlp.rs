@@ -32,8 +32,8 @@ impl Classifier for Mlp {
     fn logits(&self, x: Tensor<2>) -> Tensor<2> {
         let mut h = x;
         for layer in &self.hidden {
-            h = relu(layer.forward(h));
+            h = relu(lrctl_kernels::linear(layer, h));
         }
-        self.output.forward(h)
+        lrctl_kernels::linear(&self.output, h)
     }
 }
