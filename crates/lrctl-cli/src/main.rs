@@ -19,10 +19,10 @@ use clap::Parser;
 /// step. glibc hands a thread arena's heap back to the kernel as soon as it is empty, so the next
 /// step page-faults the memory in again and the kernel zeroes it: about a third of the LM's step
 /// time in profiles. mimalloc keeps freed memory for reuse per thread. Measured with `lrctl
-/// bench` (medians of 5 runs, before the dense-layer kernel): LM 118 → 105 ms/step against glibc
-/// with one arena and no trimming
-/// (and ≈ 215 ms with glibc's defaults), CNN 18.0 → 16.0, MLP 2.17 → 1.89, and the two-job quick
-/// study 10.2 s (glibc default) → 8.9 s, where one glibc arena took 19 s. The price is memory the
+/// bench` (medians of 5 runs, before the dense-layer kernel): LM 118 → 105 ms/step against
+/// glibc with one arena and no trimming (≈ 215 ms with glibc's defaults), CNN 18.0 → 16.0, MLP
+/// 2.17 → 1.89, and the two-job quick study 10.2 s (glibc default) → 8.9 s, where one glibc
+/// arena took 19 s. The price is memory the
 /// LM keeps between steps (161 MiB after loading, against 95): `MIMALLOC_PURGE_DELAY=0` returns
 /// it at once (123 MiB, 178 ms/step).
 #[global_allocator]
