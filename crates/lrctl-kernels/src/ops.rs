@@ -366,31 +366,50 @@ impl Backward<Flex, 1> for PoolBackward {
     }
 }
 
+/// The autodiff wiring shared by the `(x, weight, bias)` operations: `forward` returns the
+/// output and what the backward `step` keeps (kept only when some input is tracked).
+fn weighted_op<C: CheckpointStrategy, B: Backward<Flex, 3>>(
+    step: B,
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+    bias: FloatTensor<Autodiff<Flex, C>>,
+    forward: impl FnOnce(FlexTensor, FlexTensor, FlexTensor) -> (FlexTensor, B::State),
+) -> FloatTensor<Autodiff<Flex, C>> {
+    match step
+        .prepare::<C>([x.node(), weight.node(), bias.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (out, state) = forward(
+                x.primitive().clone(),
+                weight.primitive().clone(),
+                bias.primitive().clone(),
+            );
+            prep.finish(state, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(
+            forward(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+            )
+            .0,
+        ),
+    }
+}
+
 impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
     fn conv2d_same(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        match ConvBackward
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let x = contiguous(x.primitive().clone());
-                let w = contiguous(weight.primitive().clone());
-                let (out, s) = conv_forward(&x, &w, bias.primitive().clone());
-                prep.finish((x, w, s), out)
-            }
-            OpsKind::UnTracked(prep) => {
-                let (x, w) = (
-                    contiguous(x.into_primitive()),
-                    contiguous(weight.into_primitive()),
-                );
-                prep.finish(conv_forward(&x, &w, bias.into_primitive()).0)
-            }
-        }
+        weighted_op::<C, _>(ConvBackward, x, weight, bias, |x, w, b| {
+            let (x, w) = (contiguous(x), contiguous(w));
+            let (out, s) = conv_forward(&x, &w, b);
+            (out, (x, w, s))
+        })
     }
 
     fn conv2d_relu_max_pool2(
@@ -398,25 +417,11 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        match ConvPoolBackward
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let x = contiguous(x.primitive().clone());
-                let w = contiguous(weight.primitive().clone());
-                let (out, arg, s) = conv_pool_forward(&x, &w, bias.primitive().clone());
-                prep.finish((x, w, Arc::new(arg), s), out)
-            }
-            OpsKind::UnTracked(prep) => {
-                let (x, w) = (
-                    contiguous(x.into_primitive()),
-                    contiguous(weight.into_primitive()),
-                );
-                prep.finish(conv_pool_forward(&x, &w, bias.into_primitive()).0)
-            }
-        }
+        weighted_op::<C, _>(ConvPoolBackward, x, weight, bias, |x, w, b| {
+            let (x, w) = (contiguous(x), contiguous(w));
+            let (out, arg, s) = conv_pool_forward(&x, &w, b);
+            (out, (x, w, Arc::new(arg), s))
+        })
     }
 
     fn causal_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
@@ -441,25 +446,11 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        match LinearBackward
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let x = contiguous(x.primitive().clone());
-                let w = contiguous(weight.primitive().clone());
-                let (y, s, x_dims) = linear_forward(&x, &w, bias.primitive().clone());
-                prep.finish((x, w, s, x_dims), y)
-            }
-            OpsKind::UnTracked(prep) => {
-                let (x, w) = (
-                    contiguous(x.into_primitive()),
-                    contiguous(weight.into_primitive()),
-                );
-                prep.finish(linear_forward(&x, &w, bias.into_primitive()).0)
-            }
-        }
+        weighted_op::<C, _>(LinearBackward, x, weight, bias, |x, w, b| {
+            let (x, w) = (contiguous(x), contiguous(w));
+            let (y, s, x_dims) = linear_forward(&x, &w, b);
+            (y, (x, w, s, x_dims))
+        })
     }
 
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
