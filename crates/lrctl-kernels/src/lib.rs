@@ -1,12 +1,17 @@
 //! lrctl's own tensor kernels for burn's CPU backend (Flex), with hand-written backward passes.
 //!
-//! burn-flex's generic convolution backward computes the weight gradient as a convolution whose
-//! kernel is the whole image, and max-pooling goes through a general N-d path with index tensors;
-//! together they made lrctl's CNN about 3× slower per step than PyTorch. This crate replaces them
-//! through burn's backend-extension mechanism:
-//! - [`conv2d_same`]: stride-1, same-padding convolution as im2col + GEMM, backward as two GEMMs
-//!   per image ([`conv`]);
-//! - [`relu_max_pool2`]: ReLU and 2×2/2 max-pooling in one pass ([`pool`]).
+//! burn-flex's generic operations made lrctl's CNN about 3× and its transformer about 2.5×
+//! slower per step than PyTorch: the convolution's backward computes the weight gradient as a
+//! convolution whose kernel is the whole image, pooling goes through a general N-d path with
+//! index tensors, every matmul output is allocated zeroed and then copied for alignment, and
+//! attention and GELU are chains of batch-sized temporaries. This crate replaces them through
+//! burn's backend-extension mechanism ([`KernelBackend`]):
+//! - [`linear`](fn@linear): dense layers `x·W + b` as row-block GEMMs ([`linear`](mod@linear));
+//! - [`conv2d_relu_max_pool2`]: convolution, ReLU and 2×2 pooling one image at a time
+//!   ([`conv`], [`pool`]), and [`conv2d_same`] and [`relu_max_pool2`] on their own;
+//! - [`causal_self_attention`]: multi-head causal attention from the `qkv` projection
+//!   ([`attention`](mod@attention));
+//! - [`gelu`]: the exact GELU in one pass ([`activation`]).
 //!
 //! Each function takes and returns ordinary `Tensor`s and falls back to burn's generic operations
 //! on any other backend (CUDA) or dtype, so models written with them run everywhere. The tests
@@ -171,7 +176,7 @@ pub fn causal_self_attention(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
         .reshape([b, t, d])
 }
 
-/// burn's `Linear` on lrctl's dense-layer kernel ([`linear`]) on the CPU backend, its own
+/// burn's `Linear` on lrctl's dense-layer kernel ([`linear`](mod@linear)) on the CPU backend, its own
 /// `forward` elsewhere (and without a bias): `x·W + b` over the last dimension.
 pub fn linear<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<D> {
     let on_flex = matches!(

@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 /// The winner code of a window whose maximum was not positive (the gradient stops there).
-const CLAMPED: u8 = 4;
+pub const CLAMPED: u8 = 4;
 
 /// Planes per parallel task.
 const PLANES: usize = 16;
