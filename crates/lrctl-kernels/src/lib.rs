@@ -70,7 +70,7 @@ fn generic_forced() -> bool {
 }
 
 /// Whether `x` lives on Flex (with or without autodiff) as f32, where the kernels apply.
-fn on_flex_f32(x: &Tensor<4>) -> bool {
+fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
     !generic_forced()
         && x.dtype() == DType::F32
         && matches!(
@@ -143,21 +143,25 @@ pub fn conv2d_relu_max_pool2(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -
 /// # Panics
 /// When `heads` is zero or does not divide the width.
 pub fn causal_self_attention(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
-    let [b, t, three_d] = qkv.dims();
+    let [_, _, three_d] = qkv.dims();
     assert!(
         heads > 0 && three_d % (3 * heads) == 0,
         "causal_self_attention: width {three_d} is not 3 × {heads} heads × head width"
     );
-    let on_flex = matches!(
-        qkv.device().as_dispatch().clone().inner(),
-        DispatchDevice::Flex(_)
-    );
-    if !generic_forced() && on_flex && qkv.dtype() == DType::F32 {
-        return Tensor::from_dispatch(<Dispatch as KernelBackend>::causal_attention(
+    if on_flex_f32(&qkv) {
+        Tensor::from_dispatch(<Dispatch as KernelBackend>::causal_attention(
             qkv.into_dispatch(),
             heads,
-        ));
+        ))
+    } else {
+        generic_causal_attention(qkv, heads)
     }
+}
+
+/// [`causal_self_attention`] with burn's operations: split the heads, burn's causal `attention`,
+/// heads side by side again.
+fn generic_causal_attention(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
+    let [b, t, three_d] = qkv.dims();
     let d = three_d / 3;
     // [b, t, 3, h, d/h] → three [b, h, t, d/h]
     let qkv = qkv
@@ -179,12 +183,8 @@ pub fn causal_self_attention(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
 /// burn's `Linear` on lrctl's dense-layer kernel ([`linear`](mod@linear)) on the CPU backend, its own
 /// `forward` elsewhere (and without a bias): `x·W + b` over the last dimension.
 pub fn linear<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<D> {
-    let on_flex = matches!(
-        x.device().as_dispatch().clone().inner(),
-        DispatchDevice::Flex(_)
-    );
     match &layer.bias {
-        Some(bias) if !generic_forced() && on_flex && x.dtype() == DType::F32 => {
+        Some(bias) if on_flex_f32(&x) => {
             Tensor::from_dispatch(<Dispatch as KernelBackend>::linear(
                 x.into_dispatch(),
                 layer.weight.val().into_dispatch(),
@@ -198,11 +198,7 @@ pub fn linear<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<
 /// The exact (erf) GELU, `x·Φ(x)`, elementwise (see [`activation`] for its accuracy; burn's
 /// `gelu` off the CPU backend).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let on_flex = matches!(
-        x.device().as_dispatch().clone().inner(),
-        DispatchDevice::Flex(_)
-    );
-    if !generic_forced() && on_flex && x.dtype() == DType::F32 {
+    if on_flex_f32(&x) {
         Tensor::from_dispatch(<Dispatch as KernelBackend>::gelu(x.into_dispatch()))
     } else {
         burn::tensor::activation::gelu(x)
@@ -310,22 +306,7 @@ mod tests {
                     causal_self_attention(qkv.clone(), heads)
                 } else {
                     // The fallback path, as on a non-Flex device.
-                    let d = heads * dh;
-                    let x = qkv
-                        .clone()
-                        .reshape([b, t, 3, heads, dh])
-                        .permute([2, 0, 3, 1, 4]);
-                    let q = x.clone().narrow(0, 0, 1).squeeze_dim::<4>(0);
-                    let k = x.clone().narrow(0, 1, 1).squeeze_dim::<4>(0);
-                    let v = x.narrow(0, 2, 1).squeeze_dim::<4>(0);
-                    let options = AttentionModuleOptions {
-                        scale: None,
-                        softcap: None,
-                        is_causal: true,
-                    };
-                    attention(q, k, v, None, None, options)
-                        .swap_dims(1, 2)
-                        .reshape([b, t, d])
+                    generic_causal_attention(qkv.clone(), heads)
                 };
                 let grads = (y.clone() * r.clone()).sum().backward();
                 (y.into_data(), qkv.grad(&grads).unwrap().into_data())
