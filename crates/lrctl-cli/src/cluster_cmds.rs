@@ -61,8 +61,11 @@ pub fn worker(args: WorkerArgs) -> Result<()> {
         .follow
         .then(|| seconds("--poll", args.poll))
         .transpose()?;
-    cfg.progress = args.progress;
-    cfg.log_cells = !args.progress;
+    cfg.observer = Some(crate::progress::observer(if args.progress {
+        crate::progress::Display::Bar
+    } else {
+        crate::progress::Display::Log
+    }));
     install_ctrlc(std::sync::Arc::clone(&cfg.cancel));
     let location = &args.store.store;
     let study = match &args.study {

@@ -115,7 +115,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Methods => {
-            output::print_methods(&lrctl_method::builtin());
+            output::print_methods(&lrctl_wrap::builtin());
             Ok(())
         }
         Command::Run(args) => study_cmds::run(args),
@@ -145,12 +145,29 @@ pub fn resolve_task(name: &str, data: Option<&PathBuf>) -> Result<TaskSpec> {
     Ok(spec)
 }
 
+/// A plain method by name or file, or an error that says where a wrapped one can go.
+pub fn plain_method(name: &str) -> Result<lrctl_method::MethodSpec> {
+    let method = lrctl_wrap::find(name)?;
+    match &method.wrapper {
+        None => Ok(method.spec),
+        Some(lrctl_wrap::Wrapper::Tune(_)) => bail!(
+            "method `{name}` is a tuned method: one run of it is a whole tuning run. Tune it \
+             with `lrctl tune --method {name}`, or run it in a study: `lrctl run --task T \
+             --method {name} --seeds 1`"
+        ),
+        Some(lrctl_wrap::Wrapper::Select(_)) => bail!(
+            "method `{name}` is a selection method: it chooses among other methods using a \
+             study. Run it in a study: `lrctl run --task T --method {name}`"
+        ),
+    }
+}
+
 fn train(args: TrainArgs) -> Result<()> {
     if let Some(out) = &args.out {
         output::check_out_extension(out)?;
     }
     let spec = resolve_task(&args.task, args.data.as_ref())?;
-    let method = lrctl_method::find(&args.method)?;
+    let method = plain_method(&args.method)?;
     method.validate()?;
     let task = lrctl_tasks::prepare(&spec, &args.data_args.dirs())?;
 
@@ -182,9 +199,8 @@ fn train(args: TrainArgs) -> Result<()> {
         eval_limit: args.eval_examples.map(|n| n.max(1)),
     };
     let result: RunResult = lrctl_engine::with_threads(threads, || {
-        lrctl_study::run::train_cell(task.as_ref(), &method, &options)
-    })
-    .map_err(anyhow::Error::msg)?
+        lrctl_engine::train_method(task.as_ref(), &method, &options)
+    })?
     .expect("not cancelled");
     bar.finish_and_clear();
 

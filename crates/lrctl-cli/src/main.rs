@@ -4,6 +4,7 @@ mod bench_cmd;
 mod cluster_cmds;
 mod commands;
 mod output;
+mod progress;
 mod select_cmd;
 mod study_cmds;
 mod tune_cmd;

@@ -29,9 +29,9 @@ pub fn print_tasks(tasks: &[TaskSpec]) {
 }
 
 /// `lrctl methods`.
-pub fn print_methods(methods: &[MethodSpec]) {
-    let width = methods.iter().map(|m| m.name.len()).max().unwrap_or(4);
-    for m in methods {
+pub fn print_methods(methods: &[lrctl_wrap::Method]) {
+    let width = methods.iter().map(|m| m.name().len()).max().unwrap_or(4);
+    for m in methods.iter().map(|m| &m.spec) {
         let mark = if m.default { "*" } else { " " };
         println!(
             "{:width$} {mark} {:9} {}",
@@ -140,6 +140,6 @@ pub fn write_run(
 /// one row per recorded point, evaluation columns empty between evaluations.
 pub fn write_curve_csv(w: &mut dyn Write, task: &TaskSpec, r: &RunResult) -> Result<()> {
     writeln!(w, "{}", lrctl_study::export::CURVE_COLUMNS)?;
-    let (_, rows) = lrctl_study::run::to_store(task, r);
-    lrctl_study::export::write_curve_rows(w, "", &rows)
+    let (_, rows) = lrctl_wrap::cell::to_store(task, r);
+    Ok(lrctl_study::export::write_curve_rows(w, "", &rows)?)
 }

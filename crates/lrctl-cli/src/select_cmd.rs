@@ -6,9 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lrctl_select::{MetaFeatures, SELECTOR_NAMES};
-use lrctl_study::aslib::FEATURES;
-use lrctl_study::probe::PROBE_FEATURES;
 use lrctl_study::snapshot::Snapshot;
+use lrctl_wrap::features::static_names;
+use lrctl_wrap::probe;
 
 use crate::commands::DataArgs;
 use crate::study_cmds::{StoreArgs, find_study};
@@ -45,19 +45,20 @@ fn features(
     probe_steps: u64,
     dirs: &lrctl_data::DataDirs,
 ) -> Result<(MetaFeatures, Vec<f64>)> {
-    let mut names: Vec<String> = FEATURES.iter().map(|s| s.to_string()).collect();
+    let mut names = static_names();
     let mut values = snap.static_features();
     let mut costs = vec![0.0; values.len()];
     if probe_steps > 0 {
-        names.extend(PROBE_FEATURES.iter().map(|s| s.to_string()));
+        let probe_names = probe::names();
+        names.extend(probe_names.iter().map(|s| s.to_string()));
         for ((t, row), cost) in snap.tasks.iter().zip(&mut values).zip(&mut costs) {
             let Some(spec) = &t.spec else {
-                row.extend(std::iter::repeat_n(f64::NAN, PROBE_FEATURES.len()));
+                row.extend(std::iter::repeat_n(f64::NAN, probe_names.len()));
                 continue;
             };
             let task = lrctl_tasks::prepare(spec, dirs)
                 .with_context(|| format!("loading task `{}` for its probe", t.name))?;
-            let p = lrctl_study::probe::probe(task.as_ref(), probe_steps, 0)
+            let p = probe::probe(task.as_ref(), probe_steps, 0)
                 .map_err(|e| anyhow::anyhow!("probing `{}`: {e}", t.name))?;
             row.extend(p.features);
             *cost = p.seconds;
@@ -160,10 +161,9 @@ pub fn select(args: SelectArgs) -> Result<()> {
     let start = Instant::now();
     let task = lrctl_tasks::prepare(&spec, &dirs)
         .with_context(|| format!("loading task `{name}` to measure it"))?;
-    let mut target =
-        lrctl_study::selection::task_features(task.as_ref()).map_err(anyhow::Error::msg)?;
+    let mut target = lrctl_wrap::features::task_features(task.as_ref())?.values();
     if args.probe_steps > 0 {
-        let p = lrctl_study::probe::probe(task.as_ref(), args.probe_steps, 0)
+        let p = probe::probe(task.as_ref(), args.probe_steps, 0)
             .map_err(|e| anyhow::anyhow!("probing `{name}`: {e}"))?;
         target.extend(p.features);
     }

@@ -270,7 +270,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         cfg.jobs = j;
     }
-    cfg.progress = !args.quiet;
+    cfg.observer = Some(crate::progress::observer(if args.quiet {
+        crate::progress::Display::Quiet
+    } else {
+        crate::progress::Display::Bar
+    }));
     install_ctrlc(Arc::clone(&cfg.cancel));
 
     let n_cells = study.cells().len();

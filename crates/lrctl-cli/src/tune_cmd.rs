@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lrctl_study::tune::{FidelitySchedule, TrialResult, TuneHooks, TuneReport, TuneSettings};
 use lrctl_tune::{Fidelity, Incumbent, Objective, Scoring, SearchSpace};
+use lrctl_tune::{FidelitySchedule, TrialHooks as TuneHooks, TrialResult};
+use lrctl_wrap::{TuneReport, TuneSettings};
 use serde::Serialize;
 
 use crate::commands::{DataArgs, resolve_task};
@@ -134,8 +135,18 @@ pub fn run(args: TuneArgs) -> Result<()> {
         bail!("--min-budget ({min}) is greater than --max-budget ({max})");
     }
     let spec = resolve_task(&args.task, args.data.as_ref())?;
-    let method = lrctl_method::find(&args.method)?;
-    method.validate()?;
+    let wrapped = lrctl_wrap::find(&args.method)?;
+    wrapped.validate()?;
+    if wrapped.is_selection() {
+        bail!(
+            "method `{}` is a selection method: it chooses other methods per task and has no \
+             hyperparameters to tune",
+            args.method
+        );
+    }
+    // A tuned method is tuned over its own search space unless `--space` says otherwise.
+    let own_space = wrapped.tune().and_then(|t| t.search.clone());
+    let method = wrapped.spec;
     if args.fidelity == FidelitySchedule::WsdBranch && method.controller.branch_step(1).is_none() {
         bail!(
             "--fidelity wsd-branch needs a warmup-stable-decay controller; `{}` has `{}` (use \
@@ -144,13 +155,14 @@ pub fn run(args: TuneArgs) -> Result<()> {
             method.controller.kind()
         );
     }
-    let space = match &args.space {
-        Some(path) => read_space(path)?,
-        None => lrctl_method::default_space(&method)?,
+    let space = match (&args.space, own_space) {
+        (Some(path), _) => read_space(path)?,
+        (None, Some(own)) => own,
+        (None, None) => lrctl_method::default_space(&method)?,
     };
     lrctl_method::check_space(&method, &space).with_context(|| match &args.space {
         Some(path) => format!("--space {}", path.display()),
-        None => "the default search space".to_string(),
+        None => "the method's search space".to_string(),
     })?;
 
     let task = lrctl_tasks::prepare(&spec, &args.data_args.dirs())?;
@@ -228,7 +240,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         cancel: Some(&cancel),
         known: None,
     };
-    let report = lrctl_study::tune::tune(task.as_ref(), &method, &space, &settings, &hooks)?;
+    let report = lrctl_wrap::tune(task.as_ref(), &method, &space, &settings, &hooks)?;
     bar.finish_and_clear();
 
     print_report(&report, &spec);

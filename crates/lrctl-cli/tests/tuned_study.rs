@@ -30,8 +30,8 @@ fn trials(store: &mut dyn Store) -> usize {
     };
     let cells = store.cells(study.id, false).unwrap();
     let spec: lrctl_tasks::TaskSpec = serde_json::from_str(&cells[0].task_config).unwrap();
-    let method: lrctl_method::MethodSpec = serde_json::from_str(&cells[0].method_config).unwrap();
-    let key = lrctl_study::tuned::tuning_key(&spec, &method);
+    let method: lrctl_wrap::Method = serde_json::from_str(&cells[0].method_config).unwrap();
+    let key = lrctl_wrap::tuned::tuning_key(&spec, &method);
     store.trials(&key).unwrap().len()
 }
 

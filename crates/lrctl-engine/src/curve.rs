@@ -3,28 +3,7 @@
 use lrctl_tasks::Metrics;
 use serde::{Deserialize, Serialize};
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// The whole budget ran.
-    Finished,
-    /// A loss, gradient, parameter or learning rate became non-finite; the curve so far is kept.
-    Diverged,
-    /// The run could not be carried out (bad data, a bug); the reason says why.
-    Failed,
-}
-
-impl Outcome {
-    /// The name stored and printed.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Outcome::Finished => "finished",
-            Outcome::Diverged => "diverged",
-            Outcome::Failed => "failed",
-        }
-    }
-}
+pub use lrctl_record::Outcome;
 
 /// One recorded point of a learning curve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use lrctl_control::{Controller, EvalObservation, GradStats, Observation};
+use lrctl_method::MethodSpec;
 use lrctl_optim::Optimizer;
-use lrctl_tasks::{Split, TaskSpec, Workload, steps_per_epoch};
+use lrctl_tasks::{Split, Task, TaskSpec, Workload, steps_per_epoch};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -37,6 +38,10 @@ const FINAL_TRAIN_EVAL_ROWS: usize = 16_384;
 /// the numbers stay finite (a linear model under a huge step size grows its logits, and so its
 /// cross-entropy, without bound instead of overflowing).
 pub const DIVERGENCE_FACTOR: f64 = 100.0;
+
+/// Bumped whenever the engine changes in a way that changes results, so old cells are not
+/// silently reused (it is part of every cell's configuration hash).
+pub const ENGINE_VERSION: u32 = 1;
 
 /// Knobs of one run that are not part of the task or the method.
 #[derive(Default)]
@@ -83,6 +88,50 @@ pub fn train(
     run.advance_to(workload, optimizer, controller, end, options)
         .ok()?;
     Some(run.finish(workload, optimizer))
+}
+
+/// Why a cell could not start training: its model or its method could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The task's model could not be built (bad shapes, missing data).
+    #[error("building the model: {0}")]
+    Model(#[from] lrctl_tasks::TaskError),
+    /// The method's optimizer or controller could not be built.
+    #[error(transparent)]
+    Method(#[from] lrctl_method::MethodError),
+}
+
+/// Builds `task`'s model seeded with `options.seed` and a fresh optimizer and controller from
+/// `method`, paused before the first step: the model and the [`Checkpoint`] that trains it.
+pub fn start(
+    task: &dyn Task,
+    method: &MethodSpec,
+    options: &RunOptions<'_>,
+) -> Result<(Box<dyn Workload>, Checkpoint), StartError> {
+    let workload = task.instantiate(options.seed, &lrctl_tasks::default_device())?;
+    let (optimizer, controller) = method.build(workload.n_params())?;
+    let run = Checkpoint::new(&*workload, task.spec(), optimizer, controller, options);
+    Ok((workload, run))
+}
+
+/// Trains one cell of `task` under `method` on the current thread pool (see [`with_threads`]):
+/// the seeded model, a fresh optimizer and controller, the task's budget (or
+/// [`RunOptions::steps`]). `Ok(None)` when cancelled.
+pub fn train_method(
+    task: &dyn Task,
+    method: &MethodSpec,
+    options: &RunOptions<'_>,
+) -> Result<Option<RunResult>, StartError> {
+    let device = lrctl_tasks::default_device();
+    let mut workload = task.instantiate(options.seed, &device)?;
+    let (mut opt, mut ctl) = method.build(workload.n_params())?;
+    Ok(train(
+        workload.as_mut(),
+        task.spec(),
+        opt.as_mut(),
+        ctl.as_mut(),
+        options,
+    ))
 }
 
 /// A stopwatch that adds the time since its last lap to a phase.

@@ -1,7 +1,7 @@
 //! Methods: named configurations of an optimizer and a controller.
 //!
 //! A method is data, not a code path. The built-in ones are TOML files in `methods/` compiled
-//! into the binary; a user's own method is a TOML file with the same fields:
+//! into the binary ([`BUILTIN_FILES`]); a user's own method is a TOML file with the same fields:
 //!
 //! ```toml
 //! name = "cawr-default"
@@ -18,6 +18,11 @@
 //! t0 = 10
 //! t_mult = 2
 //! ```
+//!
+//! A method file may also hold a `[tune]` table (a *tuned method*: a tuner finds its
+//! hyperparameters per task) or a `[select]` table (a *selection method*: it chooses another
+//! method per task). Those wrap other methods and are read by `lrctl-wrap`; this crate reads
+//! the plain ones ([`MethodSpec`]) and refuses a wrapped one with [`MethodError::Wrapped`].
 
 mod params;
 
@@ -86,151 +91,6 @@ pub struct MethodSpec {
     pub optimizer: OptimizerSpec,
     /// The learning-rate controller.
     pub controller: ControllerSpec,
-    /// For a *tuned method*: how its hyperparameters are tuned on each task before the
-    /// evaluation runs (absent: the method is used as written).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tune: Option<TuneSpec>,
-    /// For a *selection method* (`race`, `auto`): how it chooses, per task, which method to
-    /// train. Its own optimizer and controller are the fallback when there is nothing to choose
-    /// from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub select: Option<SelectSpec>,
-}
-
-/// How a selection method picks the method it trains on a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum SelectSpec {
-    /// Run every candidate briefly on the task and train the best.
-    Race(RaceSpec),
-    /// Let a selector trained on the study's other tasks choose before any training.
-    Auto(AutoSpec),
-}
-
-/// A race between candidate methods: each runs `fraction` of the task's budget with the race
-/// seed; the one with the lowest objective is then trained in full on the cell's seed. The
-/// winner restarts from scratch (no checkpoint is kept), so the race costs
-/// `fraction × candidates` full runs on top of the final run, and every race step is charged.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RaceSpec {
-    /// Method names (`lrctl methods`) that race; plain methods only (no tuned or selection
-    /// methods).
-    pub candidates: Vec<String>,
-    /// Share of the task's budget each candidate runs (0, 1].
-    #[serde(default = "default_race_fraction")]
-    pub fraction: f64,
-    /// What decides the race (lower is better; diverged = the worst score).
-    #[serde(default = "default_race_objective")]
-    pub objective: lrctl_tune::Objective,
-    /// Unset (the default): the race runs on the cell's own seed, each candidate's run
-    /// scheduled over the full budget and paused after `fraction` of it, and the winner's run
-    /// is **continued** to the end (its race steps are part of the final run). Set: one race
-    /// with this seed, shared by the cells of a process, and the winner trains from scratch on
-    /// the cell's seed (how lrctl raced before continuation existed; kept so that stored
-    /// configurations mean what they meant).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-}
-
-fn default_race_fraction() -> f64 {
-    0.1
-}
-
-fn default_race_objective() -> lrctl_tune::Objective {
-    lrctl_tune::Objective::FinalTrainLoss
-}
-
-/// Selection by a trained selector (see `lrctl-select`): fitted on the study's other tasks
-/// (their static meta-features and every other method's results), it picks a method for the
-/// cell's task from the task's own static meta-features, before any training on it. The task
-/// itself is never in the selector's training data. (Probe features are not used here yet:
-/// `lrctl select --probe-steps` evaluates them.)
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AutoSpec {
-    /// Selector name (`sbs`, `regression`, `pairwise`, `knn`).
-    #[serde(default = "default_selector")]
-    pub selector: String,
-}
-
-fn default_selector() -> String {
-    "regression".into()
-}
-
-/// How a tuned method tunes itself on a task: a multi-fidelity tuner over a search space of its
-/// hyperparameters (dotted paths such as `controller.lr`), with the task's budget as the
-/// largest fidelity. Tuning runs once per (task, tuning seed); the incumbent is then retrained
-/// on each evaluation seed, and every tuning step is charged to the method's cost.
-///
-/// In TOML (`smac-fixed.toml`):
-/// ```toml
-/// [tune]
-/// tuner = "smac"
-/// trials = 50
-/// min_budget_fraction = 0.2
-/// objective = "final-train-loss"
-/// [tune.search."controller.lr"]
-/// low = 0.0
-/// high = 1.0
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TuneSpec {
-    /// Tuner name (`lrctl_tune::TUNER_NAMES`).
-    pub tuner: String,
-    /// Trials, every rung counted (default: the tuner's default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trials: Option<usize>,
-    /// Smallest trial budget as a fraction of the task's budget (the paper: 20 of 100 epochs).
-    #[serde(default = "default_min_fraction")]
-    pub min_budget_fraction: f64,
-    /// Ratio between successive rungs.
-    #[serde(default = "default_eta")]
-    pub eta: f64,
-    /// What the trials are scored on, and the score of a diverged trial.
-    #[serde(flatten)]
-    pub scoring: lrctl_tune::Scoring,
-    /// Tuning seed (the evaluation seeds are the study's).
-    #[serde(default)]
-    pub seed: u64,
-    /// The space searched (default: the method's learning rate, see [`default_space`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub search: Option<lrctl_tune::SearchSpace>,
-}
-
-fn default_min_fraction() -> f64 {
-    0.2
-}
-
-fn default_eta() -> f64 {
-    3.0
-}
-
-impl TuneSpec {
-    /// The fidelity for a task whose full run is `max_steps` long.
-    pub fn fidelity(&self, max_steps: u64) -> Result<lrctl_tune::Fidelity, String> {
-        if !(self.min_budget_fraction > 0.0 && self.min_budget_fraction <= 1.0) {
-            return Err(format!(
-                "tune.min_budget_fraction must be in (0, 1], not {}",
-                self.min_budget_fraction
-            ));
-        }
-        let min = ((max_steps as f64 * self.min_budget_fraction).round() as u64)
-            .clamp(1, max_steps.max(1));
-        lrctl_tune::Fidelity::new(min, max_steps.max(1), self.eta).map_err(|e| e.to_string())
-    }
-
-    /// The space searched for `method`.
-    pub fn space(&self, method: &MethodSpec) -> Result<lrctl_tune::SearchSpace, ParamsError> {
-        match &self.search {
-            Some(s) => {
-                check_space(method, s)?;
-                Ok(s.clone())
-            }
-            None => default_space(method),
-        }
-    }
 }
 
 /// Why a method could not be found, read or built.
@@ -279,6 +139,20 @@ pub enum MethodError {
         #[source]
         source: lrctl_control::ControlError,
     },
+    /// A method that wraps other methods (it has a `[tune]` or `[select]` table) where only a
+    /// plain optimizer + controller method can go.
+    #[error(
+        "{file}: method `{name}` has a [{table}] table: it wraps other methods, and only a plain \
+         optimizer + controller method can be used here"
+    )]
+    Wrapped {
+        /// The file (or `built-in <name>`).
+        file: String,
+        /// The method's name.
+        name: String,
+        /// `tune` or `select`.
+        table: &'static str,
+    },
 }
 
 fn did_you_mean(suggestions: &[String]) -> String {
@@ -290,8 +164,9 @@ fn did_you_mean(suggestions: &[String]) -> String {
     }
 }
 
-/// The built-in method files, compiled in.
-const BUILTIN: &[(&str, &str)] = &[
+/// The built-in method files, compiled in: `(name, TOML text)`, in registry order. Plain and
+/// wrapped ones alike; [`builtin`] parses the plain ones, `lrctl-wrap` all of them.
+pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("adam-fixed", include_str!("../methods/adam-fixed.toml")),
     ("cawr-default", include_str!("../methods/cawr-default.toml")),
     ("adamw-cosine", include_str!("../methods/adamw-cosine.toml")),
@@ -328,13 +203,38 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The tables of a method file that make it wrap other methods.
+pub const WRAPPER_TABLES: [&str; 2] = ["tune", "select"];
+
+/// The wrapper table (`tune` or `select`) a method file's TOML text has, if any; `None` also
+/// when the text does not parse (the parse then reports it).
+pub fn wrapper_table(text: &str) -> Option<&'static str> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    WRAPPER_TABLES.into_iter().find(|t| table.contains_key(*t))
+}
+
 impl MethodSpec {
-    /// Parses a method from TOML text; `origin` names the file in errors.
+    /// Parses a plain method from TOML text; `origin` names the file in errors. A method with a
+    /// `[tune]` or `[select]` table is refused with [`MethodError::Wrapped`].
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, MethodError> {
-        toml::from_str(text).map_err(|e| MethodError::Parse {
-            file: origin.to_string(),
-            message: e.to_string(),
-        })
+        let spec: Self = toml::from_str(text).map_err(|e| {
+            match (wrapper_table(text), toml::from_str::<toml::Table>(text)) {
+                (Some(table), Ok(t)) => MethodError::Wrapped {
+                    file: origin.to_string(),
+                    name: t
+                        .get("name")
+                        .and_then(|n| n.as_str())
+                        .unwrap_or("?")
+                        .to_string(),
+                    table,
+                },
+                _ => MethodError::Parse {
+                    file: origin.to_string(),
+                    message: e.to_string(),
+                },
+            }
+        })?;
+        Ok(spec)
     }
 
     /// Reads a method file.
@@ -382,39 +282,42 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Every built-in method, in registry order.
+/// Every plain built-in method (no `[tune]` or `[select]` table), in registry order.
 pub fn builtin() -> Vec<MethodSpec> {
-    BUILTIN
+    BUILTIN_FILES
         .iter()
+        .filter(|(_, text)| wrapper_table(text).is_none())
         .map(|(name, text)| {
-            MethodSpec::from_toml(text, &format!("built-in method {name}"))
+            MethodSpec::from_toml(text, &builtin_origin(name))
                 .expect("built-in method files are valid (tested)")
         })
         .collect()
 }
 
-/// Looks a built-in method up by name, or reads it from a `.toml` path.
+/// How errors name a built-in method file.
+pub fn builtin_origin(name: &str) -> String {
+    format!("built-in method {name}")
+}
+
+/// Looks a plain built-in method up by name, or reads a plain method from a `.toml` path. A
+/// wrapped one (`smac-fixed`, `race`, …) is refused with [`MethodError::Wrapped`].
 pub fn find(name: &str) -> Result<MethodSpec, MethodError> {
     if name.ends_with(".toml") {
         return MethodSpec::from_file(Path::new(name));
     }
-    let all = builtin();
-    all.iter()
-        .find(|m| m.name == name)
-        .cloned()
-        .ok_or_else(|| MethodError::Unknown {
-            name: name.to_string(),
-            suggestions: suggest(name, all.iter().map(|m| m.name.as_str())),
-        })
+    match BUILTIN_FILES.iter().find(|(n, _)| *n == name) {
+        Some((n, text)) => MethodSpec::from_toml(text, &builtin_origin(n)),
+        None => Err(unknown(name)),
+    }
 }
 
-/// The names of the methods `lrctl run` uses by default.
-pub fn default_names() -> Vec<String> {
-    builtin()
-        .into_iter()
-        .filter(|m| m.default)
-        .map(|m| m.name)
-        .collect()
+/// The error for a method name that is neither built in nor a file, with the closest
+/// built-in names.
+pub fn unknown(name: &str) -> MethodError {
+    MethodError::Unknown {
+        name: name.to_string(),
+        suggestions: suggest(name, BUILTIN_FILES.iter().map(|(n, _)| *n)),
+    }
 }
 
 fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
@@ -435,12 +338,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_builtin_parses_validates_and_matches_its_file_name() {
-        for (file, text) in BUILTIN {
-            let m = MethodSpec::from_toml(text, file).unwrap();
-            assert_eq!(&m.name, file);
-            m.validate().unwrap();
+    fn every_plain_builtin_parses_validates_and_matches_its_file_name() {
+        let mut plain = 0;
+        for (file, text) in BUILTIN_FILES {
+            match MethodSpec::from_toml(text, file) {
+                Ok(m) => {
+                    assert_eq!(&m.name, file);
+                    m.validate().unwrap();
+                    plain += 1;
+                }
+                Err(MethodError::Wrapped { name, .. }) => assert_eq!(&name, file),
+                Err(e) => panic!("{file}: {e}"),
+            }
         }
+        assert_eq!(plain, builtin().len());
+        assert!(plain > 10);
+    }
+
+    #[test]
+    fn a_wrapped_method_is_refused_by_name() {
+        let msg = find("smac-fixed").unwrap_err().to_string();
+        assert!(
+            msg.contains("[tune]") && msg.contains("smac-fixed"),
+            "{msg}"
+        );
+        let msg = find("race").unwrap_err().to_string();
+        assert!(msg.contains("[select]"), "{msg}");
     }
 
     #[test]

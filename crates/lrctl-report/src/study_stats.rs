@@ -65,10 +65,7 @@ fn selection(doc: &mut Document, snap: &Snapshot) {
     let candidates = lrctl_study::selection::candidates_only(all);
     let snap = &candidates;
     let raw = &snap.score_table();
-    let names: Vec<String> = lrctl_study::aslib::FEATURES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let names = lrctl_wrap::features::static_names();
     let Ok(features) = lrctl_select::MetaFeatures::new(names, snap.static_features()) else {
         return;
     };

@@ -236,38 +236,7 @@ impl CellState {
     }
 }
 
-/// How a run ended (mirrors the engine's outcome; the store does not depend on the engine).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// The whole budget ran.
-    Finished,
-    /// The run became non-finite.
-    Diverged,
-    /// The run could not be carried out.
-    Failed,
-}
-
-impl Outcome {
-    /// The name stored and printed.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Finished => "finished",
-            Outcome::Diverged => "diverged",
-            Outcome::Failed => "failed",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Outcome> {
-        Some(match s {
-            "finished" => Outcome::Finished,
-            "diverged" => Outcome::Diverged,
-            "failed" => Outcome::Failed,
-            _ => return None,
-        })
-    }
-}
+pub use lrctl_record::Outcome;
 
 /// A worker's hold on a cell. Finishing, renewing or releasing needs it.
 ///

@@ -13,56 +13,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use lrctl_store::{CellRow, Outcome};
-use lrctl_tasks::{ModelSpec, TaskSpec};
-
-/// The static meta-features exported per task, in column order.
-pub const FEATURES: &[&str] = &[
-    "log_train_rows",
-    "n_features",
-    "n_classes",
-    "log_params",
-    "batch_size",
-    "log_budget_steps",
-    "family_linear",
-    "family_mlp",
-    "family_cnn",
-    "family_lm",
-];
-
-/// Static meta-features of a task: from its configuration and, for sizes only known after
-/// training, from its stored cells.
-pub fn static_features(task: &TaskSpec, cells: &[&CellRow]) -> Vec<f64> {
-    let n_params = cells
-        .iter()
-        .filter_map(|c| c.result.as_ref().map(|r| r.n_params))
-        .find(|&n| n > 0)
-        .map_or(f64::NAN, |n| n as f64);
-    let steps = crate::estimate::steps(task)
-        .map(|s| s as f64)
-        .or_else(|| {
-            cells
-                .iter()
-                .filter_map(|c| c.result.as_ref().map(|r| r.total_steps as f64))
-                .find(|&s| s > 0.0)
-        })
-        .unwrap_or(f64::NAN);
-    let (rows, features, classes) = crate::estimate::data_shape(task);
-    let family = |f: &str| f64::from(u8::from(task.model.family() == f));
-    vec![
-        rows.map_or(f64::NAN, |r| (r as f64).ln()),
-        features as f64,
-        classes as f64,
-        n_params.ln(),
-        task.batch_size as f64,
-        steps.ln(),
-        family(ModelSpec::Linear.family()),
-        family("mlp"),
-        family("cnn"),
-        family("lm"),
-    ]
-}
+use lrctl_tasks::TaskSpec;
+use lrctl_wrap::features::StaticFeatures;
 
 fn arff_string(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -77,8 +30,23 @@ fn arff_number(v: Option<f64>) -> String {
 
 /// Writes the scenario files into `dir`: `description.txt`, `algorithm_runs.arff`,
 /// `feature_values.arff`, `feature_runstatus.arff`, `cv.arff`, `citation.bib`.
-pub fn write_scenario(dir: &Path, study: &str, cells: &[CellRow]) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+pub fn write_scenario(dir: &Path, study: &str, cells: &[CellRow]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
+    })?;
+    for (name, text) in scenario(study, cells).map_err(std::io::Error::other)? {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(())
+}
+
+/// The scenario's files, `(name, content)`.
+fn scenario(
+    study: &str,
+    cells: &[CellRow],
+) -> Result<Vec<(&'static str, String)>, std::fmt::Error> {
+    let mut files = Vec::new();
+    let features = StaticFeatures::names().join(", ");
     let id = study.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
 
     let mut tasks: BTreeMap<&str, (Option<TaskSpec>, Vec<&CellRow>)> = BTreeMap::new();
@@ -107,7 +75,7 @@ pub fn write_scenario(dir: &Path, study: &str, cells: &[CellRow]) -> Result<()> 
     writeln!(d, "algorithm_cutoff_memory: ?")?;
     writeln!(d, "features_cutoff_time: ?")?;
     writeln!(d, "features_cutoff_memory: ?")?;
-    writeln!(d, "features_deterministic: [{}]", FEATURES.join(", "))?;
+    writeln!(d, "features_deterministic: [{features}]")?;
     writeln!(d, "features_stochastic: []")?;
     writeln!(d, "metainfo_algorithms:")?;
     for m in &methods {
@@ -123,9 +91,9 @@ pub fn write_scenario(dir: &Path, study: &str, cells: &[CellRow]) -> Result<()> 
     writeln!(d, "number_of_feature_steps: 1")?;
     writeln!(d, "feature_steps:")?;
     writeln!(d, "  static:")?;
-    writeln!(d, "    provides: [{}]", FEATURES.join(", "))?;
+    writeln!(d, "    provides: [{features}]")?;
     writeln!(d, "default_steps: [static]")?;
-    std::fs::write(dir.join("description.txt"), d)?;
+    files.push(("description.txt", d));
 
     let mut runs = format!(
         "@RELATION ALGORITHM_RUNS_{id}\n\n@ATTRIBUTE instance_id STRING\n\
@@ -147,13 +115,13 @@ pub fn write_scenario(dir: &Path, study: &str, cells: &[CellRow]) -> Result<()> 
             if ok { "ok" } else { "crash" }
         )?;
     }
-    std::fs::write(dir.join("algorithm_runs.arff"), runs)?;
+    files.push(("algorithm_runs.arff", runs));
 
     let mut values = format!(
         "@RELATION FEATURE_VALUES_{id}\n\n@ATTRIBUTE instance_id STRING\n\
          @ATTRIBUTE repetition NUMERIC\n"
     );
-    for f in FEATURES {
+    for f in StaticFeatures::names() {
         writeln!(values, "@ATTRIBUTE {f} NUMERIC")?;
     }
     values += "\n@DATA\n";
@@ -169,8 +137,13 @@ pub fn write_scenario(dir: &Path, study: &str, cells: &[CellRow]) -> Result<()> 
     );
     for (i, (task, (spec, task_cells))) in tasks.iter().enumerate() {
         let features = match spec {
-            Some(spec) => static_features(spec, task_cells),
-            None => vec![f64::NAN; FEATURES.len()],
+            Some(spec) => {
+                let results = || task_cells.iter().filter_map(|c| c.result.as_ref());
+                let n_params = results().map(|r| r.n_params).find(|&n| n > 0);
+                let steps = results().map(|r| r.total_steps).find(|&s| s > 0);
+                StaticFeatures::of_task(spec, n_params, steps).values()
+            }
+            None => vec![f64::NAN; StaticFeatures::names().len()],
         };
         let row: Vec<String> = features.iter().map(|&v| arff_number(Some(v))).collect();
         writeln!(values, "{},1,{}", arff_string(task), row.join(","))?;
@@ -182,13 +155,14 @@ pub fn write_scenario(dir: &Path, study: &str, cells: &[CellRow]) -> Result<()> 
         )?;
         writeln!(cv, "{},1,{}", arff_string(task), i % folds + 1)?;
     }
-    std::fs::write(dir.join("feature_values.arff"), values)?;
-    std::fs::write(dir.join("feature_runstatus.arff"), status)?;
-    std::fs::write(dir.join("cv.arff"), cv)?;
-    std::fs::write(
-        dir.join("citation.bib"),
+    files.push(("feature_values.arff", values));
+    files.push(("feature_runstatus.arff", status));
+    files.push(("cv.arff", cv));
+    files.push((
+        "citation.bib",
         "@misc{lrctl,\n  title = {lrctl: learning-rate control, trained, compared and selected},\n  \
-         note = {Scenario exported by lrctl}\n}\n",
-    )?;
-    Ok(())
+         note = {Scenario exported by lrctl}\n}\n"
+            .to_string(),
+    ));
+    Ok(files)
 }

@@ -15,7 +15,6 @@
 
 use std::io::Write;
 
-use anyhow::Result;
 use lrctl_store::{CellRow, CurvePointRow, Store, StudyRow};
 use serde::Serialize;
 
@@ -188,7 +187,11 @@ pub const CURVE_COLUMNS: &str =
     "step,epoch,train_loss,lr,effective_lr,grad_norm,wall_seconds,eval_loss,eval_metric";
 
 /// Writes curve points as CSV rows, each starting with `prefix` (empty: no prefix column).
-pub fn write_curve_rows(out: &mut dyn Write, prefix: &str, curve: &[CurvePointRow]) -> Result<()> {
+pub fn write_curve_rows(
+    out: &mut dyn Write,
+    prefix: &str,
+    curve: &[CurvePointRow],
+) -> std::io::Result<()> {
     let sep = if prefix.is_empty() { "" } else { "," };
     for p in curve {
         writeln!(
@@ -247,7 +250,7 @@ pub fn export(
     table: Table,
     format: Format,
     out: &mut dyn Write,
-) -> Result<()> {
+) -> Result<(), crate::StudyError> {
     let cells = store.cells(study.id, false)?;
     let curves: Vec<Vec<CurvePointRow>> = if table == Table::Curves {
         cells
@@ -271,7 +274,7 @@ pub fn export(
                     })
                     .collect(),
             };
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            serde_json::to_writer_pretty(&mut *out, &doc).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         Format::Csv if table == Table::Cells => {

@@ -2,24 +2,24 @@
 //!
 //! [`StudyFile`] is what the user writes (flags or TOML); [`StudyFile::resolve`] turns it into
 //! a [`Study`] of full configurations; [`run::run_study`] adds its cells to the store and runs
-//! every cell that has no result yet, one single-threaded cell per job. The store is the source
+//! every cell that has no result yet, one single-threaded cell per job (each one
+//! [`lrctl_wrap::cell::train`]), reporting [`RunEvent`]s to an observer. The store is the source
 //! of truth: a cell carries its resolved task and method configuration, so re-running a command
 //! skips finished cells, and a killed run loses at most the cells that were in flight.
+
+#![warn(missing_docs)]
 
 pub mod aslib;
 pub mod estimate;
 pub mod export;
-pub mod probe;
 pub mod run;
 pub mod selection;
 pub mod snapshot;
 pub mod spec;
 pub mod suite;
 pub mod summary;
-pub mod tune;
-pub mod tuned;
 
-pub use run::{RunConfig, RunReport, run_study, submit, work};
+pub use run::{Observer, RunConfig, RunEvent, RunReport, run_study, submit, work};
 pub use spec::{
     CellPlan, ENGINE_VERSION, LRCTL_VERSION, Seeds, Study, StudyError, StudyFile, check_submitter,
     config_hash,

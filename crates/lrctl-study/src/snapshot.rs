@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use anyhow::Result;
 use lrctl_store::{CellId, CellRow, CurvePointRow, Outcome, ProvenanceRow, Store, StudyRow};
 use lrctl_tasks::{Direction, TaskSpec};
+use lrctl_wrap::features::StaticFeatures;
 
 /// The method names of a stored study specification, in the study's order (empty when the
 /// specification is unreadable).
@@ -58,7 +58,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Reads the study.
-    pub fn read(store: &mut dyn Store, study: StudyRow) -> Result<Snapshot> {
+    pub fn read(store: &mut dyn Store, study: StudyRow) -> lrctl_store::Result<Snapshot> {
         let cells = store.cells(study.id, false)?;
         let mut curves = HashMap::new();
         let mut provenance: Vec<ProvenanceRow> = Vec::new();
@@ -181,18 +181,29 @@ impl Snapshot {
     }
 
     /// Static meta-features of every task (`[task][feature]`, columns
-    /// [`crate::aslib::FEATURES`]), for algorithm selection.
+    /// [`lrctl_wrap::features::StaticFeatures::names`]), for algorithm selection.
     pub fn static_features(&self) -> Vec<Vec<f64>> {
         self.tasks
             .iter()
-            .map(|t| {
-                let cells: Vec<_> = self.cells.iter().filter(|c| c.task == t.name).collect();
-                match &t.spec {
-                    Some(spec) => crate::aslib::static_features(spec, &cells),
-                    None => vec![f64::NAN; crate::aslib::FEATURES.len()],
-                }
+            .map(|t| match &t.spec {
+                Some(spec) => self.task_features(&t.name, spec).values(),
+                None => vec![f64::NAN; StaticFeatures::names().len()],
             })
             .collect()
+    }
+
+    /// Static meta-features of one task: from its configuration and, for sizes only known
+    /// after training, from its stored cells.
+    pub fn task_features(&self, task: &str, spec: &TaskSpec) -> StaticFeatures {
+        let results = || {
+            self.cells
+                .iter()
+                .filter(move |c| c.task == task)
+                .filter_map(|c| c.result.as_ref())
+        };
+        let n_params = results().map(|r| r.n_params).find(|&n| n > 0);
+        let steps = results().map(|r| r.total_steps).find(|&s| s > 0);
+        StaticFeatures::of_task(spec, n_params, steps)
     }
 
     /// Mean ± standard error over seeds of a curve quantity at each recorded step, optionally

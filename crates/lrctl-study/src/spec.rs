@@ -20,16 +20,13 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use lrctl_method::MethodSpec;
+pub use lrctl_engine::ENGINE_VERSION;
 use lrctl_tasks::{Budget, TaskSpec};
+use lrctl_wrap::Method;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::suite;
-
-/// Bumped whenever the engine changes in a way that changes results, so old cells are not
-/// silently reused (it is part of every cell's configuration hash).
-pub const ENGINE_VERSION: u32 = 1;
 
 /// Seeds as a count (`0..n`) or an explicit list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,7 +75,7 @@ pub struct StudyFile {
     pub inline_tasks: Vec<TaskSpec>,
     /// Methods defined inline.
     #[serde(default, rename = "method")]
-    pub inline_methods: Vec<MethodSpec>,
+    pub inline_methods: Vec<Method>,
 }
 
 /// Why a study cannot be resolved.
@@ -98,9 +95,31 @@ pub enum StudyError {
     /// A task that cannot be resolved.
     #[error(transparent)]
     Task(#[from] lrctl_tasks::TaskError),
-    /// A method that cannot be resolved or built.
+    /// A method that cannot be found or read.
     #[error(transparent)]
     Method(#[from] lrctl_method::MethodError),
+    /// A method whose settings are invalid.
+    #[error(transparent)]
+    Wrap(#[from] lrctl_wrap::WrapError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] lrctl_store::StoreError),
+    /// This build refuses to work on a study or cell (another lrctl version submitted it).
+    #[error("{0}")]
+    Refused(String),
+    /// A task's data cannot be loaded on this machine.
+    #[error("{task} · {method}: {reason}")]
+    Prepare {
+        /// The task.
+        task: String,
+        /// The method of the cell that needed it.
+        method: String,
+        /// Why (where the data was looked for).
+        reason: String,
+    },
+    /// Writing an export failed.
+    #[error("writing the export: {0}")]
+    Io(#[from] std::io::Error),
     /// Nothing to run.
     #[error(
         "the study has no {0}: name a suite (`--suite quick`), tasks (`--task`) or a study file"
@@ -157,7 +176,7 @@ impl StudyFile {
                 )
             })?;
             task_names.extend(s.tasks);
-            suite_methods.extend(s.methods.unwrap_or_else(lrctl_method::default_names));
+            suite_methods.extend(s.methods.unwrap_or_else(lrctl_wrap::default_names));
             suite_seeds = suite_seeds.max(s.seeds);
         }
         task_names.extend(self.tasks.iter().cloned());
@@ -179,16 +198,16 @@ impl StudyFile {
 
         let method_names = if self.methods.is_empty() && self.inline_methods.is_empty() {
             if suite_methods.is_empty() {
-                lrctl_method::default_names()
+                lrctl_wrap::default_names()
             } else {
                 suite_methods
             }
         } else {
             self.methods.clone()
         };
-        let mut methods: Vec<MethodSpec> = Vec::new();
+        let mut methods: Vec<Method> = Vec::new();
         for name in dedup(&method_names) {
-            let m = lrctl_method::find(&name)?;
+            let m = lrctl_wrap::find(&name)?;
             m.validate()?;
             methods.push(m);
         }
@@ -196,7 +215,7 @@ impl StudyFile {
             m.validate()?;
             methods.push(m.clone());
         }
-        check_unique(methods.iter().map(|m| (m.name.as_str(), m)), "method")?;
+        check_unique(methods.iter().map(|m| (m.name(), m)), "method")?;
         if methods.is_empty() {
             return Err(StudyError::Empty("methods"));
         }
@@ -259,7 +278,7 @@ pub struct Study {
     /// Tasks, in order.
     pub tasks: Vec<TaskSpec>,
     /// Methods, in order.
-    pub methods: Vec<MethodSpec>,
+    pub methods: Vec<Method>,
     /// Seeds.
     pub seeds: Vec<u64>,
 }
@@ -270,7 +289,7 @@ pub struct CellPlan<'a> {
     /// The task.
     pub task: &'a TaskSpec,
     /// The method.
-    pub method: &'a MethodSpec,
+    pub method: &'a Method,
     /// The seed.
     pub seed: u64,
     /// Hash of the full resolved configuration (task, method, engine version).
@@ -283,15 +302,15 @@ impl Study {
     /// results an `auto` cell learns from first.
     pub fn cells(&self) -> Vec<CellPlan<'_>> {
         let mut out = Vec::new();
-        let (plain, selecting): (Vec<&MethodSpec>, Vec<&MethodSpec>) =
-            self.methods.iter().partition(|m| m.select.is_none());
+        let (plain, selecting): (Vec<&Method>, Vec<&Method>) =
+            self.methods.iter().partition(|m| !m.is_selection());
         for methods in [plain, selecting] {
             self.push_cells(&methods, &mut out);
         }
         out
     }
 
-    fn push_cells<'a>(&'a self, methods: &[&'a MethodSpec], out: &mut Vec<CellPlan<'a>>) {
+    fn push_cells<'a>(&'a self, methods: &[&'a Method], out: &mut Vec<CellPlan<'a>>) {
         for task in &self.tasks {
             for method in methods.iter().copied() {
                 let hash = config_hash(task, method);
@@ -326,9 +345,11 @@ pub const LRCTL_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Checks that a stored study was submitted by this lrctl version and engine, so that a worker
 /// never mixes results of two builds into one study. Studies stored before versions were
 /// recorded pass. The error says what to do.
-pub fn check_submitter(study_name: &str, spec_json: &str) -> Result<(), String> {
+pub fn check_submitter(study_name: &str, spec_json: &str) -> Result<(), StudyError> {
     let v: serde_json::Value = serde_json::from_str(spec_json).map_err(|e| {
-        format!("study `{study_name}`: its stored specification is unreadable: {e}")
+        StudyError::Refused(format!(
+            "study `{study_name}`: its stored specification is unreadable: {e}"
+        ))
     })?;
     let lrctl = v.get("lrctl_version").and_then(|x| x.as_str());
     let engine = v.get("engine_version").and_then(|x| x.as_u64());
@@ -337,18 +358,18 @@ pub fn check_submitter(study_name: &str, spec_json: &str) -> Result<(), String> 
     if same {
         return Ok(());
     }
-    Err(format!(
+    Err(StudyError::Refused(format!(
         "study `{study_name}` was submitted by lrctl {} (engine {}), but this worker is lrctl \
          {LRCTL_VERSION} (engine {ENGINE_VERSION}); it refuses to write results into it. Run \
          workers built from the same version as the submitter, or submit the study again with \
          this build (changed cells are superseded, stored results kept)",
         lrctl.unwrap_or("?"),
         engine.map_or("?".to_string(), |e| e.to_string())
-    ))
+    )))
 }
 
 /// SHA-256 (hex) over the canonical JSON of the task, the method and [`ENGINE_VERSION`].
-pub fn config_hash(task: &TaskSpec, method: &MethodSpec) -> String {
+pub fn config_hash(task: &TaskSpec, method: &Method) -> String {
     let json = serde_json::json!({
         "engine": ENGINE_VERSION,
         "task": task,

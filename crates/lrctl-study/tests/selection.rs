@@ -27,7 +27,6 @@ fn run(dir: &std::path::Path, name: &str, jobs: usize) -> Vec<lrctl_store::CellR
     let location = dir.join(format!("{name}.db")).display().to_string();
     let cfg = RunConfig {
         jobs,
-        progress: false,
         ..RunConfig::new(lrctl_data::DataDirs::new(None))
     };
     lrctl_study::run_study(&location, &study, &cfg).unwrap();

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lrctl_store::{SqliteStore, Store};
-use lrctl_study::tuned::{Tuned, TuningCache, resolve, tuning_key};
 use lrctl_tasks::Task;
+use lrctl_wrap::tuned::{Tuned, TuningCache, resolve, tuning_key};
 
 fn iris() -> Arc<dyn Task> {
     let spec = lrctl_tasks::registry::find("logreg/iris").unwrap();
@@ -15,9 +15,12 @@ fn iris() -> Arc<dyn Task> {
 }
 
 /// smac-fixed with fewer trials, so the test is quick.
-fn smac(trials: usize) -> lrctl_method::MethodSpec {
-    let mut m = lrctl_method::find("smac-fixed").unwrap();
-    m.tune.as_mut().unwrap().trials = Some(trials);
+fn smac(trials: usize) -> lrctl_wrap::Method {
+    let mut m = lrctl_wrap::find("smac-fixed").unwrap();
+    let Some(lrctl_wrap::Wrapper::Tune(t)) = m.wrapper.as_mut() else {
+        panic!("smac-fixed is tuned")
+    };
+    t.trials = Some(trials);
     m
 }
 
@@ -29,7 +32,7 @@ fn tune_with(
     task: &dyn Task,
     store: &Mutex<Box<dyn Store>>,
     stop_after: Option<usize>,
-) -> Result<Option<Tuned>, String> {
+) -> Result<Option<Tuned>, lrctl_wrap::CellError> {
     let cancel = AtomicBool::new(false);
     let seen = AtomicUsize::new(0);
     let on_trial = || {
@@ -53,10 +56,9 @@ fn a_killed_tuning_run_resumes_from_its_stored_trials() {
     assert_eq!(reference.trials, 24);
     assert_eq!(reference.trained_here, 24);
     assert_eq!(whole.lock().unwrap().trials(&key).unwrap().len(), 24);
-    assert!(reference.method.tune.is_none(), "the tuned method is plain");
     assert_eq!(
         reference.method.controller,
-        lrctl_method::with_params(&smac(24), &reference.config)
+        lrctl_method::with_params(&smac(24).spec, &reference.config)
             .unwrap()
             .controller
     );
@@ -65,7 +67,7 @@ fn a_killed_tuning_run_resumes_from_its_stored_trials() {
     let s = store(&dir, "resumed.db");
     assert_eq!(
         tune_with(task.as_ref(), &s, Some(9)).unwrap_err(),
-        "cancelled"
+        lrctl_wrap::CellError::Cancelled
     );
     let stored = s.lock().unwrap().trials(&key).unwrap().len();
     assert!((9..24).contains(&stored), "{stored} trials stored");
@@ -94,9 +96,8 @@ fn study_cells_share_one_tuning_run_and_pay_for_it() {
     file.seeds = Some(lrctl_study::Seeds::Count(3));
     file.name = Some("tuned".into());
     let mut study = file.resolve().unwrap();
-    study.methods = vec![smac(24), lrctl_method::find("adam-fixed").unwrap()];
+    study.methods = vec![smac(24), lrctl_wrap::find("adam-fixed").unwrap()];
     let cfg = lrctl_study::RunConfig {
-        progress: false,
         ..lrctl_study::RunConfig::new(lrctl_data::DataDirs::new(None))
     };
     lrctl_study::run_study(&location, &study, &cfg).unwrap();

@@ -16,6 +16,9 @@
 //!   ([`ForestSampler`]), and the one-epoch [`TopK`] baseline; by name with [`tuner`]
 //!   ([`TUNER_NAMES`]).
 //! * **Objective** — [`Objective`] and [`Scoring`] (worst score for diverged trials).
+//! * **Driving** — [`run_trials`], the parallel driver between a tuner and real training runs
+//!   (a [`TrialRunner`]): deterministic whatever the timing, with [`FidelitySchedule`]s that
+//!   continue promoted trials from their parents' paused runs, and replay of stored trials.
 //! * **Testing** — [`MultiFidelity`] versions of Branin and Hartmann ([`TestFunction`]) and the
 //!   synchronous driver [`run_sync`].
 //!
@@ -39,6 +42,7 @@ mod bohb;
 mod driver;
 mod hyperband;
 mod objective;
+mod parallel;
 mod random;
 mod registry;
 mod sampler;
@@ -53,6 +57,10 @@ pub use bohb::{Bohb, KdeSampler, bohb};
 pub use driver::{SyncRun, run_sync};
 pub use hyperband::{BracketLayout, BracketSchedule, Hyperband, Rung, hyperband_brackets};
 pub use objective::{DEFAULT_WORST_SCORE, Objective, Scoring};
+pub use parallel::{
+    DriverSettings, FidelitySchedule, MAX_PAUSED_BYTES, MAX_PAUSED_RUNS, Trained, TrialCallback,
+    TrialHooks, TrialResult, TrialRunner, Trials, TuneCost, run_trials,
+};
 pub use random::RandomSearch;
 pub use registry::{
     DEFAULT_TRIALS, TUNER_ALIASES, TUNER_NAMES, TunerSettings, canonical_name, tuner,

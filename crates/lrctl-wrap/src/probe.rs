@@ -10,15 +10,42 @@ use std::time::Instant;
 use lrctl_engine::RunOptions;
 use lrctl_tasks::Task;
 
+use crate::WrapError;
+
 /// Names of the probe features, in column order.
-pub const PROBE_FEATURES: &[&str] = &[
-    "probe_log_loss_slope",
-    "probe_log_loss_curvature",
-    "probe_relative_loss_drop",
-    "probe_loss_noise",
-    "probe_log_grad_norm",
-    "probe_grad_norm_trend",
-];
+pub fn names() -> Vec<&'static str> {
+    columns(None).into_iter().map(|(n, _)| n).collect()
+}
+
+/// The probe features as (name, value) columns; `None`: every value missing (NaN).
+fn columns(values: Option<ProbeValues>) -> [(&'static str, f64); 6] {
+    let v = values.unwrap_or(ProbeValues {
+        log_loss_slope: f64::NAN,
+        log_loss_curvature: f64::NAN,
+        relative_loss_drop: f64::NAN,
+        loss_noise: f64::NAN,
+        log_grad_norm: f64::NAN,
+        grad_norm_trend: f64::NAN,
+    });
+    [
+        ("probe_log_loss_slope", v.log_loss_slope),
+        ("probe_log_loss_curvature", v.log_loss_curvature),
+        ("probe_relative_loss_drop", v.relative_loss_drop),
+        ("probe_loss_noise", v.loss_noise),
+        ("probe_log_grad_norm", v.log_grad_norm),
+        ("probe_grad_norm_trend", v.grad_norm_trend),
+    ]
+}
+
+/// What a probe measures (see [`features`]).
+struct ProbeValues {
+    log_loss_slope: f64,
+    log_loss_curvature: f64,
+    relative_loss_drop: f64,
+    loss_noise: f64,
+    log_grad_norm: f64,
+    grad_norm_trend: f64,
+}
 
 /// The reference method of the probe.
 pub const PROBE_METHOD: &str = "adam-fixed";
@@ -26,7 +53,7 @@ pub const PROBE_METHOD: &str = "adam-fixed";
 /// A probe's features and what it cost.
 #[derive(Debug, Clone)]
 pub struct Probe {
-    /// Values in [`PROBE_FEATURES`] order (NaN when the probe diverged).
+    /// Values in [`names`] order (NaN when the probe diverged).
     pub features: Vec<f64>,
     /// Optimizer steps spent.
     pub steps: u64,
@@ -70,10 +97,18 @@ fn polyfit(x: &[f64], y: &[f64], degree: usize) -> Option<Vec<f64>> {
     Some((0..k).map(|i| a[i][k] / a[i][i]).collect())
 }
 
-/// Summarises a per-step trajectory of (loss, gradient norm) into [`PROBE_FEATURES`].
+/// Summarises a per-step trajectory of (loss, gradient norm) into the probe features, in
+/// [`names`] order.
 pub fn features(losses: &[f64], grad_norms: &[f64]) -> Vec<f64> {
+    columns(measure(losses, grad_norms))
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+fn measure(losses: &[f64], grad_norms: &[f64]) -> Option<ProbeValues> {
     let n = losses.len();
-    let nan = vec![f64::NAN; PROBE_FEATURES.len()];
+    let nan = None;
     if n < 4
         || losses
             .iter()
@@ -106,20 +141,20 @@ pub fn features(losses: &[f64], grad_norms: &[f64]) -> Vec<f64> {
     let w = (n / 5).max(1);
     let head = losses[..w].iter().sum::<f64>() / w as f64;
     let tail = losses[n - w..].iter().sum::<f64>() / w as f64;
-    vec![
-        line[1],
-        quad[2],
-        1.0 - tail / head,
-        residual_sd,
-        log_grad.iter().sum::<f64>() / n as f64,
-        grad_line[1],
-    ]
+    Some(ProbeValues {
+        log_loss_slope: line[1],
+        log_loss_curvature: quad[2],
+        relative_loss_drop: 1.0 - tail / head,
+        loss_noise: residual_sd,
+        log_grad_norm: log_grad.iter().sum::<f64>() / n as f64,
+        grad_norm_trend: grad_line[1],
+    })
 }
 
 /// Runs the probe on a prepared task: `steps` steps of [`PROBE_METHOD`] with seed `seed`.
-pub fn probe(task: &dyn Task, steps: u64, seed: u64) -> Result<Probe, String> {
+pub fn probe(task: &dyn Task, steps: u64, seed: u64) -> Result<Probe, WrapError> {
     let start = Instant::now();
-    let method = lrctl_method::find(PROBE_METHOD).map_err(|e| e.to_string())?;
+    let method = lrctl_method::find(PROBE_METHOD)?;
     let mut spec = task.spec().clone();
     spec.curve_points = steps.max(1) as u32;
     spec.evals = 1;
@@ -131,9 +166,10 @@ pub fn probe(task: &dyn Task, steps: u64, seed: u64) -> Result<Probe, String> {
         cancel: None,
         eval_limit: Some(64),
     };
-    let result =
-        lrctl_engine::with_threads(1, || crate::run::train_cell(&probe_task, &method, &options))?
-            .ok_or("the probe was cancelled")?;
+    let result = lrctl_engine::with_threads(1, || {
+        lrctl_engine::train_method(&probe_task, &method, &options)
+    })?
+    .ok_or_else(|| WrapError::Invalid("the probe was cancelled".into()))?;
     let losses: Vec<f64> = result.curve.iter().map(|p| p.train_loss).collect();
     let grads: Vec<f64> = result.curve.iter().map(|p| p.grad_norm).collect();
     Ok(Probe {
@@ -203,7 +239,7 @@ mod tests {
         let task = lrctl_tasks::prepare(&spec, &lrctl_data::DataDirs::new(None)).unwrap();
         let p = probe(task.as_ref(), 30, 0).unwrap();
         assert_eq!(p.steps, 30);
-        assert_eq!(p.features.len(), PROBE_FEATURES.len());
+        assert_eq!(p.features.len(), names().len());
         assert!(p.features.iter().all(|v| v.is_finite()), "{:?}", p.features);
         assert!(p.features[0] < 0.0, "the loss falls: {:?}", p.features);
         assert!(p.seconds > 0.0);

@@ -15,18 +15,20 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use lrctl_method::MethodSpec;
+use lrctl_record::Outcome;
 use lrctl_store::{Store, TrialRow};
 use lrctl_tasks::{Task, TaskSpec};
-use lrctl_tune::Config;
+use lrctl_tune::{Config, TrialHooks, TrialResult};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::tune::{TrialResult, TuneHooks, TuneSettings};
+use crate::error::CellError;
+use crate::method::Method;
+use crate::tune::{TuneSettings, TuneSpec};
 
 /// What tuning produced for one (task, method, tuning seed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tuned {
-    /// The method with the incumbent's hyperparameters, its `[tune]` table removed.
+    /// The method with the incumbent's hyperparameters (plain: its `[tune]` table is gone).
     pub method: MethodSpec,
     /// The incumbent's hyperparameters.
     pub config: Config,
@@ -47,44 +49,51 @@ pub struct Tuned {
 }
 
 /// Tuning results shared by the cells of one process, by tuning key.
-pub type TuningCache = Mutex<HashMap<String, Arc<OnceLock<Result<Tuned, String>>>>>;
+pub type TuningCache = Mutex<HashMap<String, Arc<OnceLock<Result<Tuned, CellError>>>>>;
 
 /// Identifies a tuning run: SHA-256 over the task, the method (tuner settings and tuning seed
 /// included) and the engine version.
-pub fn tuning_key(task: &TaskSpec, method: &MethodSpec) -> String {
+pub fn tuning_key(task: &TaskSpec, method: &Method) -> String {
     let json = serde_json::json!({
-        "engine": crate::ENGINE_VERSION,
+        "engine": lrctl_engine::ENGINE_VERSION,
         "task": task,
         "method": method,
         "purpose": "tuning",
     });
-    let digest = Sha256::digest(json.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::sha256_hex(&json.to_string())
+}
+
+/// The steps of `task`'s full run (its budget resolved against its training split).
+pub fn task_steps(task: &dyn Task) -> u64 {
+    let n = task.summary().train;
+    task.spec()
+        .budget
+        .steps(n, task.spec().batch_size.min(n).max(1))
 }
 
 /// Tunes `method` on `task` (once per process and key; see the module docs), with its trials
 /// stored in and replayed from `store`. `Ok(None)` when the method has no `[tune]` table;
-/// `Err` when tuning cannot run or was cancelled (`"cancelled"`).
+/// [`CellError::Cancelled`] when cancelled (the next attempt resumes from the stored trials).
 pub fn resolve(
     task: &dyn Task,
-    method: &MethodSpec,
+    method: &Method,
     store: &Mutex<Box<dyn Store>>,
     cache: &TuningCache,
     cancel: &AtomicBool,
     on_trial: &(dyn Fn() + Sync),
-) -> Result<Option<Tuned>, String> {
-    if method.tune.is_none() {
+) -> Result<Option<Tuned>, CellError> {
+    let Some(spec) = method.tune() else {
         return Ok(None);
-    }
+    };
     let key = tuning_key(task.spec(), method);
     let cell = {
         let mut map = cache.lock().expect("not poisoned");
         Arc::clone(map.entry(key.clone()).or_default())
     };
     let result = cell
-        .get_or_init(|| tune_stored(task, method, &key, store, cancel, on_trial))
+        .get_or_init(|| tune_stored(task, &method.spec, spec, &key, store, cancel, on_trial))
         .clone();
-    if matches!(&result, Err(e) if e == "cancelled") {
+    if result == Err(CellError::Cancelled) {
         // Do not keep a cancelled run: the next attempt resumes from the stored trials.
         cache.lock().expect("not poisoned").remove(&key);
     }
@@ -94,19 +103,15 @@ pub fn resolve(
 fn tune_stored(
     task: &dyn Task,
     method: &MethodSpec,
+    spec: &TuneSpec,
     key: &str,
     store: &Mutex<Box<dyn Store>>,
     cancel: &AtomicBool,
     on_trial: &(dyn Fn() + Sync),
-) -> Result<Tuned, String> {
-    let spec = method.tune.as_ref().expect("checked by the caller");
-    let err = |e: &dyn std::fmt::Display| format!("tuning {}: {e}", method.name);
-    let summary = task.summary();
-    let max_steps = task.spec().budget.steps(
-        summary.train,
-        task.spec().batch_size.min(summary.train).max(1),
-    );
-    let fidelity = spec.fidelity(max_steps).map_err(|e| err(&e))?;
+) -> Result<Tuned, CellError> {
+    let context = format!("tuning {}", method.name);
+    let err = |e: &dyn std::fmt::Display| CellError::failed(&context, e);
+    let fidelity = spec.fidelity(task_steps(task)).map_err(|e| err(&e))?;
     let space = spec.space(method).map_err(|e| err(&e))?;
     let settings = TuneSettings {
         trials: spec.trials,
@@ -139,11 +144,7 @@ fn tune_stored(
             config_json: serde_json::to_string(&t.config).expect("config serialises"),
             budget: t.budget,
             score: Some(t.score).filter(|s| s.is_finite()),
-            outcome: match t.outcome {
-                lrctl_engine::Outcome::Finished => lrctl_store::Outcome::Finished,
-                lrctl_engine::Outcome::Diverged => lrctl_store::Outcome::Diverged,
-                lrctl_engine::Outcome::Failed => lrctl_store::Outcome::Failed,
-            },
+            outcome: t.outcome,
             steps: t.steps,
             seconds: t.seconds,
         };
@@ -151,25 +152,23 @@ fn tune_stored(
             *persist_error.lock().expect("not poisoned") = Some(e.to_string());
         }
     };
-    let hooks = TuneHooks {
+    let hooks = TrialHooks {
         on_trial: Some(&persist),
         cancel: Some(cancel),
         known: Some(&known),
-        ..TuneHooks::default()
+        ..TrialHooks::default()
     };
     // One job: the cell holds one core, and each trial trains single-threaded.
-    let report = crate::tune::tune(task, method, &space, &settings, &hooks)
-        .map_err(|e| err(&format!("{e:#}")))?;
+    let report = crate::tune::tune(task, method, &space, &settings, &hooks).map_err(|e| err(&e))?;
     if let Some(e) = persist_error.into_inner().expect("not poisoned") {
         return Err(err(&format!("storing a trial: {e}")));
     }
     if report.cancelled {
-        return Err("cancelled".into());
+        return Err(CellError::Cancelled);
     }
-    let (Some(inc), Some(mut tuned)) = (report.incumbent, report.tuned) else {
+    let (Some(inc), Some(tuned)) = (report.incumbent, report.tuned) else {
         return Err(err(&"no trial finished at any budget"));
     };
-    tuned.tune = None;
     let trained_here = report
         .trials
         .iter()
@@ -191,11 +190,6 @@ fn tune_stored(
 /// A stored trial as the driver reports it (bracket and rung come back from the tuner's
 /// identical request; only what the store keeps is compared).
 fn from_row(t: &TrialRow, config: Config) -> TrialResult {
-    let outcome = match t.outcome {
-        lrctl_store::Outcome::Finished => lrctl_engine::Outcome::Finished,
-        lrctl_store::Outcome::Diverged => lrctl_engine::Outcome::Diverged,
-        lrctl_store::Outcome::Failed => lrctl_engine::Outcome::Failed,
-    };
     let score = t.score.unwrap_or(f64::INFINITY);
     TrialResult {
         id: t.trial,
@@ -205,8 +199,8 @@ fn from_row(t: &TrialRow, config: Config) -> TrialResult {
         rung: 0,
         parent: None,
         score,
-        objective: (outcome == lrctl_engine::Outcome::Finished).then_some(score),
-        outcome,
+        objective: (t.outcome == Outcome::Finished).then_some(score),
+        outcome: t.outcome,
         reason: None,
         steps: t.steps,
         seconds: t.seconds,

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use lrctl_engine::Outcome;
-use lrctl_study::tune::{TuneHooks, TuneReport, TuneSettings, tune};
 use lrctl_tasks::Task;
+use lrctl_tune::TrialHooks as TuneHooks;
 use lrctl_tune::{Fidelity, Objective, Param, SearchSpace, TunerSettings, run_sync};
+use lrctl_wrap::{TuneReport, TuneSettings, tune};
 
 fn iris() -> Arc<dyn Task> {
     let spec = lrctl_tasks::registry::find("logreg/iris").unwrap();
@@ -214,7 +215,7 @@ fn cancelling_returns_the_trials_told_so_far() {
     let method = adam();
     let space = lrctl_method::default_space(&method).unwrap();
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let on_trial = |t: &lrctl_study::tune::TrialResult, _: Option<&lrctl_tune::Incumbent>| {
+    let on_trial = |t: &lrctl_tune::TrialResult, _: Option<&lrctl_tune::Incumbent>| {
         if t.id == 2 {
             cancel.store(true, std::sync::atomic::Ordering::Relaxed);
         }

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use lrctl_engine::Outcome;
 use lrctl_method::MethodSpec;
-use lrctl_study::tune::{FidelitySchedule, TuneHooks, TuneReport, TuneSettings, tune};
 use lrctl_tasks::Task;
 use lrctl_tune::{Fidelity, Objective, Param, Scoring, SearchSpace};
+use lrctl_tune::{FidelitySchedule, TrialHooks as TuneHooks};
+use lrctl_wrap::{TuneReport, TuneSettings, tune};
 
 fn iris() -> Arc<dyn Task> {
     let spec = lrctl_tasks::registry::find("logreg/iris").unwrap();
@@ -168,7 +169,7 @@ fn continuing_on_other_threads_is_deterministic_and_exact() {
         FidelitySchedule::FullHorizon,
         1,
     );
-    let key = |t: &lrctl_study::tune::TrialResult| format!("{:?} {}", t.config, t.budget);
+    let key = |t: &lrctl_tune::TrialResult| format!("{:?} {}", t.config, t.budget);
     let scores: HashMap<String, u64> = full
         .trials
         .iter()
@@ -241,5 +242,5 @@ fn fidelity_names_round_trip() {
         );
     }
     let e = "fast".parse::<FidelitySchedule>().unwrap_err();
-    assert!(e.contains("full-horizon"), "{e}");
+    assert!(e.to_string().contains("full-horizon"), "{e}");
 }

@@ -1,0 +1,69 @@
+//! How the CLI shows a running study: [`RunEvent`]s from `lrctl-study` drawn as a progress bar
+//! on a terminal, or written as one log line per finished cell (for workers' batch logs).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lrctl_study::{Observer, RunEvent};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// A progress bar on stderr (hidden when stderr is not a terminal).
+    Bar,
+    /// One line per finished cell on stderr.
+    Log,
+    /// Nothing.
+    Quiet,
+}
+
+/// An observer that shows a study's progress as `display` says.
+pub fn observer(display: Display) -> Observer {
+    match display {
+        Display::Bar => bar_observer(),
+        Display::Log => Arc::new(|e: &RunEvent| {
+            if let RunEvent::CellDone {
+                worker,
+                cell,
+                task,
+                method,
+                seed,
+                outcome,
+                seconds,
+            } = e
+            {
+                eprintln!(
+                    "{worker}: cell {cell} {task} · {method} · seed {seed}: {outcome} in {seconds:.1} s"
+                );
+            }
+        }),
+        Display::Quiet => Arc::new(|_: &RunEvent| {}),
+    }
+}
+
+fn bar_observer() -> Observer {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix} [{bar:30}] {pos}/{len} cells · {elapsed_precise} · eta {eta} · {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    Arc::new(move |e: &RunEvent| match e {
+        RunEvent::Started { name, total, done } => {
+            bar.set_prefix(name.clone());
+            if let Some(t) = total {
+                bar.set_length(*t as u64);
+            }
+            bar.set_position(*done as u64);
+            bar.enable_steady_tick(Duration::from_millis(250));
+        }
+        RunEvent::CellStarted {
+            task, method, seed, ..
+        } => bar.set_message(format!("{task} · {method} · seed {seed}")),
+        RunEvent::CellDone { .. } => bar.inc(1),
+        RunEvent::Finished => bar.finish_and_clear(),
+    })
+}

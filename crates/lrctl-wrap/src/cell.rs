@@ -1,0 +1,243 @@
+//! The flow of one cell, from method to recorded result: a selection method first chooses
+//! ([`crate::select`]), a tuned method then tunes itself ([`crate::tuned`]), and the chosen
+//! configuration trains on the cell's seed (continuing a race winner's paused run). What
+//! choosing and tuning cost is charged to the cell.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+
+use lrctl_engine::{RunOptions, RunResult};
+use lrctl_store::{CellResult, CurvePointRow, Outcome, ProvenanceId, Store};
+use lrctl_tasks::{Task, TaskSpec};
+
+use crate::error::CellError;
+use crate::method::Method;
+use crate::select::{References, Selected, SelectionCache};
+use crate::tuned::{Tuned, TuningCache};
+
+/// What the cells of one process share: tuning results and shared races.
+#[derive(Default)]
+pub struct Caches {
+    /// Tuning runs, by tuning key.
+    pub tuning: TuningCache,
+    /// Shared selections, by (task, method).
+    pub selection: SelectionCache,
+}
+
+/// What a cell's run needs besides its task, method and seed.
+pub struct CellContext<'a> {
+    /// The store tuning trials go to (and are replayed from).
+    pub store: &'a Mutex<Box<dyn Store>>,
+    /// The study's other results, for `auto`.
+    pub references: &'a dyn References,
+    /// What the cells of this process share.
+    pub caches: &'a Caches,
+    /// Stops the run at the next step.
+    pub cancel: &'a AtomicBool,
+    /// Called with (steps done, total steps) while training, and while choosing or tuning
+    /// (heartbeats ride on it).
+    pub progress: &'a (dyn Fn(u64, u64) + Sync),
+}
+
+/// A trained cell: the run, and what was chosen and tuned before it.
+#[derive(Debug, Clone)]
+pub struct TrainedCell {
+    /// The run of the method finally trained.
+    pub run: RunResult,
+    /// What a selection method chose (and what choosing cost).
+    pub selected: Option<Selected>,
+    /// What tuning found (and what it cost).
+    pub tuned: Option<Tuned>,
+}
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Runs `f`, turning a panic into a failure with `what` named.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, CellError>) -> Result<T, CellError> {
+    std::panic::catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(CellError::Failed(format!("{what} panicked"))))
+}
+
+/// Trains one cell of `task` under `method` with `seed` (see the module docs), single-threaded.
+pub fn train(
+    task: &dyn Task,
+    method: &Method,
+    seed: u64,
+    ctx: &CellContext<'_>,
+) -> Result<TrainedCell, CellError> {
+    let beat = || (ctx.progress)(0, 0);
+    let select_ctx = crate::select::Context {
+        references: ctx.references,
+        beat: &beat,
+        cancel: ctx.cancel,
+    };
+    let selected = guarded("selection", || {
+        crate::select::resolve(task, method, seed, &ctx.caches.selection, &select_ctx)
+    })?;
+    let (selected, continuation) = match selected {
+        Some((s, c)) => (Some(s), c),
+        None => (None, None),
+    };
+    let method = selected.as_ref().map_or(method, |s| &s.method);
+    let tuned = guarded("tuning", || {
+        crate::tuned::resolve(
+            task,
+            method,
+            ctx.store,
+            &ctx.caches.tuning,
+            ctx.cancel,
+            &beat,
+        )
+    })?;
+    let spec = tuned.as_ref().map_or(&method.spec, |t| &t.method);
+    let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        lrctl_engine::with_threads(1, || {
+            let options = RunOptions {
+                seed,
+                steps: None,
+                progress: Some(ctx.progress),
+                cancel: Some(ctx.cancel),
+                eval_limit: None,
+            };
+            match continuation {
+                // A race's winner: its paused run goes on to the end.
+                Some(mut run) => {
+                    let mut workload = task.instantiate(seed, &lrctl_tasks::default_device())?;
+                    run.run.load_into(workload.as_mut());
+                    let end = run.run.horizon();
+                    if run.advance_to(workload.as_mut(), end, &options).is_err() {
+                        return Ok(None);
+                    }
+                    Ok(Some(run.finish(workload.as_mut())))
+                }
+                None => lrctl_engine::train_method(task, spec, &options),
+            }
+        })
+    }));
+    match run {
+        Ok(Ok(Some(run))) => Ok(TrainedCell {
+            run,
+            selected,
+            tuned,
+        }),
+        Ok(Ok(None)) => Err(CellError::Cancelled),
+        Ok(Err(e)) => Err(CellError::from(e)),
+        Err(panic) => Err(CellError::Failed(format!(
+            "the run panicked: {}",
+            panic_message(&*panic)
+        ))),
+    }
+}
+
+impl TrainedCell {
+    /// The store's record and curve, with choosing and tuning charged and described in the
+    /// result JSON (under `selection` and `tuning`).
+    pub fn into_store(self, task: &TaskSpec) -> (CellResult, Vec<CurvePointRow>) {
+        let (mut result, curve) = to_store(task, &self.run);
+        if let Some(s) = &self.selected {
+            charge(&mut result, "selection", s.steps, s.seconds, s);
+        }
+        if let Some(t) = &self.tuned {
+            charge(&mut result, "tuning", t.steps, t.seconds, t);
+        }
+        (result, curve)
+    }
+}
+
+/// Adds what choosing the trained method cost (tuning, a race) to the cell's bill, and what
+/// was chosen to its result JSON under `what`.
+fn charge(
+    result: &mut CellResult,
+    what: &str,
+    steps: u64,
+    seconds: f64,
+    info: &impl serde::Serialize,
+) {
+    result.cost_steps += steps;
+    result.cost_seconds += seconds;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&result.result_json).expect("the result is JSON");
+    json[what] = serde_json::to_value(info).expect("the choice serialises");
+    result.result_json = json.to_string();
+}
+
+/// The record of a cell that could not run, with the reason.
+pub fn failed(reason: String) -> (CellResult, Vec<CurvePointRow>) {
+    let result = CellResult {
+        outcome: Outcome::Failed,
+        reason: Some(reason),
+        steps: 0,
+        total_steps: 0,
+        n_params: 0,
+        final_train_loss: None,
+        last_batch_loss: None,
+        train_loss: None,
+        train_metric: None,
+        validation_loss: None,
+        validation_metric: None,
+        test_loss: None,
+        test_metric: None,
+        metric_name: None,
+        seconds: 0.0,
+        eval_seconds: 0.0,
+        cost_steps: 0,
+        cost_seconds: 0.0,
+        result_json: "{}".into(),
+        provenance: ProvenanceId(0),
+    };
+    (result, Vec::new())
+}
+
+/// Converts an engine result into the store's record and curve rows.
+pub fn to_store(task: &TaskSpec, r: &RunResult) -> (CellResult, Vec<CurvePointRow>) {
+    let metric = |m: &Option<lrctl_tasks::Metrics>| m.as_ref().and_then(lrctl_engine::task_metric);
+    let loss = |m: &Option<lrctl_tasks::Metrics>| m.as_ref().map(|m| m.loss);
+    let mut summary = r.clone();
+    summary.curve.clear();
+    let result = CellResult {
+        outcome: r.outcome,
+        reason: r.reason.clone(),
+        steps: r.steps,
+        total_steps: r.total_steps,
+        n_params: r.n_params as u64,
+        final_train_loss: r.final_train_loss,
+        last_batch_loss: Some(r.last_batch_loss),
+        train_loss: loss(&r.train),
+        train_metric: metric(&r.train),
+        validation_loss: loss(&r.validation),
+        validation_metric: metric(&r.validation),
+        test_loss: loss(&r.test),
+        test_metric: metric(&r.test),
+        metric_name: Some(task.primary_metric().0.to_string()),
+        seconds: r.seconds,
+        eval_seconds: r.eval_seconds,
+        cost_steps: r.steps,
+        cost_seconds: r.seconds,
+        result_json: serde_json::to_string(&summary).expect("result serialises"),
+        provenance: ProvenanceId(0),
+    };
+    let curve = r
+        .curve
+        .iter()
+        .map(|p| CurvePointRow {
+            step: p.step,
+            epoch: p.epoch,
+            train_loss: p.train_loss,
+            lr: p.lr,
+            effective_lr: p.effective_lr,
+            grad_norm: p.grad_norm,
+            wall_seconds: p.wall_seconds,
+            eval_loss: p.eval.map(|m| m.loss),
+            eval_metric: p.eval.as_ref().and_then(lrctl_engine::task_metric),
+        })
+        .collect();
+    (result, curve)
+}
