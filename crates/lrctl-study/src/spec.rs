@@ -378,3 +378,44 @@ pub fn config_hash(task: &TaskSpec, method: &Method) -> String {
     let digest = Sha256::digest(json.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored cells are found again by their configuration hash: a change to how tasks or
+    /// methods serialise would silently re-run every study. These values were computed by
+    /// lrctl before the method types moved to `lrctl-wrap`; change them only together with
+    /// [`ENGINE_VERSION`] or a deliberate change of the configuration format.
+    #[test]
+    fn configuration_hashes_are_stable() {
+        let file = StudyFile {
+            tasks: vec!["logreg/iris".into()],
+            methods: vec!["adam-fixed".into(), "smac-fixed".into(), "race".into()],
+            seeds: Some(Seeds::Count(1)),
+            steps: Some(2),
+            ..StudyFile::default()
+        };
+        let study = file.resolve().unwrap();
+        let cells = study.cells();
+        let hashes: Vec<(&str, &str)> = cells
+            .iter()
+            .map(|c| (c.method.name(), c.config_hash.as_str()))
+            .collect();
+        let want = [
+            (
+                "adam-fixed",
+                "0f87e12de991a20b4cd2eb39e51b616abb4f99bbc04fe8f759186522f7183215",
+            ),
+            (
+                "smac-fixed",
+                "32273aaad94c141f0a23c5647f4805fa0f0c5e6ffc47ff78c07adf3c29d2efcb",
+            ),
+            (
+                "race",
+                "72f64c97680ca5f8331b5ecd272bdc20028741254c29bfd4f8d73b86f6d56cf9",
+            ),
+        ];
+        assert_eq!(hashes, want);
+    }
+}
