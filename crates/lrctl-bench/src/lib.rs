@@ -151,25 +151,64 @@ pub fn peak_rss_mb() -> f64 {
     rss_mb("VmHWM:")
 }
 
+/// Why a benchmark could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A model that could not be built.
+    #[error(transparent)]
+    Start(#[from] lrctl_engine::StartError),
+    /// A method that could not be read or built.
+    #[error(transparent)]
+    Method(#[from] lrctl_method::MethodError),
+    /// The benchmark's store failed.
+    #[error("benchmark store: {0}")]
+    Store(#[from] lrctl_store::StoreError),
+    /// A file or process could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The benchmark run could not go as asked (the message says why and what to change).
+    #[error("{0}")]
+    Run(String),
+    /// The PyTorch reference failed or cannot build this task.
+    #[error("{0}")]
+    Reference(String),
+    /// README's table markers are missing or out of order.
+    #[error("{0}")]
+    Readme(String),
+}
+
+impl BenchError {
+    /// An I/O error while doing `what`.
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> BenchError {
+        BenchError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
 /// Trains `task` with [`BENCH_METHOD`] through lrctl's engine, exactly as a study cell does
 /// (task budget as the horizon, its curve cadence), and times every step. Periodic
 /// evaluations are switched off: they are not training steps on either side.
-pub fn measure_lrctl(task: &dyn Task, cfg: &SideConfig) -> Result<SideRun, String> {
+pub fn measure_lrctl(task: &dyn Task, cfg: &SideConfig) -> Result<SideRun, BenchError> {
     // The data is loaded: what follows is the cell's training (see `reset_peak_rss`).
     let load_peak_mb = peak_rss_mb();
     reset_peak_rss();
     let rss_before_model_mb = current_rss_mb();
-    let method = MethodSpec::from_toml(BENCH_METHOD, "lrctl-bench")
-        .map_err(|e| format!("the benchmark method: {e}"))?;
+    let method = MethodSpec::from_toml(BENCH_METHOD, "lrctl-bench")?;
     let mut spec = task.spec().clone();
     spec.evals = 0;
     lrctl_engine::with_threads(cfg.threads, || {
         let mut workload = task
             .instantiate(cfg.seed, &lrctl_tasks::default_device())
-            .map_err(|e| format!("building the model: {e}"))?;
-        let (mut opt, mut ctl) = method
-            .build(workload.n_params())
-            .map_err(|e| e.to_string())?;
+            .map_err(lrctl_engine::StartError::from)?;
+        let (mut opt, mut ctl) = method.build(workload.n_params())?;
         let stamps = std::sync::Mutex::new(Vec::with_capacity(cfg.steps as usize + 1));
         let progress = |_: u64, _: u64| stamps.lock().expect("not poisoned").push(Instant::now());
         // The result after the timed steps feeds the store-write measurement only: small
@@ -186,16 +225,16 @@ pub fn measure_lrctl(task: &dyn Task, cfg: &SideConfig) -> Result<SideRun, Strin
             seed: cfg.seed,
             ..RunOptions::default()
         };
-        let cancelled = |_| "cancelled".to_string();
+        let cancelled = |_| BenchError::Run("cancelled".to_string());
         let end = cfg.warmup + cfg.steps;
         if end > budget_steps {
-            return Err(format!(
+            return Err(BenchError::Run(format!(
                 "{} trains for {budget_steps} steps: ask for at most {} timed steps after the \
                  {} warm-up steps (--steps, --warmup)",
                 spec.name,
                 budget_steps.saturating_sub(cfg.warmup),
                 cfg.warmup
-            ));
+            )));
         }
         run.advance_to(
             workload.as_mut(),
@@ -210,13 +249,13 @@ pub fn measure_lrctl(task: &dyn Task, cfg: &SideConfig) -> Result<SideRun, Strin
         run.advance_to(workload.as_mut(), opt.as_mut(), ctl.as_mut(), end, &options)
             .map_err(cancelled)?;
         if run.steps() < end {
-            return Err(format!(
+            return Err(BenchError::Run(format!(
                 "the benchmark run stopped after {} of {end} steps ({:?}): AdamW at 1e-3 \
                  should not diverge on {}",
                 run.steps(),
                 run.outcome(),
                 spec.name
-            ));
+            )));
         }
         let stamps = stamps.into_inner().expect("not poisoned");
         let mut prev = start;
@@ -270,8 +309,8 @@ fn phase_delta(after: &StepPhases, before: &StepPhases) -> StepPhases {
 /// Milliseconds a worker spends in the store for one full-length cell of `spec`: the study and
 /// cell rows, the claim, one heartbeat and the result with a full curve (the task's
 /// `curve_points` rows), on a fresh SQLite file.
-fn store_write_ms(spec: &TaskSpec, result: &lrctl_engine::RunResult) -> Result<f64, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+fn store_write_ms(spec: &TaskSpec, result: &lrctl_engine::RunResult) -> Result<f64, BenchError> {
+    let dir = tempfile::tempdir().map_err(|e| BenchError::io("a temporary directory", e))?;
     let path = dir.path().join("bench.db");
     let mut full = result.clone();
     let template = full.curve.last().cloned();
@@ -284,59 +323,48 @@ fn store_write_ms(spec: &TaskSpec, result: &lrctl_engine::RunResult) -> Result<f
             .collect();
     }
     let (mut cell_result, curve) = lrctl_wrap::cell::to_store(spec, &full);
-    let err = |e: lrctl_store::StoreError| format!("benchmark store {}: {e}", path.display());
     // Opening the file (schema creation) is a once-per-study cost, not a per-cell one.
-    let mut store = lrctl_store::open(&path.display().to_string()).map_err(err)?;
+    let mut store = lrctl_store::open(&path.display().to_string())?;
     let start = Instant::now();
-    let study = store.upsert_study("bench", "{}").map_err(err)?;
-    store
-        .add_cells(
-            study,
-            &[lrctl_store::NewCell {
-                task: spec.name.clone(),
-                method: "bench-adamw".into(),
-                seed: 0,
-                config_hash: "bench".into(),
-                task_config: "{}".into(),
-                method_config: "{}".into(),
-            }],
-        )
-        .map_err(err)?;
+    let study = store.upsert_study("bench", "{}")?;
+    store.add_cells(
+        study,
+        &[lrctl_store::NewCell {
+            task: spec.name.clone(),
+            method: "bench-adamw".into(),
+            seed: 0,
+            config_hash: "bench".into(),
+            task_config: "{}".into(),
+            method_config: "{}".into(),
+        }],
+    )?;
     let lease = store
-        .claim(Some(study), "bench", Duration::from_secs(60))
-        .map_err(err)?
-        .ok_or("the benchmark store had no cell to claim")?
+        .claim(Some(study), "bench", Duration::from_secs(60))?
+        .ok_or_else(|| BenchError::Run("the benchmark store had no cell to claim".into()))?
         .lease;
-    store
-        .heartbeat(&lease, Duration::from_secs(60))
-        .map_err(err)?;
-    cell_result.provenance = store
-        .put_provenance(&lrctl_study::run::provenance("bench"))
-        .map_err(err)?;
-    store.finish(&lease, &cell_result, &curve).map_err(err)?;
+    store.heartbeat(&lease, Duration::from_secs(60))?;
+    cell_result.provenance = store.put_provenance(&lrctl_study::run::provenance("bench"))?;
+    store.finish(&lease, &cell_result, &curve)?;
     Ok(start.elapsed().as_secs_f64() * 1e3)
 }
 
 /// Milliseconds of one optimizer update on `n_params` parameters (mean of `steps` updates on a
 /// fixed pseudo-random gradient), for AdamW ([`BENCH_METHOD`]) and each of
 /// [`GLOBAL_PASS_METHODS`], in that order.
-pub fn optimizer_costs(n_params: usize, steps: u32) -> Result<Vec<(String, f64)>, String> {
+pub fn optimizer_costs(n_params: usize, steps: u32) -> Result<Vec<(String, f64)>, BenchError> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let grads: Vec<f32> = (0..n_params)
         .map(|_| rng.random_range(-1e-2..1e-2))
         .collect();
-    let bench = MethodSpec::from_toml(BENCH_METHOD, "lrctl-bench").map_err(|e| e.to_string())?;
+    let bench = MethodSpec::from_toml(BENCH_METHOD, "lrctl-bench")?;
     let mut methods = vec![("adamw".to_string(), bench)];
     for name in GLOBAL_PASS_METHODS {
-        methods.push((
-            name.to_string(),
-            lrctl_method::find(name).map_err(|e| e.to_string())?,
-        ));
+        methods.push((name.to_string(), lrctl_method::find(name)?));
     }
     let mut out = Vec::new();
     for (name, method) in methods {
-        let (mut opt, _) = method.build(n_params).map_err(|e| e.to_string())?;
+        let (mut opt, _) = method.build(n_params)?;
         let mut params: Vec<f32> = (0..n_params).map(|_| rng.random_range(-0.1..0.1)).collect();
         // One untimed step allocates the state.
         opt.step(&mut params, &grads, 1e-3);
@@ -354,8 +382,8 @@ pub fn optimizer_costs(n_params: usize, steps: u32) -> Result<Vec<(String, f64)>
 
 /// Runs a study of `cells` through `lrctl run` (the executable `exe`) with `jobs` jobs and
 /// measures the CPU it used over its wall time (≈ 200 % keeps two cores busy).
-pub fn study_cpu(exe: &Path, args: &[&str], jobs: usize) -> Result<StudyCpu, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+pub fn study_cpu(exe: &Path, args: &[&str], jobs: usize) -> Result<StudyCpu, BenchError> {
+    let dir = tempfile::tempdir().map_err(|e| BenchError::io("a temporary directory", e))?;
     let store = dir.path().join("study.db");
     let before = children_cpu_seconds();
     let start = Instant::now();
@@ -366,10 +394,13 @@ pub fn study_cpu(exe: &Path, args: &[&str], jobs: usize) -> Result<StudyCpu, Str
         .arg(&store)
         .stdout(std::process::Stdio::null())
         .status()
-        .map_err(|e| format!("running {}: {e}", exe.display()))?;
+        .map_err(|e| BenchError::io(format!("running {}", exe.display()), e))?;
     let wall = start.elapsed().as_secs_f64();
     if !status.success() {
-        return Err(format!("`lrctl run {}` failed ({status})", args.join(" ")));
+        return Err(BenchError::Run(format!(
+            "`lrctl run {}` failed ({status})",
+            args.join(" ")
+        )));
     }
     let cpu = children_cpu_seconds() - before;
     Ok(StudyCpu {

@@ -7,20 +7,20 @@ use std::process::Command;
 use lrctl_tasks::{LoadedTask, ModelSpec, Task, TaskData};
 use serde_json::json;
 
-use crate::{SideConfig, SideRun};
+use crate::{BenchError, SideConfig, SideRun};
 
 /// Writes what `scripts/bench/pytorch_reference.py` needs to train the same model on the same
 /// data into `dir`: `meta.json` (model kind and sizes after the task's width and depth
 /// multipliers, batch size, AdamW settings of [`crate::BENCH_METHOD`]) and the training split
 /// (`x.f32` row-major + `y.i64`, or `text.u8`), exactly the rows lrctl trains on.
-pub fn export_reference(task: &LoadedTask, dir: &Path) -> Result<(), String> {
+pub fn export_reference(task: &LoadedTask, dir: &Path) -> Result<(), BenchError> {
     let spec = task.spec();
     let (w, d) = (spec.width as usize, spec.depth as usize);
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
         std::fs::File::create(&path)
             .and_then(|mut f| f.write_all(bytes))
-            .map_err(|e| format!("writing {}: {e}", path.display()))
+            .map_err(|e| BenchError::io(format!("writing {}", path.display()), e))
     };
     let mut meta = json!({
         "task": spec.name,
@@ -63,9 +63,15 @@ pub fn export_reference(task: &LoadedTask, dir: &Path) -> Result<(), String> {
                     meta["model"] = json!("cnn");
                     meta["channels"] = json!([channels[0] * w, channels[1] * w]);
                     meta["hidden"] = json!(hidden * w);
-                    meta["image"] = json!(rows.image_shape.ok_or("a CNN task without images")?);
+                    meta["image"] = json!(rows.image_shape.ok_or_else(
+                        || BenchError::Reference("a CNN task without images".into())
+                    )?);
                 }
-                ModelSpec::Lm { .. } => return Err("a language model on labelled rows".into()),
+                ModelSpec::Lm { .. } => {
+                    return Err(BenchError::Reference(
+                        "a language model on labelled rows".into(),
+                    ));
+                }
             }
             let x: Vec<u8> = rows.x.iter().flat_map(|v| v.to_le_bytes()).collect();
             let y: Vec<u8> = rows
@@ -76,7 +82,7 @@ pub fn export_reference(task: &LoadedTask, dir: &Path) -> Result<(), String> {
             write("x.f32", &x)?;
             write("y.i64", &y)?;
         }
-        (_, TaskData::Text(_)) => return Err("a classifier on text".into()),
+        (_, TaskData::Text(_)) => return Err(BenchError::Reference("a classifier on text".into())),
     }
     write("meta.json", meta.to_string().as_bytes())
 }
@@ -88,7 +94,7 @@ pub fn run_reference(
     script: &Path,
     dir: &Path,
     cfg: &SideConfig,
-) -> Result<SideRun, String> {
+) -> Result<SideRun, BenchError> {
     let out = Command::new(python)
         .arg(script)
         .arg("--data")
@@ -100,22 +106,27 @@ pub fn run_reference(
         .env("OPENBLAS_NUM_THREADS", "1")
         .env("OMP_NUM_THREADS", cfg.threads.to_string())
         .output()
-        .map_err(|e| format!("running {} {}: {e}", python.display(), script.display()))?;
+        .map_err(|e| {
+            BenchError::io(
+                format!("running {} {}", python.display(), script.display()),
+                e,
+            )
+        })?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(BenchError::Reference(format!(
             "{} {} failed ({}): {}",
             python.display(),
             script.display(),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        )));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(line).map_err(|e| {
-        format!(
+        BenchError::Reference(format!(
             "{}: expected one JSON line from the reference script, got {line:?}: {e}",
             script.display()
-        )
+        ))
     })
 }

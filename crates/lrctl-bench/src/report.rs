@@ -383,16 +383,18 @@ impl BenchReport {
 }
 
 /// Replaces the text between `<!-- bench:begin -->` and `<!-- bench:end -->` in `doc`.
-pub fn splice(doc: &str, table: &str) -> Result<String, String> {
+pub fn splice(doc: &str, table: &str) -> Result<String, crate::BenchError> {
     const BEGIN: &str = "<!-- bench:begin -->";
     const END: &str = "<!-- bench:end -->";
     let (Some(b), Some(e)) = (doc.find(BEGIN), doc.find(END)) else {
-        return Err(format!(
+        return Err(crate::BenchError::Readme(format!(
             "the file has no `{BEGIN}` … `{END}` markers to replace"
-        ));
+        )));
     };
     if e < b {
-        return Err(format!("`{END}` comes before `{BEGIN}`"));
+        return Err(crate::BenchError::Readme(format!(
+            "`{END}` comes before `{BEGIN}`"
+        )));
     }
     Ok(format!("{}{BEGIN}\n{table}{}", &doc[..b], &doc[e..]))
 }
@@ -479,6 +481,11 @@ mod tests {
         let doc = "a\n<!-- bench:begin -->\nold\n<!-- bench:end -->\nb\n";
         let out = splice(doc, "new\n").unwrap();
         assert_eq!(out, "a\n<!-- bench:begin -->\nnew\n<!-- bench:end -->\nb\n");
-        assert!(splice("no markers", "x").unwrap_err().contains("markers"));
+        assert!(
+            splice("no markers", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("markers")
+        );
     }
 }

@@ -10,7 +10,6 @@ use clap::{Args, ValueEnum};
 use lrctl_store::{Store, StudyRow};
 use lrctl_study::export::{Format, Table};
 use lrctl_study::{RunConfig, Study, StudyFile, estimate, summary};
-use lrctl_tasks::{Direction, TaskSpec};
 
 use crate::commands::DataArgs;
 
@@ -229,7 +228,9 @@ pub fn study_from(args: &StudyArgs) -> Result<Study> {
     if args.study.is_some() {
         file.name = args.study.clone();
     }
-    if file.suites.is_empty() && file.tasks.is_empty() && file.inline_tasks.is_empty() {
+    // The embedded default when nothing at all names tasks; a study file without tasks is an
+    // error (`tasks = []` does not mean "the quick suite").
+    if args.file.is_none() && file.suites.is_empty() && file.tasks.is_empty() {
         file.suites.push("quick".into());
     }
     for t in &file.tasks {
@@ -289,6 +290,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         cfg.jobs
     );
     let report = lrctl_study::run_study(&args.store.store, &study, &cfg)?;
+    for (task, reason) in &report.skipped {
+        eprintln!("warning: task `{task}` skipped (its cells were not added): {reason}");
+    }
     let a = &report.added;
     if a.existing > 0 || a.superseded > 0 {
         eprintln!(
@@ -346,7 +350,8 @@ pub fn find_study(store: &mut dyn Store, name: Option<&str>) -> Result<StudyRow>
                 )
             });
     }
-    studies
+    let n = studies.len();
+    let chosen = studies
         .into_iter()
         .max_by_key(|s| (s.updated_at, s.id))
         .with_context(|| {
@@ -354,9 +359,18 @@ pub fn find_study(store: &mut dyn Store, name: Option<&str>) -> Result<StudyRow>
                 "{} holds no study yet: start one with `lrctl run`",
                 store.location()
             )
-        })
+        })?;
+    // Never switch studies silently: say which one this command acts on.
+    if n > 1 {
+        eprintln!(
+            "study `{}` (the most recently changed of {n}; choose another with --study)",
+            chosen.name
+        );
+    } else {
+        eprintln!("study `{}`", chosen.name);
+    }
+    Ok(chosen)
 }
-
 fn names(studies: &[StudyRow]) -> String {
     if studies.is_empty() {
         return "(none)".into();
@@ -368,64 +382,50 @@ fn names(studies: &[StudyRow]) -> String {
         .join(", ")
 }
 
-/// Which way each task's metric improves, and its name, from the stored configurations.
-fn task_metrics(
-    store: &mut dyn Store,
-    study: &StudyRow,
-) -> Result<Vec<(String, &'static str, bool)>> {
-    let mut out: Vec<(String, &'static str, bool)> = Vec::new();
-    for c in store.cells(study.id, false)? {
-        if out.iter().any(|(t, _, _)| *t == c.task) {
-            continue;
-        }
-        let (name, max) = match serde_json::from_str::<TaskSpec>(&c.task_config) {
-            Ok(spec) => {
-                let (n, d) = spec.primary_metric();
-                (n, d == Direction::Maximize)
-            }
-            Err(_) => ("metric", true),
-        };
-        out.push((c.task.clone(), name, max));
-    }
-    Ok(out)
-}
-
 /// Prints the per-task results tables of a study (one task when `only` is given).
 fn print_tables(store: &mut dyn Store, study: &StudyRow, only: Option<&str>) -> Result<()> {
-    let cells = store.cells(study.id, false)?;
-    let metrics = task_metrics(store, study)?;
+    let snap =
+        lrctl_study::snapshot::Snapshot::from_cells(study.clone(), store.cells(study.id, false)?);
     if let Some(t) = only
-        && !metrics.iter().any(|(name, _, _)| name == t)
+        && !snap.tasks.iter().any(|task| task.name == t)
     {
-        let known: Vec<&str> = metrics.iter().map(|(n, _, _)| n.as_str()).collect();
+        let known: Vec<&str> = snap.tasks.iter().map(|t| t.name.as_str()).collect();
         bail!(
             "study `{}` has no task `{t}`; its tasks: {}",
             study.name,
             known.join(", ")
         );
     }
-    let summaries: Vec<_> = cells
+    let summaries: Vec<_> = snap
+        .cells
         .iter()
         .filter(|c| only.is_none_or(|t| c.task == t))
         .filter_map(lrctl_study::cell_summary)
         .collect();
-    let method_order = lrctl_study::snapshot::method_order(&study.spec_json);
-    let lookup = |task: &str| metrics.iter().find(|(t, _, _)| t == task);
-    let tables = summary::tables(&summaries, &method_order, |t| lookup(t).is_none_or(|m| m.2));
-    let pending = cells.iter().filter(|c| c.result.is_none()).count();
+    let lookup = |task: &str| snap.tasks.iter().find(|t| t.name == task);
+    let tables = summary::tables(&summaries, &snap.methods, |t| {
+        lookup(t).is_none_or(|t| t.maximize)
+    });
+    let pending = snap.unfinished();
     println!();
     for (task, rows) in &tables {
-        let metric = lookup(task).map_or("metric", |m| m.1);
+        let metric = lookup(task).map_or("metric", |t| t.metric);
         println!("{}", summary::render(task, metric, rows));
     }
     println!(
-        "* best held-out metric of the task (mean ± standard error over finished seeds){}",
+        "* best held-out metric of the task (mean ± standard error over finished seeds; a \
+         value without ± rests on one seed){}",
         if pending > 0 {
             format!("; {pending} cell(s) not finished yet")
         } else {
             String::new()
         }
     );
+    for l in &snap.left_out {
+        if only.is_none_or(|t| l.task == t) {
+            eprintln!("note: {l}");
+        }
+    }
     Ok(())
 }
 

@@ -90,21 +90,12 @@ pub use ranks::{Ranks, gap_to_best, ranks};
 pub use table::{ScoreTable, normalize_minmax, normalize_to_best};
 
 /// Errors of this crate: malformed input or invalid settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvalError {
     /// The table's dimensions do not agree.
+    #[error("malformed table: {0}")]
     Shape(String),
     /// A setting or value is out of its domain.
+    #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }
-
-impl std::fmt::Display for EvalError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EvalError::Shape(msg) => write!(f, "malformed table: {msg}"),
-            EvalError::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
-        }
-    }
-}
-
-impl std::error::Error for EvalError {}

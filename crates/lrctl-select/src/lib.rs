@@ -52,25 +52,12 @@ pub use selectors::{
 };
 
 /// Errors of this crate: malformed input or an unknown selector name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectError {
     /// Dimensions of the inputs do not agree.
+    #[error("malformed input: {0}")]
     Shape(String),
     /// No selector of that name (see [`SELECTOR_NAMES`]).
+    #[error("unknown selector {0:?} (known: {known})", known = SELECTOR_NAMES.join(", "))]
     UnknownSelector(String),
 }
-
-impl std::fmt::Display for SelectError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SelectError::Shape(msg) => write!(f, "malformed input: {msg}"),
-            SelectError::UnknownSelector(name) => write!(
-                f,
-                "unknown selector {name:?} (known: {})",
-                SELECTOR_NAMES.join(", ")
-            ),
-        }
-    }
-}
-
-impl std::error::Error for SelectError {}

@@ -35,7 +35,7 @@ pub fn cell_summary(cell: &CellRow) -> Option<CellSummary> {
     Some(CellSummary {
         task: cell.task.clone(),
         method: cell.method.clone(),
-        outcome: r.outcome.as_str().to_string(),
+        outcome: r.outcome,
         train_loss: r.final_train_loss,
         metric: if r.outcome == Outcome::Finished {
             r.test_metric

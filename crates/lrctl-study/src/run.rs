@@ -122,6 +122,9 @@ pub struct RunReport {
     pub interrupted: bool,
     /// Seconds the run took.
     pub seconds: f64,
+    /// Tasks left out because their data is not on this machine, with where it was looked
+    /// for (their cells were not added; run again once the data is there).
+    pub skipped: Vec<(String, String)>,
 }
 
 /// What the cells of one process share: prepared tasks, by resolved task configuration, and
@@ -133,7 +136,31 @@ struct Shared {
 }
 
 /// A task prepared once per process (or why it could not be).
-type PreparedTask = Arc<OnceLock<Result<Arc<dyn Task>, String>>>;
+type PreparedTask = Arc<OnceLock<Result<Arc<dyn Task>, Arc<PrepareError>>>>;
+
+/// Why a task could not be prepared.
+#[derive(Debug, thiserror::Error)]
+enum PrepareError {
+    /// Its stored configuration does not parse.
+    #[error("stored task configuration is unreadable: {0}")]
+    Unreadable(serde_json::Error),
+    /// Its data could not be loaded or does not fit the model.
+    #[error(transparent)]
+    Task(#[from] lrctl_tasks::TaskError),
+}
+
+impl PrepareError {
+    /// Whether the task's data is simply not on this machine (another may have it).
+    fn is_missing_data(&self) -> bool {
+        matches!(
+            self,
+            PrepareError::Task(lrctl_tasks::TaskError::Data {
+                source: lrctl_data::DataError::NotFound { .. },
+                ..
+            })
+        )
+    }
+}
 
 /// Records the study and adds its cells to the store, idempotently: cells already there are
 /// kept with their results, changed ones are superseded (see [`Store::add_cells`]).
@@ -157,32 +184,72 @@ pub fn submit(store: &mut dyn Store, study: &Study) -> Result<(StudyId, AddRepor
 
 /// Adds the study's cells to the store at `location` and runs every one without a result.
 ///
-/// Tasks' data are loaded before anything trains, so missing files stop the run with a message
-/// saying where they were looked for. Results already stored are never touched.
+/// Every task with work left is loaded before anything is written: a task that does not fit its
+/// data stops the run with the reason, and a task whose data is not on this machine is left
+/// out (its cells are not added) and reported in [`RunReport::skipped`] with where the data was
+/// looked for. Results already stored are never touched.
 pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunReport, StudyError> {
     let start = Instant::now();
     let mut store = lrctl_store::open(location)?;
-    let (study_id, added) = submit(store.as_mut(), study)?;
-    store.requeue_dead_local(&lrctl_store::hostname())?;
-
-    // Load every task that still has work before training anything.
+    // What is already done (read only): tasks without work left are not loaded.
+    let done: std::collections::HashSet<(String, String, u64, String)> =
+        match store.study(&study.name)? {
+            Some(row) => store
+                .cells(row.id, false)?
+                .into_iter()
+                .filter(|c| c.result.is_some())
+                .map(|c| (c.task, c.method, c.seed, c.config_hash))
+                .collect(),
+            None => Default::default(),
+        };
+    let plan = study.cells();
     let shared = Shared::default();
-    let pending: Vec<(String, String, String)> = store
-        .cells(study_id, false)?
-        .into_iter()
-        .filter(|c| c.result.is_none())
-        .map(|c| (c.task_config, c.task, c.method))
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    for (config, task, method) in pending {
-        if seen.insert(config.clone()) {
-            prepared(&shared, &config, &cfg.dirs).map_err(|reason| StudyError::Prepare {
-                task,
-                method,
-                reason,
-            })?;
+    let mut skipped = Vec::new();
+    for task in &study.tasks {
+        let pending = plan.iter().any(|c| {
+            c.task.name == task.name
+                && !done.contains(&(
+                    c.task.name.clone(),
+                    c.method.name().to_string(),
+                    c.seed,
+                    c.config_hash.clone(),
+                ))
+        });
+        if !pending {
+            continue;
+        }
+        let config = serde_json::to_string(task).expect("a task serialises");
+        match prepared(&shared, &config, &cfg.dirs) {
+            Ok(_) => {}
+            Err(e) if e.is_missing_data() => skipped.push((task.name.clone(), e.to_string())),
+            Err(e) => {
+                return Err(match Arc::try_unwrap(e) {
+                    Ok(PrepareError::Task(t)) => StudyError::Task(t),
+                    Ok(other) => StudyError::Refused(other.to_string()),
+                    Err(shared) => StudyError::Refused(shared.to_string()),
+                });
+            }
         }
     }
+    if skipped.len() == study.tasks.len() && !skipped.is_empty() {
+        let reasons: Vec<String> = skipped.iter().map(|(_, r)| format!("  {r}")).collect();
+        return Err(StudyError::Refused(format!(
+            "no task of study `{}` has its data on this machine:\n{}",
+            study.name,
+            reasons.join("\n")
+        )));
+    }
+    let runnable = Study {
+        tasks: study
+            .tasks
+            .iter()
+            .filter(|t| !skipped.iter().any(|(name, _)| name == &t.name))
+            .cloned()
+            .collect(),
+        ..study.clone()
+    };
+    let (study_id, added) = submit(store.as_mut(), &runnable)?;
+    store.requeue_dead_local(&lrctl_store::hostname())?;
     let progress = store.progress(study_id)?;
     cfg.emit(RunEvent::Started {
         name: study.name.clone(),
@@ -197,6 +264,7 @@ pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunRe
         ran,
         interrupted: cfg.cancel.load(Ordering::Relaxed),
         seconds: start.elapsed().as_secs_f64(),
+        skipped,
     })
 }
 
@@ -257,15 +325,19 @@ fn work_with(
 }
 
 /// The prepared task for a resolved task configuration (loaded once per process).
-fn prepared(shared: &Shared, config: &str, dirs: &DataDirs) -> Result<Arc<dyn Task>, String> {
+fn prepared(
+    shared: &Shared,
+    config: &str,
+    dirs: &DataDirs,
+) -> Result<Arc<dyn Task>, Arc<PrepareError>> {
     let cell = {
         let mut map = shared.tasks.lock().expect("not poisoned");
         Arc::clone(map.entry(config.to_string()).or_default())
     };
     cell.get_or_init(|| {
-        let spec: TaskSpec = serde_json::from_str(config)
-            .map_err(|e| format!("stored task configuration is unreadable: {e}"))?;
-        lrctl_tasks::prepare(&spec, dirs).map_err(|e| e.to_string())
+        let spec: TaskSpec =
+            serde_json::from_str(config).map_err(|e| Arc::new(PrepareError::Unreadable(e)))?;
+        lrctl_tasks::prepare(&spec, dirs).map_err(|e| Arc::new(PrepareError::from(e)))
     })
     .clone()
 }
@@ -309,13 +381,15 @@ fn worker(
             release(&cell.lease)?;
             return Err(StudyError::Refused(why));
         }
-        if let Err(reason) = prepared(shared, &cell.task_config, &cfg.dirs) {
+        if let Err(e) = prepared(shared, &cell.task_config, &cfg.dirs)
+            && e.is_missing_data()
+        {
             // Missing data on this machine is not the cell's fault: leave it to another worker.
             release(&cell.lease)?;
             return Err(StudyError::Prepare {
                 task: cell.task.clone(),
                 method: cell.method.clone(),
-                reason,
+                reason: e.to_string(),
             });
         }
         cfg.emit(RunEvent::CellStarted {
@@ -438,7 +512,10 @@ fn run_cell(
     store: &Mutex<Box<dyn Store>>,
     lease: &Mutex<Lease>,
 ) -> Result<(CellResult, Vec<lrctl_store::CurvePointRow>), CellError> {
-    let task = prepared(shared, &cell.task_config, &cfg.dirs).map_err(CellError::Failed)?;
+    // A task that cannot be built anywhere (an unreadable or invalid configuration) fails its
+    // cell with the reason; the worker goes on.
+    let task = prepared(shared, &cell.task_config, &cfg.dirs)
+        .map_err(|e| CellError::Failed(e.to_string()))?;
     let method: Method = serde_json::from_str(&cell.method_config).map_err(|e| {
         CellError::Failed(format!("stored method configuration is unreadable: {e}"))
     })?;

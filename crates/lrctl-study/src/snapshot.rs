@@ -38,6 +38,32 @@ pub struct TaskInfo {
     pub spec: Option<TaskSpec>,
 }
 
+/// Cells of one (task, method) left out of a snapshot because they ran another configuration
+/// than the newest one (e.g. a run with `--steps 1` after one with `--steps 50`): tables
+/// never average two configurations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeftOut {
+    /// The task.
+    pub task: String,
+    /// The method.
+    pub method: String,
+    /// Cells kept (the newest configuration).
+    pub kept: usize,
+    /// Cells left out (older configurations).
+    pub left_out: usize,
+}
+
+impl std::fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} · {}: {} cell(s) of an older configuration left out ({} of the newest kept); \
+             rerun the study to train them again with the newest one",
+            self.task, self.method, self.left_out, self.kept
+        )
+    }
+}
+
 /// A study as it stood when read.
 pub struct Snapshot {
     /// The study.
@@ -54,34 +80,34 @@ pub struct Snapshot {
     pub curves: HashMap<CellId, Vec<CurvePointRow>>,
     /// Provenance records referenced by results.
     pub provenance: Vec<ProvenanceRow>,
+    /// Cells left out because their (task, method) has a newer configuration.
+    pub left_out: Vec<LeftOut>,
 }
 
 impl Snapshot {
     /// Reads the study.
     pub fn read(store: &mut dyn Store, study: StudyRow) -> lrctl_store::Result<Snapshot> {
         let cells = store.cells(study.id, false)?;
-        let mut curves = HashMap::new();
-        let mut provenance: Vec<ProvenanceRow> = Vec::new();
-        for c in &cells {
+        let mut snap = Snapshot::from_cells(study, cells);
+        for c in &snap.cells {
             if let Some(r) = &c.result {
-                curves.insert(c.id, store.curve(c.id)?);
+                snap.curves.insert(c.id, store.curve(c.id)?);
                 if r.provenance.0 > 0
-                    && !provenance.iter().any(|p| p.id == r.provenance)
+                    && !snap.provenance.iter().any(|p| p.id == r.provenance)
                     && let Some(p) = store.provenance(r.provenance)?
                 {
-                    provenance.push(p);
+                    snap.provenance.push(p);
                 }
             }
         }
-        let mut snap = Snapshot::from_cells(study, cells);
-        snap.curves = curves;
-        snap.provenance = provenance;
         Ok(snap)
     }
 
     /// A snapshot of these cells of the study, without curves or provenance (for the
-    /// statistics of final results).
+    /// statistics of final results). Where one (task, method) has cells of several
+    /// configurations, only the newest configuration's cells are kept ([`Snapshot::left_out`]).
     pub fn from_cells(study: StudyRow, cells: Vec<CellRow>) -> Snapshot {
+        let (cells, left_out) = newest_configurations(cells);
         let mut methods = method_order(&study.spec_json);
         methods.retain(|m| cells.iter().any(|c| &c.method == m));
         for c in &cells {
@@ -118,6 +144,7 @@ impl Snapshot {
             cells,
             curves: HashMap::new(),
             provenance: Vec::new(),
+            left_out,
         }
     }
 
@@ -243,4 +270,52 @@ impl Snapshot {
             })
             .collect()
     }
+}
+
+/// When a cell was added (ties broken by id): the newest configuration is the last added.
+type Added = (lrctl_store::Timestamp, CellId);
+
+/// Keeps, per (task, method), the cells of the configuration added last.
+fn newest_configurations(cells: Vec<CellRow>) -> (Vec<CellRow>, Vec<LeftOut>) {
+    let mut newest: HashMap<(&str, &str), (Added, &str)> = HashMap::new();
+    for c in &cells {
+        let key = (c.task.as_str(), c.method.as_str());
+        let stamp = (c.created_at, c.id);
+        let e = newest.entry(key).or_insert((stamp, c.config_hash.as_str()));
+        if stamp > e.0 {
+            *e = (stamp, c.config_hash.as_str());
+        }
+    }
+    let keep: HashMap<(String, String), String> = newest
+        .into_iter()
+        .map(|((t, m), (_, h))| ((t.to_string(), m.to_string()), h.to_string()))
+        .collect();
+    let mut left: Vec<LeftOut> = Vec::new();
+    let mut kept = Vec::with_capacity(cells.len());
+    for c in cells {
+        let hash = &keep[&(c.task.clone(), c.method.clone())];
+        if &c.config_hash == hash {
+            kept.push(c);
+            continue;
+        }
+        match left
+            .iter_mut()
+            .find(|l| l.task == c.task && l.method == c.method)
+        {
+            Some(l) => l.left_out += 1,
+            None => left.push(LeftOut {
+                task: c.task.clone(),
+                method: c.method.clone(),
+                kept: 0,
+                left_out: 1,
+            }),
+        }
+    }
+    for l in &mut left {
+        l.kept = kept
+            .iter()
+            .filter(|c| c.task == l.task && c.method == l.method)
+            .count();
+    }
+    (kept, left)
 }

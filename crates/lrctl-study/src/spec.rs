@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::suite;
 
 /// Seeds as a count (`0..n`) or an explicit list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Seeds {
     /// Seeds `0..n`.
@@ -44,6 +44,55 @@ impl Seeds {
         match self {
             Seeds::Count(n) => (0..u64::from(*n)).collect(),
             Seeds::List(v) => v.clone(),
+        }
+    }
+
+    /// Checks that there is at least one seed and none is repeated.
+    pub fn validate(&self) -> Result<(), StudyError> {
+        let bad = |why: String| StudyError::Invalid {
+            field: "seeds".into(),
+            reason: why,
+        };
+        match self {
+            Seeds::Count(0) => Err(bad("a count of 0 runs nothing; give at least 1".into())),
+            Seeds::Count(_) => Ok(()),
+            Seeds::List(v) if v.is_empty() => Err(bad("the list is empty".into())),
+            Seeds::List(v) => {
+                let mut seen = BTreeSet::new();
+                match v.iter().find(|s| !seen.insert(**s)) {
+                    Some(s) => Err(bad(format!(
+                        "seed {s} is listed more than once (each seed is one cell per task and \
+                         method)"
+                    ))),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Seeds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Untagged enums say only "did not match any variant"; say what a seed can be.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(i64),
+            List(Vec<i64>),
+        }
+        let explain = "seeds: give a count (`seeds = 3` runs seeds 0, 1, 2) or a list of \
+                       non-negative integers (`seeds = [0, 5, 7]`)";
+        let raw = Raw::deserialize(d).map_err(|_| serde::de::Error::custom(explain))?;
+        match raw {
+            Raw::Count(n) => u32::try_from(n)
+                .map(Seeds::Count)
+                .map_err(|_| serde::de::Error::custom(format!("{explain}; got {n}"))),
+            Raw::List(v) => v
+                .iter()
+                .map(|&s| u64::try_from(s))
+                .collect::<Result<Vec<u64>, _>>()
+                .map(Seeds::List)
+                .map_err(|_| serde::de::Error::custom(format!("{explain}; got {v:?}"))),
         }
     }
 }
@@ -125,6 +174,14 @@ pub enum StudyError {
         "the study has no {0}: name a suite (`--suite quick`), tasks (`--task`) or a study file"
     )]
     Empty(&'static str),
+    /// A field of the study with a value it cannot have.
+    #[error("study field `{field}`: {reason}")]
+    Invalid {
+        /// The field (`seeds`, `steps`, `name`, `task.budget`, …).
+        field: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
     /// Two different definitions under one name.
     #[error("two different {kind}s are named `{name}` in this study")]
     Duplicate {
@@ -146,11 +203,17 @@ impl StudyFile {
             file: path.display().to_string(),
             message: e.to_string(),
         })?;
-        // Method files named in a study file are relative to it.
+        // Method files and inline tasks' data files named in a study file are relative to it,
+        // wherever the command runs from.
         let dir = path.parent().unwrap_or(Path::new("."));
         for m in &mut file.methods {
             if m.ends_with(".toml") && Path::new(m.as_str()).is_relative() {
                 *m = dir.join(&*m).display().to_string();
+            }
+        }
+        for t in &mut file.inline_tasks {
+            if let Some(p) = t.data.path().filter(|p| p.is_relative()) {
+                t.data = t.data.with_path(dir.join(p));
             }
         }
         if file.name.is_none() {
@@ -187,9 +250,19 @@ impl StudyFile {
         }
         tasks.extend(self.inline_tasks.iter().cloned());
         if let Some(steps) = self.steps {
-            for t in &mut tasks {
-                t.budget = Budget::Steps(steps.max(1));
+            if steps == 0 {
+                return Err(StudyError::Invalid {
+                    field: "steps".into(),
+                    reason: "a budget of 0 steps trains nothing; give at least 1".into(),
+                });
             }
+            for t in &mut tasks {
+                t.budget = Budget::Steps(steps);
+            }
+        }
+        for t in &tasks {
+            check_name("task", &t.name)?;
+            round_trips("task", &t.name, t)?;
         }
         check_unique(tasks.iter().map(|t| (t.name.as_str(), t)), "task")?;
         if tasks.is_empty() {
@@ -207,39 +280,108 @@ impl StudyFile {
         };
         let mut methods: Vec<Method> = Vec::new();
         for name in dedup(&method_names) {
-            let m = lrctl_wrap::find(&name)?;
+            // A name in `methods` may be one of the file's own inline methods.
+            let m = match self.inline_methods.iter().find(|m| m.name() == name) {
+                Some(inline) => inline.clone(),
+                None => lrctl_wrap::find(&name)?,
+            };
             m.validate()?;
             methods.push(m);
         }
         for m in &self.inline_methods {
             m.validate()?;
-            methods.push(m.clone());
+            if !methods.iter().any(|have| have == m) {
+                methods.push(m.clone());
+            }
         }
         check_unique(methods.iter().map(|m| (m.name(), m)), "method")?;
+        for m in &methods {
+            check_name("method", m.name())?;
+            round_trips("method", m.name(), m)?;
+        }
         if methods.is_empty() {
             return Err(StudyError::Empty("methods"));
         }
 
         let seeds = match &self.seeds {
-            Some(s) => s.values(),
+            Some(s) => {
+                s.validate()?;
+                s.values()
+            }
             None => Seeds::Count(if suite_seeds > 0 { suite_seeds } else { 3 }).values(),
         };
-        if seeds.is_empty() {
-            return Err(StudyError::Empty("seeds"));
-        }
-        let name = self.name.clone().unwrap_or_else(|| {
-            if self.suites.is_empty() {
-                "default".to_string()
-            } else {
-                self.suites.join("+")
-            }
-        });
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| default_name(&self.suites, &tasks));
+        check_name("study", &name)?;
         Ok(Study {
             name,
             tasks,
             methods,
             seeds,
         })
+    }
+}
+
+/// The name of a study that was given none: its suites, else its tasks (the first two and a
+/// count), so ad-hoc runs on different tasks do not pile into one study.
+fn default_name(suites: &[String], tasks: &[TaskSpec]) -> String {
+    if !suites.is_empty() {
+        return suites.join("+");
+    }
+    let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    match names.len() {
+        0 => "default".to_string(),
+        1 | 2 => names.join("+"),
+        n => format!("{}+{}+{} more", names[0], names[1], n - 2),
+    }
+}
+
+/// A name that is shown in tables, file names and scripts: not empty, no control characters.
+fn check_name(kind: &str, name: &str) -> Result<(), StudyError> {
+    let reason = if name.trim().is_empty() {
+        "is empty"
+    } else if name.chars().any(char::is_control) {
+        "contains a control character (a newline, tab, …)"
+    } else if name.trim() != name {
+        "starts or ends with white space"
+    } else {
+        return Ok(());
+    };
+    Err(StudyError::Invalid {
+        field: format!("{kind} name"),
+        reason: format!("{name:?} {reason}; give a plain name"),
+    })
+}
+
+/// A configuration is stored as JSON and read back by workers: one that does not survive the
+/// round trip (a NaN becomes `null`) could never be trained, so it is refused before
+/// anything is stored.
+fn round_trips<T: Serialize + serde::de::DeserializeOwned + PartialEq>(
+    kind: &str,
+    name: &str,
+    value: &T,
+) -> Result<(), StudyError> {
+    let json = serde_json::to_string(value).map_err(|e| StudyError::Invalid {
+        field: kind.into(),
+        reason: format!("`{name}` cannot be stored: {e}"),
+    })?;
+    match serde_json::from_str::<T>(&json) {
+        Ok(back) if back == *value => Ok(()),
+        Ok(_) => Err(StudyError::Invalid {
+            field: kind.into(),
+            reason: format!(
+                "`{name}` does not read back as written (a number that is not finite?)"
+            ),
+        }),
+        Err(e) => Err(StudyError::Invalid {
+            field: kind.into(),
+            reason: format!(
+                "`{name}` cannot be read back once stored ({e}); a number that is not finite \
+                 (nan, inf) is the usual cause"
+            ),
+        }),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use lrctl_store::Outcome;
 use serde::Serialize;
 
 /// One finished (or diverged/failed) cell, as the table needs it.
@@ -11,8 +12,8 @@ pub struct CellSummary {
     pub task: String,
     /// Method name.
     pub method: String,
-    /// `finished`, `diverged` or `failed`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: Outcome,
     /// Final training loss (mean mini-batch loss over the last curve interval).
     pub train_loss: Option<f64>,
     /// Held-out (test split) primary metric.
@@ -102,28 +103,30 @@ pub fn tables(
             if mine.is_empty() {
                 continue;
             }
-            let finished = || mine.iter().filter(|c| c.outcome == "finished");
+            let finished = || mine.iter().filter(|c| c.outcome == Outcome::Finished);
             rows.push(MethodRow {
                 method: method.to_string(),
                 train_loss: MeanSe::of(finished().filter_map(|c| c.train_loss)),
                 metric: MeanSe::of(finished().filter_map(|c| c.metric)),
-                diverged: mine.iter().filter(|c| c.outcome == "diverged").count(),
-                failed: mine.iter().filter(|c| c.outcome == "failed").count(),
+                diverged: mine
+                    .iter()
+                    .filter(|c| c.outcome == Outcome::Diverged)
+                    .count(),
+                failed: mine.iter().filter(|c| c.outcome == Outcome::Failed).count(),
                 cells: mine.len(),
                 best: false,
             });
         }
+        // Every method tied at the best mean is marked, not one of them arbitrarily.
         let max = maximize(task);
         let best = rows
             .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.metric.map(|m| (i, m.mean)))
-            .reduce(|a, b| {
-                let better = if max { b.1 > a.1 } else { b.1 < a.1 };
-                if better { b } else { a }
-            });
-        if let Some((i, _)) = best {
-            rows[i].best = true;
+            .filter_map(|r| r.metric.map(|m| m.mean))
+            .reduce(|a, b| if max { a.max(b) } else { a.min(b) });
+        if let Some(best) = best {
+            for r in &mut rows {
+                r.best = r.metric.is_some_and(|m| m.mean == best);
+            }
         }
         by_task.insert(task.to_string(), rows);
     }
@@ -132,8 +135,10 @@ pub fn tables(
 
 /// Renders one task's table as aligned text.
 pub fn render(task: &str, metric_name: &str, rows: &[MethodRow]) -> String {
+    // One seed has no standard error: print the value alone rather than a false "± 0".
     let fmt = |m: &Option<MeanSe>, digits: usize| match m {
-        Some(m) => format!("{:.digits$} ± {:.digits$}", m.mean, m.se),
+        Some(m) if m.n > 1 => format!("{:.digits$} ± {:.digits$}", m.mean, m.se),
+        Some(m) => format!("{:.digits$}", m.mean),
         None => "—".to_string(),
     };
     let header = [
@@ -158,7 +163,10 @@ pub fn render(task: &str, metric_name: &str, rows: &[MethodRow]) -> String {
                     String::new()
                 }
             ),
-            r.cells.to_string(),
+            match r.metric {
+                Some(m) if m.n < r.cells => format!("{} of {}", m.n, r.cells),
+                _ => r.cells.to_string(),
+            },
         ]);
     }
     lines[0][0] = format!("  {}", lines[0][0]);
@@ -199,7 +207,7 @@ mod tests {
         CellSummary {
             task: task.into(),
             method: method.into(),
-            outcome: outcome.into(),
+            outcome: Outcome::parse(outcome).unwrap(),
             train_loss: Some(1.0 - metric),
             metric: Some(metric),
         }
@@ -233,5 +241,23 @@ mod tests {
         assert!(t["t"][0].best);
         let text = render("t", "accuracy", &t["t"]);
         assert!(text.contains("* a"), "{text}");
+        // b: one finished seed of two, no "± 0".
+        assert!(
+            text.contains("0.9500 ") && text.contains("1 of 2"),
+            "{text}"
+        );
+        assert!(!text.contains("0.9500 ± 0.0000"), "{text}");
+    }
+
+    #[test]
+    fn every_tied_best_is_marked() {
+        let cells = vec![
+            cell("t", "a", "finished", 0.9),
+            cell("t", "b", "finished", 0.9),
+            cell("t", "c", "finished", 0.8),
+        ];
+        let order: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let rows = &tables(&cells, &order, |_| true)["t"];
+        assert!(rows[0].best && rows[1].best && !rows[2].best);
     }
 }

@@ -150,6 +150,16 @@ impl DataSpec {
         }
     }
 
+    /// The explicit file (or IDX directory) it reads, when one was given.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            DataSpec::Embedded { .. } => None,
+            DataSpec::Libsvm { path, .. }
+            | DataSpec::Images { path, .. }
+            | DataSpec::Text { path, .. } => path.as_deref(),
+        }
+    }
+
     /// The same source read from an explicit file (or IDX directory). Embedded data has no
     /// file, so it is returned unchanged.
     pub fn with_path(&self, file: PathBuf) -> DataSpec {

@@ -29,6 +29,22 @@ pub fn run_ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap() + &String::from_utf8_lossy(&out.stderr)
 }
 
+/// Runs `lrctl`, asserts success, returns stdout alone (what a pipe would read).
+pub fn stdout_ok(dir: &Path, args: &[&str]) -> String {
+    let out = lrctl()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("lrctl runs");
+    assert!(
+        out.status.success(),
+        "lrctl {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Runs `lrctl`, asserts failure, returns stderr.
 pub fn run_err(dir: &Path, args: &[&str]) -> String {
     let out: Output = lrctl()
@@ -55,11 +71,11 @@ pub fn wait_for(dir: &Path, pred: impl Fn(&str) -> bool, timeout: Duration) -> b
     false
 }
 
-/// Finished cells of the study `default` in `lrctl status` output.
+/// Finished cells of the first study in `lrctl status` output (the tests' stores hold one).
 pub fn finished_count(status: &str) -> usize {
     status
         .lines()
-        .find(|l| l.starts_with("default"))
+        .find(|l| !l.starts_with("study ") && !l.trim().is_empty())
         .and_then(|l| l.split_whitespace().nth(4))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)

@@ -1,0 +1,188 @@
+//! What a study accepts and refuses, and that tables never mix what they should not: the
+//! study-level reproductions of the hardening review (issue 16) and the newcomer's path
+//! (issue 19).
+
+mod common;
+
+use common::{run_err, run_ok, stdout_ok};
+
+fn write(dir: &std::path::Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn tables_never_mix_two_configurations_of_a_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = [
+        "run",
+        "--task",
+        "logreg/iris",
+        "--method",
+        "adam-fixed",
+        "--study",
+        "s",
+        "--quiet",
+    ];
+    let mut first = base.to_vec();
+    first.extend(["--seeds", "2", "--steps", "50"]);
+    run_ok(d, &first);
+    // Seed 0 again with another budget: seed 1 still holds a 50-step result.
+    let mut second = base.to_vec();
+    second.extend(["--seeds", "1", "--steps", "1"]);
+    let out = run_ok(d, &second);
+    assert!(out.contains("older configuration left out"), "{out}");
+    let show = run_ok(d, &["show", "--study", "s"]);
+    assert!(show.contains("older configuration left out"), "{show}");
+    // The table rests on the one cell of the newest configuration: no ± (one seed).
+    let row = show
+        .lines()
+        .find(|l| l.contains("adam-fixed"))
+        .unwrap_or_else(|| panic!("{show}"));
+    assert!(!row.contains('±'), "{row}");
+    assert!(row.trim_end().ends_with(" 1"), "one seed: {row}");
+}
+
+#[test]
+fn seeds_must_be_distinct_and_non_negative() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let err = run_err(
+        d,
+        &[
+            "run",
+            "--task",
+            "logreg/iris",
+            "--seeds",
+            "1,1,1",
+            "--quiet",
+        ],
+    );
+    assert!(err.contains("seed 1 is listed more than once"), "{err}");
+    write(d, "neg.toml", "tasks = [\"logreg/iris\"]\nseeds = [-1]\n");
+    let err = run_err(d, &["run", "--file", "neg.toml", "--quiet"]);
+    assert!(
+        err.contains("neg.toml") && err.contains("non-negative integers"),
+        "{err}"
+    );
+    assert!(!d.join("lrctl.db").exists(), "nothing was stored");
+}
+
+#[test]
+fn an_empty_task_list_is_not_the_quick_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "empty.toml", "tasks = []\n");
+    let err = run_err(d, &["run", "--file", "empty.toml", "--quiet"]);
+    assert!(err.contains("no tasks"), "{err}");
+}
+
+#[test]
+fn a_configuration_that_cannot_be_stored_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "nan.toml",
+        r#"
+[[task]]
+name = "logreg/nan"
+description = "a budget that is not a number"
+data = { kind = "embedded", name = "iris" }
+model = { kind = "linear" }
+batch_size = 16
+budget = { epochs = nan }
+"#,
+    );
+    let err = run_err(d, &["run", "--file", "nan.toml", "--quiet"]);
+    assert!(err.contains("logreg/nan"), "{err}");
+    assert!(!d.join("lrctl.db").exists(), "nothing was stored: {err}");
+}
+
+#[test]
+fn study_files_resolve_paths_against_themselves_and_name_inline_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    // A tiny LIBSVM file next to the study file.
+    let rows: String = (0..40)
+        .map(|i| {
+            format!(
+                "{} 1:{} 2:{}\n",
+                i % 2,
+                (i % 7) as f64 / 7.0,
+                (i % 5) as f64 / 5.0
+            )
+        })
+        .collect();
+    write(&d.join("sub"), "mine.svm", &rows);
+    write(
+        &d.join("sub"),
+        "study.toml",
+        r#"
+name = "mine"
+methods = ["sgd-const"]
+seeds = 1
+steps = 5
+
+[[task]]
+name = "logreg/mine"
+description = "my file"
+data = { kind = "libsvm", name = "mine", path = "mine.svm" }
+model = { kind = "linear" }
+batch_size = 8
+budget = { epochs = 1 }
+
+[[method]]
+name = "sgd-const"
+paradigm = "fixed"
+optimizer = { kind = "sgd" }
+controller = { kind = "constant", lr = 0.1 }
+"#,
+    );
+    // Run from the parent directory: `mine.svm` is found next to the study file.
+    let out = run_ok(d, &["run", "--file", "sub/study.toml", "--quiet"]);
+    assert!(out.contains("sgd-const"), "{out}");
+    let csv = stdout_ok(d, &["export", "--study", "mine", "--format", "csv"]);
+    assert!(csv.contains("logreg/mine,sgd-const,0"), "{csv}");
+    assert!(csv.contains(",finished,"), "{csv}");
+}
+
+#[test]
+fn a_task_without_its_data_is_skipped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let empty = d.join("no-data");
+    std::fs::create_dir(&empty).unwrap();
+    let out = run_ok(
+        d,
+        &[
+            "run",
+            "--task",
+            "logreg/iris",
+            "--task",
+            "libsvm/letter",
+            "--method",
+            "adam-fixed",
+            "--seeds",
+            "1",
+            "--steps",
+            "5",
+            "--quiet",
+            "--data-dir",
+            empty.to_str().unwrap(),
+        ],
+    );
+    if !out.contains("skipped") {
+        // The user's cache dir holds the file on this machine: nothing to skip.
+        eprintln!("skipped: libsvm/letter was found in the user cache");
+        return;
+    }
+    assert!(out.contains("task `libsvm/letter` skipped"), "{out}");
+    let csv = stdout_ok(d, &["export", "--format", "csv"]);
+    assert!(csv.contains("logreg/iris,adam-fixed"), "{csv}");
+    assert!(
+        !csv.contains(",libsvm/letter,"),
+        "no cell of the skipped task: {csv}"
+    );
+}
