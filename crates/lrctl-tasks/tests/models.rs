@@ -151,6 +151,11 @@ fn mirror(test: &str) -> Option<DataDirs> {
     if dir.is_dir() {
         Some(DataDirs::only(dir))
     } else {
+        assert!(
+            std::env::var("LRCTL_REQUIRE_MIRROR").as_deref() != Ok("1"),
+            "{test}: LRCTL_REQUIRE_MIRROR=1 but the data mirror is not at {}",
+            dir.display()
+        );
         eprintln!(
             "SKIPPED {test}: no data mirror at {} (set LRCTL_DATA_DIR)",
             dir.display()

@@ -99,12 +99,20 @@ pub const LONG: &[&str] = &[
     "--quiet",
 ];
 
-/// The data mirror, when present (CI sets `LRCTL_DATA_DIR`).
+/// The data mirror, when present (CI sets `LRCTL_DATA_DIR`). With `LRCTL_REQUIRE_MIRROR=1`
+/// (CI sets it) a missing mirror fails the test instead of skipping it.
 pub fn mirror() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("LRCTL_DATA_DIR")
+        .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
         });
-    dir.join("MANIFEST.tsv").exists().then_some(dir)
+    let found = dir.join("MANIFEST.tsv").exists();
+    assert!(
+        found || std::env::var("LRCTL_REQUIRE_MIRROR").as_deref() != Ok("1"),
+        "LRCTL_REQUIRE_MIRROR=1 but the data mirror is not at {} (set LRCTL_DATA_DIR)",
+        dir.display()
+    );
+    found.then_some(dir)
 }
