@@ -13,7 +13,7 @@ use lrctl_store::Outcome;
 use lrctl_study::MeanSe;
 use lrctl_study::snapshot::Snapshot;
 
-use crate::{Cell, Document, LineChart, LineSeries, Table, line_chart};
+use lrctl_doc::{Cell, Document, LineChart, LineSeries, Table, line_chart};
 
 /// Report options.
 #[derive(Debug, Clone)]

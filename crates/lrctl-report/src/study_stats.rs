@@ -12,7 +12,7 @@ use lrctl_store::Outcome;
 use lrctl_study::snapshot::Snapshot;
 
 use crate::study::ReportOptions;
-use crate::{
+use lrctl_doc::{
     Cell, ColorScale, Document, Heatmap, Interval, IntervalChart, IntervalPanel, LineSeries,
     ProfileChart, Scatter, ScatterPoint, Table, heatmap, interval_chart, profile_chart, scatter,
 };
@@ -438,7 +438,7 @@ fn time_to_target(doc: &mut Document, snap: &Snapshot) {
             "{}: {} {}",
             t.name,
             t.metric,
-            crate::format_number(target)
+            lrctl_doc::format_number(target)
         ));
         for (m, method) in snap.methods.iter().enumerate() {
             let runs: Vec<f64> = snap
