@@ -172,12 +172,12 @@ pub fn report(args: ReportArgs) -> Result<()> {
     let mut store = lrctl_store::open_existing(&args.store.store)?;
     let study = find_study(store.as_mut(), args.study.as_deref())?;
     let snap = lrctl_study::snapshot::Snapshot::read(store.as_mut(), study)?;
-    let opts = lrctl_report::study::ReportOptions {
+    let opts = lrctl_report::ReportOptions {
         smoothing: args.smooth,
         bootstrap_reps: args.reps,
         seed: args.seed,
     };
-    let doc = lrctl_report::study::build(&snap, &opts);
+    let doc = lrctl_report::build(&snap, &opts);
     doc.write_dir(&args.out)
         .with_context(|| format!("cannot write the report into {}", args.out.display()))?;
     eprintln!(

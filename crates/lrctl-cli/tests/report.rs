@@ -135,8 +135,8 @@ fn report_of_a_study_with_divergences_and_missing_seeds() {
     assert!(tables.len() >= 4);
 
     if std::env::var("LRCTL_BROWSER_TEST").as_deref() == Ok("1") {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../lrctl-report/tests/browser_check.sh");
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lrctl-doc/tests/browser_check.sh");
         let out = Command::new("bash")
             .arg(script)
             .arg(d.join("rep/index.html"))

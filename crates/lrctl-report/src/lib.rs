@@ -1,56 +1,38 @@
-//! Report rendering for lrctl: plain numbers in, SVG charts and
-//! self-contained HTML / Markdown / CSV documents out.
+//! The report of an lrctl study: a [`Snapshot`] of the store in, an [`lrctl_doc::Document`]
+//! (HTML with inline SVG figures, Markdown, CSV tables) out.
 //!
-//! This crate knows nothing about stores or statistics; callers compute the
-//! numbers (means, confidence intervals, ranks, profiles) and hand them over
-//! as plain data.
+//! Compute, then render: [`analyse`] computes every number the report shows — per task the
+//! learning curves and final scores; across tasks ranks, gap to best, IQM with
+//! stratified-bootstrap confidence intervals, performance profiles, probability of
+//! improvement, cost against quality, time-to-target profiles, the portfolio, algorithm
+//! selection and divergences — with `lrctl-eval`, `lrctl-select` and `lrctl-study`, into a
+//! plain, serialisable [`StudyAnalysis`]. [`render`] only formats an analysis into a document
+//! with `lrctl-doc`; [`build`] does both.
 //!
-//! * Charts render to SVG strings with plotters' SVG backend (text is emitted
-//!   as `<text>`, so no fonts are needed): [`line_chart`], [`heatmap`],
-//!   [`interval_chart`], [`profile_chart`], [`scatter`]. They use the
-//!   Okabe–Ito colour-blind-safe [`PALETTE`] plus distinct markers and dash
-//!   patterns per series, skip NaN/infinite values, show "no data" for empty
-//!   input and never panic.
-//! * [`Document`] assembles sections, paragraphs, notes, [`Table`]s and
-//!   figures into one HTML file ([`Document::to_html`]), a Markdown twin
-//!   ([`Document::to_markdown`]) or a directory ([`Document::write_dir`]).
-//!
-//! ```
-//! use lrctl_report::{Cell, Document, LineChart, LineSeries, Table, line_chart};
-//!
-//! let chart = LineChart::new("Validation loss", "training step", "loss (nats)").series(
-//!     LineSeries::new("adam", vec![0.0, 1.0, 2.0], vec![2.3, 1.2, 0.9])
-//!         .with_band(vec![2.2, 1.1, 0.8], vec![2.4, 1.3, 1.0]),
-//! );
-//! let mut doc = Document::new("Study report");
-//! doc.section("Learning curves")
-//!     .figure("curves", "Mean ± SE over 5 seeds.", line_chart(&chart))
-//!     .warning("3 cells unfinished")
-//!     .table(
-//!         "final",
-//!         "Final loss.",
-//!         Table::new(["method", "loss"]).row(vec![Cell::text("adam"), Cell::number(0.9, 3).emphasized()]),
-//!     );
-//! let html = doc.to_html();
-//! assert!(html.contains("<svg"));
-//! ```
+//! Unfinished cells and missing seeds are stated where they matter, so the report can be
+//! written while a study runs.
 
 #![warn(missing_docs)]
 
-mod charts;
-mod doc;
-mod heatmap;
-mod interval;
-mod render;
-pub mod study;
-mod study_stats;
-mod style;
+mod across;
+mod analysis;
+mod render_across;
+mod render_study;
 
-pub use charts::{
-    Band, LineChart, LineSeries, ProfileChart, Scatter, ScatterPoint, line_chart, profile_chart,
-    scatter,
+pub use across::{
+    AcrossTasks, Aggregates, CONFIDENCE, CostQuality, MIN_SELECTION_TASKS, RunProfile, Selection,
+    TimeToTarget,
 };
-pub use doc::{Block, Cell, Document, NoteKind, Table, csv_field, escape_html};
-pub use heatmap::{ColorScale, Heatmap, heatmap};
-pub use interval::{Interval, IntervalChart, IntervalPanel, interval_chart};
-pub use style::{DEFAULT_SIZE, PALETTE, PALETTE_HEX, format_number};
+pub use analysis::{
+    ConfigHash, CurveSeries, DivergenceCount, Divergences, FinalRow, MissingSeeds, ReportOptions,
+    StudyAnalysis, TaskAnalysis, analyse,
+};
+pub use render_study::render;
+
+use lrctl_doc::Document;
+use lrctl_study::snapshot::Snapshot;
+
+/// The report document of a snapshot: [`analyse`], then [`render`].
+pub fn build(snap: &Snapshot, opts: &ReportOptions) -> Document {
+    render(&analyse(snap, opts))
+}

@@ -83,7 +83,7 @@ impl References for StoreReferences<'_> {
 /// then over the tasks where the selection method has results. The single best candidate
 /// (`sbs`) and the per-task oracle are taken among the candidates (the non-selection methods)
 /// on the same tasks; `gap_closed` is `(score − sbs) / (oracle − sbs)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Realised {
     /// The selection method (`race`, `auto`, …).
     pub method: String,

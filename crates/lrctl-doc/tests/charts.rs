@@ -1,7 +1,7 @@
 //! Structural tests of the SVG charts: well-formed, escaped, with data marks,
 //! robust to NaN/inf/empty input.
 
-use lrctl_report::{
+use lrctl_doc::{
     ColorScale, Heatmap, Interval, IntervalChart, IntervalPanel, LineChart, LineSeries,
     PALETTE_HEX, ProfileChart, Scatter, ScatterPoint, heatmap, interval_chart, line_chart,
     profile_chart, scatter,

@@ -1,6 +1,6 @@
 //! Tests of the report document: HTML, Markdown, CSV and the output directory.
 
-use lrctl_report::{Cell, Document, LineChart, LineSeries, Table, csv_field, line_chart};
+use lrctl_doc::{Cell, Document, LineChart, LineSeries, Table, csv_field, line_chart};
 
 fn chart() -> String {
     line_chart(&LineChart::new("c", "step", "loss").series(LineSeries::new(
