@@ -29,8 +29,12 @@ fn trials(store: &mut dyn Store) -> usize {
         return 0;
     };
     let cells = store.cells(study.id, false).unwrap();
-    let spec: lrctl_tasks::TaskSpec = serde_json::from_str(&cells[0].task_config).unwrap();
-    let method: lrctl_wrap::Method = serde_json::from_str(&cells[0].method_config).unwrap();
+    // The study row is written before its cells: between the two there is nothing to count.
+    let Some(first) = cells.first() else {
+        return 0;
+    };
+    let spec: lrctl_tasks::TaskSpec = serde_json::from_str(&first.task_config).unwrap();
+    let method: lrctl_wrap::Method = serde_json::from_str(&first.method_config).unwrap();
     let key = lrctl_wrap::tuned::tuning_key(&spec, &method);
     store.trials(&key).unwrap().len()
 }

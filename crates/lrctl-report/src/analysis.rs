@@ -57,6 +57,9 @@ pub struct StudyAnalysis {
     pub unfinished: usize,
     /// The (task, method) pairs with fewer finished seeds than cells.
     pub missing_seeds: Vec<MissingSeeds>,
+    /// Cells left out because their (task, method) has a newer configuration (one sentence
+    /// each): tables never average two configurations.
+    pub left_out: Vec<String>,
     /// Per task, in name order.
     pub tasks: Vec<TaskAnalysis>,
     /// The across-task statistics; `None` while no cell has a held-out score.
@@ -181,6 +184,7 @@ pub fn analyse(snap: &Snapshot, opts: &ReportOptions) -> StudyAnalysis {
         done: snap.cells.iter().filter(|c| c.result.is_some()).count(),
         unfinished: snap.unfinished(),
         missing_seeds: missing_seeds(snap),
+        left_out: snap.left_out.iter().map(ToString::to_string).collect(),
         tasks: snap.tasks.iter().map(|t| task(snap, t, opts)).collect(),
         across: across::analyse(snap, opts),
         divergences: divergences(snap),

@@ -63,6 +63,13 @@ fn overview(doc: &mut Document, a: &StudyAnalysis) {
         doc.note("Seeds missing from the statistics (diverged, failed or not run yet):");
         doc.list(&gaps);
     }
+    if !a.left_out.is_empty() {
+        doc.warning(
+            "Some methods were run with two configurations on a task (the study was rerun \
+             with other settings); only the newest configuration's cells are in the report:",
+        );
+        doc.list(&a.left_out);
+    }
 }
 
 fn curve_chart(series: &[CurveSeries], title: &str, y: &str, log_y: bool) -> String {
