@@ -31,7 +31,10 @@ pub struct TuneArgs {
     /// Tuner: random, sh (successive halving), hyperband, asha, bohb, smac or top-k.
     #[arg(long)]
     tuner: String,
-    /// Trials to run, every rung counted [default: 50].
+    /// Trials to run, every rung counted [default: 50]. Unlike Optuna's `n_trials` (complete
+    /// runs, pruned or not), a Hyperband-style tuner counts each rung a configuration reaches
+    /// as a trial: 50 trials of eta 3 from 1/27 of the budget cost about 5 full runs, and the
+    /// report gives the cost in full-run equivalents.
     #[arg(long, value_name = "N")]
     trials: Option<usize>,
     /// Smallest trial budget in optimizer steps [default: the largest / 27, at least 1].
@@ -81,10 +84,18 @@ pub struct TuneArgs {
     /// a noisier validation objective.
     #[arg(long, value_name = "N")]
     eval_examples: Option<usize>,
-    /// Write the whole report (settings, space, every trial, incumbent, tuned method, cost) as
-    /// JSON to this `.json` file.
+    /// Write the result: `FILE.toml` — the tuned method, a method file that `--method` takes
+    /// anywhere (named `<method>-tuned-<task>`, its description saying what was tuned how);
+    /// `FILE.json` — the whole report (settings, space, every trial, incumbent, cost).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Store the trials in this store (SQLite path or PostgreSQL URL; default `lrctl.db`,
+    /// or `LRCTL_STORE`): a killed tuning run resumes from them when run again.
+    #[arg(long, env = "LRCTL_STORE", default_value = crate::study_cmds::DEFAULT_STORE, value_name = "PATH|URL", hide_env_values = true)]
+    store: String,
+    /// Keep no trials (nothing resumes).
+    #[arg(long, conflicts_with = "store")]
+    no_store: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -122,10 +133,13 @@ pub fn run(args: TuneArgs) -> Result<()> {
         bail!("--eta must be a number of at least 2 (got {})", args.eta);
     }
     if let Some(out) = &args.out
-        && out.extension().and_then(|e| e.to_str()) != Some("json")
+        && !matches!(
+            out.extension().and_then(|e| e.to_str()),
+            Some("json") | Some("toml")
+        )
     {
         bail!(
-            "--out {}: the tuning report is written as JSON; use a file name ending in .json",
+            "--out {}: write the tuned method as `.toml` or the whole report as `.json`",
             out.display()
         );
     }
@@ -182,7 +196,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         ..TuneSettings::new(tuner, fidelity)
     };
     eprintln!(
-        "tuning `{}` on `{}` with {tuner}: {} over {}, budgets {}–{} steps (eta {}, fidelity \
+        "tuning `{}` on `{}` with {tuner}: {} ({}), budgets {}–{} steps (eta {}, fidelity \
          {}), {} trials, objective {}, seed {}, {} job(s)",
         method.name,
         spec.name,
@@ -190,9 +204,9 @@ pub fn run(args: TuneArgs) -> Result<()> {
         space
             .params()
             .iter()
-            .map(|p| p.name.as_str())
+            .map(describe_param)
             .collect::<Vec<_>>()
-            .join(", "),
+            .join("; "),
         fidelity.min_budget,
         fidelity.max_budget,
         fidelity.eta,
@@ -234,21 +248,153 @@ pub fn run(args: TuneArgs) -> Result<()> {
     };
     let cancel = Arc::new(AtomicBool::new(false));
     install_ctrlc(Arc::clone(&cancel));
+    // Trials go to the store as they are told, keyed by everything that decides them, so a
+    // killed run replays them and trains only what is missing.
+    let key = tuning_key(&spec, &method, &space, &settings);
+    let store = if args.no_store {
+        None
+    } else {
+        Some(std::sync::Mutex::new(lrctl_store::open(&args.store)?))
+    };
+    let known = match &store {
+        Some(s) => {
+            lrctl_wrap::tuned::stored_trials(s.lock().expect("not poisoned").as_mut(), &key)?
+        }
+        None => Default::default(),
+    };
+    if !known.is_empty() {
+        eprintln!(
+            "resuming: {} of this run's trials are in {}",
+            known.len(),
+            lrctl_store::redact(&args.store)
+        );
+    }
+    let store_error: std::sync::Mutex<Option<lrctl_store::StoreError>> = Default::default();
+    let on_trial_stored = |t: &TrialResult, inc: Option<&Incumbent>| {
+        on_trial(t, inc);
+        if let Some(s) = &store
+            && !known.contains_key(&t.id)
+            && let Err(e) =
+                lrctl_wrap::tuned::store_trial(s.lock().expect("not poisoned").as_mut(), &key, t)
+        {
+            *store_error.lock().expect("not poisoned") = Some(e);
+        }
+    };
     let hooks = TuneHooks {
         on_start: Some(&on_start),
-        on_trial: Some(&on_trial),
+        on_trial: Some(&on_trial_stored),
         cancel: Some(&cancel),
-        known: None,
+        known: Some(&known),
     };
     let report = lrctl_wrap::tune(task.as_ref(), &method, &space, &settings, &hooks)?;
     bar.finish_and_clear();
+    if let Some(e) = store_error.into_inner().expect("not poisoned") {
+        bail!("storing a trial: {e}");
+    }
 
     print_report(&report, &spec);
     if let Some(out) = &args.out {
-        write_report(out, &report)?;
+        if out.extension().and_then(|e| e.to_str()) == Some("toml") {
+            write_method(out, &report, &spec)?;
+        } else {
+            write_report(out, &report)?;
+        }
         eprintln!("wrote {}", out.display());
     }
     Ok(())
+}
+
+/// Identifies a `lrctl tune` run: everything that decides its trials (task, method, space,
+/// tuner, budgets, trials, seed, objective, jobs, fidelity schedule, evaluation cap).
+fn tuning_key(
+    task: &lrctl_tasks::TaskSpec,
+    method: &lrctl_method::MethodSpec,
+    space: &SearchSpace,
+    s: &TuneSettings,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::json!({
+        "engine": lrctl_engine::ENGINE_VERSION,
+        "purpose": "lrctl tune",
+        "task": task,
+        "method": method,
+        "space": space,
+        "tuner": s.tuner,
+        "fidelity": s.fidelity,
+        "trials": s.planned_trials(),
+        "seed": s.seed,
+        "scoring": s.scoring,
+        "jobs": s.jobs,
+        "schedule": s.fidelity_schedule,
+        "eval_limit": s.eval_limit,
+    });
+    Sha256::digest(json.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `controller.lr in [1e-05, 1] (log)`.
+fn describe_param(p: &lrctl_tune::Param) -> String {
+    let (low, high, log, int) = match p.kind {
+        lrctl_tune::ParamKind::Float { low, high, log } => (low, high, log, false),
+        lrctl_tune::ParamKind::Int { low, high, log } => (low as f64, high as f64, log, true),
+    };
+    format!(
+        "{} in [{}, {}]{}{}",
+        p.name,
+        value(low),
+        value(high),
+        if log { " log" } else { "" },
+        if int { " integer" } else { "" }
+    )
+}
+
+/// Writes the tuned method as a method file any `--method` takes.
+fn write_method(path: &Path, r: &TuneReport, task: &lrctl_tasks::TaskSpec) -> Result<()> {
+    let (Some(inc), Some(tuned)) = (&r.incumbent, &r.tuned) else {
+        bail!("no trial finished: there is no tuned method to write");
+    };
+    let config: Vec<String> = inc
+        .config
+        .iter()
+        .map(|(k, v)| format!("{k} = {}", value(*v)))
+        .collect();
+    let mut m = tuned.clone();
+    m.name = format!(
+        "{}-tuned-{}",
+        r.method.name,
+        task.name.replace(['/', '@'], "-")
+    );
+    m.default = false;
+    m.description = format!(
+        "{} with {} tuned on {} by {} ({} trials, {:.1} full runs, objective {}, score {:.4}, \
+         seed {})",
+        r.method.name,
+        config.join(", "),
+        task.name,
+        r.tuner,
+        r.cost.trials,
+        r.cost.full_runs,
+        r.objective,
+        inc.score,
+        r.seed
+    );
+    let text = toml::to_string(&m).context("writing the tuned method as TOML")?;
+    let header = format!(
+        "# Written by `lrctl tune` (lrctl {}): {} tuned on {}.\n# Use it with `--method {}`.\n\n",
+        env!("CARGO_PKG_VERSION"),
+        r.method.name,
+        task.name,
+        path.display()
+    );
+    // It must read back as the method it is.
+    let back = lrctl_wrap::Method::from_toml(&text, &path.display().to_string())?;
+    anyhow::ensure!(
+        back.spec == m,
+        "the tuned method does not read back as written"
+    );
+    std::fs::write(path, header + &text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The budgets: `--max-budget` or the task's own, `--min-budget` or a 27th of it.

@@ -71,13 +71,113 @@ fn tune_prints_the_incumbent_and_the_cost() {
         );
     }
 
-    // The same tuning seed reproduces the run.
+    // The same tuning seed reproduces the run, trained again (no store) or replayed from the
+    // trials the first run stored.
     let mut again = HYPERBAND.to_vec();
-    again.extend(["--out", "b.json"]);
+    again.extend(["--out", "b.json", "--no-store"]);
     run_ok(d, &again);
     assert_eq!(a, report(d, "b.json"));
+    let mut replay = HYPERBAND.to_vec();
+    replay.extend(["--out", "c.json"]);
+    let text = run_ok(d, &replay);
+    assert!(text.contains("resuming: 50 of this run's trials"), "{text}");
+    assert_eq!(a, report(d, "c.json"));
 }
 
+#[test]
+fn a_tuned_method_is_written_as_a_method_file_that_runs_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut args = HYPERBAND.to_vec();
+    args.extend(["--trials", "12", "--out", "tuned.toml"]);
+    let text = run_ok(d, &args);
+    assert!(
+        text.contains("controller.lr in [") && text.contains(", 1] log"),
+        "{text}"
+    );
+    let toml = std::fs::read_to_string(d.join("tuned.toml")).unwrap();
+    assert!(
+        toml.contains("name = \"adam-fixed-tuned-logreg-iris\""),
+        "{toml}"
+    );
+    assert!(toml.contains("tuned on logreg/iris by hyperband"), "{toml}");
+    let out = run_ok(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "tuned.toml",
+            "--steps",
+            "5",
+        ],
+    );
+    assert!(
+        out.contains("method      adam-fixed-tuned-logreg-iris"),
+        "{out}"
+    );
+    let out = run_ok(
+        d,
+        &[
+            "run",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "tuned.toml",
+            "--seeds",
+            "1",
+            "--steps",
+            "5",
+            "--quiet",
+            "--store",
+            "s.db",
+        ],
+    );
+    assert!(out.contains("adam-fixed-tuned-logreg-iris"), "{out}");
+}
+
+#[test]
+fn a_killed_tuning_run_resumes_from_its_stored_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut args: Vec<&str> = HYPERBAND.to_vec();
+    args.extend(["--out", "whole.json", "--store", "whole.db"]);
+    run_ok(d, &args);
+    // A run killed after 20 trials leaves those in its store: keep only them.
+    std::fs::copy(d.join("whole.db"), d.join("part.db")).unwrap();
+    if !delete_trials_from_20(d) {
+        return;
+    }
+    let mut resumed: Vec<&str> = HYPERBAND.to_vec();
+    resumed.extend(["--out", "resumed.json", "--store", "part.db"]);
+    let text = run_ok(d, &resumed);
+    assert!(text.contains("resuming: 20 of this run's trials"), "{text}");
+    assert_eq!(report(d, "whole.json"), report(d, "resumed.json"));
+}
+
+/// Deletes every trial from id 20 on in `part.db` with the sqlite3 shell; false (skipped)
+/// when the shell is missing and not required.
+fn delete_trials_from_20(d: &std::path::Path) -> bool {
+    let out = std::process::Command::new("sqlite3")
+        .arg(d.join("part.db"))
+        .arg("delete from trial where trial >= 20")
+        .output();
+    match out {
+        Ok(o) => {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            true
+        }
+        Err(e) => {
+            assert!(
+                std::env::var("LRCTL_REQUIRE_SQLITE3").as_deref() != Ok("1"),
+                "sqlite3: {e}"
+            );
+            eprintln!("skipped: no sqlite3 shell");
+            false
+        }
+    }
+}
 #[test]
 fn tune_rejects_bad_input_clearly() {
     let dir = tempfile::tempdir().unwrap();

@@ -373,9 +373,17 @@ pub fn run_trials<R: TrialRunner>(
                         .and_then(|k| k.get(&request.id))
                         .filter(|t| t.budget == request.budget && t.config == request.config);
                     if let Some(t) = stored {
+                        // The store keeps what a run measured; where the trial sits in the
+                        // tuner's schedule comes from the (identical) request.
+                        let result = TrialResult {
+                            bracket: request.bracket,
+                            rung: request.rung,
+                            parent: request.parent,
+                            ..t.clone()
+                        };
                         let arrived = Arrived {
                             trained: Trained {
-                                result: t.clone(),
+                                result,
                                 paused: None,
                             },
                             continued: false,

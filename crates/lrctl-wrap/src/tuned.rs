@@ -120,35 +120,15 @@ fn tune_stored(
         jobs: 1,
         ..TuneSettings::new(&spec.tuner, fidelity)
     };
-    let stored = store
-        .lock()
-        .expect("not poisoned")
-        .trials(key)
-        .map_err(|e| err(&e))?;
-    let known: HashMap<u64, TrialResult> = stored
-        .iter()
-        .filter_map(|t| {
-            let config: Config = serde_json::from_str(&t.config_json).ok()?;
-            Some((t.trial, from_row(t, config)))
-        })
-        .collect();
+    let known =
+        stored_trials(store.lock().expect("not poisoned").as_mut(), key).map_err(|e| err(&e))?;
     let persist_error: Mutex<Option<String>> = Mutex::new(None);
     let persist = |t: &TrialResult, _: Option<&lrctl_tune::Incumbent>| {
         on_trial();
         if known.contains_key(&t.id) {
             return;
         }
-        let row = TrialRow {
-            tuning_key: key.to_string(),
-            trial: t.id,
-            config_json: serde_json::to_string(&t.config).expect("config serialises"),
-            budget: t.budget,
-            score: Some(t.score).filter(|s| s.is_finite()),
-            outcome: t.outcome,
-            steps: t.steps,
-            seconds: t.seconds,
-        };
-        if let Err(e) = store.lock().expect("not poisoned").put_trial(&row) {
+        if let Err(e) = store_trial(store.lock().expect("not poisoned").as_mut(), key, t) {
             *persist_error.lock().expect("not poisoned") = Some(e.to_string());
         }
     };
@@ -185,6 +165,41 @@ fn tune_stored(
         trained_here,
         tuning_key: key.to_string(),
     })
+}
+
+/// The trials of tuning run `key` already in the store, by id, as the driver replays them
+/// ([`lrctl_tune::TrialHooks::known`]).
+pub fn stored_trials(
+    store: &mut dyn Store,
+    key: &str,
+) -> Result<HashMap<u64, TrialResult>, lrctl_store::StoreError> {
+    Ok(store
+        .trials(key)?
+        .iter()
+        .filter_map(|t| {
+            let config: Config = serde_json::from_str(&t.config_json).ok()?;
+            Some((t.trial, from_row(t, config)))
+        })
+        .collect())
+}
+
+/// Stores a told trial of tuning run `key`, so that a killed run resumes after it.
+pub fn store_trial(
+    store: &mut dyn Store,
+    key: &str,
+    t: &TrialResult,
+) -> Result<(), lrctl_store::StoreError> {
+    let row = TrialRow {
+        tuning_key: key.to_string(),
+        trial: t.id,
+        config_json: serde_json::to_string(&t.config).expect("config serialises"),
+        budget: t.budget,
+        score: Some(t.score).filter(|s| s.is_finite()),
+        outcome: t.outcome,
+        steps: t.steps,
+        seconds: t.seconds,
+    };
+    store.put_trial(&row).map(|_| ())
 }
 
 /// A stored trial as the driver reports it (bracket and rung come back from the tuner's
