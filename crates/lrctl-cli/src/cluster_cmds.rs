@@ -61,11 +61,14 @@ pub fn worker(args: WorkerArgs) -> Result<()> {
         .follow
         .then(|| seconds("--poll", args.poll))
         .transpose()?;
-    cfg.observer = Some(crate::progress::observer(if args.progress {
-        crate::progress::Display::Bar
-    } else {
-        crate::progress::Display::Log
-    }));
+    cfg.observer = Some(crate::progress::observer(
+        if args.progress {
+            crate::progress::Display::Bar
+        } else {
+            crate::progress::Display::Log
+        },
+        None,
+    )?);
     install_ctrlc(std::sync::Arc::clone(&cfg.cancel));
     let location = &args.store.store;
     let study = match &args.study {

@@ -13,7 +13,12 @@ use crate::{cluster_cmds, output, select_cmd, study_cmds};
 
 /// Learning-rate control for deep learning: train, compare and select.
 #[derive(Debug, Parser)]
-#[command(name = "lrctl", version, about, long_about = None)]
+#[command(
+    name = "lrctl",
+    version,
+    about = "Learning-rate control for deep learning: train, compare and select",
+    long_about = None
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,6 +57,18 @@ enum Command {
     /// Training speed against a PyTorch reference on identical models and data: ratios,
     /// step latency, memory, and the cost of lrctl's own machinery.
     Bench(crate::bench_cmd::BenchArgs),
+    /// Print a shell completion script: `lrctl completions bash > ~/.local/share/bash-completion/completions/lrctl`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages: `lrctl man --out DIR` (one page per command), or the main page to
+    /// standard output.
+    Man {
+        /// Directory to write `lrctl.1` and `lrctl-<command>.1` into.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Where data files are looked for.
@@ -128,7 +145,30 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Slurm(args) => cluster_cmds::slurm(args),
         Command::Select(args) => select_cmd::select(args),
         Command::Bench(args) => crate::bench_cmd::bench(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "lrctl", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { out } => man(out.as_deref()),
     }
+}
+
+/// `lrctl man`: the main page to stdout, or every page into a directory.
+fn man(out: Option<&std::path::Path>) -> Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match out {
+        None => {
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            clap_mangen::generate_to(cmd, dir)?;
+            eprintln!("wrote the man pages into {}", dir.display());
+        }
+    }
+    Ok(())
 }
 
 /// Resolves a task name and an optional `--data` override.

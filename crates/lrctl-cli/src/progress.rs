@@ -1,7 +1,9 @@
 //! How the CLI shows a running study: [`RunEvent`]s from `lrctl-study` drawn as a progress bar
 //! on a terminal, or written as one log line per finished cell (for workers' batch logs).
 
-use std::sync::Arc;
+use std::io::{LineWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -18,8 +20,30 @@ pub enum Display {
     Quiet,
 }
 
-/// An observer that shows a study's progress as `display` says.
-pub fn observer(display: Display) -> Observer {
+/// An observer that shows a study's progress as `display` says and, with `events`, writes
+/// every event as a JSON line to that file (`-`: standard output).
+pub fn observer(display: Display, events: Option<&Path>) -> anyhow::Result<Observer> {
+    let shown = shown(display);
+    let Some(path) = events else {
+        return Ok(shown);
+    };
+    let sink: Box<dyn Write + Send> = if path == Path::new("-") {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(std::fs::File::create(path).map_err(|e| {
+            anyhow::anyhow!("--events {}: cannot create the file: {e}", path.display())
+        })?)
+    };
+    let sink = Mutex::new(LineWriter::new(sink));
+    Ok(Arc::new(move |e: &RunEvent| {
+        shown(e);
+        let line = serde_json::to_string(e).expect("events serialise");
+        // A closed reader does not stop the study; the events are a side channel.
+        let _ = writeln!(sink.lock().expect("not poisoned"), "{line}");
+    }))
+}
+
+fn shown(display: Display) -> Observer {
     match display {
         Display::Bar => bar_observer(),
         Display::Log => Arc::new(|e: &RunEvent| {

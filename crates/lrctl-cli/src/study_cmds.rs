@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Write every event (a cell starts, a result is recorded) as one JSON line to this file,
+    /// for scripts and dashboards (`-`: standard output).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
     /// Only add the study's cells to the store and exit; `lrctl worker` processes (on any
     /// machines sharing the store) train them.
     #[arg(long)]
@@ -149,8 +153,13 @@ pub struct ReportArgs {
     /// Bootstrap resamples for confidence intervals.
     #[arg(long, default_value_t = 2000)]
     reps: usize,
-    /// Seed of the bootstrap (the report is deterministic given it).
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the bootstrap resampling (the report is deterministic given it).
+    #[arg(
+        long = "bootstrap-seed",
+        alias = "seed",
+        default_value_t = 0,
+        value_name = "SEED"
+    )]
     seed: u64,
     /// The study (default: the only one, else the most recently changed).
     #[arg(long)]
@@ -271,16 +280,19 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         cfg.jobs = j;
     }
-    cfg.observer = Some(crate::progress::observer(if args.quiet {
-        crate::progress::Display::Quiet
-    } else {
-        crate::progress::Display::Bar
-    }));
+    cfg.observer = Some(crate::progress::observer(
+        if args.quiet {
+            crate::progress::Display::Quiet
+        } else {
+            crate::progress::Display::Bar
+        },
+        args.events.as_deref(),
+    )?);
     install_ctrlc(Arc::clone(&cfg.cancel));
 
     let n_cells = study.cells().len();
     eprintln!(
-        "study `{}`: {} task(s) × {} method(s) × {} seed(s) = {} cells → {} ({} jobs)",
+        "study `{}`: {} task(s) × {} method(s) × {} seed(s) = {} cells → {} ({} job(s))",
         study.name,
         study.tasks.len(),
         study.methods.len(),

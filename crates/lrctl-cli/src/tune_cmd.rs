@@ -70,7 +70,12 @@ pub struct TuneArgs {
     #[arg(long, value_name = "FILE")]
     space: Option<PathBuf>,
     /// Tuning seed: the tuner's randomness and every trial's training seed derive from it.
-    #[arg(long, default_value_t = 0)]
+    #[arg(
+        long = "tuning-seed",
+        alias = "seed",
+        default_value_t = 0,
+        value_name = "SEED"
+    )]
     seed: u64,
     /// Trials trained at once, one thread each [default: the number of cores]. The result
     /// depends on the seed and on this number, not on timing.

@@ -1,0 +1,61 @@
+//! What a Unix user expects of a command-line tool: completions, man pages, an event stream.
+
+mod common;
+
+use common::{run_ok, stdout_ok};
+
+#[test]
+fn completions_and_man_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = stdout_ok(d, &["completions", shell]);
+        assert!(
+            script.contains("lrctl") && script.contains("tune"),
+            "{shell}"
+        );
+    }
+    let page = stdout_ok(d, &["man"]);
+    assert!(page.contains(".TH lrctl 1") && page.contains("compare and select"), "{page}");
+    run_ok(d, &["man", "--out", "man"]);
+    for page in ["lrctl.1", "lrctl-run.1", "lrctl-tune.1", "lrctl-select.1"] {
+        assert!(d.join("man").join(page).exists(), "{page}");
+    }
+}
+
+#[test]
+fn run_writes_its_events_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(
+        d,
+        &[
+            "run",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "adam-fixed",
+            "--seeds",
+            "3",
+            "--steps",
+            "10",
+            "--quiet",
+            "--events",
+            "events.jsonl",
+        ],
+    );
+    let text = std::fs::read_to_string(d.join("events.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kind = |k: &str| events.iter().filter(|e| e["event"] == k).count();
+    assert_eq!(kind("started"), 1, "{text}");
+    assert_eq!(kind("cell-started"), 3, "{text}");
+    assert_eq!(kind("cell-done"), 3, "{text}");
+    assert_eq!(kind("finished"), 1, "{text}");
+    assert_eq!(events[0]["total"], 3);
+    let done = events.iter().find(|e| e["event"] == "cell-done").unwrap();
+    assert_eq!(done["outcome"], "finished");
+    assert_eq!(done["task"], "logreg/iris");
+}
