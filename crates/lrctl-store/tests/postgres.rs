@@ -155,7 +155,7 @@ fn an_empty_database_is_not_created_when_only_reading() {
     let Some(admin) = admin_url() else { return };
     let db = TempDb::new(&admin);
     let options = PostgresOptions {
-        create: false,
+        mode: lrctl_store::OpenMode::Existing,
         ..PostgresOptions::default()
     };
     let err = PostgresStore::open_with(&db.url, &options).err().unwrap();
