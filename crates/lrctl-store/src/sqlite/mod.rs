@@ -79,7 +79,9 @@ impl SqliteStore {
         options: &SqliteOptions,
         migrations: &[Migration],
     ) -> Result<SqliteStore> {
-        let location = path.display().to_string();
+        // Redacted like every location shown: a scheme-less `user:pw@host/db` typed for a
+        // PostgreSQL URL lands here as a path.
+        let location = crate::redact(&path.display().to_string());
         let key = fs::canonicalize(path).ok();
         let seen = key
             .as_ref()
