@@ -478,3 +478,62 @@ fn damaged_rows_are_named_by_cell_and_column() {
     );
     assert!(e.to_string().contains("is NULL"), "{e}");
 }
+
+// ---- Store locations ----------------------------------------------------------------------
+
+/// Password-like strings: long enough not to occur in a message by chance, holding the
+/// characters that split URLs.
+fn password() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9@:/?#%&=+ .!-]{0,12}".prop_map(|tail| format!("Pw7x{tail}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    ))]
+
+    /// Any text is a location or a clear error; neither shows a password.
+    #[test]
+    fn any_location_parses_or_fails_without_a_panic(s in ".{0,40}") {
+        let shown = lrctl_store::redact(&s);
+        prop_assert!(shown.len() <= s.len() + 3 * (s.matches('@').count() + s.len()));
+        if let Err(e) = lrctl_store::Location::parse(&s) {
+            let msg = e.to_string();
+            prop_assert!(!msg.is_empty());
+        }
+    }
+
+    /// A URL's password never survives redaction, whatever it holds, and neither the parse
+    /// error of a malformed URL nor the location a store reports shows it.
+    #[test]
+    fn passwords_never_survive_redaction(
+        scheme in prop_oneof![Just("postgres"), Just("postgresql"), Just("POSTGRES"), Just("sqlite")],
+        user in "[a-z]{0,6}",
+        pass in password(),
+        host in prop_oneof![
+            Just("127.0.0.1:1".to_string()),
+            Just("db.example".to_string()),
+            Just("[::1]:5432".to_string()),
+            "[a-z:0-9.]{0,10}",
+        ],
+        tail in prop_oneof![Just(String::new()), "/[a-z]{0,6}", "/[a-z]{1,4}\\?[a-z_=&]{0,12}"],
+        query_password in any::<bool>(),
+    ) {
+        let mut url = format!("{scheme}://{user}:{pass}@{host}{tail}");
+        if query_password {
+            url = format!("{scheme}://{user}@{host}/db?sslmode=disable&password={pass}");
+        }
+        let shown = lrctl_store::redact(&url);
+        prop_assert!(!shown.contains(&pass), "{} -> {}", url, shown);
+        prop_assert_eq!(lrctl_store::redact(&shown), shown.clone(), "idempotent");
+        if let Ok(lrctl_store::Location::Postgres(pg)) = lrctl_store::Location::parse(&url) {
+            // Only the parsing step: a malformed URL is refused before any connection.
+            if let Err(e) = pg.parse::<postgres::Config>() {
+                let options = OpenOptions::interactive(OpenMode::ReadOnly);
+                let err = lrctl_store::open_with(&url, &options).err().unwrap();
+                let msg = err.to_string();
+                prop_assert!(!msg.contains(&pass), "{} leaked in {} ({})", pass, msg, e);
+            }
+        }
+    }
+}
