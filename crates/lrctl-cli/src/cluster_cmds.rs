@@ -707,7 +707,8 @@ mod tests {
             check_resources(&r, dir)
         };
         assert!(with(&|_| {}).is_ok());
-        let cases: [(&str, &dyn Fn(&mut Resources)); 7] = [
+        type Edit<'a> = &'a dyn Fn(&mut Resources);
+        let cases: [(&str, Edit); 7] = [
             ("--partition", &|r| {
                 r.partition = Some("cpu\n#SBATCH --uid=0".into())
             }),
