@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use lrctl_store::{OpenMode, OpenOptions};
 use lrctl_study::RunConfig;
 
 use crate::commands::DataArgs;
@@ -71,15 +72,24 @@ pub fn worker(args: WorkerArgs) -> Result<()> {
     )?);
     install_ctrlc(std::sync::Arc::clone(&cfg.cancel));
     let location = &args.store.store;
+    // A worker started while the database is down (or restarting) waits for it, and says so;
+    // the connections `work` opens below then find it up.
+    let options = OpenOptions::worker(
+        OpenMode::Existing,
+        Some(std::sync::Arc::new(|n: &lrctl_store::Notice| {
+            eprintln!("lrctl worker: {n}");
+        })),
+    );
+    let mut store = lrctl_store::open_with(location, &options)?;
     let study = match &args.study {
         Some(name) => {
-            let mut store = lrctl_store::open_existing(location)?;
             let row = find_study(store.as_mut(), Some(name))?;
             lrctl_study::check_submitter(&row.name, &row.spec_json).map_err(anyhow::Error::msg)?;
             Some(row.id)
         }
         None => None,
     };
+    drop(store);
     let worker = lrctl_store::worker_id();
     eprintln!(
         "worker {worker}: {} on {} ({} job(s){})",
@@ -179,7 +189,13 @@ pub fn slurm(args: SlurmArgs) -> Result<()> {
 }
 
 fn default_dir(study: &str) -> PathBuf {
-    let safe: String = study
+    PathBuf::from("lrctl-slurm").join(safe_name(study))
+}
+
+/// A study name with anything but letters, digits and `-_.+` replaced by `_`: for file names
+/// and the job name (which lands in an `#SBATCH` line).
+fn safe_name(study: &str) -> String {
+    study
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_.+".contains(c) {
@@ -188,17 +204,106 @@ fn default_dir(study: &str) -> PathBuf {
                 '_'
             }
         })
-        .collect();
-    PathBuf::from("lrctl-slurm").join(safe)
+        .collect()
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
 }
 
-/// Single-quotes a word for the shell.
+/// Quotes a word for bash so that it is one argument, whatever it holds, on one line:
+/// `'…'` normally, `$'…'` (with `\n`, `\xHH`, … escapes) when it holds control characters,
+/// so that a newline in a study name can never start a command of its own.
 fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+    if !s.chars().any(char::is_control) {
+        return format!("'{}'", s.replace('\'', r"'\''"));
+    }
+    let mut out = String::from("$'");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Text for a `#` comment line of the script: control characters escaped, so it stays one line.
+fn comment_text(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// The job name Slurm shows for a study.
+fn job_name(study: &str) -> String {
+    format!("lrctl-{}", safe_name(study))
+}
+
+/// Checks a value that goes into an `#SBATCH --{option}=VALUE` line. Slurm reads those lines
+/// itself, not through a shell, so nothing can be quoted there: a value is refused unless it
+/// is made only of the characters that `allowed` accepts (never a control character,
+/// whitespace, a quote or `#`).
+fn header_value(option: &str, value: &str, allowed: fn(char) -> bool, example: &str) -> Result<()> {
+    let bad = value
+        .chars()
+        .find(|&c| c.is_control() || c.is_whitespace() || "\"'`#\\".contains(c) || !allowed(c));
+    if value.is_empty() || bad.is_some() {
+        bail!(
+            "--{option} {:?}: {} not allowed in a Slurm job header; give a value like `{example}`",
+            value,
+            bad.map_or("an empty value is".to_string(), |c| format!(
+                "the character {:?} is",
+                c
+            ))
+        );
+    }
+    Ok(())
+}
+
+/// Checks what `slurm submit` puts into `#SBATCH` lines, naming the option at fault.
+fn check_resources(r: &Resources, dir: &Path) -> Result<()> {
+    let name = |c: char| c.is_ascii_alphanumeric() || "-_.,".contains(c);
+    if let Some(v) = &r.partition {
+        header_value("partition", v, name, "cpu")?;
+    }
+    if let Some(v) = &r.account {
+        header_value("account", v, name, "project123")?;
+    }
+    if let Some(v) = &r.time {
+        let ok = |c: char| c.is_ascii_digit() || c == ':' || c == '-';
+        if !v.eq_ignore_ascii_case("unlimited") {
+            header_value("time", v, ok, "02:00:00 or 1-12:00:00")?;
+        }
+    }
+    if let Some(v) = &r.mem {
+        header_value("mem", v, |c| c.is_ascii_alphanumeric() || c == '.', "4G")?;
+    }
+    if let Some(v) = &r.gres {
+        let ok = |c: char| c.is_ascii_alphanumeric() || "-_.,:/".contains(c);
+        header_value("gres", v, ok, "gpu:1")?;
+    }
+    let logs = dir.display().to_string();
+    header_value("dir", &logs, |c| c != '%', "/scratch/me/lrctl-slurm/study")
+        .context("the workers' log files are named in an #SBATCH --output line")?;
+    Ok(())
 }
 
 /// The store as workers on other machines must see it: SQLite paths made absolute.
@@ -224,10 +329,12 @@ struct Script<'a> {
 /// The sbatch script: an array of `workers` tasks, each one `lrctl worker` on the study.
 fn script(s: &Script<'_>) -> String {
     let mut out = String::from("#!/bin/bash\n");
+    // Every value below is either fixed, a number, made safe (`job_name`) or checked by
+    // `check_resources`; comments escape what they show.
     let mut sbatch = |k: &str, v: &str| {
         let _ = writeln!(out, "#SBATCH --{k}={v}");
     };
-    sbatch("job-name", &format!("lrctl-{}", s.study));
+    sbatch("job-name", &job_name(s.study));
     sbatch("array", &format!("0-{}", s.workers - 1));
     sbatch("ntasks", "1");
     sbatch("cpus-per-task", &s.resources.cpus_per_task.to_string());
@@ -250,7 +357,8 @@ fn script(s: &Script<'_>) -> String {
     let _ = writeln!(
         out,
         "# Written by `lrctl slurm submit` for study `{}`; store {}.",
-        s.study, s.store_shown
+        comment_text(s.study),
+        comment_text(s.store_shown)
     );
     if s.store_arg.is_none() {
         out.push_str(
@@ -292,6 +400,7 @@ fn submit(args: SubmitArgs) -> Result<()> {
     let shown = lrctl_store::redact(&location);
     let secret = shown != location;
     let dir = absolute(&args.dir.clone().unwrap_or_else(|| default_dir(&study.name)))?;
+    check_resources(&args.resources, &dir)?;
     let exe = std::env::current_exe().context("finding the lrctl binary")?;
     let data_dir = args.data.data_dir().map(absolute).transpose()?;
     let text = script(&Script {
@@ -308,7 +417,7 @@ fn submit(args: SubmitArgs) -> Result<()> {
         print!("{text}");
         return Ok(());
     }
-    let mut store = lrctl_store::open(&location)?;
+    let mut store = lrctl_store::open_with(&location, &OpenOptions::interactive(OpenMode::Create))?;
     let (_, added) = lrctl_study::submit(store.as_mut(), &study)?;
     let progress = {
         let row = find_study(store.as_mut(), Some(&study.name))?;
@@ -329,7 +438,8 @@ fn submit(args: SubmitArgs) -> Result<()> {
     std::fs::create_dir_all(dir.join("logs"))
         .with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("worker.sbatch");
-    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    lrctl_store::atomic::write(&path, &text)
+        .with_context(|| format!("writing {}", path.display()))?;
     if progress.queued + progress.running == 0 {
         eprintln!("nothing to run: every cell has a result; no job submitted");
         return Ok(());
@@ -361,7 +471,8 @@ fn submit(args: SubmitArgs) -> Result<()> {
     let jobs = dir.join("jobs.txt");
     let mut all = std::fs::read_to_string(&jobs).unwrap_or_default();
     let _ = writeln!(all, "{job}");
-    std::fs::write(&jobs, all).with_context(|| format!("writing {}", jobs.display()))?;
+    lrctl_store::atomic::write(&jobs, all)
+        .with_context(|| format!("writing {}", jobs.display()))?;
     eprintln!(
         "submitted job {job}: {} worker(s); script {}, logs {}",
         args.workers,
@@ -373,13 +484,13 @@ fn submit(args: SubmitArgs) -> Result<()> {
 }
 
 fn status(args: SlurmStatusArgs) -> Result<()> {
-    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let mut store = lrctl_store::open_read_only(&args.store.store)?;
     let row = find_study(store.as_mut(), args.study.as_deref())?;
     let p = store.progress(row.id)?;
     println!(
         "study `{}` in {}: {} cells: {} done ({} finished, {} diverged, {} failed), {} running, {} queued",
         row.name,
-        store.location(),
+        lrctl_store::redact(store.location()),
         p.total(),
         p.done,
         p.finished,
@@ -490,6 +601,140 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         assert!(!text.contains("--mem"), "{text}");
         assert!(text.contains("u:***@db"), "{text}");
+    }
+
+    /// Runs `text` with bash, its `exec` pointed at a stand-in that records its arguments;
+    /// returns them. Nothing else in the script may run a command.
+    fn run_script(text: &str, exe: &Path, dir: &Path) -> Vec<String> {
+        let record = dir.join("args");
+        std::fs::write(
+            exe,
+            format!(
+                "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done > '{}'\n",
+                record.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = dir.join("worker.sbatch");
+        std::fs::write(&script, text).unwrap();
+        let out = Command::new("bash")
+            .arg(&script)
+            .current_dir(dir)
+            .env_remove("SLURM_CPUS_PER_TASK")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}\n{text}");
+        let bytes = std::fs::read(&record).unwrap();
+        bytes
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8(a.to_vec()).unwrap())
+            .collect()
+    }
+
+    /// A study name from a shared study file used to be written raw into `#SBATCH
+    /// --job-name=` and a comment, so `bash worker.sbatch` ran its second line.
+    #[cfg(unix)]
+    #[test]
+    fn hostile_names_and_paths_stay_data() {
+        let tmp = tempfile::tempdir().unwrap();
+        let study = "n\ntouch PWNED\n#SBATCH --uid=0 $(touch PWNED2) 'q' \\ \u{85}é";
+        let store = "/d/x\ntouch PWNED3.db";
+        let data = Path::new("/data\n; touch PWNED4 'x'");
+        let exe = tmp.path().join("fake lrctl");
+        let r = resources();
+        let text = script(&Script {
+            study,
+            workers: 3,
+            resources: &r,
+            dir: Path::new("/scratch/s"),
+            exe: &exe,
+            store_arg: Some(store),
+            store_shown: store,
+            data_dir: Some(data),
+        });
+        let directives: Vec<&str> = text.lines().filter(|l| l.starts_with("#SBATCH")).collect();
+        assert_eq!(
+            directives,
+            [
+                "#SBATCH --job-name=lrctl-n_touch_PWNED__SBATCH_--uid_0___touch_PWNED2___q______",
+                "#SBATCH --array=0-2",
+                "#SBATCH --ntasks=1",
+                "#SBATCH --cpus-per-task=2",
+                "#SBATCH --output=/scratch/s/logs/worker-%A_%a.log",
+                "#SBATCH --partition=cpu",
+                "#SBATCH --time=01:00:00",
+                "#SBATCH --gres=gpu:1",
+            ]
+        );
+        for line in text.lines() {
+            assert!(
+                line.starts_with('#')
+                    || line.starts_with("set ")
+                    || line.starts_with("export ")
+                    || line.starts_with("exec "),
+                "unexpected line {line:?} in\n{text}"
+            );
+        }
+        let args = run_script(&text, &exe, tmp.path());
+        assert_eq!(
+            args,
+            [
+                "worker",
+                "--study",
+                study,
+                "--jobs",
+                "1",
+                "--store",
+                store,
+                "--data-dir",
+                data.to_str().unwrap()
+            ]
+        );
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains("PWNED"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "the script ran injected commands: {left:?}"
+        );
+    }
+
+    #[test]
+    fn hostile_header_options_are_refused_naming_them() {
+        let dir = Path::new("/scratch/s");
+        let with = |f: &dyn Fn(&mut Resources)| {
+            let mut r = resources();
+            f(&mut r);
+            check_resources(&r, dir)
+        };
+        assert!(with(&|_| {}).is_ok());
+        type Edit<'a> = &'a dyn Fn(&mut Resources);
+        let cases: [(&str, Edit); 7] = [
+            ("--partition", &|r| {
+                r.partition = Some("cpu\n#SBATCH --uid=0".into())
+            }),
+            ("--time", &|r| r.time = Some("01:00:00\ntouch PWNED".into())),
+            ("--time", &|r| r.time = Some("1h".into())),
+            ("--account", &|r| r.account = Some("a b".into())),
+            ("--gres", &|r| r.gres = Some("gpu:1\r".into())),
+            ("--mem", &|r| r.mem = Some("4G'".into())),
+            ("--partition", &|r| r.partition = Some(String::new())),
+        ];
+        for (option, f) in cases {
+            let e = with(f).unwrap_err().to_string();
+            assert!(e.contains(option) && e.contains("Slurm job header"), "{e}");
+        }
+        for d in ["/scratch/with space", "/scratch/a\nb", "/scratch/%j"] {
+            let e = check_resources(&resources(), Path::new(d)).unwrap_err();
+            assert!(format!("{e:#}").contains("--dir"), "{e:#}");
+        }
+        assert!(with(&|r| r.time = Some("UNLIMITED".into())).is_ok());
+        assert!(with(&|r| r.time = Some("1-12:00:00".into())).is_ok());
     }
 
     #[test]

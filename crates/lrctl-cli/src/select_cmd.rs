@@ -85,7 +85,7 @@ pub fn select(args: SelectArgs) -> Result<()> {
     if !args.evaluate && args.task.is_none() {
         bail!("say what to do: `--evaluate` (leave-one-task-out on the study) or `--task NAME`");
     }
-    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let mut store = lrctl_store::open_read_only(&args.store.store)?;
     let study = find_study(store.as_mut(), args.study.as_deref())?;
     let all = Snapshot::read(store.as_mut(), study)?;
     // Selectors choose among the plain methods; `race` and `auto` cells are judged after.

@@ -1,6 +1,5 @@
 //! The study commands: `run`, `status`, `show`, `export`, `suites`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -178,7 +177,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
     if args.reps == 0 {
         bail!("--reps must be at least 1");
     }
-    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let mut store = lrctl_store::open_read_only(&args.store.store)?;
     let study = find_study(store.as_mut(), args.study.as_deref())?;
     let snap = lrctl_study::snapshot::Snapshot::read(store.as_mut(), study)?;
     let opts = lrctl_report::ReportOptions {
@@ -258,7 +257,7 @@ pub fn study_from(args: &StudyArgs) -> Result<Study> {
 pub fn run(args: RunArgs) -> Result<()> {
     let study = study_from(&args.study)?;
     if args.submit_only {
-        let mut store = lrctl_store::open(&args.store.store)?;
+        let mut store = lrctl_store::open_with(&args.store.store, &interactive_create())?;
         let (id, a) = lrctl_study::submit(store.as_mut(), &study)?;
         let p = store.progress(id)?;
         println!(
@@ -298,9 +297,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         study.methods.len(),
         study.seeds.len(),
         n_cells,
-        args.store.store,
+        lrctl_store::redact(&args.store.store),
         cfg.jobs
     );
+    // Fail within seconds on an unreachable server (the study's own connections wait).
+    drop(lrctl_store::open_with(
+        &args.store.store,
+        &interactive_create(),
+    )?);
     let report = lrctl_study::run_study(&args.store.store, &study, &cfg)?;
     for (task, reason) in &report.skipped {
         eprintln!("warning: task `{task}` skipped (its cells were not added): {reason}");
@@ -322,7 +326,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         );
     }
     eprintln!("trained {} cell(s) in {:.1} s", report.ran, report.seconds);
-    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let mut store = lrctl_store::open_read_only(&args.store.store)?;
     let row = find_study(store.as_mut(), Some(&study.name))?;
     print_tables(store.as_mut(), &row, None)?;
     if report.interrupted {
@@ -330,6 +334,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         std::process::exit(130);
     }
     Ok(())
+}
+
+/// Opening for a command a person waits on that may create the store.
+fn interactive_create() -> lrctl_store::OpenOptions {
+    lrctl_store::OpenOptions::interactive(lrctl_store::OpenMode::Create)
 }
 
 /// First Ctrl-C: stop after the cells in flight (they are discarded and requeued). Second: quit.
@@ -443,7 +452,7 @@ fn print_tables(store: &mut dyn Store, study: &StudyRow, only: Option<&str>) -> 
 
 /// `lrctl status`.
 pub fn status(args: StatusArgs) -> Result<()> {
-    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let mut store = lrctl_store::open_read_only(&args.store.store)?;
     let studies = match &args.study {
         Some(name) => vec![find_study(store.as_mut(), Some(name))?],
         None => store.studies()?,
@@ -478,7 +487,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
 
 /// `lrctl show`.
 pub fn show(args: ShowArgs) -> Result<()> {
-    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let mut store = lrctl_store::open_read_only(&args.store.store)?;
     let study = find_study(store.as_mut(), args.study.as_deref())?;
     println!("study `{}` in {}", study.name, store.location());
     print_tables(store.as_mut(), &study, args.task.as_deref())
@@ -486,7 +495,7 @@ pub fn show(args: ShowArgs) -> Result<()> {
 
 /// `lrctl export`.
 pub fn export(args: ExportArgs) -> Result<()> {
-    let mut store = lrctl_store::open_existing(&args.store.store)?;
+    let mut store = lrctl_store::open_read_only(&args.store.store)?;
     let study = find_study(store.as_mut(), args.study.as_deref())?;
     let table = match args.table {
         TableArg::Cells => Table::Cells,
@@ -511,12 +520,11 @@ pub fn export(args: ExportArgs) -> Result<()> {
     };
     match &args.out {
         Some(path) => {
-            let mut f = std::io::BufWriter::new(
-                std::fs::File::create(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?,
-            );
+            // Killed or failed half-way, the old file stays whole.
+            let mut f = lrctl_store::atomic::AtomicFile::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
             lrctl_study::export::export(store.as_mut(), &study, table, format, &mut f)?;
-            f.flush()?;
+            f.commit()?;
             eprintln!("wrote {}", path.display());
         }
         None => {

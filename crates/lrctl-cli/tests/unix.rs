@@ -16,7 +16,10 @@ fn completions_and_man_pages() {
         );
     }
     let page = stdout_ok(d, &["man"]);
-    assert!(page.contains(".TH lrctl 1") && page.contains("compare and select"), "{page}");
+    assert!(
+        page.contains(".TH lrctl 1") && page.contains("compare and select"),
+        "{page}"
+    );
     run_ok(d, &["man", "--out", "man"]);
     for page in ["lrctl.1", "lrctl-run.1", "lrctl-tune.1", "lrctl-select.1"] {
         assert!(d.join("man").join(page).exists(), "{page}");

@@ -79,6 +79,10 @@ pub struct Dataset {
     pub features: Option<usize>,
     /// Number of classes.
     pub classes: Option<usize>,
+    /// `[channels, height, width]` of image datasets.
+    pub image: Option<[usize; 3]>,
+    /// Bytes of a text corpus (decompressed).
+    pub text_bytes: Option<usize>,
     /// Its files.
     pub files: &'static [FileEntry],
 }
@@ -88,7 +92,105 @@ impl Dataset {
     pub fn file(&self, role: Role) -> Option<&'static FileEntry> {
         self.files.iter().find(|f| f.role == role)
     }
+
+    /// The dataset's dimensions, as its reader will find them.
+    pub fn shape(&self) -> Shape {
+        let rows = |role| self.file(role).map(|f| f.rows);
+        match self.kind {
+            Kind::Libsvm => Shape {
+                rows: rows(Role::Train).unwrap_or(0),
+                test_rows: rows(Role::Test),
+                features: self.features.unwrap_or(0),
+                classes: self.classes.unwrap_or(0),
+                image: None,
+            },
+            Kind::Images => Shape {
+                rows: rows(Role::TrainImages).unwrap_or(0),
+                test_rows: rows(Role::TestImages),
+                features: self.features.unwrap_or(0),
+                classes: self.classes.unwrap_or(0),
+                image: self.image,
+            },
+            Kind::Text => Shape {
+                rows: self.text_bytes.unwrap_or(0),
+                test_rows: None,
+                features: 0,
+                classes: BYTE_VOCABULARY,
+                image: None,
+            },
+        }
+    }
 }
+
+/// Classes of a byte-level text corpus: the 256 byte values.
+pub const BYTE_VOCABULARY: usize = 256;
+
+/// The dimensions of a dataset, known without reading it: what a model's size and a task's
+/// step count are computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// Examples in the training file: rows, images, or bytes of a text corpus.
+    pub rows: usize,
+    /// Examples in the official test file, when there is one.
+    pub test_rows: Option<usize>,
+    /// Input features per example (pixels of an image; 0 for text).
+    pub features: usize,
+    /// Classes (256 byte values for text).
+    pub classes: usize,
+    /// `[channels, height, width]` when the examples are images.
+    pub image: Option<[usize; 3]>,
+}
+
+/// A dataset compiled into a dependency (see [`crate::embedded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Embedded {
+    /// Name, e.g. `iris`.
+    pub name: &'static str,
+    /// Its dimensions (checked against the loaded data by the tests).
+    pub shape: Shape,
+}
+
+/// The embedded datasets, in the order of [`crate::embedded::NAMES`].
+pub fn embedded() -> &'static [Embedded] {
+    EMBEDDED
+}
+
+/// The shape of the embedded dataset `name`.
+pub fn embedded_shape(name: &str) -> Option<Shape> {
+    EMBEDDED.iter().find(|e| e.name == name).map(|e| e.shape)
+}
+
+const fn table(rows: usize, features: usize, classes: usize) -> Shape {
+    Shape {
+        rows,
+        test_rows: None,
+        features,
+        classes,
+        image: None,
+    }
+}
+
+static EMBEDDED: &[Embedded] = &[
+    Embedded {
+        name: "iris",
+        shape: table(150, 4, 3),
+    },
+    Embedded {
+        name: "breast-cancer",
+        shape: table(569, 30, 2),
+    },
+    Embedded {
+        name: "digits",
+        shape: Shape {
+            image: Some([1, 8, 8]),
+            ..table(1797, 64, 10)
+        },
+    },
+    Embedded {
+        name: "wine-quality",
+        shape: table(1599, 11, 6),
+    },
+];
 
 /// Every dataset of the mirror.
 pub fn all() -> &'static [Dataset] {
@@ -124,6 +226,8 @@ static DATASETS: &[Dataset] = &[
         about: "Fisher's iris, scaled to [-1, 1]",
         features: Some(4),
         classes: Some(3),
+        image: None,
+        text_bytes: None,
         files: &[FileEntry {
             role: Role::Train,
             path: "libsvm/iris.scale",
@@ -140,6 +244,8 @@ static DATASETS: &[Dataset] = &[
         about: "UCI wine recognition, scaled",
         features: Some(13),
         classes: Some(3),
+        image: None,
+        text_bytes: None,
         files: &[FileEntry {
             role: Role::Train,
             path: "libsvm/wine.scale",
@@ -156,6 +262,8 @@ static DATASETS: &[Dataset] = &[
         about: "Deterding vowel recognition, scaled",
         features: Some(10),
         classes: Some(11),
+        image: None,
+        text_bytes: None,
         files: &[
             FileEntry {
                 role: Role::Train,
@@ -182,6 +290,8 @@ static DATASETS: &[Dataset] = &[
         about: "Statlog vehicle silhouettes, scaled",
         features: Some(18),
         classes: Some(4),
+        image: None,
+        text_bytes: None,
         files: &[FileEntry {
             role: Role::Train,
             path: "libsvm/vehicle.scale",
@@ -198,6 +308,8 @@ static DATASETS: &[Dataset] = &[
         about: "Statlog DNA splice junctions, scaled",
         features: Some(180),
         classes: Some(3),
+        image: None,
+        text_bytes: None,
         files: &[
             FileEntry {
                 role: Role::Train,
@@ -224,6 +336,8 @@ static DATASETS: &[Dataset] = &[
         about: "Statlog letter recognition, scaled",
         features: Some(16),
         classes: Some(26),
+        image: None,
+        text_bytes: None,
         files: &[
             FileEntry {
                 role: Role::Train,
@@ -250,6 +364,8 @@ static DATASETS: &[Dataset] = &[
         about: "pen-based handwritten digits",
         features: Some(16),
         classes: Some(10),
+        image: None,
+        text_bytes: None,
         files: &[
             FileEntry {
                 role: Role::Train,
@@ -276,6 +392,8 @@ static DATASETS: &[Dataset] = &[
         about: "UCI adult income, binarised features",
         features: Some(123),
         classes: Some(2),
+        image: None,
+        text_bytes: None,
         files: &[
             FileEntry {
                 role: Role::Train,
@@ -302,6 +420,8 @@ static DATASETS: &[Dataset] = &[
         about: "IJCNN 2001 neural network competition",
         features: Some(22),
         classes: Some(2),
+        image: None,
+        text_bytes: None,
         files: &[
             FileEntry {
                 role: Role::Train,
@@ -328,6 +448,8 @@ static DATASETS: &[Dataset] = &[
         about: "UCI mushrooms (agaricus), one-hot features",
         features: Some(126),
         classes: Some(2),
+        image: None,
+        text_bytes: None,
         files: &[
             FileEntry {
                 role: Role::Train,
@@ -354,6 +476,8 @@ static DATASETS: &[Dataset] = &[
         about: "Platt's web page classification, binary features",
         features: Some(300),
         classes: Some(2),
+        image: None,
+        text_bytes: None,
         files: &[FileEntry {
             role: Role::Train,
             path: "libsvm/w8a.gz",
@@ -370,6 +494,8 @@ static DATASETS: &[Dataset] = &[
         about: "MNIST handwritten digits, 28x28 grey images",
         features: Some(784),
         classes: Some(10),
+        image: Some([1, 28, 28]),
+        text_bytes: None,
         files: &[
             FileEntry {
                 role: Role::TrainImages,
@@ -412,6 +538,8 @@ static DATASETS: &[Dataset] = &[
         about: "Zalando Fashion-MNIST, 28x28 grey images of clothing",
         features: Some(784),
         classes: Some(10),
+        image: Some([1, 28, 28]),
+        text_bytes: None,
         files: &[
             FileEntry {
                 role: Role::TrainImages,
@@ -454,6 +582,8 @@ static DATASETS: &[Dataset] = &[
         about: "Karpathy's tiny Shakespeare, 1.1 MB of plays",
         features: None,
         classes: None,
+        image: None,
+        text_bytes: Some(1_115_394),
         files: &[FileEntry {
             role: Role::Corpus,
             path: "text/tinyshakespeare.txt",
@@ -470,6 +600,8 @@ static DATASETS: &[Dataset] = &[
         about: "42 Shakespeare works from Project Gutenberg, 5 MB",
         features: None,
         classes: None,
+        image: None,
+        text_bytes: Some(5_057_239),
         files: &[FileEntry {
             role: Role::Corpus,
             path: "text/shakespeare_complete.txt.gz",

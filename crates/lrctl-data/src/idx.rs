@@ -195,6 +195,13 @@ pub fn load_pair(
             what: "the header says 0 images".into(),
         });
     }
+    if h == 0 || w == 0 {
+        return Err(binary_err(
+            images,
+            8,
+            format!("the header says the images are {h}x{w} pixels; an image needs at least one"),
+        ));
+    }
     let n_classes = lab
         .data()
         .iter()
@@ -281,6 +288,20 @@ mod tests {
         ] {
             let e = parse(bytes, p).unwrap_err().to_string();
             assert!(e.contains("m.idx") && e.contains("byte offset"), "{e}");
+        }
+    }
+
+    #[test]
+    fn images_without_pixels_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (images, labels) = (dir.path().join("i"), dir.path().join("l"));
+        for (h, w) in [(0, 0), (0, 5), (5, 0)] {
+            std::fs::write(&images, encode(&[2, h, w], &[])).unwrap();
+            std::fs::write(&labels, encode(&[2], &[0, 1])).unwrap();
+            let e = load_pair(&images, &labels, "x", Subsample::All)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("{h}x{w} pixels")), "{e}");
         }
     }
 

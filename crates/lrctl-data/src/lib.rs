@@ -143,6 +143,21 @@ fn unknown(kind: Kind, name: &str, hint: &str) -> DataError {
     }
 }
 
+/// A test example whose class the training file never has: no model can learn to predict it,
+/// so its score would measure nothing (`example` counts from 0 in file order).
+fn unseen_class(test: &Path, train: &Path, label: &str, example: usize) -> DataError {
+    DataError::Mismatch {
+        reason: format!(
+            "{}, example {}: class {label} never occurs in the training file {}; a classifier \
+             cannot learn a class it never sees: drop those test examples or add training \
+             examples of it",
+            test.display(),
+            example + 1,
+            train.display()
+        ),
+    }
+}
+
 /// The display name of a user's file.
 fn file_name(path: &Path) -> String {
     path.file_name()
@@ -252,6 +267,33 @@ pub fn load_images(
         &format!("{label} (test)"),
         Subsample::All,
     )?;
+    // Padding or cropping test images to the training size would score the model on images
+    // it cannot see whole.
+    if train.image_shape != test.image_shape {
+        let shape = |t: &Tabular| {
+            t.image_shape
+                .map_or("?".into(), |[_, h, w]| format!("{h}x{w}"))
+        };
+        return Err(DataError::Mismatch {
+            reason: format!(
+                "{} holds {} images but {} holds {} images; the test images must have the \
+                 training images' size",
+                files[0].display(),
+                shape(&train),
+                files[2].display(),
+                shape(&test)
+            ),
+        });
+    }
+    let seen = train.class_counts();
+    if let Some((row, &class)) = test
+        .y
+        .iter()
+        .enumerate()
+        .find(|&(_, &c)| seen.get(c as usize).is_none_or(|&n| n == 0))
+    {
+        return Err(unseen_class(&files[3], &files[1], &class.to_string(), row));
+    }
     let k = train.n_classes.max(test.n_classes);
     for t in [&mut train, &mut test] {
         t.n_classes = k;

@@ -186,6 +186,9 @@ pub fn load_pair(
 ) -> Result<LoadedSplits, DataError> {
     let train = read_file(train)?;
     let test = test.map(read_file).transpose()?;
+    if let Some(test) = &test {
+        check_classes_seen(&train, test)?;
+    }
     let mut files = vec![&train];
     files.extend(test.as_ref());
     let classes = ClassMap::from_files(&files);
@@ -201,6 +204,31 @@ pub fn load_pair(
             .map(|t| t.to_tabular(&format!("{name} (test)"), n_features, &classes))
             .transpose()?,
     })
+}
+
+/// Refuses a test file with a label the training file never has (see [`crate::load_libsvm`]).
+fn check_classes_seen(train: &LibsvmFile, test: &LibsvmFile) -> Result<(), DataError> {
+    let known: HashSet<u64> = train
+        .label_spellings
+        .iter()
+        .map(|(v, _)| v.to_bits())
+        .collect();
+    let unseen = test
+        .labels
+        .iter()
+        .position(|l| !known.contains(&l.to_bits()));
+    match unseen {
+        None => Ok(()),
+        Some(row) => {
+            let label = test.labels[row];
+            let spelling = test
+                .label_spellings
+                .iter()
+                .find(|(v, _)| v.to_bits() == label.to_bits())
+                .map_or_else(|| label.to_string(), |(_, s)| s.clone());
+            Err(crate::unseen_class(&test.path, &train.path, &spelling, row))
+        }
+    }
 }
 
 /// Parses LIBSVM text; `path` only names the source in errors. A file without any example is
@@ -402,6 +430,25 @@ mod tests {
             f.to_tabular("t", 0, &m),
             Err(DataError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn a_test_class_the_training_file_never_has_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (train, test) = (dir.path().join("a.svm"), dir.path().join("a.svm.t"));
+        std::fs::write(&train, "1 1:1\n2 1:2\n").unwrap();
+        std::fs::write(&test, "1 1:1\n# comment\n+2 1:1\n3 1:5\n").unwrap();
+        let e = load_pair(&train, Some(&test), "a", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a.svm.t, example 3: class 3 never occurs")
+                && e.contains(&train.display().to_string()),
+            "{e}"
+        );
+        std::fs::write(&test, "2.0 1:1\n1 1:3\n").unwrap();
+        let ok = load_pair(&train, Some(&test), "a", None).unwrap();
+        assert_eq!(ok.test.unwrap().y, vec![1, 0]);
     }
 
     #[test]

@@ -31,6 +31,29 @@ fn embedded_datasets_have_their_shapes() {
     }
 }
 
+/// The catalog's shapes (what model sizes are computed from, without loading anything) are
+/// those of the loaded data.
+#[test]
+fn catalog_shapes_of_embedded_datasets_are_the_loaded_ones() {
+    let catalog = lrctl_data::catalog::embedded();
+    assert_eq!(
+        catalog.iter().map(|e| e.name).collect::<Vec<_>>(),
+        embedded::NAMES
+    );
+    for e in catalog {
+        let t = embedded::load(e.name).unwrap();
+        let s = e.shape;
+        assert_eq!(
+            (s.rows, s.features, s.classes, s.image, s.test_rows),
+            (t.n_rows, t.n_features, t.n_classes, t.image_shape, None),
+            "{}",
+            e.name
+        );
+        assert_eq!(lrctl_data::catalog::embedded_shape(e.name), Some(s));
+    }
+    assert_eq!(lrctl_data::catalog::embedded_shape("letter"), None);
+}
+
 #[test]
 fn embedded_labels_and_scaling() {
     let digits = embedded::load("digits").unwrap();

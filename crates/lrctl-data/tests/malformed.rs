@@ -202,6 +202,83 @@ fn missing_files_say_where_they_were_looked_for() {
     assert!(msg.contains("train-images-idx3-ubyte"), "{msg}");
 }
 
+/// A directory of the four IDX files: `train` and `test` images of the given sizes, labels as
+/// given.
+fn idx_dir(dir: &Path, train: (u32, u32), test: (u32, u32), labels: (&[u8], &[u8])) {
+    let images = |(h, w): (u32, u32), n: usize| {
+        idx::encode(&[n as u32, h, w], &vec![7; n * (h * w) as usize])
+    };
+    write(
+        dir,
+        "train-images-idx3-ubyte",
+        &images(train, labels.0.len()),
+    );
+    write(
+        dir,
+        "train-labels-idx1-ubyte",
+        &idx::encode(&[labels.0.len() as u32], labels.0),
+    );
+    write(
+        dir,
+        "t10k-images-idx3-ubyte.gz",
+        &gz(&images(test, labels.1.len())),
+    );
+    write(
+        dir,
+        "t10k-labels-idx1-ubyte",
+        &idx::encode(&[labels.1.len() as u32], labels.1),
+    );
+}
+
+/// Test images of another size were zero-padded (or cut) to the training size before.
+#[test]
+fn test_images_of_another_size_are_refused_naming_both_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = DataDirs::only("/nonexistent");
+    idx_dir(tmp.path(), (4, 4), (5, 3), (&[0, 1], &[1, 0]));
+    let msg = load_images("file", Some(tmp.path()), &dirs)
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    for needle in [
+        "train-images-idx3-ubyte",
+        "4x4",
+        "t10k-images-idx3-ubyte.gz",
+        "5x3",
+    ] {
+        assert!(msg.contains(needle), "`{needle}` missing in: {msg}");
+    }
+    idx_dir(tmp.path(), (4, 4), (4, 4), (&[0, 1], &[1, 0]));
+    let (train, test) = load_images("file", Some(tmp.path()), &dirs).unwrap();
+    assert_eq!(
+        (train.image_shape, test.image_shape),
+        (Some([1, 4, 4]), Some([1, 4, 4]))
+    );
+}
+
+#[test]
+fn test_classes_never_seen_in_training_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = DataDirs::only("/nonexistent");
+    // Class 1 lies inside 0..=2 but no training image has it.
+    idx_dir(tmp.path(), (4, 4), (4, 4), (&[0, 2, 0], &[0, 2, 1]));
+    let msg = load_images("file", Some(tmp.path()), &dirs)
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("t10k-labels-idx1-ubyte, example 3: class 1 never occurs")
+            && msg.contains("train-labels-idx1-ubyte"),
+        "{msg}"
+    );
+    idx_dir(tmp.path(), (4, 4), (4, 4), (&[0, 2, 0], &[0, 9]));
+    let msg = load_images("file", Some(tmp.path()), &dirs)
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("class 9 never occurs"), "{msg}");
+}
+
 #[test]
 fn unknown_names_list_the_known_ones() {
     let dirs = DataDirs::only("/nonexistent");

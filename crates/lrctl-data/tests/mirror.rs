@@ -239,3 +239,45 @@ fn explicit_paths_load_user_files_with_their_test_sibling() {
     let c = load_text("file", Some(&dir.join("text/tinyshakespeare.txt")), &none).unwrap();
     assert_eq!(c.name, "tinyshakespeare.txt");
 }
+
+/// Every mirror dataset loads with exactly the shape the catalog states (model sizes and step
+/// counts are computed from the catalog without loading).
+#[test]
+fn catalog_shapes_are_the_loaded_ones() {
+    let dirs = DataDirs::only(mirror());
+    for d in catalog::all() {
+        let s = d.shape();
+        match d.kind {
+            Kind::Libsvm => {
+                let l = load_libsvm(d.name, None, &dirs).unwrap();
+                let t = &l.train;
+                assert_eq!(
+                    (t.n_rows, t.n_features, t.n_classes, t.image_shape),
+                    (s.rows, s.features, s.classes, s.image),
+                    "{}",
+                    d.name
+                );
+                assert_eq!(l.test.map(|t| t.n_rows), s.test_rows, "{}", d.name);
+            }
+            Kind::Images => {
+                let (train, test) = load_images(d.name, None, &dirs).unwrap();
+                assert_eq!(
+                    (
+                        train.n_rows,
+                        train.n_features,
+                        train.n_classes,
+                        train.image_shape
+                    ),
+                    (s.rows, s.features, s.classes, s.image),
+                    "{}",
+                    d.name
+                );
+                assert_eq!(Some(test.n_rows), s.test_rows, "{}", d.name);
+            }
+            Kind::Text => {
+                let c = load_text(d.name, None, &dirs).unwrap();
+                assert_eq!((c.bytes.len(), s.classes), (s.rows, 256), "{}", d.name);
+            }
+        }
+    }
+}

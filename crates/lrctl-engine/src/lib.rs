@@ -546,12 +546,13 @@ impl Run {
                 );
                 self.eval_seconds += t.elapsed().as_secs_f64();
                 clock = Lap(Instant::now());
-                self.pending_eval = Some(EvalObservation {
+                // An empty validation split has nothing to show the controller.
+                self.pending_eval = m.as_ref().map(|m| EvalObservation {
                     step: steps_done,
                     loss: m.loss,
-                    metric: task_metric(&m),
+                    metric: task_metric(m),
                 });
-                Some(m)
+                m
             } else {
                 None
             };
@@ -653,9 +654,9 @@ impl Run {
         if result.outcome == Outcome::Finished {
             optimizer.prepare_eval(&mut self.params);
             workload.set_params(&self.params);
-            result.train = Some(workload.evaluate(Split::Train, self.train_limit));
-            result.validation = Some(workload.evaluate(Split::Validation, self.final_limit));
-            result.test = Some(workload.evaluate(Split::Test, self.final_limit));
+            result.train = workload.evaluate(Split::Train, self.train_limit);
+            result.validation = workload.evaluate(Split::Validation, self.final_limit);
+            result.test = workload.evaluate(Split::Test, self.final_limit);
             result.eval_seconds += start.elapsed().as_secs_f64();
         }
         result.seconds = self.seconds + start.elapsed().as_secs_f64();
@@ -738,7 +739,7 @@ fn evaluate_at_eval_point(
     params: &mut [f32],
     split: Split,
     limit: Option<usize>,
-) -> lrctl_tasks::Metrics {
+) -> Option<lrctl_tasks::Metrics> {
     optimizer.prepare_eval(params);
     workload.set_params(params);
     let m = workload.evaluate(split, limit);

@@ -574,14 +574,14 @@ impl Workload for Mock {
         }
         loss + 1.0
     }
-    fn evaluate(&self, _split: Split, limit: Option<usize>) -> Metrics {
-        Metrics {
+    fn evaluate(&self, _split: Split, limit: Option<usize>) -> Option<Metrics> {
+        Some(Metrics {
             loss: 1.0,
             accuracy: Some(0.5),
             bits_per_byte: None,
             perplexity: None,
             examples: limit.unwrap_or(self.n).min(self.n),
-        }
+        })
     }
 }
 

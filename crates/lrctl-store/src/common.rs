@@ -2,7 +2,10 @@
 //! that a lease no longer covers.
 
 use crate::error::{Result, StoreError};
-use crate::types::{CellId, CellResult, Lease, Progress};
+use crate::types::{
+    CellId, CellResult, CellRow, CellState, ClaimedCell, Lease, Outcome, Progress, Provenance,
+    ProvenanceId, ProvenanceRow, StudyId, StudyRow, Timestamp, TrialRow,
+};
 
 /// One step of a back end's schema history. Applied in order, each in the same transaction as
 /// the version bump, so a store is always at exactly one version; both back ends keep the same
@@ -140,3 +143,276 @@ pub(crate) fn check_trial(t: &crate::types::TrialRow) -> Result<()> {
 /// The columns of a trial row, in the order both back ends select them.
 pub(crate) const TRIAL_COLUMNS: &str =
     "tuning_key, trial, config, budget, score, outcome, steps, seconds";
+
+/// Typed access to the columns of one stored row, for both back ends: `Ok(None)` for NULL,
+/// `Err(problem)` for a value of another type.
+pub(crate) trait RawRow {
+    fn int(&self, i: usize) -> std::result::Result<Option<i64>, String>;
+    fn real(&self, i: usize) -> std::result::Result<Option<f64>, String>;
+    fn text(&self, i: usize) -> std::result::Result<Option<String>, String>;
+}
+
+/// Reads a row's columns into lrctl's types; every failure is a [`StoreError::Malformed`]
+/// naming the row and the column, never a panic.
+pub(crate) struct RowReader<'a, R: RawRow> {
+    row: &'a R,
+    location: &'a str,
+    /// The row in words, e.g. `cell 17`.
+    what: String,
+    /// Column names, in select order.
+    columns: Vec<&'static str>,
+}
+
+impl<'a, R: RawRow> RowReader<'a, R> {
+    pub(crate) fn new(row: &'a R, location: &'a str, what: &str, columns: &'static str) -> Self {
+        RowReader {
+            row,
+            location,
+            what: what.to_string(),
+            columns: columns.split(',').map(str::trim).collect(),
+        }
+    }
+
+    /// Names the row once its identifying columns are read.
+    pub(crate) fn named(&mut self, what: String) {
+        self.what = what;
+    }
+
+    pub(crate) fn error(&self, i: usize, problem: impl Into<String>) -> StoreError {
+        StoreError::Malformed {
+            location: self.location.to_string(),
+            row: self.what.clone(),
+            column: self.columns.get(i).copied().unwrap_or("?").to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    fn need<T>(&self, i: usize, v: Option<T>) -> Result<T> {
+        v.ok_or_else(|| self.error(i, "is NULL, but a value is required"))
+    }
+
+    pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        self.row.int(i).map_err(|p| self.error(i, p))
+    }
+
+    pub(crate) fn int(&self, i: usize) -> Result<i64> {
+        let v = self.opt_int(i)?;
+        self.need(i, v)
+    }
+
+    pub(crate) fn opt_u64(&self, i: usize) -> Result<Option<u64>> {
+        self.opt_int(i)?
+            .map(|v| {
+                u64::try_from(v)
+                    .map_err(|_| self.error(i, format!("is {v}, but it cannot be negative")))
+            })
+            .transpose()
+    }
+
+    pub(crate) fn u64(&self, i: usize) -> Result<u64> {
+        let v = self.opt_u64(i)?;
+        self.need(i, v)
+    }
+
+    pub(crate) fn u32(&self, i: usize) -> Result<u32> {
+        let v = self.int(i)?;
+        u32::try_from(v).map_err(|_| self.error(i, format!("is {v}, not a count (0 to 2^32-1)")))
+    }
+
+    pub(crate) fn opt_real(&self, i: usize) -> Result<Option<f64>> {
+        self.row.real(i).map_err(|p| self.error(i, p))
+    }
+
+    pub(crate) fn real(&self, i: usize) -> Result<f64> {
+        let v = self.opt_real(i)?;
+        self.need(i, v)
+    }
+
+    pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        self.row.text(i).map_err(|p| self.error(i, p))
+    }
+
+    pub(crate) fn text(&self, i: usize) -> Result<String> {
+        let v = self.opt_text(i)?;
+        self.need(i, v)
+    }
+
+    /// A text column that must hold JSON (lrctl only ever writes valid JSON there).
+    pub(crate) fn json(&self, i: usize) -> Result<String> {
+        let v = self.text(i)?;
+        serde_json::from_str::<serde::de::IgnoredAny>(&v)
+            .map_err(|e| self.error(i, format!("is not valid JSON ({e})")))?;
+        Ok(v)
+    }
+
+    pub(crate) fn timestamp(&self, i: usize) -> Result<Timestamp> {
+        self.int(i).map(Timestamp)
+    }
+
+    pub(crate) fn opt_timestamp(&self, i: usize) -> Result<Option<Timestamp>> {
+        Ok(self.opt_int(i)?.map(Timestamp))
+    }
+
+    pub(crate) fn state(&self, i: usize) -> Result<CellState> {
+        let s = self.text(i)?;
+        CellState::parse(&s)
+            .ok_or_else(|| self.error(i, format!("is {s:?}, not one of queued, running, done")))
+    }
+
+    pub(crate) fn outcome(&self, i: usize) -> Result<Outcome> {
+        let s = self.text(i)?;
+        Outcome::parse(&s).ok_or_else(|| {
+            self.error(
+                i,
+                format!("is {s:?}, not one of finished, diverged, failed"),
+            )
+        })
+    }
+}
+
+/// A cell row selected with [`CELL_COLUMNS`].
+pub(crate) fn decode_cell(row: &impl RawRow, location: &str) -> Result<CellRow> {
+    let mut r = RowReader::new(row, location, "a cell row", CELL_COLUMNS);
+    let id = CellId(r.int(0)?);
+    r.named(format!("cell {id}"));
+    let state = r.state(8)?;
+    let result = match r.opt_text(17)? {
+        None => None,
+        Some(_) => Some(CellResult {
+            outcome: r.outcome(17)?,
+            reason: r.opt_text(18)?,
+            steps: r.u64(19)?,
+            total_steps: r.u64(20)?,
+            n_params: r.u64(21)?,
+            final_train_loss: r.opt_real(22)?,
+            last_batch_loss: r.opt_real(23)?,
+            train_loss: r.opt_real(24)?,
+            train_metric: r.opt_real(25)?,
+            validation_loss: r.opt_real(26)?,
+            validation_metric: r.opt_real(27)?,
+            test_loss: r.opt_real(28)?,
+            test_metric: r.opt_real(29)?,
+            metric_name: r.opt_text(30)?,
+            seconds: r.real(31)?,
+            eval_seconds: r.real(32)?,
+            cost_steps: r.u64(33)?,
+            cost_seconds: r.real(34)?,
+            result_json: r.json(35)?,
+            provenance: ProvenanceId(r.int(36)?),
+        }),
+    };
+    if (state == CellState::Done) != result.is_some() {
+        return Err(r.error(
+            17,
+            format!("the cell is {} but the outcome is {}", state.as_str(), {
+                if result.is_some() { "set" } else { "NULL" }
+            }),
+        ));
+    }
+    Ok(CellRow {
+        id,
+        study: StudyId(r.int(1)?),
+        task: r.text(2)?,
+        method: r.text(3)?,
+        seed: r.u64(4)?,
+        config_hash: r.text(5)?,
+        task_config: r.json(6)?,
+        method_config: r.json(7)?,
+        state,
+        worker: r.opt_text(9)?,
+        attempts: r.u32(10)?,
+        created_at: r.timestamp(11)?,
+        claimed_at: r.opt_timestamp(12)?,
+        heartbeat_at: r.opt_timestamp(13)?,
+        lease_expires_at: r.opt_timestamp(14)?,
+        superseded_at: r.opt_timestamp(15)?,
+        finished_at: r.opt_timestamp(16)?,
+        result,
+    })
+}
+
+/// A study row selected with [`STUDY_COLUMNS`].
+pub(crate) fn decode_study(row: &impl RawRow, location: &str) -> Result<StudyRow> {
+    let mut r = RowReader::new(row, location, "a study row", STUDY_COLUMNS);
+    let id = StudyId(r.int(0)?);
+    r.named(format!("study {id}"));
+    let name = r.text(1)?;
+    r.named(format!("study {id} ({name:?})"));
+    Ok(StudyRow {
+        id,
+        name,
+        spec_json: r.json(2)?,
+        created_at: r.timestamp(3)?,
+        updated_at: r.timestamp(4)?,
+    })
+}
+
+/// A trial row selected with [`TRIAL_COLUMNS`].
+pub(crate) fn decode_trial(row: &impl RawRow, location: &str) -> Result<TrialRow> {
+    let mut r = RowReader::new(row, location, "a trial row", TRIAL_COLUMNS);
+    let tuning_key = r.text(0)?;
+    let trial = r.u64(1)?;
+    r.named(format!("trial {trial} of tuning run {tuning_key}"));
+    Ok(TrialRow {
+        tuning_key,
+        trial,
+        config_json: r.json(2)?,
+        budget: r.u64(3)?,
+        score: r.opt_real(4)?,
+        outcome: r.outcome(5)?,
+        steps: r.u64(6)?,
+        seconds: r.real(7)?,
+    })
+}
+
+/// The columns of a provenance row, in the order both back ends select them.
+pub(crate) const PROVENANCE_COLUMNS: &str =
+    "id, lrctl_version, git_commit, config_hash, machine, backend, created_at";
+
+/// A provenance row selected with [`PROVENANCE_COLUMNS`].
+pub(crate) fn decode_provenance(row: &impl RawRow, location: &str) -> Result<ProvenanceRow> {
+    let mut r = RowReader::new(row, location, "a provenance row", PROVENANCE_COLUMNS);
+    let id = ProvenanceId(r.int(0)?);
+    r.named(format!("provenance {id}"));
+    Ok(ProvenanceRow {
+        id,
+        provenance: Provenance {
+            lrctl_version: r.text(1)?,
+            git_commit: r.opt_text(2)?,
+            config_hash: r.text(3)?,
+            machine: r.text(4)?,
+            backend: r.text(5)?,
+        },
+        created_at: r.timestamp(6)?,
+    })
+}
+
+/// The columns of a claimed cell, in the order both back ends return them.
+pub(crate) const CLAIMED_COLUMNS: &str = "id, study_id, task, method, seed, config_hash, \
+    task_config, method_config, attempts, lease_expires_at";
+
+/// A claimed cell returned with [`CLAIMED_COLUMNS`].
+pub(crate) fn decode_claimed(
+    row: &impl RawRow,
+    location: &str,
+    worker: &str,
+) -> Result<ClaimedCell> {
+    let mut r = RowReader::new(row, location, "a claimed cell", CLAIMED_COLUMNS);
+    let id = CellId(r.int(0)?);
+    r.named(format!("cell {id}"));
+    Ok(ClaimedCell {
+        lease: Lease {
+            cell: id,
+            worker: worker.to_string(),
+            attempt: r.u32(8)?,
+            expires_at: r.timestamp(9)?,
+        },
+        study: StudyId(r.int(1)?),
+        task: r.text(2)?,
+        method: r.text(3)?,
+        seed: r.u64(4)?,
+        config_hash: r.text(5)?,
+        task_config: r.json(6)?,
+        method_config: r.json(7)?,
+    })
+}

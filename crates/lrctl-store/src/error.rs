@@ -122,17 +122,56 @@ pub enum StoreError {
         /// Who holds it now, in words.
         now: String,
     },
-    /// The database server could not be reached, even after reconnecting with back-off.
+    /// The database server could not be reached (after reconnecting with back-off, for
+    /// workers; at once, for interactive commands).
     #[error(
-        "{location}: the database server is unreachable ({message}); gave up after {waited} s of retrying. Check that it is running and reachable, then run the command again (stored results are safe)"
+        "{location}: the database server is unreachable ({message}){}. Check that it is running and reachable, then run the command again (stored results are safe)",
+        retried(*.waited)
     )]
     Unavailable {
         /// URL (password removed).
         location: String,
-        /// Seconds spent retrying.
+        /// Seconds spent retrying (0: not retried).
         waited: u64,
         /// The last error.
         message: String,
+    },
+    /// A store opened read-only was asked to write.
+    #[error(
+        "{location}: opened read-only, so `{operation}` cannot write to it; use a command that writes (run, worker) or a store you may write"
+    )]
+    ReadOnly {
+        /// File or URL.
+        location: String,
+        /// The operation refused.
+        operation: &'static str,
+    },
+    /// A store with an older schema was opened read-only, which cannot migrate it.
+    #[error(
+        "{location}: the store has schema version {found} and this lrctl reads version {supported}; open it once with a command that writes (e.g. `lrctl run --submit-only` on its study) to upgrade it, then read it again"
+    )]
+    NeedsMigration {
+        /// File or URL.
+        location: String,
+        /// Schema version in the store.
+        found: u32,
+        /// The version this binary reads.
+        supported: u32,
+    },
+    /// A stored row holds a value lrctl never writes there (edited by hand, damaged, or
+    /// written by a foreign program); nothing was changed.
+    #[error(
+        "{location}: {row}, column `{column}`: {problem}; the store was not changed. Fix or delete that row (or restore a backup)"
+    )]
+    Malformed {
+        /// File or URL.
+        location: String,
+        /// The row, in words (`cell 17`, `study "x"`, `trial 3 of tuning run k`).
+        row: String,
+        /// The column.
+        column: String,
+        /// What is wrong with its value.
+        problem: String,
     },
     /// The caller passed something the store cannot record.
     #[error("{0}")]
@@ -146,4 +185,13 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// The part of [`StoreError::Unavailable`]'s message that says how long it was retried.
+fn retried(waited: u64) -> String {
+    if waited == 0 {
+        String::new()
+    } else {
+        format!("; gave up after {waited} s of retrying")
+    }
 }

@@ -40,7 +40,10 @@ mod postgres;
 mod sqlite;
 mod types;
 
+pub mod atomic;
+
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use curve::CurvePointRow;
@@ -149,19 +152,38 @@ pub enum Location {
 
 impl Location {
     /// Parses `PATH`, `sqlite://PATH` (`sqlite:///abs/path` for an absolute one) or
-    /// `postgres://…` / `postgresql://…`.
+    /// `postgres://…` / `postgresql://…` (the scheme in any case).
+    ///
+    /// A libpq key/value string (`host=… password=…`) is refused rather than taken for a file
+    /// name: lrctl would create a database file named after the password.
     pub fn parse(s: &str) -> Result<Location> {
         if s.trim().is_empty() {
             return Err(StoreError::Invalid(
                 "empty store location; pass a file path (e.g. lrctl.db) or a URL".into(),
             ));
         }
+        if s.contains('\0') {
+            return Err(StoreError::Invalid(format!(
+                "store location {:?} contains a NUL byte",
+                redact(s)
+            )));
+        }
         let Some((scheme, rest)) = s.split_once("://") else {
+            if looks_like_conninfo(s) {
+                return Err(StoreError::Unsupported {
+                    location: redact(s),
+                    what: "this looks like a libpq connection string; write it as a URL, \
+                           postgres://USER@HOST:PORT/DATABASE (password in PGPASSWORD or \
+                           ~/.pgpass)"
+                        .into(),
+                });
+            }
             return Ok(Location::Sqlite(PathBuf::from(s)));
         };
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" if !rest.is_empty() => Ok(Location::Sqlite(PathBuf::from(rest))),
-            "postgres" | "postgresql" => Ok(Location::Postgres(s.to_string())),
+            // The client library only knows the lowercase prefixes.
+            "postgres" | "postgresql" => Ok(Location::Postgres(format!("postgres://{rest}"))),
             _ => Err(StoreError::Unsupported {
                 location: redact(s),
                 what: "unknown kind of store; use a file path, sqlite://PATH or postgres://…"
@@ -171,51 +193,239 @@ impl Location {
     }
 }
 
-/// A location safe to print: the password of a URL (`user:secret@host`) replaced by `***`.
+/// Whether a location without a scheme is a libpq `key=value` string rather than a path.
+fn looks_like_conninfo(s: &str) -> bool {
+    s.split_whitespace().any(|w| {
+        w.split_once('=').is_some_and(|(k, _)| {
+            matches!(
+                k.to_ascii_lowercase().as_str(),
+                "host" | "hostaddr" | "port" | "dbname" | "user" | "password"
+            )
+        })
+    })
+}
+
+/// A store location safe to print: every password in it replaced by `***`.
+///
+/// This is the one function through which lrctl shows a store location (messages, errors,
+/// progress lines, job scripts). It hides more rather than less when a location is ambiguous:
+///
+/// - the password of a URL's user information (`postgres://user:secret@host/db`), taken as
+///   everything from the first `:` after the scheme to the *last* `@`, since a password may
+///   itself hold `@`, `/` or `?` (the PostgreSQL client splits at the first `@`, a user
+///   typing `p@ss` means the last one);
+/// - every `password=…` parameter (URL query or libpq key/value string), in any case, up to
+///   the next `&`, whitespace or the end.
 pub fn redact(location: &str) -> String {
-    let Some((scheme, rest)) = location.split_once("://") else {
-        return location.to_string();
+    // Without a scheme too: `user:pw@host/db` typed without `postgres://` is taken for a
+    // path, and would be shown in "cannot create" errors.
+    let (prefix, rest) = match location.split_once("://") {
+        Some((scheme, rest)) => (&location[..scheme.len() + 3], rest),
+        None => ("", location),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{hidden}@{host}{tail}")
-        }
-        None => location.to_string(),
+    let masked = match (rest.find(':'), rest.rfind('@')) {
+        (Some(c), Some(a)) if c < a => format!("{prefix}{}:***{}", &rest[..c], &rest[a..]),
+        _ => location.to_string(),
+    };
+    mask_password_parameters(&masked)
+}
+
+/// Replaces the value of every `password=` parameter by `***`.
+fn mask_password_parameters(s: &str) -> String {
+    const KEY: &str = "password=";
+    let lower = s.to_ascii_lowercase();
+    let mut out = String::with_capacity(s.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(KEY) {
+        let value = at + found + KEY.len();
+        out.push_str(&s[at..value]);
+        out.push_str("***");
+        let end = s[value..]
+            .find(|c: char| c == '&' || c.is_whitespace())
+            .map_or(s.len(), |e| value + e);
+        at = end;
+    }
+    out.push_str(&s[at..]);
+    out
+}
+
+/// What a command may do to the store it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpenMode {
+    /// Read and write; create the store (the SQLite file, or the schema in an empty PostgreSQL
+    /// database) when there is none.
+    Create,
+    /// Read and write an existing store; [`StoreError::Missing`] when there is none.
+    Existing,
+    /// Only read an existing store: nothing is ever written, so read-only files, directories
+    /// and database roles work. SQLite opens the file read-only (immutable when its directory
+    /// cannot hold the write-ahead log's index); PostgreSQL runs every transaction `READ ONLY`.
+    /// A store with an older schema is not migrated ([`StoreError::NeedsMigration`]), and the
+    /// writing methods of [`Store`] fail with [`StoreError::ReadOnly`].
+    ReadOnly,
+}
+
+impl OpenMode {
+    /// Whether a missing store may be created.
+    pub fn creates(self) -> bool {
+        self == OpenMode::Create
+    }
+
+    /// Whether the store may be written.
+    pub fn writes(self) -> bool {
+        self != OpenMode::ReadOnly
     }
 }
 
-/// Opens the store at `location` (see [`Location::parse`]), creating it if it does not exist.
-pub fn open(location: &str) -> Result<Box<dyn Store>> {
-    open_with(location, true)
+/// How long to keep trying when a PostgreSQL server cannot be reached. (An SQLite file is
+/// always there or not; its locks have their own busy timeout.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// For commands a person waits on (`status`, `show`, `export`, …): one connection attempt
+    /// with a short timeout ([`INTERACTIVE_CONNECT_TIMEOUT`]) and no reconnecting: an
+    /// unreachable server is an error within seconds, with its reason.
+    Interactive,
+    /// For workers: reconnect with exponential back-off (up to 5 s between attempts) for this
+    /// long, telling the [`NoticeHook`] before each wait, then give up with
+    /// [`StoreError::Unavailable`].
+    Persistent(Duration),
 }
 
-/// Opens an existing store; [`StoreError::Missing`] if there is none (for commands that only
-/// read, such as status and export, which must not leave an empty file behind).
-pub fn open_existing(location: &str) -> Result<Box<dyn Store>> {
-    open_with(location, false)
+/// Timeout of the one connection attempt of [`Patience::Interactive`].
+pub const INTERACTIVE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long workers keep reconnecting by default ([`Patience::Persistent`]).
+pub const WORKER_RETRY: Duration = Duration::from_secs(300);
+
+/// Something a store wants its user to know while it works. Libraries print nothing: the
+/// program decides whether and how to show these (see [`OpenOptions::on_notice`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Notice {
+    /// The server cannot be reached; the store waits `retry_in` and tries again.
+    Waiting {
+        /// The store, password removed.
+        location: String,
+        /// Why the last attempt failed.
+        reason: String,
+        /// Time spent waiting so far.
+        waited: Duration,
+        /// The wait before the next attempt.
+        retry_in: Duration,
+    },
+    /// A PostgreSQL password file was ignored because group or others may read it.
+    PasswordFileIgnored {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
-fn open_with(location: &str, create: bool) -> Result<Box<dyn Store>> {
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Waiting {
+                location,
+                reason,
+                waited,
+                retry_in,
+            } => write!(
+                f,
+                "store {location} unreachable ({reason}); waited {:.0} s, retrying in {:.1} s",
+                waited.as_secs_f64(),
+                retry_in.as_secs_f64()
+            ),
+            Notice::PasswordFileIgnored { path } => write!(
+                f,
+                "password file {} has group or world access; ignored (chmod 0600 it)",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Receives a store's [`Notice`]s; called on the thread that uses the store.
+pub type NoticeHook = Arc<dyn Fn(&Notice) + Send + Sync>;
+
+/// How to open a store: see [`open_with`].
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// What the caller may do to the store.
+    pub mode: OpenMode,
+    /// How long to wait for an unreachable server.
+    pub patience: Patience,
+    /// Told about waits and ignored password files; `None`: nobody is told.
+    pub on_notice: Option<NoticeHook>,
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("mode", &self.mode)
+            .field("patience", &self.patience)
+            .field("on_notice", &self.on_notice.is_some())
+            .finish()
+    }
+}
+
+impl OpenOptions {
+    /// A command a person waits on: fails within seconds when the server is unreachable.
+    pub fn interactive(mode: OpenMode) -> OpenOptions {
+        OpenOptions {
+            mode,
+            patience: Patience::Interactive,
+            on_notice: None,
+        }
+    }
+
+    /// A worker: reconnects for [`WORKER_RETRY`], telling `on_notice` while it waits.
+    pub fn worker(mode: OpenMode, on_notice: Option<NoticeHook>) -> OpenOptions {
+        OpenOptions {
+            mode,
+            patience: Patience::Persistent(WORKER_RETRY),
+            on_notice,
+        }
+    }
+
+    /// The same options with a notice hook.
+    pub fn with_notices(mut self, hook: NoticeHook) -> OpenOptions {
+        self.on_notice = Some(hook);
+        self
+    }
+}
+
+/// Opens the store at `location` (see [`Location::parse`]) as `options` say.
+pub fn open_with(location: &str, options: &OpenOptions) -> Result<Box<dyn Store>> {
     match Location::parse(location)? {
         Location::Sqlite(path) => {
-            let options = SqliteOptions {
-                create,
+            let sqlite = SqliteOptions {
+                mode: options.mode,
                 ..SqliteOptions::default()
             };
-            Ok(Box::new(SqliteStore::open_with(&path, &options)?))
+            Ok(Box::new(SqliteStore::open_with(&path, &sqlite)?))
         }
         Location::Postgres(url) => {
-            let options = PostgresOptions {
-                create,
-                ..PostgresOptions::default()
-            };
-            Ok(Box::new(PostgresStore::open_with(&url, &options)?))
+            let postgres = PostgresOptions::from_open(options);
+            Ok(Box::new(PostgresStore::open_with(&url, &postgres)?))
         }
     }
+}
+
+/// Opens the store at `location` (see [`Location::parse`]), creating it if it does not exist,
+/// with a worker's patience and no notices. Prefer [`open_with`], which says both.
+pub fn open(location: &str) -> Result<Box<dyn Store>> {
+    open_with(location, &OpenOptions::worker(OpenMode::Create, None))
+}
+
+/// Opens an existing store for reading and writing, with a worker's patience and no notices;
+/// [`StoreError::Missing`] if there is none. Prefer [`open_with`], which says both.
+pub fn open_existing(location: &str) -> Result<Box<dyn Store>> {
+    open_with(location, &OpenOptions::worker(OpenMode::Existing, None))
+}
+
+/// Opens an existing store for a command that only reads it (`status`, `show`, `export`,
+/// `report`, `select`): [`OpenMode::ReadOnly`] and [`Patience::Interactive`].
+pub fn open_read_only(location: &str) -> Result<Box<dyn Store>> {
+    open_with(location, &OpenOptions::interactive(OpenMode::ReadOnly))
 }
 
 /// How long a worker's lease lasts by default; workers renew it every third of that.
@@ -243,6 +453,10 @@ mod tests {
             Location::parse("postgresql://u:p@h/db").unwrap(),
             Location::Postgres(_)
         ));
+        assert_eq!(
+            Location::parse("POSTGRES://u@h/db").unwrap(),
+            Location::Postgres("postgres://u@h/db".into())
+        );
         assert!(matches!(Location::parse(""), Err(StoreError::Invalid(_))));
         assert!(matches!(
             Location::parse("sqlite://"),
@@ -255,6 +469,10 @@ mod tests {
             e.contains("unknown kind of store") && !e.contains("hunter2"),
             "{e}"
         );
+        let e = Location::parse("host=db user=u password=hunter2")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("libpq") && !e.contains("hunter2"), "{e}");
     }
 
     #[test]
@@ -264,9 +482,23 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgres://h:5432/db"), "postgres://h:5432/db");
         assert_eq!(redact("postgres://h/db?x=@"), "postgres://h/db?x=@");
         assert_eq!(redact("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("lrctl.db"), "lrctl.db");
+        // A password holding `/` or `?` (the old redaction cut the authority there).
+        assert_eq!(redact("postgres://u:pa/ss@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u:p?ss@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact("postgres://u@h/db?sslmode=off&password=hunter2&x=1"),
+            "postgres://u@h/db?sslmode=off&password=***&x=1"
+        );
+        assert_eq!(
+            redact("host=h PassWord=hunter2 user=u"),
+            "host=h PassWord=*** user=u"
+        );
+        assert_eq!(redact("u:hunter2@h/db"), "u:***@h/db");
+        assert_eq!(redact("PostgreSQL://u:hunter2@h"), "PostgreSQL://u:***@h");
     }
 
     #[test]

@@ -155,7 +155,7 @@ fn an_empty_database_is_not_created_when_only_reading() {
     let Some(admin) = admin_url() else { return };
     let db = TempDb::new(&admin);
     let options = PostgresOptions {
-        create: false,
+        mode: lrctl_store::OpenMode::Existing,
         ..PostgresOptions::default()
     };
     let err = PostgresStore::open_with(&db.url, &options).err().unwrap();
@@ -196,4 +196,65 @@ fn a_missing_database_says_to_create_it() {
     let url = with_db(&admin, "lrctl_no_such_database");
     let err = PostgresStore::open(&url).err().unwrap().to_string();
     assert!(err.contains("createdb"), "{err}");
+}
+
+/// Read-only commands on PostgreSQL: every transaction is `READ ONLY` on the server (so a
+/// role with only SELECT privileges will do), writes are refused by the store itself, and a
+/// damaged row is an error naming the cell and column.
+#[test]
+fn a_read_only_session_reads_and_never_writes() {
+    let Some(admin) = admin_url() else { return };
+    let db = TempDb::new(&admin);
+    let mut w = PostgresStore::open(&db.url).unwrap();
+    let study = w.upsert_study("st", "{}").unwrap();
+    w.add_cells(study, &common::new_cells(3, "h")).unwrap();
+    drop(w);
+    // A role that may only read.
+    let reader = format!("{}_reader", db.name);
+    db.client()
+        .batch_execute(&format!(
+            "CREATE ROLE {reader} LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader};"
+        ))
+        .unwrap();
+    let url = db.url.replacen("://", &format!("://{reader}@"), 1);
+    let url = match url.split_once('@') {
+        // Keep only the reader as the URL's user.
+        Some((scheme_user, rest)) if rest.contains('@') => {
+            format!("{scheme_user}@{}", rest.rsplit_once('@').unwrap().1)
+        }
+        _ => url,
+    };
+    let mut r = lrctl_store::open_read_only(&url).unwrap();
+    assert_eq!(r.cells(study, false).unwrap().len(), 3);
+    assert_eq!(r.progress(study).unwrap().queued, 3);
+    let e = r
+        .claim(None, "w", std::time::Duration::from_secs(1))
+        .unwrap_err();
+    assert!(matches!(e, StoreError::ReadOnly { .. }), "{e}");
+    drop(r);
+    // The session itself refuses writes, whatever the role may do.
+    let options = PostgresOptions {
+        mode: lrctl_store::OpenMode::ReadOnly,
+        ..PostgresOptions::default()
+    };
+    assert!(PostgresStore::open_with(&db.url, &options).is_ok());
+    let mut c = postgres::Client::connect(
+        &format!("{}?options=-c%20default_transaction_read_only%3Don", db.url),
+        postgres::NoTls,
+    )
+    .unwrap();
+    assert!(c.batch_execute("DELETE FROM cell").is_err());
+    // A damaged row: the store names it instead of panicking.
+    db.client()
+        .batch_execute(
+            "ALTER TABLE cell DROP CONSTRAINT cell_state_check;
+             UPDATE cell SET state = 'lost', task_config = '{' WHERE id = (SELECT min(id) FROM cell)",
+        )
+        .unwrap();
+    let mut r = lrctl_store::open_read_only(&db.url).unwrap();
+    let e = r.cells(study, false).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Malformed { column, .. } if column == "state"),
+        "{e}"
+    );
 }

@@ -61,6 +61,8 @@ pub fn load(spec: &TaskSpec, dirs: &DataDirs) -> Result<TaskData, TaskError> {
         source,
     };
     let h = spec.holdout;
+    // Also part of `TaskSpec::validate`; repeated because callers may load without it and a
+    // fraction outside [0, 1) would leave no training rows.
     check_fraction(spec, "holdout.validation", h.validation)?;
     check_fraction(spec, "holdout.test", h.test)?;
     match &spec.data {
@@ -163,18 +165,24 @@ fn class_data(
 ) -> Result<TaskData, TaskError> {
     let (mut train, mut validation) = carve(&train, spec.holdout.validation, SPLIT_SEED ^ 1);
     let mut test = test;
+    // An empty validation or test split (a tiny file, a zero fraction) is kept empty: its
+    // evaluations report no value (`Workload::evaluate` gives `None`), never a 0.
     if train.n_rows == 0 {
         return Err(invalid(
             spec,
             "no training rows left after the held-out splits",
         ));
     }
-    if test.n_features != train.n_features {
-        // A test file may omit the highest feature index: pad both to the wider one.
-        let f = train.n_features.max(test.n_features);
-        train = train.with_features(f);
-        validation = validation.with_features(f);
-        test = test.with_features(f);
+    // The readers give a test file the training file's width (LIBSVM) or refuse another
+    // image size (IDX); padding here would hide a reader bug behind zeros.
+    if test.n_features != train.n_features || test.image_shape != train.image_shape {
+        return Err(invalid(
+            spec,
+            &format!(
+                "the test split has {} features ({:?}), the training split {} ({:?})",
+                test.n_features, test.image_shape, train.n_features, train.image_shape
+            ),
+        ));
     }
     let norm = spec.normalization.fit(&train);
     norm.apply(&mut train);

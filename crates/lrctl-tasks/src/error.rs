@@ -11,13 +11,40 @@ pub enum TaskError {
         /// Closest known names.
         suggestions: Vec<String>,
     },
-    /// A malformed `@wNdM` suffix.
-    #[error(
-        "task `{name}`: the scale suffix must look like `@w2`, `@d2` or `@w4d2` (positive integers)"
-    )]
+    /// A malformed `@wNdM` suffix, or one the model has no axis for.
+    #[error("task `{name}`: {reason}")]
     BadScale {
         /// The name asked for.
         name: String,
+        /// What is wrong and how to write it.
+        reason: String,
+    },
+    /// A cell of the task would need more memory than the machine has.
+    #[error(
+        "task `{name}`: one cell needs about {estimate} of memory, more than this machine's \
+         {available} ({detail}); use a smaller scale suffix, batch size or dataset"
+    )]
+    TooLarge {
+        /// Task name.
+        name: String,
+        /// The estimate, e.g. `1.2 TiB`.
+        estimate: String,
+        /// The machine's memory.
+        available: String,
+        /// What the estimate is made of.
+        detail: String,
+    },
+    /// A model holds a parameter the seeded initialisation has no rule for.
+    #[error(
+        "no initialisation rule for parameter `{field}` of `{container}`: add one to \
+         lrctl_tasks::init (burn's own initialisers share one RNG between threads, so cells \
+         would not be reproducible)"
+    )]
+    Init {
+        /// The burn module holding it, e.g. `Struct:Conv1d`.
+        container: String,
+        /// The parameter's field, e.g. `weight`.
+        field: String,
     },
     /// A task whose configuration does not fit its data.
     #[error("task `{name}`: {reason}")]

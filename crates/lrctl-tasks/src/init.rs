@@ -13,14 +13,25 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::error::TaskError;
+
 /// Re-initialises every float parameter of `module` from `rng`.
-pub fn init_params<M: Module>(module: M, rng: &mut ChaCha8Rng) -> M {
+///
+/// Total over modules: a parameter of a layer without a rule here (anything but `Linear`,
+/// `Conv2d`, `Embedding` and `LayerNorm`) is [`TaskError::Init`] naming it, never a panic and
+/// never burn's own (thread-shared, so irreproducible) initialisation.
+pub fn init_params<M: Module>(module: M, rng: &mut ChaCha8Rng) -> Result<M, TaskError> {
     let mut init = Init {
         rng,
         stack: Vec::new(),
         fan_in: 1,
+        unknown: None,
     };
-    module.map(&mut init)
+    let module = module.map(&mut init);
+    match init.unknown {
+        None => Ok(module),
+        Some((container, field)) => Err(TaskError::Init { container, field }),
+    }
 }
 
 struct Init<'a> {
@@ -29,6 +40,8 @@ struct Init<'a> {
     stack: Vec<(String, String)>,
     /// Fan-in of the most recent weight, used for the bias that follows it.
     fan_in: usize,
+    /// The first parameter without a rule: (container, field).
+    unknown: Option<(String, String)>,
 }
 
 impl ModuleMapper for Init<'_> {
@@ -66,7 +79,13 @@ impl ModuleMapper for Init<'_> {
                 .collect(),
             ("Struct:LayerNorm", "gamma") => vec![1.0; n],
             ("Struct:LayerNorm", "beta") => vec![0.0; n],
-            _ => panic!("no initialisation rule for parameter `{field}` of `{container}`"),
+            _ => {
+                // Reported by `init_params`; the value is left as it is meanwhile.
+                if self.unknown.is_none() {
+                    self.unknown = Some((container.to_string(), field.to_string()));
+                }
+                return Param::from_mapped_value(id, tensor, mapper);
+            }
         };
         let device = tensor.device();
         let value = Tensor::<D>::from_data(TensorData::new(values, dims), &device).require_grad();
@@ -169,4 +188,36 @@ pub fn write_params<M: Module>(module: M, flat: &[f32]) -> M {
         "flat parameter vector does not match the model"
     );
     module
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::{Conv1d, Conv1dConfig};
+    use burn::nn::{Linear, LinearConfig};
+    use rand::SeedableRng;
+
+    #[derive(Module, Debug)]
+    struct Unruled {
+        dense: Linear,
+        temporal: Conv1d,
+    }
+
+    #[test]
+    fn a_layer_without_a_rule_is_an_error_naming_it() {
+        let device = crate::default_device();
+        let m = Unruled {
+            dense: LinearConfig::new(3, 2).init(&device),
+            temporal: Conv1dConfig::new(2, 2, 3).init(&device),
+        };
+        let e = init_params(m, &mut ChaCha8Rng::seed_from_u64(0)).unwrap_err();
+        assert!(
+            matches!(&e, TaskError::Init { container, field }
+                if container == "Struct:Conv1d" && field == "weight"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("lrctl_tasks::init"), "{e}");
+        let ok = LinearConfig::new(3, 2).init(&device);
+        assert!(init_params(ok, &mut ChaCha8Rng::seed_from_u64(0)).is_ok());
+    }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod init;
 pub mod models;
 pub mod registry;
+pub mod size;
 pub mod spec;
 pub mod task;
 pub mod workload;
@@ -18,12 +19,21 @@ use std::sync::Arc;
 pub use burn::prelude::Device;
 pub use data::{ClassData, TaskData, TextData};
 pub use error::TaskError;
+pub use lrctl_data::catalog::Shape;
+pub use size::{MemoryEstimate, human_bytes, machine_memory, shape_of};
 pub use spec::{Budget, DataSpec, Direction, Holdout, ModelSpec, TaskSpec, steps_per_epoch};
 pub use task::{DataSummary, LoadedTask, Task};
 pub use workload::{Metrics, Split, Workload};
 
-/// Loads a task's data and checks that its model fits it.
+/// Checks the specification ([`TaskSpec::validate`]) and, when the catalog knows the
+/// dataset's shape, that a cell fits in this machine's memory; then loads the data and checks
+/// that the model fits it (see [`LoadedTask::new`]).
 pub fn prepare(spec: &TaskSpec, dirs: &lrctl_data::DataDirs) -> Result<Arc<dyn Task>, TaskError> {
+    spec.validate()?;
+    // Before loading: a scale that cannot fit is refused without reading gigabytes of data.
+    if let (Some(shape), Some(available)) = (spec.data_shape(), machine_memory()) {
+        spec.check_memory(&shape, available)?;
+    }
     let data = data::load(spec, dirs)?;
     Ok(Arc::new(LoadedTask::new(spec.clone(), data)?))
 }

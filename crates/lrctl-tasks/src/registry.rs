@@ -292,6 +292,10 @@ fn images(
 }
 
 /// Looks a task up by name, applying an optional `@wNdM` scale suffix.
+///
+/// Each configuration has exactly one name: the suffix is refused unless it is written the
+/// one way [`scale_suffix`] writes it (`@w4d2`, factors above 1 only, width first), and it may
+/// only scale the axes the model has (a linear model has none, a CNN no depth).
 pub fn find(name: &str) -> Result<TaskSpec, TaskError> {
     let (base, scale) = match name.split_once('@') {
         Some((b, s)) => (b, Some(s)),
@@ -307,35 +311,94 @@ pub fn find(name: &str) -> Result<TaskSpec, TaskError> {
             suggestions: suggest(base, all.iter().map(|t| t.name.as_str())),
         })?;
     if let Some(scale) = scale {
-        let (w, d) = parse_scale(scale).ok_or_else(|| TaskError::BadScale {
+        let bad = |reason: String| TaskError::BadScale {
             name: name.to_string(),
-        })?;
+            reason,
+        };
+        let (w, d) = parse_scale(scale).map_err(bad)?;
+        check_axes(&spec.model, w, d).map_err(bad)?;
+        let canonical = format!("{base}{}", scale_suffix(w, d));
+        if canonical != name {
+            return Err(bad(if w == 1 && d == 1 {
+                format!("`@{scale}` does not scale anything; write `{base}`")
+            } else {
+                format!("the same task is written `{canonical}`; use that name")
+            }));
+        }
         spec.width = w;
         spec.depth = d;
-        spec.name = name.to_string();
+        spec.name = canonical;
     }
     Ok(spec)
 }
 
-/// Parses `w4`, `d2`, `w2d2` into (width, depth) multipliers.
-fn parse_scale(s: &str) -> Option<(u32, u32)> {
-    let (mut w, mut d) = (1, 1);
-    let mut rest = s;
-    while !rest.is_empty() {
-        let key = rest.chars().next()?;
-        let digits: String = rest[1..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
-        let v: u32 = digits.parse().ok().filter(|&v| v >= 1)?;
-        match key {
-            'w' => w = v,
-            'd' => d = v,
-            _ => return None,
-        }
-        rest = &rest[1 + digits.len()..];
+/// The scale suffix of a task name: `""` at scale 1, else `@w4`, `@d2`, `@w4d2`.
+pub fn scale_suffix(width: u32, depth: u32) -> String {
+    let mut s = String::new();
+    if width != 1 {
+        s.push_str(&format!("w{width}"));
     }
-    Some((w, d))
+    if depth != 1 {
+        s.push_str(&format!("d{depth}"));
+    }
+    if s.is_empty() { s } else { format!("@{s}") }
+}
+
+/// Whether the model has the axes a scale multiplies; `Err` says which it lacks.
+pub fn check_axes(model: &ModelSpec, width: u32, depth: u32) -> Result<(), String> {
+    let family = model.family();
+    let (has_width, has_depth) = match model {
+        ModelSpec::Linear => (false, false),
+        ModelSpec::Mlp { .. } | ModelSpec::Lm { .. } => (true, true),
+        ModelSpec::Cnn { .. } => (true, false),
+    };
+    if width != 1 && !has_width {
+        return Err(format!(
+            "a {family} model has no width to scale (`w{width}` would name the same model)"
+        ));
+    }
+    if depth != 1 && !has_depth {
+        return Err(format!(
+            "a {family} model has no depth to scale (`d{depth}` would name the same model)"
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `w4`, `d2`, `w2d2` into (width, depth) multipliers; `Err` says what is wrong.
+fn parse_scale(s: &str) -> Result<(u32, u32), String> {
+    const FORM: &str = "the scale suffix must look like `@w2`, `@d2` or `@w4d2` (integers from 1)";
+    if s.is_empty() {
+        return Err(format!("empty scale suffix: {FORM}, or leave out the `@`"));
+    }
+    let (mut w, mut d) = (None, None);
+    let mut chars = s.chars().peekable();
+    while let Some(key) = chars.next() {
+        let mut digits = String::new();
+        while let Some(c) = chars.next_if(char::is_ascii_digit) {
+            digits.push(c);
+        }
+        let slot = match key {
+            'w' => &mut w,
+            'd' => &mut d,
+            other => {
+                return Err(format!(
+                    "`{}` is not `w` or `d`: {FORM}",
+                    other.escape_default()
+                ));
+            }
+        };
+        let v: u32 = digits.parse().ok().filter(|&v| v >= 1).ok_or_else(|| {
+            format!(
+                "`{key}{digits}` needs a factor from 1 to {}: {FORM}",
+                u32::MAX
+            )
+        })?;
+        if slot.replace(v).is_some() {
+            return Err(format!("`{key}` is given twice: {FORM}"));
+        }
+    }
+    Ok((w.unwrap_or(1), d.unwrap_or(1)))
 }
 
 /// The closest names to `name`, best first (at most three).
@@ -370,12 +433,40 @@ mod tests {
     }
 
     #[test]
-    fn scale_suffix() {
+    fn scale_suffixes_parse() {
         let t = find("mlp/digits@w4d2").unwrap();
         assert_eq!((t.width, t.depth), (4, 2));
         assert_eq!(t.name, "mlp/digits@w4d2");
         assert!(find("mlp/digits@x3").is_err());
         assert!(find("mlp/digits@w0").is_err());
+    }
+
+    #[test]
+    fn each_configuration_has_one_name() {
+        let err = |name: &str| find(name).unwrap_err().to_string();
+        // Byte slicing used to panic on a multi-byte character.
+        for hostile in [
+            "logreg/iris@é2",
+            "mlp/digits@wé",
+            "mlp/digits@w2é",
+            "mlp/digits@😀",
+        ] {
+            let e = err(hostile);
+            assert!(e.contains("scale suffix"), "{hostile}: {e}");
+        }
+        assert!(err("logreg/iris@").contains("empty scale suffix"));
+        let e = err("logreg/iris@w4");
+        assert!(e.contains("linear model has no width"), "{e}");
+        assert!(err("cnn/mnist@d2").contains("no depth"));
+        assert!(err("mlp/digits@d2w4").contains("`mlp/digits@w4d2`"));
+        assert!(err("mlp/digits@w1").contains("write `mlp/digits`"));
+        assert!(err("mlp/digits@w1d2").contains("`mlp/digits@d2`"));
+        assert!(err("mlp/digits@w02").contains("`mlp/digits@w2`"));
+        assert!(err("mlp/digits@w2w2").contains("twice"));
+        assert!(err("mlp/digits@w99999999999").contains("from 1 to"));
+        assert_eq!(find("cnn/mnist@w2").unwrap().width, 2);
+        assert_eq!(scale_suffix(1, 1), "");
+        assert_eq!(scale_suffix(1, 3), "@d3");
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::TaskError;
+
 pub use lrctl_data::Normalization;
 
 /// A task: dataset + model + loss + metrics + budget + scale.
@@ -240,7 +242,8 @@ pub enum Budget {
 }
 
 impl Budget {
-    /// The budget in optimizer steps for a training split of `n_train` rows.
+    /// The budget in optimizer steps for a training split of `n_train` rows (at least one: a
+    /// budget of zero or less is refused by [`TaskSpec::validate`] before it gets here).
     pub fn steps(&self, n_train: usize, batch_size: usize) -> u64 {
         let per_epoch = steps_per_epoch(n_train, batch_size);
         match *self {
@@ -253,6 +256,115 @@ impl Budget {
 /// Optimizer steps in one pass over `n_train` rows; the last partial batch is kept.
 pub fn steps_per_epoch(n_train: usize, batch_size: usize) -> u64 {
     (n_train.max(1)).div_ceil(batch_size.max(1)) as u64
+}
+
+impl TaskSpec {
+    /// Checks every field that does not depend on the data, naming the field: sizes and
+    /// budgets of zero, negative or non-finite values, holdout fractions, scale factors the
+    /// model has no axis for. Run before anything is stored or loaded; [`crate::prepare`] runs
+    /// it too. (Data-dependent checks, e.g. image sizes and memory, come once the shape is
+    /// known: [`TaskSpec::check_memory`] and `prepare`.)
+    pub fn validate(&self) -> Result<(), TaskError> {
+        let bad = |field: &str, reason: String| TaskError::Invalid {
+            name: self.name.clone(),
+            reason: format!("{field} {reason}"),
+        };
+        if self.name.trim().is_empty() || self.name.chars().any(char::is_control) {
+            return Err(bad(
+                "name",
+                format!(
+                    "{:?} must be non-empty and without control characters (newlines, tabs)",
+                    self.name
+                ),
+            ));
+        }
+        for (field, v) in [("width", self.width), ("depth", self.depth)] {
+            if v == 0 {
+                return Err(bad(field, "= 0: scale factors start at 1".into()));
+            }
+        }
+        crate::registry::check_axes(&self.model, self.width, self.depth)
+            .map_err(|r| bad("width/depth:", r))?;
+        if self.batch_size == 0 {
+            return Err(bad(
+                "batch_size",
+                "= 0: a step needs at least one example".into(),
+            ));
+        }
+        match self.budget {
+            Budget::Epochs(e) if !(e.is_finite() && e > 0.0) => {
+                return Err(bad(
+                    "budget.epochs",
+                    format!("= {e}: give a positive number of passes (e.g. 0.5, 20)"),
+                ));
+            }
+            Budget::Steps(0) => {
+                return Err(bad("budget.steps", "= 0: give at least one step".into()));
+            }
+            _ => {}
+        }
+        if self.curve_points == 0 {
+            return Err(bad(
+                "curve_points",
+                "= 0: a curve needs at least one point".into(),
+            ));
+        }
+        if self.eval_max_examples == 0 {
+            return Err(bad(
+                "eval_max_examples",
+                "= 0: evaluations need at least one example".into(),
+            ));
+        }
+        for (field, v) in [
+            ("holdout.validation", self.holdout.validation),
+            ("holdout.test", self.holdout.test),
+        ] {
+            if !(0.0..0.9).contains(&v) {
+                return Err(bad(field, format!("= {v} must be in [0, 0.9)")));
+            }
+        }
+        let zero = |field: &str| bad(field, "= 0: a layer needs at least one unit".into());
+        match &self.model {
+            ModelSpec::Linear => {}
+            ModelSpec::Mlp { hidden } => {
+                if let Some(i) = hidden.iter().position(|&h| h == 0) {
+                    return Err(zero(&format!("model.hidden[{i}]")));
+                }
+            }
+            ModelSpec::Cnn { channels, hidden } => {
+                if let Some(i) = channels.iter().position(|&c| c == 0) {
+                    return Err(zero(&format!("model.channels[{i}]")));
+                }
+                if *hidden == 0 {
+                    return Err(zero("model.hidden"));
+                }
+            }
+            ModelSpec::Lm {
+                d_model,
+                layers,
+                heads,
+                context,
+            } => {
+                for (field, v) in [
+                    ("model.d_model", d_model),
+                    ("model.layers", layers),
+                    ("model.heads", heads),
+                    ("model.context", context),
+                ] {
+                    if *v == 0 {
+                        return Err(bad(field, "= 0: must be at least 1".into()));
+                    }
+                }
+                if !d_model.is_multiple_of(*heads) {
+                    return Err(bad(
+                        "model.d_model",
+                        format!("= {d_model} is not divisible by model.heads = {heads}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Which way a metric improves.

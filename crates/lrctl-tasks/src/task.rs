@@ -50,8 +50,15 @@ pub struct LoadedTask {
 }
 
 impl LoadedTask {
-    /// Wraps already prepared data.
+    /// Wraps already prepared data, refusing what cannot train: a model family that does not
+    /// fit the data, a specification [`TaskSpec::validate`] refuses, data without features
+    /// or with fewer than two classes, a CNN on images smaller than 4×4 (its two poolings
+    /// would leave nothing), and a cell estimated to need more than this machine's memory.
     pub fn new(spec: TaskSpec, data: TaskData) -> Result<Self, TaskError> {
+        let invalid = |reason: String| TaskError::Invalid {
+            name: spec.name.clone(),
+            reason,
+        };
         let ok = matches!(
             (&spec.model, &data),
             (ModelSpec::Lm { .. }, TaskData::Text(_))
@@ -61,34 +68,44 @@ impl LoadedTask {
                 )
         );
         if !ok {
-            return Err(TaskError::Invalid {
-                name: spec.name.clone(),
-                reason: "the model family does not fit the data (language models need text, \
-                         classifiers need labelled rows)"
+            return Err(invalid(
+                "the model family does not fit the data (language models need text, \
+                 classifiers need labelled rows)"
                     .into(),
-            });
+            ));
         }
-        if let (ModelSpec::Cnn { .. }, TaskData::Class(c)) = (&spec.model, &data)
-            && c.train.image_shape.is_none()
-        {
-            return Err(TaskError::Invalid {
-                name: spec.name.clone(),
-                reason: "a CNN needs image data (rows with an image shape)".into(),
-            });
+        spec.validate()?;
+        if let TaskData::Class(c) = &data {
+            if c.train.n_features == 0 {
+                return Err(invalid(
+                    "the data has no features (every row is a bare label)".into(),
+                ));
+            }
+            if c.train.n_present_classes() < 2 {
+                return Err(invalid(format!(
+                    "the training rows hold {} class(es); a classifier needs at least two",
+                    c.train.n_present_classes()
+                )));
+            }
+            if let ModelSpec::Cnn { .. } = &spec.model {
+                match c.train.image_shape {
+                    None => {
+                        return Err(invalid(
+                            "a CNN needs image data (rows with an image shape)".into(),
+                        ));
+                    }
+                    Some([_, h, w]) if h < 4 || w < 4 => {
+                        return Err(invalid(format!(
+                            "a CNN needs images of at least 4x4 pixels (two 2x2 poolings); \
+                             these are {h}x{w}: use an MLP (`mlp/idx`)"
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
         }
-        if let ModelSpec::Lm { d_model, heads, .. } = &spec.model
-            && !(d_model * spec.width as usize).is_multiple_of(heads * spec.width as usize)
-        {
-            return Err(TaskError::Invalid {
-                name: spec.name.clone(),
-                reason: format!("d_model {d_model} is not divisible by heads {heads}"),
-            });
-        }
-        if spec.batch_size == 0 {
-            return Err(TaskError::Invalid {
-                name: spec.name.clone(),
-                reason: "batch_size must be at least 1".into(),
-            });
+        if let Some(available) = crate::machine_memory() {
+            spec.check_memory(&data_shape(&data), available)?;
         }
         Ok(LoadedTask { spec, data })
     }
@@ -137,15 +154,17 @@ impl Task for LoadedTask {
         Ok(match (&self.spec.model, &self.data) {
             (ModelSpec::Linear, TaskData::Class(c)) => {
                 let m = Logistic::new(c.train.n_features, c.train.n_classes, device);
-                classifier(init_params(m, &mut rng), c, device)
+                classifier(init_params(m, &mut rng)?, c, device)
             }
             (ModelSpec::Mlp { hidden }, TaskData::Class(c)) => {
                 let widths = crate::spec::scaled_hidden(hidden, self.spec.width, self.spec.depth);
                 let m = Mlp::new(c.train.n_features, &widths, c.train.n_classes, device);
-                classifier(init_params(m, &mut rng), c, device)
+                classifier(init_params(m, &mut rng)?, c, device)
             }
             (ModelSpec::Cnn { channels, hidden }, TaskData::Class(c)) => {
-                let image = c.train.image_shape.expect("checked in LoadedTask::new");
+                let Some(image) = c.train.image_shape else {
+                    unreachable!("checked in LoadedTask::new")
+                };
                 let m = Cnn::new(
                     image,
                     [channels[0] * w, channels[1] * w],
@@ -153,7 +172,7 @@ impl Task for LoadedTask {
                     c.train.n_classes,
                     device,
                 );
-                classifier(init_params(m, &mut rng), c, device)
+                classifier(init_params(m, &mut rng)?, c, device)
             }
             (
                 ModelSpec::Lm {
@@ -166,7 +185,7 @@ impl Task for LoadedTask {
             ) => {
                 let m = ByteLm::new(d_model * w, layers * d, heads * w, *context, device);
                 Box::new(LmWorkload::new(
-                    init_params(m, &mut rng),
+                    init_params(m, &mut rng)?,
                     Arc::clone(t),
                     *context,
                     device.clone(),
@@ -187,6 +206,20 @@ fn classifier<N: crate::models::Classifier + 'static>(
         Arc::clone(data),
         device.clone(),
     ))
+}
+
+/// The shape of prepared data (rows: the training split).
+fn data_shape(data: &TaskData) -> lrctl_data::catalog::Shape {
+    match data {
+        TaskData::Class(c) => crate::shape_of(&c.train),
+        TaskData::Text(t) => lrctl_data::catalog::Shape {
+            rows: t.train.len() + t.validation.len() + t.test.len(),
+            test_rows: None,
+            features: 0,
+            classes: lrctl_data::catalog::BYTE_VOCABULARY,
+            image: None,
+        },
+    }
 }
 
 /// The initialisation stream of a cell seed (distinct from the engine's shuffle stream).

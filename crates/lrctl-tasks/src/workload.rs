@@ -55,7 +55,11 @@ pub trait Workload {
     /// Mean loss on the training examples `batch` and its gradient, written flat into `grad`.
     fn loss_and_grad(&mut self, batch: &[usize], grad: &mut Vec<f32>) -> f32;
     /// Loss and metrics on `split`, using at most `limit` examples (in a fixed order).
-    fn evaluate(&self, split: Split, limit: Option<usize>) -> Metrics;
+    ///
+    /// `None` when that leaves no example (an empty held-out split, e.g. `holdout.validation
+    /// = 0` or a file too small to carve one, or `limit = Some(0)`): there is no value to
+    /// report, which is not the same as a loss or an accuracy of 0.
+    fn evaluate(&self, split: Split, limit: Option<usize>) -> Option<Metrics>;
 }
 
 /// Rows per forward pass during evaluation.
@@ -133,9 +137,12 @@ impl<N: Classifier> Workload for ClassifierWorkload<N> {
         loss.into_scalar::<f32>()
     }
 
-    fn evaluate(&self, split: Split, limit: Option<usize>) -> Metrics {
+    fn evaluate(&self, split: Split, limit: Option<usize>) -> Option<Metrics> {
         let rows = self.data.split(split);
         let n = limit.map_or(rows.n_rows, |l| l.min(rows.n_rows));
+        if n == 0 {
+            return None;
+        }
         let f = rows.n_features;
         let model = self.model().valid();
         let device = self.device.clone().without_autodiff();
@@ -160,14 +167,14 @@ impl<N: Classifier> Workload for ClassifierWorkload<N> {
             loss_sum += cross_entropy(logits, y).into_scalar::<f32>() as f64 * b as f64;
             start = end;
         }
-        let n_eval = n.max(1) as f64;
-        Metrics {
+        let n_eval = n as f64;
+        Some(Metrics {
             loss: loss_sum / n_eval,
             accuracy: Some(correct as f64 / n_eval),
             bits_per_byte: None,
             perplexity: None,
             examples: n,
-        }
+        })
     }
 }
 
@@ -252,7 +259,7 @@ impl Workload for LmWorkload {
         loss.into_scalar::<f32>()
     }
 
-    fn evaluate(&self, split: Split, limit: Option<usize>) -> Metrics {
+    fn evaluate(&self, split: Split, limit: Option<usize>) -> Option<Metrics> {
         let text: &[u8] = match split {
             Split::Train => &self.data.train,
             Split::Validation => &self.data.validation,
@@ -262,6 +269,9 @@ impl Workload for LmWorkload {
         // Non-overlapping windows covering the split.
         let total = text.len().saturating_sub(1) / t;
         let n = limit.map_or(total, |l| l.min(total));
+        if n == 0 {
+            return None;
+        }
         let model = self.model().valid();
         let device = self.device.clone().without_autodiff();
         let chunk = (EVAL_CHUNK * 8 / t).max(1);
@@ -277,14 +287,13 @@ impl Workload for LmWorkload {
             loss_sum += cross_entropy(logits, y).into_scalar::<f32>() as f64 * (b * t) as f64;
             start = end;
         }
-        let bytes = (n * t).max(1);
-        let loss = loss_sum / bytes as f64;
-        Metrics {
+        let loss = loss_sum / (n * t) as f64;
+        Some(Metrics {
             loss,
             accuracy: None,
             bits_per_byte: Some(loss / std::f64::consts::LN_2),
             perplexity: Some(loss.exp()),
             examples: n * t,
-        }
+        })
     }
 }

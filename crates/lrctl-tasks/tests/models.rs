@@ -607,7 +607,7 @@ fn lm_init_embeddings_normal_layernorm_identity() {
 
 fn lm_model(d: usize, heads: usize, context: usize, seed: u64) -> ByteLm {
     let m = ByteLm::new(d, 2, heads, context, &device());
-    init_params(m, &mut ChaCha8Rng::seed_from_u64(seed))
+    init_params(m, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap()
 }
 
 fn tokens(bytes: &[u8]) -> Tensor<2, Int> {
@@ -697,7 +697,7 @@ fn classifier_evaluate_reports_accuracy_and_matches_training_loss() {
         (Split::Validation, summary.validation),
         (Split::Test, summary.test),
     ] {
-        let m = w.evaluate(split, None);
+        let m = w.evaluate(split, None).unwrap();
         assert_eq!(m.examples, rows, "{split:?}");
         let acc = m.accuracy.expect("classifiers report accuracy");
         assert!((0.0..=1.0).contains(&acc), "{split:?}: accuracy {acc}");
@@ -712,10 +712,10 @@ fn classifier_evaluate_reports_accuracy_and_matches_training_loss() {
         assert_eq!(m.bits_per_byte, None);
         assert_eq!(m.perplexity, None);
     }
-    let limited = w.evaluate(Split::Train, Some(100));
+    let limited = w.evaluate(Split::Train, Some(100)).unwrap();
     assert_eq!(limited.examples, 100);
     assert_eq!(
-        w.evaluate(Split::Train, Some(usize::MAX)).examples,
+        w.evaluate(Split::Train, Some(usize::MAX)).unwrap().examples,
         summary.train
     );
 
@@ -756,13 +756,13 @@ fn evaluate_accuracy_reaches_one_on_separable_data() {
         p[f * 3 + f] = 10.0;
     }
     w.set_params(&p);
-    let m = w.evaluate(Split::Test, None);
+    let m = w.evaluate(Split::Test, None).unwrap();
     assert_eq!(m.accuracy, Some(1.0));
     assert!(m.loss < 1e-3, "loss {}", m.loss);
     // Negated weights: always wrong.
     let neg: Vec<f32> = p.iter().map(|v| -v).collect();
     w.set_params(&neg);
-    let m = w.evaluate(Split::Test, None);
+    let m = w.evaluate(Split::Test, None).unwrap();
     assert_eq!(m.accuracy, Some(0.0));
 }
 
@@ -772,7 +772,7 @@ fn lm_evaluate_reports_bits_per_byte_and_perplexity() {
     let task = synthetic_lm_task(tiny_lm(8, 1, 2, context));
     let mut w = task.instantiate(0, &device()).unwrap();
     for split in [Split::Train, Split::Validation, Split::Test] {
-        let m = w.evaluate(split, Some(20));
+        let m = w.evaluate(split, Some(20)).unwrap();
         assert_eq!(m.accuracy, None);
         assert_eq!(m.examples, 20 * context, "{split:?}");
         let bpb = m.bits_per_byte.expect("bits per byte");
@@ -782,13 +782,13 @@ fn lm_evaluate_reports_bits_per_byte_and_perplexity() {
         assert!((ppl - m.loss.exp()).abs() <= 1e-12 * ppl);
     }
     // Whole split: non-overlapping windows covering it.
-    let m = w.evaluate(Split::Validation, None);
+    let m = w.evaluate(Split::Validation, None).unwrap();
     assert_eq!(m.examples, (400 - 1) / context * context);
 
     // Evaluation on window w·t equals the training loss on the same windows.
     let starts: Vec<usize> = (0..20).map(|k| k * context).collect();
     let train_loss = w.loss_and_grad(&starts, &mut Vec::new());
-    let m = w.evaluate(Split::Train, Some(20));
+    let m = w.evaluate(Split::Train, Some(20)).unwrap();
     let rel = (m.loss - f64::from(train_loss)).abs() / m.loss;
     assert!(rel < 1e-5, "eval {} vs train {train_loss}", m.loss);
 }

@@ -8,27 +8,29 @@ use postgres::config::Host;
 
 /// Fills in the user and password that the URL left out, the way libpq does: user from
 /// `PGUSER`, then `USER`; password from `PGPASSWORD`, then the password file (`PGPASSFILE`, or
-/// `~/.pgpass`). A password file readable by group or others is ignored with a warning, as
-/// libpq does, because it would leak the secret to other users of a shared cluster.
-pub(crate) fn complete(config: &mut postgres::Config) {
+/// `~/.pgpass`). A password file readable by group or others is ignored, as libpq does,
+/// because it would leak the secret to other users of a shared cluster: its path is returned
+/// so that the caller can say so.
+pub(crate) fn complete(config: &mut postgres::Config) -> Option<PathBuf> {
     if config.get_user().is_none()
         && let Some(user) = env("PGUSER").or_else(|| env("USER"))
     {
         config.user(&user);
     }
     if config.get_password().is_some() {
-        return;
+        return None;
     }
     if let Some(pw) = env("PGPASSWORD") {
         config.password(pw);
-        return;
+        return None;
     }
     let file = env("PGPASSFILE")
         .map(PathBuf::from)
-        .or_else(|| dirs_home().map(|h| h.join(".pgpass")));
-    let Some(file) = file else { return };
-    let Ok(text) = read_private(&file) else {
-        return;
+        .or_else(|| dirs_home().map(|h| h.join(".pgpass")))?;
+    let text = match read_private(&file) {
+        Ok(text) => text,
+        Err(Refused::TooOpen) => return Some(file),
+        Err(Refused::Unreadable) => return None,
     };
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
@@ -45,6 +47,15 @@ pub(crate) fn complete(config: &mut postgres::Config) {
     if let Some(pw) = lookup(&text, [&host, &port, &db, &user]) {
         config.password(pw);
     }
+    None
+}
+
+/// Why a password file was not read.
+enum Refused {
+    /// Missing or unreadable: as if there were none.
+    Unreadable,
+    /// Group or others may read it.
+    TooOpen,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -56,20 +67,19 @@ fn dirs_home() -> Option<PathBuf> {
 }
 
 /// The password file's text, unless it is missing or too open.
-fn read_private(file: &Path) -> std::io::Result<String> {
+fn read_private(file: &Path) -> Result<String, Refused> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(file)?.permissions().mode();
+        let mode = std::fs::metadata(file)
+            .map_err(|_| Refused::Unreadable)?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
-            eprintln!(
-                "warning: password file {} has group or world access; ignored (chmod 0600 it)",
-                file.display()
-            );
-            return Err(std::io::Error::other("too open"));
+            return Err(Refused::TooOpen);
         }
     }
-    std::fs::read_to_string(file)
+    std::fs::read_to_string(file).map_err(|_| Refused::Unreadable)
 }
 
 /// The password of the first line of a `.pgpass` text matching `host:port:database:user`

@@ -8,38 +8,68 @@ use std::time::{Duration, Instant};
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
-use crate::Store;
 use crate::common::{
-    self, CELL_COLUMNS, STUDY_COLUMNS, TRIAL_COLUMNS, check_json, check_name, check_result,
-    check_trial, check_worker, real, to_i64,
+    self, CELL_COLUMNS, CLAIMED_COLUMNS, PROVENANCE_COLUMNS, RawRow, STUDY_COLUMNS, TRIAL_COLUMNS,
+    check_json, check_name, check_result, check_trial, check_worker, real, to_i64,
 };
 use crate::curve::{self, CurvePointRow};
 use crate::error::{Result, StoreError};
 use crate::local;
 use crate::types::*;
+use crate::{
+    INTERACTIVE_CONNECT_TIMEOUT, Notice, NoticeHook, OpenMode, OpenOptions, Patience, Store,
+};
 
 use schema::{Found, MIGRATIONS, Migration};
 
 /// How to open a PostgreSQL store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresOptions {
-    /// Create the schema in an empty database (otherwise [`StoreError::Missing`]). The
-    /// database itself must exist (`createdb`), as on any managed server.
-    pub create: bool,
+    /// [`OpenMode::Create`] creates the schema in an empty database (the database itself
+    /// must exist: `createdb`, as on any managed server); [`OpenMode::Existing`] refuses an
+    /// empty one ([`StoreError::Missing`]); [`OpenMode::ReadOnly`] also runs every transaction
+    /// `READ ONLY`, so a role without write privileges can read.
+    pub mode: OpenMode,
     /// How long to keep reconnecting, with exponential back-off, when the server cannot be
     /// reached (restarted, failing over, network blip) before giving up with
-    /// [`StoreError::Unavailable`].
+    /// [`StoreError::Unavailable`]. Zero: give up at the first failure.
     pub retry_for: Duration,
     /// Timeout of one connection attempt.
     pub connect_timeout: Duration,
+    /// Told before each wait for the server, and about an ignored password file.
+    pub on_notice: Option<NoticeHook>,
+}
+
+impl std::fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("mode", &self.mode)
+            .field("retry_for", &self.retry_for)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("on_notice", &self.on_notice.is_some())
+            .finish()
+    }
 }
 
 impl Default for PostgresOptions {
+    /// A worker's: create, reconnect for [`WORKER_RETRY`](crate::WORKER_RETRY), no notices.
     fn default() -> Self {
+        PostgresOptions::from_open(&OpenOptions::worker(OpenMode::Create, None))
+    }
+}
+
+impl PostgresOptions {
+    /// The PostgreSQL side of back-end independent [`OpenOptions`].
+    pub fn from_open(options: &OpenOptions) -> PostgresOptions {
+        let (retry_for, connect_timeout) = match options.patience {
+            Patience::Interactive => (Duration::ZERO, INTERACTIVE_CONNECT_TIMEOUT),
+            Patience::Persistent(d) => (d, Duration::from_secs(10)),
+        };
         PostgresOptions {
-            create: true,
-            retry_for: Duration::from_secs(300),
-            connect_timeout: Duration::from_secs(10),
+            mode: options.mode,
+            retry_for,
+            connect_timeout,
+            on_notice: options.on_notice.clone(),
         }
     }
 }
@@ -60,6 +90,8 @@ pub struct PostgresStore {
     config: postgres::Config,
     location: String,
     retry_for: Duration,
+    mode: OpenMode,
+    on_notice: Option<NoticeHook>,
 }
 
 /// An operation's failure: a database error (maybe a broken connection, worth a retry) or a
@@ -138,17 +170,36 @@ impl PostgresStore {
                 "{location}: not a PostgreSQL URL ({e}); expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
             ))
         })?;
-        auth::complete(&mut config);
+        let ignored = auth::complete(&mut config);
+        if let (Some(path), Some(hook)) = (ignored, &options.on_notice) {
+            hook(&Notice::PasswordFileIgnored { path });
+        }
         config.connect_timeout(options.connect_timeout);
         if config.get_application_name().is_none() {
             config.application_name("lrctl");
         }
-        let client = connect(&config, &location, options.retry_for)?;
+        if options.mode == OpenMode::ReadOnly {
+            // A session setting, so reconnections get it too; the server refuses any write.
+            let mut opts = config.get_options().unwrap_or_default().to_string();
+            if !opts.is_empty() {
+                opts.push(' ');
+            }
+            opts.push_str("-c default_transaction_read_only=on");
+            config.options(&opts);
+        }
+        let client = connect(
+            &config,
+            &location,
+            options.retry_for,
+            options.on_notice.as_ref(),
+        )?;
         let mut store = PostgresStore {
             client,
             config,
             location,
             retry_for: options.retry_for,
+            mode: options.mode,
+            on_notice: options.on_notice.clone(),
         };
         let latest = migrations.last().map_or(0, |m| m.version);
         let location = store.location.clone();
@@ -162,10 +213,31 @@ impl PostgresStore {
                 });
             }
             Found::Lrctl(v) if v == latest => {}
-            Found::Empty if !options.create => return Err(StoreError::Missing { location }),
+            Found::Empty if !options.mode.creates() => {
+                return Err(StoreError::Missing { location });
+            }
+            Found::Lrctl(v) if !options.mode.writes() => {
+                return Err(StoreError::NeedsMigration {
+                    location,
+                    found: v,
+                    supported: latest,
+                });
+            }
             _ => store.run(|c, _| schema::migrate(c, &location, migrations))?,
         }
         Ok(store)
+    }
+
+    /// [`StoreError::ReadOnly`] unless the store was opened for writing.
+    fn writable(&self, operation: &'static str) -> Result<()> {
+        if self.mode.writes() {
+            Ok(())
+        } else {
+            Err(StoreError::ReadOnly {
+                location: self.location.clone(),
+                operation,
+            })
+        }
     }
 
     /// Runs `op` (one transaction), reconnecting and running it again while the server is
@@ -187,15 +259,20 @@ impl PostgresStore {
                             message: e.to_string(),
                         });
                     }
-                    eprintln!(
-                        "lrctl: store {} unreachable ({e}); retrying in {:.1} s",
-                        self.location,
-                        delay.as_secs_f64()
-                    );
+                    if let Some(hook) = &self.on_notice {
+                        hook(&Notice::Waiting {
+                            location: self.location.clone(),
+                            reason: e.to_string(),
+                            waited: start.elapsed(),
+                            retry_in: delay,
+                        });
+                    }
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(5));
                     let left = self.retry_for.saturating_sub(start.elapsed());
-                    if let Ok(c) = connect(&self.config, &self.location, left) {
+                    if let Ok(c) =
+                        connect(&self.config, &self.location, left, self.on_notice.as_ref())
+                    {
                         self.client = c;
                     }
                     repeat = true;
@@ -212,14 +289,28 @@ impl PostgresStore {
     }
 }
 
-/// Connects, retrying with back-off for up to `retry_for` while the server is unreachable.
-fn connect(config: &postgres::Config, location: &str, retry_for: Duration) -> Result<Client> {
+/// Connects, retrying with back-off for up to `retry_for` while the server is unreachable
+/// (and telling `on_notice` before each wait).
+fn connect(
+    config: &postgres::Config,
+    location: &str,
+    retry_for: Duration,
+    on_notice: Option<&NoticeHook>,
+) -> Result<Client> {
     let start = Instant::now();
     let mut delay = Duration::from_millis(100);
     loop {
         match config.connect(NoTls) {
             Ok(c) => return Ok(c),
             Err(e) if is_transient(&e) && start.elapsed() + delay < retry_for => {
+                if let Some(hook) = on_notice {
+                    hook(&Notice::Waiting {
+                        location: location.to_string(),
+                        reason: e.to_string(),
+                        waited: start.elapsed(),
+                        retry_in: delay,
+                    });
+                }
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
@@ -249,83 +340,41 @@ fn connect(config: &postgres::Config, location: &str, retry_for: Duration) -> Re
     }
 }
 
-fn u64_of(v: i64, what: &str) -> PgResult<u64> {
-    u64::try_from(v).map_err(|_| {
-        Fail::Store(StoreError::Invalid(format!(
-            "stored {what} {v} is negative"
-        )))
-    })
+/// A PostgreSQL row seen through [`RawRow`]. The schema fixes each column's type, so only
+/// NULLs and out-of-range values can surprise; a type mismatch is still an error, not a panic.
+struct Raw<'a>(&'a Row);
+
+impl RawRow for Raw<'_> {
+    fn int(&self, i: usize) -> std::result::Result<Option<i64>, String> {
+        match self.0.try_get::<_, Option<i64>>(i) {
+            Ok(v) => Ok(v),
+            Err(_) => self
+                .0
+                .try_get::<_, Option<i32>>(i)
+                .map(|v| v.map(i64::from))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn real(&self, i: usize) -> std::result::Result<Option<f64>, String> {
+        self.0
+            .try_get::<_, Option<f64>>(i)
+            .map_err(|e| e.to_string())
+    }
+
+    fn text(&self, i: usize) -> std::result::Result<Option<String>, String> {
+        self.0
+            .try_get::<_, Option<String>>(i)
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn decoded<T>(r: Result<T>) -> PgResult<T> {
+    r.map_err(Fail::Store)
 }
 
 fn u32_of(v: i32) -> u32 {
     u32::try_from(v).unwrap_or(0)
-}
-
-fn study_row(r: &Row) -> StudyRow {
-    StudyRow {
-        id: StudyId(r.get(0)),
-        name: r.get(1),
-        spec_json: r.get(2),
-        created_at: Timestamp(r.get(3)),
-        updated_at: Timestamp(r.get(4)),
-    }
-}
-
-fn cell_row(r: &Row) -> PgResult<CellRow> {
-    let bad = |what: &str, v: &str| {
-        Fail::Store(StoreError::Invalid(format!(
-            "stored {what} {v:?} is unknown"
-        )))
-    };
-    let state: String = r.get(8);
-    let state = CellState::parse(&state).ok_or_else(|| bad("state", &state))?;
-    let ts = |i: usize| r.get::<_, Option<i64>>(i).map(Timestamp);
-    let outcome: Option<String> = r.get(17);
-    let result = match outcome {
-        None => None,
-        Some(o) => Some(CellResult {
-            outcome: Outcome::parse(&o).ok_or_else(|| bad("outcome", &o))?,
-            reason: r.get(18),
-            steps: u64_of(r.get(19), "steps")?,
-            total_steps: u64_of(r.get(20), "total_steps")?,
-            n_params: u64_of(r.get(21), "n_params")?,
-            final_train_loss: r.get(22),
-            last_batch_loss: r.get(23),
-            train_loss: r.get(24),
-            train_metric: r.get(25),
-            validation_loss: r.get(26),
-            validation_metric: r.get(27),
-            test_loss: r.get(28),
-            test_metric: r.get(29),
-            metric_name: r.get(30),
-            seconds: r.get(31),
-            eval_seconds: r.get(32),
-            cost_steps: u64_of(r.get(33), "cost_steps")?,
-            cost_seconds: r.get(34),
-            result_json: r.get(35),
-            provenance: ProvenanceId(r.get(36)),
-        }),
-    };
-    Ok(CellRow {
-        id: CellId(r.get(0)),
-        study: StudyId(r.get(1)),
-        task: r.get(2),
-        method: r.get(3),
-        seed: u64_of(r.get(4), "seed")?,
-        config_hash: r.get(5),
-        task_config: r.get(6),
-        method_config: r.get(7),
-        state,
-        worker: r.get(9),
-        attempts: u32_of(r.get(10)),
-        created_at: Timestamp(r.get(11)),
-        claimed_at: ts(12),
-        heartbeat_at: ts(13),
-        lease_expires_at: ts(14),
-        superseded_at: ts(15),
-        finished_at: ts(16),
-        result,
-    })
 }
 
 /// The cell's `(state, worker, attempts)`, for explaining a refused write.
@@ -337,7 +386,16 @@ fn lease_row(
         "SELECT state, worker, attempts FROM cell WHERE id = $1",
         &[&cell.0],
     )?
-    .map(|r| (r.get(0), r.get(1), u32_of(r.get(2)))))
+    .map(|r| {
+        (
+            r.try_get::<_, Option<String>>(0)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            r.try_get(1).ok().flatten(),
+            u32_of(r.try_get(2).unwrap_or(0)),
+        )
+    }))
 }
 
 fn lease_error(c: &mut impl GenericClient, location: &str, lease: &Lease) -> Fail {
@@ -355,33 +413,13 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn claimed_cell(r: &Row, worker: &str) -> PgResult<ClaimedCell> {
-    Ok(ClaimedCell {
-        lease: Lease {
-            cell: CellId(r.get(0)),
-            worker: worker.to_string(),
-            attempt: u32_of(r.get(8)),
-            expires_at: Timestamp(r.get(9)),
-        },
-        study: StudyId(r.get(1)),
-        task: r.get(2),
-        method: r.get(3),
-        seed: u64_of(r.get(4), "seed")?,
-        config_hash: r.get(5),
-        task_config: r.get(6),
-        method_config: r.get(7),
-    })
-}
-
-const CLAIMED_COLUMNS: &str = "id, study_id, task, method, seed, config_hash, task_config, \
-    method_config, attempts, lease_expires_at";
-
 impl Store for PostgresStore {
     fn location(&self) -> &str {
         &self.location
     }
 
     fn upsert_study(&mut self, name: &str, spec_json: &str) -> Result<StudyId> {
+        self.writable("upsert_study")?;
         check_name(name)?;
         check_json(&format!("the specification of study {name:?}"), spec_json)?;
         self.run(|c, _| {
@@ -401,28 +439,32 @@ impl Store for PostgresStore {
     }
 
     fn study(&mut self, name: &str) -> Result<Option<StudyRow>> {
+        let location = self.location.clone();
         self.run(|c, _| {
-            Ok(c.query_opt(
+            c.query_opt(
                 &format!("SELECT {STUDY_COLUMNS} FROM study WHERE name = $1"),
                 &[&name],
             )?
-            .map(|r| study_row(&r)))
+            .map(|r| decoded(common::decode_study(&Raw(&r), &location)))
+            .transpose()
         })
     }
 
     fn studies(&mut self) -> Result<Vec<StudyRow>> {
+        let location = self.location.clone();
         self.run(|c, _| {
-            Ok(c.query(
+            c.query(
                 &format!("SELECT {STUDY_COLUMNS} FROM study ORDER BY id"),
                 &[],
             )?
             .iter()
-            .map(study_row)
-            .collect())
+            .map(|r| decoded(common::decode_study(&Raw(r), &location)))
+            .collect()
         })
     }
 
     fn add_cells(&mut self, study: StudyId, cells: &[NewCell]) -> Result<AddReport> {
+        self.writable("add_cells")?;
         let mut seeds = Vec::with_capacity(cells.len());
         for c in cells {
             seeds.push(to_i64("seed", c.seed)?);
@@ -507,7 +549,9 @@ impl Store for PostgresStore {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<ClaimedCell>> {
+        self.writable("claim")?;
         check_worker(worker)?;
+        let location = self.location.clone();
         let lease_ms = millis(lease);
         let study = study.map(|s| s.0);
         self.run(|c, repeat| {
@@ -524,7 +568,7 @@ impl Store for PostgresStore {
                     &[&worker, &study],
                 )?;
                 if let Some(r) = mine {
-                    return claimed_cell(&r, worker).map(Some);
+                    return decoded(common::decode_claimed(&Raw(&r), &location, worker)).map(Some);
                 }
             }
             let row = c.query_opt(
@@ -545,11 +589,13 @@ impl Store for PostgresStore {
                 ),
                 &[&worker, &lease_ms, &study],
             )?;
-            row.map(|r| claimed_cell(&r, worker)).transpose()
+            row.map(|r| decoded(common::decode_claimed(&Raw(&r), &location, worker)))
+                .transpose()
         })
     }
 
     fn heartbeat(&mut self, lease: &Lease, extend: Duration) -> Result<Timestamp> {
+        self.writable("heartbeat")?;
         let location = self.location.clone();
         let ms = millis(extend);
         self.run(|c, _| {
@@ -573,6 +619,7 @@ impl Store for PostgresStore {
         result: &CellResult,
         points: &[CurvePointRow],
     ) -> Result<()> {
+        self.writable("finish")?;
         check_result(lease.cell, result)?;
         let blob = curve::encode(points);
         let location = self.location.clone();
@@ -653,6 +700,7 @@ impl Store for PostgresStore {
     }
 
     fn release(&mut self, lease: &Lease) -> Result<()> {
+        self.writable("release")?;
         let location = self.location.clone();
         self.run(|c, repeat| {
             let n = c.execute(
@@ -674,6 +722,7 @@ impl Store for PostgresStore {
     }
 
     fn requeue_dead_local(&mut self, host: &str) -> Result<usize> {
+        self.writable("requeue_dead_local")?;
         self.run(|c, _| {
             let mut tx = c.transaction()?;
             let running = tx.query(
@@ -682,7 +731,14 @@ impl Store for PostgresStore {
             )?;
             let mut requeued = 0;
             for r in running {
-                let (id, worker, attempts): (i64, String, i32) = (r.get(0), r.get(1), r.get(2));
+                // A row that cannot be read cannot be this machine's worker's cell.
+                let (Ok(id), Ok(worker), Ok(attempts)) = (
+                    r.try_get::<_, i64>(0),
+                    r.try_get::<_, String>(1),
+                    r.try_get::<_, i32>(2),
+                ) else {
+                    continue;
+                };
                 let Some(pid) = local::local_pid(&worker, host) else {
                     continue;
                 };
@@ -703,6 +759,7 @@ impl Store for PostgresStore {
     }
 
     fn cells(&mut self, study: StudyId, include_superseded: bool) -> Result<Vec<CellRow>> {
+        let location = self.location.clone();
         self.run(|c, _| {
             c.query(
                 &format!(
@@ -712,18 +769,19 @@ impl Store for PostgresStore {
                 &[&study.0, &include_superseded],
             )?
             .iter()
-            .map(cell_row)
+            .map(|r| decoded(common::decode_cell(&Raw(r), &location)))
             .collect()
         })
     }
 
     fn cell(&mut self, id: CellId) -> Result<Option<CellRow>> {
+        let location = self.location.clone();
         self.run(|c, _| {
             c.query_opt(
                 &format!("SELECT {CELL_COLUMNS} FROM cell WHERE id = $1"),
                 &[&id.0],
             )?
-            .map(|r| cell_row(&r))
+            .map(|r| decoded(common::decode_cell(&Raw(&r), &location)))
             .transpose()
         })
     }
@@ -748,10 +806,16 @@ impl Store for PostgresStore {
                     cell,
                 }));
             };
-            let Some(blob) = row.get::<_, Option<Vec<u8>>>(0) else {
+            let blob = row
+                .try_get::<_, Option<Vec<u8>>>(0)
+                .map_err(|e| corrupt(e.to_string()))?;
+            let Some(blob) = blob else {
                 return Ok(Vec::new());
             };
-            let n: i64 = row.get::<_, Option<i64>>(1).unwrap_or(0);
+            let n: i64 = row
+                .try_get::<_, Option<i64>>(1)
+                .map_err(|e| corrupt(e.to_string()))?
+                .unwrap_or(-1);
             let points = curve::decode(&blob).map_err(corrupt)?;
             if points.len() as i64 != n {
                 return Err(corrupt(format!(
@@ -781,6 +845,7 @@ impl Store for PostgresStore {
     }
 
     fn put_provenance(&mut self, p: &Provenance) -> Result<ProvenanceId> {
+        self.writable("put_provenance")?;
         self.run(|c, _| {
             let mut tx = c.transaction()?;
             // Serialise inserts of provenance so that two workers never store the same one twice.
@@ -822,27 +887,19 @@ impl Store for PostgresStore {
     }
 
     fn provenance(&mut self, id: ProvenanceId) -> Result<Option<ProvenanceRow>> {
+        let location = self.location.clone();
         self.run(|c, _| {
-            Ok(c.query_opt(
-                "SELECT id, lrctl_version, git_commit, config_hash, machine, backend, created_at
-                 FROM provenance WHERE id = $1",
+            c.query_opt(
+                &format!("SELECT {PROVENANCE_COLUMNS} FROM provenance WHERE id = $1"),
                 &[&id.0],
             )?
-            .map(|r| ProvenanceRow {
-                id: ProvenanceId(r.get(0)),
-                provenance: Provenance {
-                    lrctl_version: r.get(1),
-                    git_commit: r.get(2),
-                    config_hash: r.get(3),
-                    machine: r.get(4),
-                    backend: r.get(5),
-                },
-                created_at: Timestamp(r.get(6)),
-            }))
+            .map(|r| decoded(common::decode_provenance(&Raw(&r), &location)))
+            .transpose()
         })
     }
 
     fn put_trial(&mut self, t: &TrialRow) -> Result<bool> {
+        self.writable("put_trial")?;
         check_trial(t)?;
         let ints = [
             to_i64("trial", t.trial)?,
@@ -873,29 +930,14 @@ impl Store for PostgresStore {
     }
 
     fn trials(&mut self, tuning_key: &str) -> Result<Vec<TrialRow>> {
+        let location = self.location.clone();
         self.run(|c, _| {
             c.query(
                 &format!("SELECT {TRIAL_COLUMNS} FROM trial WHERE tuning_key = $1 ORDER BY id"),
                 &[&tuning_key],
             )?
             .iter()
-            .map(|r| {
-                let outcome: String = r.get(5);
-                Ok(TrialRow {
-                    tuning_key: r.get(0),
-                    trial: u64_of(r.get(1), "trial")?,
-                    config_json: r.get(2),
-                    budget: u64_of(r.get(3), "budget")?,
-                    score: r.get(4),
-                    outcome: Outcome::parse(&outcome).ok_or_else(|| {
-                        Fail::Store(StoreError::Invalid(format!(
-                            "stored trial outcome {outcome:?} is unknown"
-                        )))
-                    })?,
-                    steps: u64_of(r.get(6), "steps")?,
-                    seconds: r.get(7),
-                })
-            })
+            .map(|r| decoded(common::decode_trial(&Raw(r), &location)))
             .collect()
         })
     }

@@ -7,19 +7,18 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
-};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use crate::Store;
 use crate::common::{
-    self, CELL_COLUMNS, STUDY_COLUMNS, TRIAL_COLUMNS, check_json, check_name, check_result,
-    check_trial, check_worker, real, to_i64,
+    self, CELL_COLUMNS, CLAIMED_COLUMNS, PROVENANCE_COLUMNS, RawRow, STUDY_COLUMNS, TRIAL_COLUMNS,
+    check_json, check_name, check_result, check_trial, check_worker, real, to_i64,
 };
 use crate::curve::{self, CurvePointRow};
 use crate::error::{Result, StoreError};
 use crate::local;
 use crate::types::*;
+use crate::{OpenMode, Store};
 
 pub use schema::SCHEMA_VERSION;
 use schema::{Found, MIGRATIONS, Migration};
@@ -27,8 +26,8 @@ use schema::{Found, MIGRATIONS, Migration};
 /// How to open an SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
-    /// Create the file if it does not exist (otherwise [`StoreError::Missing`]).
-    pub create: bool,
+    /// Create the file if it does not exist, write it, or only read it.
+    pub mode: OpenMode,
     /// How long to wait for another process's lock before giving up with
     /// [`StoreError::Locked`].
     pub busy_timeout: Duration,
@@ -37,7 +36,7 @@ pub struct SqliteOptions {
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
-            create: true,
+            mode: OpenMode::Create,
             busy_timeout: Duration::from_secs(10),
         }
     }
@@ -56,6 +55,7 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     conn: Connection,
     location: String,
+    mode: OpenMode,
 }
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -79,13 +79,43 @@ impl SqliteStore {
         options: &SqliteOptions,
         migrations: &[Migration],
     ) -> Result<SqliteStore> {
-        let location = path.display().to_string();
+        // Redacted like every location shown: a scheme-less `user:pw@host/db` typed for a
+        // PostgreSQL URL lands here as a path.
+        let location = crate::redact(&path.display().to_string());
         let key = fs::canonicalize(path).ok();
         let seen = key
             .as_ref()
             .is_some_and(|k| opened().lock().expect("not poisoned").contains(k));
+        let mode = options.mode;
         if !seen {
-            check_file(path, &location, options.create)?;
+            check_file(path, &location, mode)?;
+        }
+        let latest = migrations.last().map_or(0, |m| m.version);
+        if mode == OpenMode::ReadOnly {
+            let conn = open_read_only(path, &location, options.busy_timeout)?;
+            match schema::inspect(&conn, &location)? {
+                Found::Empty => return Err(StoreError::Missing { location }),
+                Found::Lrctl(v) if v > latest => {
+                    return Err(StoreError::TooNew {
+                        location,
+                        found: v,
+                        supported: latest,
+                    });
+                }
+                Found::Lrctl(v) if v < latest => {
+                    return Err(StoreError::NeedsMigration {
+                        location,
+                        found: v,
+                        supported: latest,
+                    });
+                }
+                Found::Lrctl(_) => {}
+            }
+            return Ok(SqliteStore {
+                conn,
+                location,
+                mode,
+            });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -94,7 +124,6 @@ impl SqliteStore {
         conn.busy_timeout(options.busy_timeout).at(&location)?;
         conn.pragma_update(None, "foreign_keys", true)
             .at(&location)?;
-        let latest = migrations.last().map_or(0, |m| m.version);
         // Look before writing anything: nothing below may touch a file that is not ours.
         let found = schema::inspect(&conn, &location)?;
         if let Found::Lrctl(v) = found
@@ -117,7 +146,23 @@ impl SqliteStore {
         if let Ok(k) = fs::canonicalize(path) {
             opened().lock().expect("not poisoned").insert(k);
         }
-        Ok(SqliteStore { conn, location })
+        Ok(SqliteStore {
+            conn,
+            location,
+            mode,
+        })
+    }
+
+    /// [`StoreError::ReadOnly`] unless the store was opened for writing.
+    fn writable(&self, operation: &'static str) -> Result<()> {
+        if self.mode.writes() {
+            Ok(())
+        } else {
+            Err(StoreError::ReadOnly {
+                location: self.location.clone(),
+                operation,
+            })
+        }
     }
 
     /// Runs SQLite's `PRAGMA integrity_check`; [`StoreError::Corrupt`] lists what it found.
@@ -163,8 +208,59 @@ fn opened() -> &'static std::sync::Mutex<std::collections::HashSet<std::path::Pa
     OPENED.get_or_init(Default::default)
 }
 
+/// Opens an existing store without ever writing to it, nor next to it.
+///
+/// While any connection has a WAL store open, its write-ahead log (`PATH-wal`) exists and holds
+/// committed data the main file may not have yet: it is read through the log's shared-memory
+/// index (`-shm`), which a read-only connection can use. Otherwise (every writer closed, which
+/// checkpoints the log and removes both files) a read-only connection would create the two
+/// files and leave them behind, or fail in a read-only directory; the main file is then
+/// complete, and it is opened `immutable` instead, which creates nothing and takes no lock.
+fn open_read_only(path: &Path, location: &str, busy_timeout: Duration) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if Path::new(&wal).exists() {
+        let plain = Connection::open_with_flags(path, flags).and_then(|conn| {
+            conn.busy_timeout(busy_timeout)?;
+            // The first read is where an unusable `-shm` shows up.
+            conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))?;
+            Ok(conn)
+        });
+        match plain {
+            Ok(conn) => return Ok(conn),
+            // The index cannot be opened here (read-only directory): the main file as it is.
+            Err(e)
+                if matches!(
+                    error_code(&e),
+                    Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly)
+                ) => {}
+            Err(e) => return Err(db_error(location, e)),
+        }
+    }
+    let conn = Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
+        .at(location)?;
+    conn.busy_timeout(busy_timeout).at(location)?;
+    Ok(conn)
+}
+
+/// `file:PATH?immutable=1`, with the characters URIs reserve percent-encoded.
+fn immutable_uri(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut uri = String::from("file:");
+    for b in abs.as_os_str().as_encoded_bytes() {
+        match b {
+            b'%' | b'?' | b'#' => uri.push_str(&format!("%{b:02X}")),
+            _ if b.is_ascii_graphic() || *b == b' ' => uri.push(*b as char),
+            _ => uri.push_str(&format!("%{b:02X}")),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 /// Refuses paths that cannot be, or must not become, a store, before SQLite opens them.
-fn check_file(path: &Path, location: &str, create: bool) -> Result<()> {
+fn check_file(path: &Path, location: &str, mode: OpenMode) -> Result<()> {
     let not_store = |why: &str| StoreError::NotAStore {
         location: location.to_string(),
         why: why.to_string(),
@@ -183,7 +279,7 @@ fn check_file(path: &Path, location: &str, create: bool) -> Result<()> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if !create {
+            if !mode.creates() {
                 return Err(StoreError::Missing {
                     location: location.to_string(),
                 });
@@ -251,83 +347,68 @@ impl<T> Ctx<T> for rusqlite::Result<T> {
     }
 }
 
-fn study_row(r: &Row<'_>) -> rusqlite::Result<StudyRow> {
-    Ok(StudyRow {
-        id: StudyId(r.get(0)?),
-        name: r.get(1)?,
-        spec_json: r.get(2)?,
-        created_at: Timestamp(r.get(3)?),
-        updated_at: Timestamp(r.get(4)?),
-    })
+/// An SQLite row seen through [`RawRow`]: SQLite columns may hold any type whatever their
+/// declared affinity, so each value's actual type is checked.
+struct Raw<'a, 'b>(&'a rusqlite::Row<'b>);
+
+impl RawRow for Raw<'_, '_> {
+    fn int(&self, i: usize) -> std::result::Result<Option<i64>, String> {
+        match self.0.get_ref(i).map_err(|e| e.to_string())? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Integer(v) => Ok(Some(v)),
+            ValueRef::Real(v) => Err(format!("is the real number {v}, not an integer")),
+            ValueRef::Text(t) => Err(format!("is the text {:?}, not an integer", lossy(t))),
+            ValueRef::Blob(b) => Err(format!("is a {}-byte blob, not an integer", b.len())),
+        }
+    }
+
+    fn real(&self, i: usize) -> std::result::Result<Option<f64>, String> {
+        match self.0.get_ref(i).map_err(|e| e.to_string())? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Integer(v) => Ok(Some(v as f64)),
+            ValueRef::Real(v) => Ok(Some(v)),
+            ValueRef::Text(t) => Err(format!("is the text {:?}, not a number", lossy(t))),
+            ValueRef::Blob(b) => Err(format!("is a {}-byte blob, not a number", b.len())),
+        }
+    }
+
+    fn text(&self, i: usize) -> std::result::Result<Option<String>, String> {
+        match self.0.get_ref(i).map_err(|e| e.to_string())? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .map(|s| Some(s.to_string()))
+                .map_err(|_| format!("is not valid UTF-8 ({:?})", lossy(t))),
+            ValueRef::Integer(v) => Err(format!("is the number {v}, not text")),
+            ValueRef::Real(v) => Err(format!("is the number {v}, not text")),
+            ValueRef::Blob(b) => Err(format!("is a {}-byte blob, not text", b.len())),
+        }
+    }
 }
 
-fn bad_value(i: usize, what: &str, v: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        i,
-        rusqlite::types::Type::Text,
-        format!("unknown {what} {v:?}").into(),
-    )
+/// A stored value shown in a message: lossy, shortened.
+fn lossy(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    match s.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.into_owned(),
+    }
 }
 
-fn u64_col(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
-    let v: i64 = r.get(i)?;
-    u64::try_from(v).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Integer, e.into())
-    })
-}
-
-fn cell_row(r: &Row<'_>) -> rusqlite::Result<CellRow> {
-    let state: String = r.get(8)?;
-    let state = CellState::parse(&state).ok_or_else(|| bad_value(8, "state", &state))?;
-    let ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
-        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp))
-    };
-    let outcome: Option<String> = r.get(17)?;
-    let result = match outcome {
-        None => None,
-        Some(o) => Some(CellResult {
-            outcome: Outcome::parse(&o).ok_or_else(|| bad_value(17, "outcome", &o))?,
-            reason: r.get(18)?,
-            steps: u64_col(r, 19)?,
-            total_steps: u64_col(r, 20)?,
-            n_params: u64_col(r, 21)?,
-            final_train_loss: r.get(22)?,
-            last_batch_loss: r.get(23)?,
-            train_loss: r.get(24)?,
-            train_metric: r.get(25)?,
-            validation_loss: r.get(26)?,
-            validation_metric: r.get(27)?,
-            test_loss: r.get(28)?,
-            test_metric: r.get(29)?,
-            metric_name: r.get(30)?,
-            seconds: r.get(31)?,
-            eval_seconds: r.get(32)?,
-            cost_steps: u64_col(r, 33)?,
-            cost_seconds: r.get(34)?,
-            result_json: r.get(35)?,
-            provenance: ProvenanceId(r.get(36)?),
-        }),
-    };
-    Ok(CellRow {
-        id: CellId(r.get(0)?),
-        study: StudyId(r.get(1)?),
-        task: r.get(2)?,
-        method: r.get(3)?,
-        seed: u64_col(r, 4)?,
-        config_hash: r.get(5)?,
-        task_config: r.get(6)?,
-        method_config: r.get(7)?,
-        state,
-        worker: r.get(9)?,
-        attempts: r.get(10)?,
-        created_at: Timestamp(r.get(11)?),
-        claimed_at: ts(12)?,
-        heartbeat_at: ts(13)?,
-        lease_expires_at: ts(14)?,
-        superseded_at: ts(15)?,
-        finished_at: ts(16)?,
-        result,
-    })
+/// Runs a query and decodes every row with `decode`.
+fn query_all<T>(
+    conn: &Connection,
+    location: &str,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: impl Fn(&Raw<'_, '_>, &str) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql).at(location)?;
+    let mut rows = stmt.query(params).at(location)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().at(location)? {
+        out.push(decode(&Raw(row), location)?);
+    }
+    Ok(out)
 }
 
 /// Explains why a write guarded by a lease changed nothing.
@@ -353,6 +434,7 @@ impl Store for SqliteStore {
     }
 
     fn upsert_study(&mut self, name: &str, spec_json: &str) -> Result<StudyId> {
+        self.writable("upsert_study")?;
         check_name(name)?;
         check_json(&format!("the specification of study {name:?}"), spec_json)?;
         let now = Timestamp::now().0;
@@ -370,26 +452,22 @@ impl Store for SqliteStore {
     }
 
     fn study(&mut self, name: &str) -> Result<Option<StudyRow>> {
-        self.conn
-            .query_row(
-                &format!("SELECT {STUDY_COLUMNS} FROM study WHERE name = ?1"),
-                [name],
-                study_row,
-            )
-            .optional()
-            .at(&self.location)
+        let sql = format!("SELECT {STUDY_COLUMNS} FROM study WHERE name = ?1 ORDER BY id");
+        let rows = query_all(&self.conn, &self.location, &sql, [name], |r, l| {
+            common::decode_study(r, l)
+        })?;
+        Ok(rows.into_iter().next())
     }
 
     fn studies(&mut self) -> Result<Vec<StudyRow>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {STUDY_COLUMNS} FROM study ORDER BY id"))
-            .at(&self.location)?;
-        let rows = stmt.query_map([], study_row).at(&self.location)?;
-        rows.collect::<rusqlite::Result<_>>().at(&self.location)
+        let sql = format!("SELECT {STUDY_COLUMNS} FROM study ORDER BY id");
+        query_all(&self.conn, &self.location, &sql, [], |r, l| {
+            common::decode_study(r, l)
+        })
     }
 
     fn add_cells(&mut self, study: StudyId, cells: &[NewCell]) -> Result<AddReport> {
+        self.writable("add_cells")?;
         for c in cells {
             to_i64("seed", c.seed)?;
             check_json(
@@ -492,13 +570,16 @@ impl Store for SqliteStore {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<ClaimedCell>> {
+        self.writable("claim")?;
         check_worker(worker)?;
         let location = self.location.clone();
         let tx = self.immediate()?;
         let now = Timestamp::now();
         let expires = now.plus(lease);
-        let claimed = tx
-            .query_row(
+        let claimed = query_all(
+            &tx,
+            &location,
+            &format!(
                 "UPDATE cell SET state = 'running', worker = ?1, claimed_at = ?2, heartbeat_at = ?2,
                         lease_expires_at = ?3, attempts = attempts + 1
                  WHERE id = (SELECT id FROM cell
@@ -506,34 +587,18 @@ impl Store for SqliteStore {
                                AND (state = 'queued' OR (state = 'running' AND lease_expires_at <= ?2))
                                AND (?4 IS NULL OR study_id = ?4)
                              ORDER BY id LIMIT 1)
-                 RETURNING id, study_id, task, method, seed, config_hash, task_config,
-                           method_config, attempts",
-                params![worker, now.0, expires.0, study.map(|s| s.0)],
-                |r| {
-                    Ok(ClaimedCell {
-                        lease: Lease {
-                            cell: CellId(r.get(0)?),
-                            worker: worker.to_string(),
-                            attempt: r.get(8)?,
-                            expires_at: expires,
-                        },
-                        study: StudyId(r.get(1)?),
-                        task: r.get(2)?,
-                        method: r.get(3)?,
-                        seed: u64_col(r, 4)?,
-                        config_hash: r.get(5)?,
-                        task_config: r.get(6)?,
-                        method_config: r.get(7)?,
-                    })
-                },
-            )
-            .optional()
-            .at(&location)?;
+                 RETURNING {CLAIMED_COLUMNS}"
+            ),
+            params![worker, now.0, expires.0, study.map(|s| s.0)],
+            |r, l| common::decode_claimed(r, l, worker),
+        )?;
+        // A cell that cannot be read back stays unclaimed (the transaction rolls back).
         tx.commit().at(&location)?;
-        Ok(claimed)
+        Ok(claimed.into_iter().next())
     }
 
     fn heartbeat(&mut self, lease: &Lease, extend: Duration) -> Result<Timestamp> {
+        self.writable("heartbeat")?;
         let now = Timestamp::now();
         let expires = now.plus(extend);
         let n = self
@@ -557,6 +622,7 @@ impl Store for SqliteStore {
         result: &CellResult,
         points: &[CurvePointRow],
     ) -> Result<()> {
+        self.writable("finish")?;
         check_result(lease.cell, result)?;
         let blob = curve::encode(points);
         let location = self.location.clone();
@@ -621,6 +687,7 @@ impl Store for SqliteStore {
     }
 
     fn release(&mut self, lease: &Lease) -> Result<()> {
+        self.writable("release")?;
         let n = self
             .conn
             .execute(
@@ -638,11 +705,16 @@ impl Store for SqliteStore {
     }
 
     fn requeue_dead_local(&mut self, host: &str) -> Result<usize> {
+        self.writable("requeue_dead_local")?;
         let location = self.location.clone();
         let tx = self.immediate()?;
-        let running: Vec<(i64, String, u32)> = {
+        // Rows that cannot be read are skipped: they cannot be this machine's workers' cells.
+        let running: Vec<(i64, String, i64)> = {
             let mut stmt = tx
-                .prepare("SELECT id, worker, attempts FROM cell WHERE state = 'running'")
+                .prepare(
+                    "SELECT id, worker, attempts FROM cell WHERE state = 'running'
+                       AND typeof(worker) = 'text' AND typeof(attempts) = 'integer'",
+                )
                 .at(&location)?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -672,41 +744,42 @@ impl Store for SqliteStore {
     }
 
     fn cells(&mut self, study: StudyId, include_superseded: bool) -> Result<Vec<CellRow>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {CELL_COLUMNS} FROM cell WHERE study_id = ?1
-                   AND (?2 OR superseded_at IS NULL) ORDER BY id"
-            ))
-            .at(&self.location)?;
-        let rows = stmt
-            .query_map(params![study.0, include_superseded], cell_row)
-            .at(&self.location)?;
-        rows.collect::<rusqlite::Result<_>>().at(&self.location)
+        let sql = format!(
+            "SELECT {CELL_COLUMNS} FROM cell WHERE study_id = ?1
+               AND (?2 OR superseded_at IS NULL) ORDER BY id"
+        );
+        query_all(
+            &self.conn,
+            &self.location,
+            &sql,
+            params![study.0, include_superseded],
+            |r, l| common::decode_cell(r, l),
+        )
     }
 
     fn cell(&mut self, id: CellId) -> Result<Option<CellRow>> {
-        self.conn
-            .query_row(
-                &format!("SELECT {CELL_COLUMNS} FROM cell WHERE id = ?1"),
-                [id.0],
-                cell_row,
-            )
-            .optional()
-            .at(&self.location)
+        let sql = format!("SELECT {CELL_COLUMNS} FROM cell WHERE id = ?1");
+        let rows = query_all(&self.conn, &self.location, &sql, [id.0], |r, l| {
+            common::decode_cell(r, l)
+        })?;
+        Ok(rows.into_iter().next())
     }
 
     fn curve(&mut self, cell: CellId) -> Result<Vec<CurvePointRow>> {
-        let row: Option<(Option<Vec<u8>>, i64)> = self
+        // `typeof` so that a damaged row (text where the blob belongs) is reported, not
+        // converted: the blob is decoded from whatever bytes the column holds.
+        let row: Option<(Option<Vec<u8>>, Option<i64>)> = self
             .conn
             .query_row(
-                "SELECT curve.data, curve.n_points FROM cell LEFT JOIN curve ON curve.cell_id = cell.id
-                 WHERE cell.id = ?1",
+                "SELECT CAST(curve.data AS BLOB),
+                        CASE WHEN typeof(curve.n_points) = 'integer' THEN curve.n_points END
+                 FROM cell LEFT JOIN curve ON curve.cell_id = cell.id WHERE cell.id = ?1",
                 [cell.0],
-                |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0))),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .at(&self.location)?;
+        let row = row.map(|(blob, n)| (blob, n.unwrap_or(-1)));
         let corrupt = |message: String| StoreError::Corrupt {
             location: self.location.clone(),
             message: format!("curve of cell {cell}: {message}"),
@@ -731,32 +804,39 @@ impl Store for SqliteStore {
     }
 
     fn progress(&mut self, study: StudyId) -> Result<Progress> {
-        let location = self.location.clone();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT state, outcome, count(*) FROM cell
-                 WHERE study_id = ?1 AND superseded_at IS NULL GROUP BY state, outcome",
-            )
-            .at(&location)?;
-        let rows = stmt
-            .query_map([study.0], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .at(&location)?;
+        // Grouped by value, then each group decoded, so that a damaged state or outcome is
+        // reported with one of its cells instead of being counted as something it is not.
+        let groups = query_all(
+            &self.conn,
+            &self.location,
+            "SELECT min(id), state, outcome, count(*) FROM cell
+             WHERE study_id = ?1 AND superseded_at IS NULL GROUP BY state, outcome",
+            [study.0],
+            |r, l| {
+                let mut g = common::RowReader::new(r, l, "a cell row", "id, state, outcome, count");
+                g.named(format!("cell {}", g.int(0)?));
+                let state = g.state(1)?;
+                let outcome = match g.opt_text(2)? {
+                    Some(_) => Some(g.outcome(2)?),
+                    None => None,
+                };
+                Ok((state, outcome, g.u64(3)?))
+            },
+        )?;
         let mut p = Progress::default();
-        for row in rows {
-            let (state, outcome, n) = row.at(&location)?;
-            common::count(&mut p, &state, outcome.as_deref(), n as usize);
+        for (state, outcome, n) in groups {
+            common::count(
+                &mut p,
+                state.as_str(),
+                outcome.map(Outcome::as_str),
+                n as usize,
+            );
         }
         Ok(p)
     }
 
     fn put_provenance(&mut self, p: &Provenance) -> Result<ProvenanceId> {
+        self.writable("put_provenance")?;
         let location = self.location.clone();
         let tx = self.immediate()?;
         let existing: Option<i64> = tx
@@ -798,30 +878,15 @@ impl Store for SqliteStore {
     }
 
     fn provenance(&mut self, id: ProvenanceId) -> Result<Option<ProvenanceRow>> {
-        self.conn
-            .query_row(
-                "SELECT id, lrctl_version, git_commit, config_hash, machine, backend, created_at
-                 FROM provenance WHERE id = ?1",
-                [id.0],
-                |r| {
-                    Ok(ProvenanceRow {
-                        id: ProvenanceId(r.get(0)?),
-                        provenance: Provenance {
-                            lrctl_version: r.get(1)?,
-                            git_commit: r.get(2)?,
-                            config_hash: r.get(3)?,
-                            machine: r.get(4)?,
-                            backend: r.get(5)?,
-                        },
-                        created_at: Timestamp(r.get(6)?),
-                    })
-                },
-            )
-            .optional()
-            .at(&self.location)
+        let sql = format!("SELECT {PROVENANCE_COLUMNS} FROM provenance WHERE id = ?1");
+        let rows = query_all(&self.conn, &self.location, &sql, [id.0], |r, l| {
+            common::decode_provenance(r, l)
+        })?;
+        Ok(rows.into_iter().next())
     }
 
     fn put_trial(&mut self, t: &TrialRow) -> Result<bool> {
+        self.writable("put_trial")?;
         check_trial(t)?;
         let n = self
             .conn
@@ -848,28 +913,9 @@ impl Store for SqliteStore {
     }
 
     fn trials(&mut self, tuning_key: &str) -> Result<Vec<TrialRow>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {TRIAL_COLUMNS} FROM trial WHERE tuning_key = ?1 ORDER BY id"
-            ))
-            .at(&self.location)?;
-        let rows = stmt
-            .query_map([tuning_key], |r| {
-                let outcome: String = r.get(5)?;
-                Ok(TrialRow {
-                    tuning_key: r.get(0)?,
-                    trial: u64_col(r, 1)?,
-                    config_json: r.get(2)?,
-                    budget: u64_col(r, 3)?,
-                    score: r.get(4)?,
-                    outcome: Outcome::parse(&outcome)
-                        .ok_or_else(|| bad_value(5, "outcome", &outcome))?,
-                    steps: u64_col(r, 6)?,
-                    seconds: r.get(7)?,
-                })
-            })
-            .at(&self.location)?;
-        rows.collect::<rusqlite::Result<_>>().at(&self.location)
+        let sql = format!("SELECT {TRIAL_COLUMNS} FROM trial WHERE tuning_key = ?1 ORDER BY id");
+        query_all(&self.conn, &self.location, &sql, [tuning_key], |r, l| {
+            common::decode_trial(r, l)
+        })
     }
 }

@@ -353,6 +353,23 @@ mod tests {
     }
 
     #[test]
+    fn a_read_only_open_never_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = v1_store_with_a_cell(&dir);
+        let options = SqliteOptions {
+            mode: crate::OpenMode::ReadOnly,
+            ..SqliteOptions::default()
+        };
+        let err = SqliteStore::open_with(&path, &options).err().unwrap();
+        assert!(
+            matches!(err, StoreError::NeedsMigration { found: 1, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("upgrade it"), "{err}");
+        assert_eq!(version(&path), "1");
+    }
+
+    #[test]
     fn failed_migration_leaves_the_store_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let path = v1_store_with_a_cell(&dir);
