@@ -118,20 +118,49 @@ pub fn write_run(
     seed: u64,
     r: &RunResult,
 ) -> Result<()> {
-    let mut f =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    if path.extension().and_then(|e| e.to_str()) == Some("json") {
-        let file = RunFile {
-            lrctl_version: env!("CARGO_PKG_VERSION"),
-            task,
-            method,
-            seed,
-            result: r,
-        };
-        serde_json::to_writer_pretty(&mut f, &file)?;
-        writeln!(f)?;
-    } else {
-        write_curve_csv(&mut f, task, r)?;
+    // Written whole or not at all: a killed write leaves the old file.
+    lrctl_store::atomic::write_with(path, |f| -> Result<()> {
+        if path.extension().and_then(|e| e.to_str()) == Some("json") {
+            let file = RunFile {
+                lrctl_version: env!("CARGO_PKG_VERSION"),
+                task,
+                method,
+                seed,
+                result: r,
+            };
+            serde_json::to_writer_pretty(&mut *f, &file)?;
+            writeln!(f)?;
+        } else {
+            write_curve_csv(f, task, r)?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes a report's files into `dir`, each atomically, and removes the figures and tables of
+/// an earlier report there that this one does not have (so a directory reused for another
+/// study never keeps its stale figures).
+pub fn write_report_dir(doc: &lrctl_doc::Document, dir: &Path) -> Result<()> {
+    let files = doc.files();
+    for sub in ["figures", "tables"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
+    }
+    for (rel, bytes) in &files {
+        lrctl_store::atomic::write(dir.join(rel), bytes)?;
+    }
+    for (sub, ext) in [("figures", "svg"), ("tables", "csv")] {
+        for entry in std::fs::read_dir(dir.join(sub))?.flatten() {
+            let path = entry.path();
+            let rel = Path::new(sub).join(entry.file_name());
+            if path.extension().and_then(|e| e.to_str()) == Some(ext)
+                && !files.iter().any(|(r, _)| *r == rel)
+            {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove the stale {}", path.display()))?;
+            }
+        }
     }
     Ok(())
 }

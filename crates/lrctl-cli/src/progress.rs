@@ -47,6 +47,9 @@ fn shown(display: Display) -> Observer {
     match display {
         Display::Bar => bar_observer(),
         Display::Log => Arc::new(|e: &RunEvent| {
+            if let RunEvent::StoreNotice { message } = e {
+                eprintln!("{message}");
+            }
             if let RunEvent::CellDone {
                 worker,
                 cell,
@@ -62,7 +65,11 @@ fn shown(display: Display) -> Observer {
                 );
             }
         }),
-        Display::Quiet => Arc::new(|_: &RunEvent| {}),
+        Display::Quiet => Arc::new(|e: &RunEvent| {
+            if let RunEvent::StoreNotice { message } = e {
+                eprintln!("{message}");
+            }
+        }),
     }
 }
 
@@ -88,6 +95,7 @@ fn bar_observer() -> Observer {
             task, method, seed, ..
         } => bar.set_message(format!("{task} · {method} · seed {seed}")),
         RunEvent::CellDone { .. } => bar.inc(1),
+        RunEvent::StoreNotice { message } => bar.println(message),
         RunEvent::Finished => bar.finish_and_clear(),
     })
 }

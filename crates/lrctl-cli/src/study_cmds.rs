@@ -186,7 +186,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
         seed: args.seed,
     };
     let doc = lrctl_report::build(&snap, &opts);
-    doc.write_dir(&args.out)
+    crate::output::write_report_dir(&doc, &args.out)
         .with_context(|| format!("cannot write the report into {}", args.out.display()))?;
     eprintln!(
         "wrote {} ({} cells{})",

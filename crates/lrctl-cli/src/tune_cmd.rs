@@ -399,7 +399,8 @@ fn write_method(path: &Path, r: &TuneReport, task: &lrctl_tasks::TaskSpec) -> Re
         back.spec == m,
         "the tuned method does not read back as written"
     );
-    std::fs::write(path, header + &text).with_context(|| format!("cannot write {}", path.display()))
+    lrctl_store::atomic::write(path, header + &text)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The budgets: `--max-budget` or the task's own, `--min-budget` or a 27th of it.
@@ -611,5 +612,6 @@ fn write_report(path: &Path, report: &TuneReport) -> Result<()> {
         report,
     };
     let text = serde_json::to_string_pretty(&file)? + "\n";
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    lrctl_store::atomic::write(path, text)
+        .with_context(|| format!("cannot write {}", path.display()))
 }

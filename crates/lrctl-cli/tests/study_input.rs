@@ -186,3 +186,70 @@ fn a_task_without_its_data_is_skipped_and_reported() {
         "no cell of the skipped task: {csv}"
     );
 }
+
+#[test]
+fn a_report_written_over_another_keeps_none_of_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (study, task) in [("a", "logreg/iris"), ("b", "logreg/breast-cancer")] {
+        run_ok(
+            d,
+            &[
+                "run",
+                "--task",
+                task,
+                "--method",
+                "adam-fixed",
+                "--seeds",
+                "1",
+                "--steps",
+                "5",
+                "--study",
+                study,
+                "--quiet",
+            ],
+        );
+    }
+    run_ok(
+        d,
+        &["report", "--study", "a", "--out", "rep", "--reps", "50"],
+    );
+    let names = |sub: &str| -> Vec<String> {
+        std::fs::read_dir(d.join("rep").join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(names("figures").iter().any(|n| n.contains("iris")));
+    run_ok(
+        d,
+        &["report", "--study", "b", "--out", "rep", "--reps", "50"],
+    );
+    for sub in ["figures", "tables"] {
+        let stale: Vec<String> = names(sub)
+            .into_iter()
+            .filter(|n| n.contains("iris"))
+            .collect();
+        assert!(stale.is_empty(), "{sub}: {stale:?}");
+    }
+    assert!(names("figures").iter().any(|n| n.contains("breast-cancer")));
+    // No temporary file is left behind.
+    assert!(!names("figures").iter().any(|n| n.ends_with(".tmp")));
+}
+
+#[test]
+fn absurd_seed_counts_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = run_err(
+        dir.path(),
+        &[
+            "run",
+            "--task",
+            "logreg/iris",
+            "--seeds",
+            "4294967295",
+            "--quiet",
+        ],
+    );
+    assert!(err.contains("at most 10000"), "{err}");
+}

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -823,26 +823,37 @@ impl Document {
         o
     }
 
-    /// Writes `index.html`, `report.md`, `figures/<name>.svg` for every
-    /// figure and `tables/<name>.csv` for every table into `dir` (created if
-    /// needed; existing files with these names are replaced).
+    /// The files of the document as a directory, by path relative to it: `index.html`,
+    /// `report.md`, `figures/<name>.svg` for every figure and `tables/<name>.csv` for every
+    /// table. Callers that must never leave a half-written file write these atomically.
+    pub fn files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = vec![
+            (PathBuf::from("index.html"), self.to_html().into_bytes()),
+            (PathBuf::from("report.md"), self.to_markdown().into_bytes()),
+        ];
+        for (name, svg) in self.figures() {
+            out.push((
+                Path::new("figures").join(format!("{name}.svg")),
+                standalone_svg(svg).into_bytes(),
+            ));
+        }
+        for (name, table) in self.tables() {
+            out.push((
+                Path::new("tables").join(format!("{name}.csv")),
+                table.to_csv().into_bytes(),
+            ));
+        }
+        out
+    }
+
+    /// Writes [`Document::files`] into `dir` (created if needed; existing files with these
+    /// names are replaced).
     pub fn write_dir(&self, dir: impl AsRef<Path>) -> io::Result<()> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir.join("figures"))?;
         std::fs::create_dir_all(dir.join("tables"))?;
-        std::fs::write(dir.join("index.html"), self.to_html())?;
-        std::fs::write(dir.join("report.md"), self.to_markdown())?;
-        for (name, svg) in self.figures() {
-            std::fs::write(
-                dir.join("figures").join(format!("{name}.svg")),
-                standalone_svg(svg),
-            )?;
-        }
-        for (name, table) in self.tables() {
-            std::fs::write(
-                dir.join("tables").join(format!("{name}.csv")),
-                table.to_csv(),
-            )?;
+        for (path, bytes) in self.files() {
+            std::fs::write(dir.join(path), bytes)?;
         }
         Ok(())
     }

@@ -6,7 +6,6 @@
 //! "seconds, minutes or hours", not to be exact.
 
 use lrctl_tasks::{ModelSpec, TaskSpec};
-use lrctl_wrap::features::{forward_macs, steps};
 
 /// Fixed cost of one step (batching, optimizer pass, bookkeeping), seconds.
 const STEP_OVERHEAD: f64 = 20e-6;
@@ -22,12 +21,15 @@ fn macs_per_second(model: &ModelSpec) -> f64 {
 
 /// Estimated seconds of one cell on one core: training steps plus the periodic and final
 /// evaluations (forward passes over at most `eval_max_examples` rows each).
+/// The model arithmetic is `lrctl-tasks`' ([`TaskSpec::forward_macs`]), the dataset's shape
+/// the catalog's; `None` when the data is a user's file (its size is unknown until loaded).
 pub fn cell_seconds(task: &TaskSpec) -> Option<f64> {
-    let steps = steps(task)? as f64;
+    let steps = task.planned_steps()? as f64;
+    let macs = task.forward_macs(&task.data_shape()?) as f64;
     let rate = macs_per_second(&task.model);
-    let step = STEP_OVERHEAD + 3.0 * forward_macs(task) * task.batch_size as f64 / rate;
+    let step = STEP_OVERHEAD + 3.0 * macs * task.batch_size as f64 / rate;
     let evals = f64::from(task.evals) + 3.0;
-    let eval = evals * task.eval_max_examples as f64 * forward_macs(task) / rate;
+    let eval = evals * task.eval_max_examples as f64 * macs / rate;
     Some(steps * step + eval)
 }
 

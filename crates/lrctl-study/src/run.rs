@@ -65,6 +65,12 @@ pub enum RunEvent {
         /// Its training seconds.
         seconds: f64,
     },
+    /// The store said something while the run waited on it (e.g. an unreachable PostgreSQL
+    /// server being retried).
+    StoreNotice {
+        /// What it said (the password removed).
+        message: String,
+    },
     /// Work ended (every worker stopped).
     Finished,
 }
@@ -106,6 +112,23 @@ impl RunConfig {
         if let Some(o) = &self.observer {
             o(&event);
         }
+    }
+
+    /// Opens the store as a worker does: an unreachable server is retried with back-off, and
+    /// what the store says while it waits reaches the observer.
+    fn open(
+        &self,
+        location: &str,
+        mode: lrctl_store::OpenMode,
+    ) -> lrctl_store::Result<Box<dyn Store>> {
+        let hook = self.observer.clone().map(|o| -> lrctl_store::NoticeHook {
+            Arc::new(move |n: &lrctl_store::Notice| {
+                o(&RunEvent::StoreNotice {
+                    message: n.to_string(),
+                })
+            })
+        });
+        lrctl_store::open_with(location, &lrctl_store::OpenOptions::worker(mode, hook))
     }
 }
 
@@ -190,7 +213,7 @@ pub fn submit(store: &mut dyn Store, study: &Study) -> Result<(StudyId, AddRepor
 /// looked for. Results already stored are never touched.
 pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunReport, StudyError> {
     let start = Instant::now();
-    let mut store = lrctl_store::open(location)?;
+    let mut store = cfg.open(location, lrctl_store::OpenMode::Create)?;
     // What is already done (read only): tasks without work left are not loaded.
     let done: std::collections::HashSet<(String, String, u64, String)> =
         match store.study(&study.name)? {
@@ -273,7 +296,7 @@ pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunRe
 /// Returns how many cells this process trained. This is `lrctl worker`: any number of such
 /// processes, on any machines, can work on one store at once.
 pub fn work(location: &str, study: Option<StudyId>, cfg: &RunConfig) -> Result<usize, StudyError> {
-    let mut store = lrctl_store::open_existing(location)?;
+    let mut store = cfg.open(location, lrctl_store::OpenMode::Existing)?;
     store.requeue_dead_local(&lrctl_store::hostname())?;
     let (name, total, done) = match study {
         Some(id) => {
@@ -352,7 +375,8 @@ fn worker(
     ran: &AtomicUsize,
 ) -> Result<(), StudyError> {
     let worker_id = lrctl_store::worker_id_slot(slot);
-    let store: Mutex<Box<dyn Store>> = Mutex::new(lrctl_store::open(location)?);
+    let store: Mutex<Box<dyn Store>> =
+        Mutex::new(cfg.open(location, lrctl_store::OpenMode::Existing)?);
     let mut checked: HashMap<StudyId, Result<(), String>> = HashMap::new();
     let release = |lease: &Lease| store.lock().expect("not poisoned").release(lease);
     loop {

@@ -28,6 +28,13 @@ use sha2::{Digest, Sha256};
 
 use crate::suite;
 
+/// At most this many seeds per study (beyond it a typo, not a study: `--seeds 4294967295`
+/// would expand to billions of cells).
+pub const MAX_SEEDS: usize = 10_000;
+
+/// At most this many cells per study.
+pub const MAX_CELLS: usize = 2_000_000;
+
 /// Seeds as a count (`0..n`) or an explicit list.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -55,7 +62,14 @@ impl Seeds {
         };
         match self {
             Seeds::Count(0) => Err(bad("a count of 0 runs nothing; give at least 1".into())),
+            Seeds::Count(n) if *n as usize > MAX_SEEDS => Err(bad(format!(
+                "{n} seeds is more than one study runs (at most {MAX_SEEDS}); split it"
+            ))),
             Seeds::Count(_) => Ok(()),
+            Seeds::List(v) if v.len() > MAX_SEEDS => Err(bad(format!(
+                "{} seeds is more than one study runs (at most {MAX_SEEDS}); split it",
+                v.len()
+            ))),
             Seeds::List(v) if v.is_empty() => Err(bad("the list is empty".into())),
             Seeds::List(v) => {
                 let mut seen = BTreeSet::new();
@@ -262,6 +276,7 @@ impl StudyFile {
         }
         for t in &tasks {
             check_name("task", &t.name)?;
+            t.validate()?;
             round_trips("task", &t.name, t)?;
         }
         check_unique(tasks.iter().map(|t| (t.name.as_str(), t)), "task")?;
@@ -315,6 +330,19 @@ impl StudyFile {
             .clone()
             .unwrap_or_else(|| default_name(&self.suites, &tasks));
         check_name("study", &name)?;
+        let cells = tasks.len() * methods.len() * seeds.len();
+        if cells > MAX_CELLS {
+            return Err(StudyError::Invalid {
+                field: "seeds".into(),
+                reason: format!(
+                    "{} task(s) × {} method(s) × {} seed(s) = {cells} cells is more than one \
+                     study holds (at most {MAX_CELLS}); split it",
+                    tasks.len(),
+                    methods.len(),
+                    seeds.len()
+                ),
+            });
+        }
         Ok(Study {
             name,
             tasks,

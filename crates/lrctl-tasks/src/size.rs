@@ -327,6 +327,24 @@ impl TaskSpec {
         }
     }
 
+    /// Optimizer steps of one full run, when the dataset's size is known without loading it
+    /// (a budget in epochs is resolved against the training rows left after holdout: files
+    /// with an official test split keep only validation out of their rows).
+    pub fn planned_steps(&self) -> Option<u64> {
+        match self.budget {
+            crate::Budget::Steps(n) => Some(n),
+            crate::Budget::Epochs(_) => {
+                let shape = self.data_shape()?;
+                let kept = match shape.test_rows {
+                    Some(_) => 1.0 - self.holdout.validation,
+                    None => (1.0 - self.holdout.test) * (1.0 - self.holdout.validation),
+                };
+                let n_train = ((shape.rows as f64) * kept).round().max(1.0) as usize;
+                Some(self.budget.steps(n_train, self.batch_size))
+            }
+        }
+    }
+
     /// Trainable scalars of this task's model on data of `shape` (see
     /// [`ModelSpec::n_params`]).
     pub fn n_params(&self, shape: &Shape) -> u64 {
