@@ -169,6 +169,6 @@ pub fn write_report_dir(doc: &lrctl_doc::Document, dir: &Path) -> Result<()> {
 /// one row per recorded point, evaluation columns empty between evaluations.
 pub fn write_curve_csv(w: &mut dyn Write, task: &TaskSpec, r: &RunResult) -> Result<()> {
     writeln!(w, "{}", lrctl_study::export::CURVE_COLUMNS)?;
-    let (_, rows) = lrctl_wrap::cell::to_store(task, r);
+    let (_, rows) = r.to_record(task);
     Ok(lrctl_study::export::write_curve_rows(w, "", &rows)?)
 }
