@@ -13,7 +13,7 @@ use crate::moments::{
     add_scaled, bias_correction, const_bool, l2_gradient, scale, simd, usable_lr,
 };
 use crate::reduce::{BLOCK, LANES, Lanes, sum1, sum2};
-use crate::{OptimError, Optimizer, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
 
 /// The growth limit as a factor: `None` (and `inf`) mean no limit.
 pub(crate) fn growth_factor(growth_rate: Option<f64>) -> f64 {
@@ -78,10 +78,18 @@ impl Default for DAdaptAdamConfig {
     }
 }
 
-impl DAdaptAdamConfig {
+impl OptimizerConfig for DAdaptAdamConfig {
+    const KIND: &'static str = "dadapt-adam";
+    type Optimizer = DAdaptAdam;
+
+    /// The estimate `d` sets the step size; `lr` only multiplies it.
+    fn sets_own_step_size(&self) -> bool {
+        true
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("dadapt-adam");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
         c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
         c.field("eps", self.eps, POSITIVE)?;
@@ -94,7 +102,7 @@ impl DAdaptAdamConfig {
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<DAdaptAdam, OptimError> {
+    fn build(&self, n_params: usize) -> Result<DAdaptAdam, OptimError> {
         self.validate()?;
         Ok(DAdaptAdam {
             config: self.clone(),
@@ -438,10 +446,18 @@ impl Default for DAdaptSgdConfig {
     }
 }
 
-impl DAdaptSgdConfig {
+impl OptimizerConfig for DAdaptSgdConfig {
+    const KIND: &'static str = "dadapt-sgd";
+    type Optimizer = DAdaptSgd;
+
+    /// The estimate `d` sets the step size; `lr` only multiplies it.
+    fn sets_own_step_size(&self) -> bool {
+        true
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("dadapt-sgd");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("momentum", self.momentum, UNIT_INTERVAL)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
         c.field("d0", self.d0, POSITIVE)?;
@@ -452,7 +468,7 @@ impl DAdaptSgdConfig {
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<DAdaptSgd, OptimError> {
+    fn build(&self, n_params: usize) -> Result<DAdaptSgd, OptimError> {
         self.validate()?;
         Ok(DAdaptSgd {
             config: self.clone(),

@@ -9,6 +9,14 @@
 //! optimizers (SGD, Adam, AdamW) it is the step size; for the hyperparameter-free ones it is their
 //! `lr` multiplier (1 in the paper's setups), so any schedule composes with any optimizer.
 
+//!
+//! # Adding an optimizer
+//!
+//! Its module (the update rule, its configuration struct implementing [`OptimizerConfig`])
+//! and one line in the registration list below, which generates [`OptimizerSpec`] and its
+//! dispatch. Nothing else names optimizers: whether a method's `lr` is worth tuning comes from
+//! [`OptimizerConfig::sets_own_step_size`].
+
 pub mod adam;
 mod check;
 pub mod cocob;
@@ -24,7 +32,40 @@ pub mod spec;
 #[cfg(test)]
 mod test_support;
 
-pub use spec::OptimizerSpec;
+pub use spec::OptimizerConfig;
+
+spec::optimizer_spec! {
+    /// Every optimizer lrctl knows, tagged by `kind`: one line per optimizer, `Variant(its
+    /// configuration) = "its kind tag"` (the tag must be the configuration's
+    /// [`OptimizerConfig::KIND`]). Each configuration struct lives next to its update rule and
+    /// owns its defaults and validation.
+    pub enum OptimizerSpec {
+        /// SGD with momentum, Nesterov and weight decay ([`sgd::Sgd`]).
+        Sgd(sgd::SgdConfig) = "sgd",
+        /// Adam with coupled L2 weight decay ([`adam::Adam`]).
+        Adam(adam::AdamConfig) = "adam",
+        /// AdamW, decoupled weight decay ([`adam::AdamW`]).
+        AdamW(adam::AdamWConfig) = "adamw",
+        /// Schedule-Free SGD ([`schedulefree::ScheduleFreeSgd`]).
+        ScheduleFreeSgd(schedulefree::ScheduleFreeSgdConfig) = "schedulefree-sgd",
+        /// Schedule-Free AdamW ([`schedulefree::ScheduleFreeAdamW`]).
+        ScheduleFreeAdamW(schedulefree::ScheduleFreeAdamWConfig) = "schedulefree-adamw",
+        /// Mechanic around SGD, Adam or AdamW ([`mechanic::Mechanic`]).
+        Mechanic(mechanic::MechanicConfig) = "mechanic",
+        /// D-Adaptation Adam ([`dadapt::DAdaptAdam`]).
+        DadaptAdam(dadapt::DAdaptAdamConfig) = "dadapt-adam",
+        /// D-Adaptation SGD ([`dadapt::DAdaptSgd`]).
+        DadaptSgd(dadapt::DAdaptSgdConfig) = "dadapt-sgd",
+        /// Prodigy ([`prodigy::Prodigy`]).
+        Prodigy(prodigy::ProdigyConfig) = "prodigy",
+        /// COCOB-Backprop ([`cocob::Cocob`]).
+        Cocob(cocob::CocobConfig) = "cocob",
+        /// DoG, global version ([`dog::Dog`]).
+        Dog(dog::DogConfig) = "dog",
+        /// DoWG, global version ([`dog::Dowg`]).
+        Dowg(dog::DowgConfig) = "dowg",
+    }
+}
 
 /// What one optimizer step reports back to the engine.
 #[derive(Debug, Clone, Copy, PartialEq)]

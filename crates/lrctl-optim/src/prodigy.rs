@@ -6,7 +6,7 @@ use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
 use crate::dadapt::growth_factor;
 use crate::moments::{bias_correction, const_bool, simd, usable_lr};
 use crate::reduce::{BLOCK, LANES, Lanes};
-use crate::{OptimError, Optimizer, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
 
 /// Configuration of [`Prodigy`] (`kind = "prodigy"`). Defaults are those of `prodigyopt`
 /// 1.1.2; lrctl's paper setup sets `betas = [0.9, 0.99]`.
@@ -61,10 +61,18 @@ impl Default for ProdigyConfig {
     }
 }
 
-impl ProdigyConfig {
+impl OptimizerConfig for ProdigyConfig {
+    const KIND: &'static str = "prodigy";
+    type Optimizer = Prodigy;
+
+    /// The estimate `d` sets the step size; `lr` only multiplies it.
+    fn sets_own_step_size(&self) -> bool {
+        true
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("prodigy");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
         c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
         if let Some(b3) = self.beta3 {
@@ -81,7 +89,7 @@ impl ProdigyConfig {
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<Prodigy, OptimError> {
+    fn build(&self, n_params: usize) -> Result<Prodigy, OptimError> {
         self.validate()?;
         // β1 = 0: no first moment.
         let first_moment = if self.betas[0] > 0.0 { n_params } else { 0 };
