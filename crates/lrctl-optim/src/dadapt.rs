@@ -177,6 +177,10 @@ impl Optimizer for DAdaptAdam {
         Some(Box::new(self.clone()))
     }
 
+    fn d_estimate(&self) -> Option<f64> {
+        Some(self.d)
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
         assert_eq!(
@@ -525,6 +529,10 @@ impl Optimizer for DAdaptSgd {
 
     fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
         Some(Box::new(self.clone()))
+    }
+
+    fn d_estimate(&self) -> Option<f64> {
+        Some(self.d)
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {

@@ -91,6 +91,27 @@ pub trait Optimizer: Send {
     /// Called after an evaluation, undoing [`Optimizer::prepare_eval`].
     fn prepare_train(&mut self, _params: &mut [f32]) {}
 
+    /// Told once, before the first step, how the flat vector splits into the model's
+    /// parameter tensors: their shapes, in the flat order (tensor `i` covers the next
+    /// `shapes[i].iter().product()` coordinates; the lengths add up to the vector's). What
+    /// per-tensor rules need that the flat vector hides (LDoG's per-layer distances, a factored
+    /// second moment's rows and columns). The default ignores it; an optimizer never told sees
+    /// the whole vector as one tensor. Wrappers pass it on to their base.
+    fn set_param_shapes(&mut self, _shapes: &[Vec<usize>]) {}
+
+    /// Told the mini-batch loss at the current parameters right before each step (the loss
+    /// whose gradient the step receives). What a Polyak-type step (MoMo) needs; the default
+    /// ignores it. Wrappers pass it on to their base.
+    fn observe_loss(&mut self, _loss: f64) {}
+
+    /// The current distance estimate `d` of an optimizer of the D-Adaptation family (Prodigy,
+    /// D-Adaptation), as it stands after the last step (the value its next step uses); `None`
+    /// for the others, the default. What the Schedule-Free wrapper reads, as the reference
+    /// reads `group['d']`.
+    fn d_estimate(&self) -> Option<f64> {
+        None
+    }
+
     /// An independent copy in the current state, which continues exactly as this one would:
     /// what branching a run off a checkpoint needs (e.g. several warmup-stable-decay cooldowns
     /// from one stable phase). `None` when the optimizer cannot be copied, the default; every

@@ -320,6 +320,14 @@ impl Optimizer for Mechanic {
         self.base.prepare_eval(params);
     }
 
+    fn set_param_shapes(&mut self, shapes: &[Vec<usize>]) {
+        self.base.set_param_shapes(shapes);
+    }
+
+    fn observe_loss(&mut self, loss: f64) {
+        self.base.observe_loss(loss);
+    }
+
     fn prepare_train(&mut self, params: &mut [f32]) {
         self.base.prepare_train(params);
     }

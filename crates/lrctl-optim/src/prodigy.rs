@@ -184,6 +184,10 @@ impl Optimizer for Prodigy {
         Some(Box::new(self.clone()))
     }
 
+    fn d_estimate(&self) -> Option<f64> {
+        Some(self.d)
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
         assert_eq!(
