@@ -18,15 +18,22 @@
 //! [`OptimizerConfig::sets_own_step_size`].
 
 pub mod adam;
+pub mod adamg;
 mod check;
 pub mod cocob;
 pub mod dadapt;
 pub mod dog;
+pub mod kate;
+pub mod ldog;
 pub mod mechanic;
 pub mod moments;
+pub mod momo;
 pub mod prodigy;
+pub mod prodigy_sf;
 pub mod reduce;
 pub mod schedulefree;
+pub mod schedulefree_radam;
+pub mod schedulefree_wrapper;
 pub mod sgd;
 pub mod spec;
 #[cfg(test)]
@@ -64,6 +71,22 @@ spec::optimizer_spec! {
         Dog(dog::DogConfig) = "dog",
         /// DoWG, global version ([`dog::Dowg`]).
         Dowg(dog::DowgConfig) = "dowg",
+        /// Prodigy + Schedule-Free ([`prodigy_sf::ProdigyScheduleFree`]).
+        ProdigyScheduleFree(prodigy_sf::ProdigyScheduleFreeConfig) = "prodigy-sf",
+        /// Schedule-Free RAdam ([`schedulefree_radam::ScheduleFreeRAdam`]).
+        ScheduleFreeRAdam(schedulefree_radam::ScheduleFreeRAdamConfig) = "schedulefree-radam",
+        /// Schedule-Free around any base optimizer ([`schedulefree_wrapper::ScheduleFreeWrapper`]).
+        ScheduleFreeWrapper(schedulefree_wrapper::ScheduleFreeWrapperConfig) = "schedulefree-wrapper",
+        /// AdamG ([`adamg::AdamG`]).
+        AdamG(adamg::AdamGConfig) = "adamg",
+        /// KATE ([`kate::Kate`]).
+        Kate(kate::KateConfig) = "kate",
+        /// MoMo ([`momo::Momo`]).
+        Momo(momo::MomoConfig) = "momo",
+        /// MoMo-Adam ([`momo::MomoAdam`]).
+        MomoAdam(momo::MomoAdamConfig) = "momo-adam",
+        /// Layer-wise DoG ([`ldog::LDog`]).
+        LDog(ldog::LDogConfig) = "ldog",
     }
 }
 

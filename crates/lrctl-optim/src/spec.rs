@@ -173,7 +173,7 @@ mod tests {
     fn every_kind_parses_under_its_tag_and_reports_it() {
         // Mechanic needs its `base`; every other kind has defaults for all fields.
         for &kind in OptimizerSpec::KINDS {
-            let json = if kind == "mechanic" {
+            let json = if kind == "mechanic" || kind == "schedulefree-wrapper" {
                 serde_json::json!({"kind": kind, "base": {"kind": "sgd"}})
             } else {
                 serde_json::json!({ "kind": kind })
@@ -191,7 +191,7 @@ mod tests {
     #[test]
     fn self_tuning_optimizers_say_so() {
         let own = |kind: &str| {
-            let json = if kind == "mechanic" {
+            let json = if kind == "mechanic" || kind == "schedulefree-wrapper" {
                 serde_json::json!({"kind": kind, "base": {"kind": "sgd"}})
             } else {
                 serde_json::json!({ "kind": kind })
