@@ -458,6 +458,14 @@ mod tests {
                 "{msg}"
             );
         }
+        // The optimizers say it themselves, wrappers as their base (no list to keep).
+        for name in ["prodigy-sf", "adamg", "ldog", "schedulefree-wrap-prodigy"] {
+            assert!(default_space(&find(name).unwrap()).is_err(), "{name}");
+        }
+        for name in ["kate", "momo", "momo-adam", "schedulefree-radam"] {
+            let space = default_space(&find(name).unwrap()).unwrap();
+            assert_eq!(space.params()[0].name, "controller.lr", "{name}");
+        }
         // Every other built-in method has a default space that applies.
         for m in builtin() {
             if let Ok(space) = default_space(&m) {
