@@ -3,12 +3,14 @@
 //! Every optimizer sees the **whole model** at once: the engine flattens all parameters and all
 //! gradients into two `f32` slices of equal length before calling [`Optimizer::step`]. This is
 //! what lets D-Adaptation, Prodigy and DoWG form their sums over all parameters before any
-//! update, something burn's per-tensor optimizer trait cannot do.
+//! update, something burn's per-tensor optimizer trait cannot do. Rules that need the
+//! model's tensors (layer-wise DoG, a factored second moment) are told their shapes once
+//! ([`Optimizer::set_param_shapes`]); rules that read the mini-batch loss (MoMo's Polyak-type
+//! step) are told it before every step ([`Optimizer::observe_loss`]).
 //!
 //! The learning rate passed to [`Optimizer::step`] is the controller's output. For the base
 //! optimizers (SGD, Adam, AdamW) it is the step size; for the hyperparameter-free ones it is their
 //! `lr` multiplier (1 in the paper's setups), so any schedule composes with any optimizer.
-
 //!
 //! # Adding an optimizer
 //!

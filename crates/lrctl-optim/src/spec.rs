@@ -161,6 +161,14 @@ impl OptimizerSpec {
 mod tests {
     use super::*;
 
+    /// The kind with every field at its default; a wrapper (`base` has no default) around SGD.
+    fn defaults(kind: &str) -> OptimizerSpec {
+        serde_json::from_value(serde_json::json!({ "kind": kind })).unwrap_or_else(|_| {
+            serde_json::from_value(serde_json::json!({"kind": kind, "base": {"kind": "sgd"}}))
+                .unwrap_or_else(|e| panic!("`{kind}` does not parse: {e}"))
+        })
+    }
+
     #[test]
     fn same_str_compares_bytes() {
         assert!(same_str("adamw", "adamw"));
@@ -171,35 +179,18 @@ mod tests {
 
     #[test]
     fn every_kind_parses_under_its_tag_and_reports_it() {
-        // Mechanic needs its `base`; every other kind has defaults for all fields.
         for &kind in OptimizerSpec::KINDS {
-            let json = if kind == "mechanic" || kind == "schedulefree-wrapper" {
-                serde_json::json!({"kind": kind, "base": {"kind": "sgd"}})
-            } else {
-                serde_json::json!({ "kind": kind })
-            };
-            let spec: OptimizerSpec = serde_json::from_value(json)
-                .unwrap_or_else(|e| panic!("`{kind}` does not parse: {e}"));
+            let spec = defaults(kind);
             assert_eq!(spec.kind(), kind);
             let back = serde_json::to_value(&spec).unwrap();
             assert_eq!(back["kind"], kind);
             let built = spec.build(3).unwrap();
-            assert!(!built.name().is_empty());
+            assert_eq!(built.name(), kind);
         }
     }
 
     #[test]
     fn self_tuning_optimizers_say_so() {
-        let own = |kind: &str| {
-            let json = if kind == "mechanic" || kind == "schedulefree-wrapper" {
-                serde_json::json!({"kind": kind, "base": {"kind": "sgd"}})
-            } else {
-                serde_json::json!({ "kind": kind })
-            };
-            serde_json::from_value::<OptimizerSpec>(json)
-                .unwrap()
-                .sets_own_step_size()
-        };
         for kind in [
             "mechanic",
             "dadapt-adam",
@@ -209,7 +200,7 @@ mod tests {
             "dog",
             "dowg",
         ] {
-            assert!(own(kind), "{kind}");
+            assert!(defaults(kind).sets_own_step_size(), "{kind}");
         }
         for kind in [
             "sgd",
@@ -218,7 +209,7 @@ mod tests {
             "schedulefree-sgd",
             "schedulefree-adamw",
         ] {
-            assert!(!own(kind), "{kind}");
+            assert!(!defaults(kind).sets_own_step_size(), "{kind}");
         }
     }
 }
