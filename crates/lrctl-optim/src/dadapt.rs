@@ -139,6 +139,15 @@ impl OptimizerConfig for DAdaptAdamConfig {
 /// `f32` as in the reference. `growth_rate < 1` is rejected (the reference accepts it and then
 /// never lets `d` grow).
 ///
+/// **A negative numerator freezes `d`** (facebookresearch/dadaptation issue #42: `d̂ < 0`
+/// and falling, `d` never changes again). Reproduced in lrctl with
+/// `lrctl train --task logreg/breast-cancer --method dadapt-adam --steps 20000` (28× the
+/// task's budget): `d` reaches 0.212 within the first 200 steps and never moves again, `d̂`
+/// being negative at 19,904 of the 20,000 steps (`logreg/iris`: frozen at 1.60, 19,682
+/// negative; counted with a temporary print of `d̂`). Prodigy, whose numerator weighs recent
+/// progress more, keeps growing on the same runs (0.11 → 0.31). lrctl reproduces the
+/// behaviour: `d` is the running maximum, as in the paper.
+///
 /// **One pass per step.** Nothing in this step's update depends on `d_{k+1}` (`m` carries
 /// `dlr = d_k · lr · bc_k`, and `eps` is a constant), so the sums, the moments, `s` and the
 /// parameters are all updated in a single pass (vectorised, AVX2 where the CPU has it, see

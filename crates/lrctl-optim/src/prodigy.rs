@@ -137,6 +137,13 @@ impl OptimizerConfig for ProdigyConfig {
 /// `tests/free_optimizers.rs` replays both runs against the reference and pins this down.
 /// lrctl reproduces the behaviour rather than "fixing" it.
 ///
+/// **Growth over long runs.** `d` never decreases and, unlike D-Adaptation's (whose
+/// numerator turns negative, see [`crate::dadapt::DAdaptAdam`]), keeps growing in steps:
+/// `lrctl train --task logreg/breast-cancer --method prodigy --steps 20000` takes it from 0.11
+/// (step 2,000) to 0.31 (step 20,000), `logreg/iris` from 1.5 to 7.8, with no harm to the
+/// validation loss on these convex tasks; Prodigy + Schedule-Free grows far more on the same
+/// run (see [`crate::prodigy_sf::ProdigyScheduleFree`]).
+///
 /// **Two passes per step.** `d_{k+1}` enters this step's update (through `d_{k+1} · eps`), so
 /// the sums must be complete before any parameter moves. Pass 1 reads `g`, `x`, `x_0` and `s`,
 /// writes `s` and sums `⟨g, x_0 − x⟩` and `‖s‖₁`; pass 2 reads `g`, `x`, `m` and `v`, updates

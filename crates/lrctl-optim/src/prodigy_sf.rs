@@ -364,7 +364,20 @@ struct Group {
 /// coordinate of each tensor, with `x_0` and `s` held in **bfloat16** and each tensor's
 /// `‖ŝ‖₁` rounded to bfloat16; the StableAdamW factor is `1/sqrt(rms)`, not `1/rms`; the
 /// factored mean runs over axis `dc − 1` when `dc > dr`; the statistics use the raw gradient
-/// (no weight decay); the weight decay joins the update after the StableAdamW scaling.
+/// (no weight decay); the weight decay joins the update after the StableAdamW scaling; a Python
+/// scalar multiplying a bfloat16 tensor is itself rounded to bfloat16 (PyTorch 1.13), so `s`
+/// decays by `bf16(β3)`. One consequence worth knowing: at the first step `z = x_0`, so the
+/// progress term is `⟨ĝ, bf16(x̂_0) − x̂_0⟩`, pure rounding noise; when it comes out positive,
+/// `d` grows at once (by the limiter's `2^(1/4)` in the fixture's `defaults` case; 25× without
+/// the limiter on another batch order), where Prodigy keeps `d0` for its first step.
+///
+/// **`d` keeps growing over long runs** (Prodigy's known failure, the reason for the
+/// reference's `d_limiter` and `prodigy_steps`). `lrctl train --task logreg/breast-cancer
+/// --method prodigy-sf --steps 20000` (28× the task's budget): the effective learning rate
+/// climbs 0.73 (step 2,000) → 4.3 (6,000) → 13.8 (12,000) → 19.5 (20,000), and the validation
+/// loss at the averaged point with it, 0.07 → 0.20 → 1.06 → 0.91, while the mini-batch
+/// training loss stays below 0.21. Plain Prodigy on the same run: 0.11 → 0.31, validation 0.04–0.09. With
+/// `prodigy_steps` `d` stops adapting at a chosen step.
 ///
 /// Deviations: the reference drifts by a rounding at every `eval()`/`train()` pair (it
 /// recomputes `y` from `x`); lrctl keeps `y` and restores it exactly, so evaluating never
