@@ -178,6 +178,17 @@ fn man(out: Option<&std::path::Path>) -> Result<()> {
 pub fn resolve_task(name: &str, data: Option<&PathBuf>) -> Result<TaskSpec> {
     let mut spec = lrctl_tasks::registry::find(name)?;
     if let Some(path) = data {
+        // A named dataset stays that dataset: training another file under its name would
+        // file the results under the wrong data.
+        if !spec.data.needs_path() {
+            bail!(
+                "task `{}` trains on the dataset `{}`; to train on your own file use a \
+                 bring-your-own-file task (`lrctl tasks` lists them: libsvm/file, mlp/idx, \
+                 cnn/idx, lm/file) with --data, or define a task in a study file",
+                spec.name,
+                spec.data.name()
+            );
+        }
         spec.data = spec.data.with_path(path.clone());
     } else if spec.data.needs_path() {
         bail!(

@@ -48,6 +48,7 @@ fn spec(name: &str, model: ModelSpec, data: DataSpec) -> TaskSpec {
         eval_max_examples: 64,
         normalization: Normalization::None,
         holdout: Holdout::default(),
+        data_sha256: None,
     }
 }
 
