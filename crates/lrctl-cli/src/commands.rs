@@ -31,10 +31,14 @@ enum Command {
     /// Tune a method's hyperparameters on a task with a multi-fidelity tuner (Hyperband, ASHA,
     /// BOHB, SMAC-style, ...) and print the trials, the incumbent and the cost.
     Tune(crate::tune_cmd::TuneArgs),
-    /// List the built-in tasks.
-    Tasks,
-    /// List the built-in methods.
-    Methods,
+    /// List the built-in tasks, or `show` one (data, model, parameters, budget, splits).
+    Tasks(crate::catalog_cmds::ListArgs),
+    /// List the built-in methods, or `show` one (its method file).
+    Methods(crate::catalog_cmds::ListArgs),
+    /// List the optimizer kinds a method file can use, with their fields and defaults.
+    Optimizers,
+    /// List the controller kinds a method file can use, with their fields and defaults.
+    Controllers,
     /// Run a study (default: the `quick` suite on embedded data, default methods, 3 seeds).
     Run(study_cmds::RunArgs),
     /// Progress of the studies in a store.
@@ -129,14 +133,10 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train(args),
         Command::Tune(args) => crate::tune_cmd::run(args),
-        Command::Tasks => {
-            output::print_tasks(&lrctl_tasks::registry::builtin());
-            Ok(())
-        }
-        Command::Methods => {
-            output::print_methods(&lrctl_wrap::builtin());
-            Ok(())
-        }
+        Command::Tasks(args) => crate::catalog_cmds::tasks(args),
+        Command::Methods(args) => crate::catalog_cmds::methods(args),
+        Command::Optimizers => crate::catalog_cmds::optimizers(),
+        Command::Controllers => crate::catalog_cmds::controllers(),
         Command::Run(args) => study_cmds::run(args),
         Command::Status(args) => study_cmds::status(args),
         Command::Show(args) => study_cmds::show(args),

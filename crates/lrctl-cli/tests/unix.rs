@@ -62,3 +62,32 @@ fn run_writes_its_events_as_json_lines() {
     assert_eq!(done["outcome"], "finished");
     assert_eq!(done["task"], "logreg/iris");
 }
+
+#[test]
+fn tasks_methods_optimizers_and_controllers_can_be_inspected() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = stdout_ok(d, &["tasks", "show", "libsvm/vowel"]);
+    for want in [
+        "shape         528 training rows",
+        "parameters    121",
+        "800 optimizer steps",
+    ] {
+        assert!(t.contains(want), "{want}: {t}");
+    }
+    let m = stdout_ok(d, &["methods", "show", "prodigy"]);
+    assert!(
+        m.contains("kind = \"prodigy\"") && m.contains("d_coef"),
+        "{m}"
+    );
+    let o = stdout_ok(d, &["optimizers"]);
+    assert!(o.contains("prodigy  (sets its own step size"), "{o}");
+    assert!(
+        o.contains("    weight_decay = 0.01"),
+        "AdamW's default: {o}"
+    );
+    let c = stdout_ok(d, &["controllers"]);
+    assert!(c.contains("cosine-warm-restarts\n    required: t0"), "{c}");
+    let err = common::run_err(d, &["tasks", "show", "libsvm/vowl"]);
+    assert!(err.contains("libsvm/vowel"), "suggests: {err}");
+}
