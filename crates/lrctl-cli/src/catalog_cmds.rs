@@ -175,13 +175,13 @@ pub fn controllers() -> Result<()> {
     Ok(())
 }
 
-/// The fields of a `kind`: its defaults as written when only the required fields are given
-/// (required ones found from the parser's "missing field" errors, given a placeholder), and
-/// the required fields' names.
+/// The fields of a `kind`: the configuration parsed when only the required fields are given
+/// (required ones found from the parser's "missing field" errors, given a placeholder), its
+/// other fields' defaults as written, and the required fields' names.
 fn fields_of<T: serde::Serialize, E: std::fmt::Display>(
     kind: &str,
     parse: impl Fn(Value) -> Result<T, E>,
-) -> (Option<Value>, Vec<String>) {
+) -> (Option<T>, Option<Value>, Vec<String>) {
     let mut table = json!({ "kind": kind });
     let mut required: Vec<String> = Vec::new();
     // Placeholders for a required field, tried in turn when the parser rejects one's type.
@@ -197,7 +197,7 @@ fn fields_of<T: serde::Serialize, E: std::fmt::Display>(
                         o.remove(r);
                     }
                 }
-                return (v, required);
+                return (Some(spec), v, required);
             }
             Err(e) => {
                 let msg = e.to_string();
@@ -215,12 +215,12 @@ fn fields_of<T: serde::Serialize, E: std::fmt::Display>(
                     tried += 1;
                     table[field.as_str()] = placeholders[tried].clone();
                 } else {
-                    return (None, required);
+                    return (None, None, required);
                 }
             }
         }
     }
-    (None, required)
+    (None, None, required)
 }
 
 fn print_fields(defaults: Option<&Value>, required: &[String]) {
