@@ -141,13 +141,10 @@ fn show_method(name: &str) -> Result<()> {
 /// `lrctl optimizers`: every optimizer kind with its fields and defaults.
 pub fn optimizers() -> Result<()> {
     for kind in lrctl_optim::OptimizerSpec::KINDS {
-        let (defaults, required) = fields_of(kind, |v| {
+        let (spec, defaults, required) = fields_of(kind, |v| {
             serde_json::from_value::<lrctl_optim::OptimizerSpec>(v)
         });
-        let own = defaults
-            .as_ref()
-            .and_then(|v| serde_json::from_value::<lrctl_optim::OptimizerSpec>(v.clone()).ok())
-            .map(|s| s.sets_own_step_size());
+        let own = spec.map(|s| s.sets_own_step_size());
         println!(
             "{kind}{}",
             if own == Some(true) {
@@ -165,7 +162,7 @@ pub fn optimizers() -> Result<()> {
 /// `lrctl controllers`: every controller kind with its fields and defaults.
 pub fn controllers() -> Result<()> {
     for kind in lrctl_control::ControllerSpec::KINDS {
-        let (defaults, required) = fields_of(kind, |v| {
+        let (_, defaults, required) = fields_of(kind, |v| {
             serde_json::from_value::<lrctl_control::ControllerSpec>(v)
         });
         println!("{kind}");
