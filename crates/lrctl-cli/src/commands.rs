@@ -125,7 +125,50 @@ struct TrainArgs {
     #[arg(long, default_value_t = 1)]
     threads: usize,
     #[command(flatten)]
+    set: SetArgs,
+    #[command(flatten)]
     data_args: DataArgs,
+}
+
+/// Overrides of a method's fields on the command line.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// Set a field of the method by dotted path, e.g. `--set controller.lr=3e-4` or
+    /// `--set optimizer.betas.1=0.95` (repeatable). The value is JSON (a number, `true`,
+    /// `"text"`); it is part of the cells' configuration, so their hash changes.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+}
+
+impl SetArgs {
+    /// The overrides as (path, value).
+    pub fn overrides(&self) -> Result<Vec<(String, serde_json::Value)>> {
+        self.set
+            .iter()
+            .map(|s| {
+                let Some((path, value)) = s.split_once('=') else {
+                    bail!("--set {s}: write PATH=VALUE, e.g. --set controller.lr=3e-4");
+                };
+                let path = path.trim();
+                if path.is_empty() {
+                    bail!("--set {s}: the path is empty");
+                }
+                // JSON when it parses (numbers, booleans, quoted text), else plain text.
+                let value = serde_json::from_str(value.trim())
+                    .unwrap_or_else(|_| serde_json::Value::String(value.trim().to_string()));
+                Ok((path.to_string(), value))
+            })
+            .collect()
+    }
+
+    /// `method` with the overrides applied (unchanged without any).
+    pub fn apply(&self, method: lrctl_wrap::Method) -> Result<lrctl_wrap::Method> {
+        let overrides = self.overrides()?;
+        if overrides.is_empty() {
+            return Ok(method);
+        }
+        Ok(method.with_overrides(&overrides)?)
+    }
 }
 
 /// Runs the parsed command line.
@@ -199,9 +242,10 @@ pub fn resolve_task(name: &str, data: Option<&PathBuf>) -> Result<TaskSpec> {
     Ok(spec)
 }
 
-/// A plain method by name or file, or an error that says where a wrapped one can go.
-pub fn plain_method(name: &str) -> Result<lrctl_method::MethodSpec> {
-    let method = lrctl_wrap::find(name)?;
+/// A plain method by name or file (with `--set` overrides), or an error that says where a
+/// wrapped one can go.
+pub fn plain_method(name: &str, set: &SetArgs) -> Result<lrctl_method::MethodSpec> {
+    let method = set.apply(lrctl_wrap::find(name)?)?;
     match &method.wrapper {
         None => Ok(method.spec),
         Some(lrctl_wrap::Wrapper::Tune(_)) => bail!(
@@ -221,7 +265,7 @@ fn train(args: TrainArgs) -> Result<()> {
         output::check_out_extension(out)?;
     }
     let spec = resolve_task(&args.task, args.data.as_ref())?;
-    let method = plain_method(&args.method)?;
+    let method = plain_method(&args.method, &args.set)?;
     method.validate()?;
     let task = lrctl_tasks::prepare(&spec, &args.data_args.dirs())?;
 

@@ -50,6 +50,8 @@ pub struct StudyArgs {
     /// Study name in the store (default: the file's stem or the suites joined by `+`).
     #[arg(long)]
     study: Option<String>,
+    #[command(flatten)]
+    set: crate::commands::SetArgs,
 }
 
 /// `lrctl run`.
@@ -250,7 +252,14 @@ pub fn study_from(args: &StudyArgs) -> Result<Study> {
             );
         }
     }
-    Ok(file.resolve()?)
+    let mut study = file.resolve()?;
+    // `--set` overrides every method of the study (a path one lacks is an error).
+    study.methods = study
+        .methods
+        .into_iter()
+        .map(|m| args.set.apply(m))
+        .collect::<Result<_>>()?;
+    Ok(study)
 }
 
 /// `lrctl run`.

@@ -412,3 +412,80 @@ fn a_named_dataset_is_not_trained_on_another_file() {
     );
     assert!(err.contains("bring-your-own-file"), "{err}");
 }
+
+#[test]
+fn set_overrides_a_methods_fields_and_makes_new_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = [
+        "run",
+        "--task",
+        "logreg/iris",
+        "--method",
+        "adam-fixed",
+        "--seeds",
+        "1",
+        "--steps",
+        "5",
+        "--quiet",
+        "--study",
+        "s",
+    ];
+    run_ok(d, &base);
+    let mut set = base.to_vec();
+    set.extend(["--set", "controller.lr=0.01"]);
+    let out = run_ok(d, &set);
+    assert!(out.contains("superseded"), "a new configuration: {out}");
+    let json = stdout_ok(d, &["export", "--study", "s", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["cells"].as_array().unwrap().len(), 1);
+    let out = run_ok(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "adam-fixed",
+            "--steps",
+            "3",
+            "--set",
+            "controller.lr=0.02",
+            "--out",
+            "r.json",
+        ],
+    );
+    assert!(out.contains("finished"), "{out}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(r["method"]["controller"]["lr"], 0.02);
+    let err = run_err(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "adam-fixed",
+            "--set",
+            "controller.rate=1",
+        ],
+    );
+    assert!(
+        err.contains("no field `controller.rate`") && err.contains("lr"),
+        "{err}"
+    );
+    let err = run_err(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "adam-fixed",
+            "--set",
+            "x",
+        ],
+    );
+    assert!(err.contains("PATH=VALUE"), "{err}");
+}
