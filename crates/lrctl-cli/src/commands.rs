@@ -261,7 +261,7 @@ pub fn plain_method(name: &str, set: &SetArgs) -> Result<lrctl_method::MethodSpe
 }
 
 fn train(args: TrainArgs) -> Result<()> {
-    if let Some(out) = &args.out {
+    if let Some(out) = args.out.as_ref().filter(|o| o.as_os_str() != "-") {
         output::check_out_extension(out)?;
     }
     let spec = resolve_task(&args.task, args.data.as_ref())?;
@@ -302,10 +302,27 @@ fn train(args: TrainArgs) -> Result<()> {
     .expect("not cancelled");
     bar.finish_and_clear();
 
-    output::print_run(&spec, &method.name, args.seed, &result);
-    if let Some(out) = &args.out {
-        output::write_run(out, &spec, &method, args.seed, &result)?;
-        eprintln!("wrote {}", out.display());
+    match &args.out {
+        // `--out -`: the full result as JSON on stdout (for a pipe); the summary to stderr.
+        Some(out) if out.as_os_str() == "-" => {
+            eprint!(
+                "{}",
+                output::run_summary(&spec, &method.name, args.seed, &result)
+            );
+            output::write_run_json(&mut std::io::stdout(), &spec, &method, args.seed, &result)?;
+        }
+        Some(out) => {
+            print!(
+                "{}",
+                output::run_summary(&spec, &method.name, args.seed, &result)
+            );
+            output::write_run(out, &spec, &method, args.seed, &result)?;
+            eprintln!("wrote {}", out.display());
+        }
+        None => print!(
+            "{}",
+            output::run_summary(&spec, &method.name, args.seed, &result)
+        ),
     }
     Ok(())
 }

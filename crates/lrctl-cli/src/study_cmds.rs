@@ -529,7 +529,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
             return Ok(());
         }
     };
-    match &args.out {
+    match args.out.as_ref().filter(|p| p.as_os_str() != "-") {
         Some(path) => {
             // Killed or failed half-way, the old file stays whole.
             let mut f = lrctl_store::atomic::AtomicFile::create(path)
