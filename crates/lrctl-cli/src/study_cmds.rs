@@ -162,9 +162,11 @@ pub struct ReportArgs {
         value_name = "SEED"
     )]
     seed: u64,
-    /// The study (default: the only one, else the most recently changed).
+    /// The study (default: the only one, else the most recently changed). Give it more than
+    /// once to compare studies side by side: methods become `STUDY:method` on the tasks they
+    /// share.
     #[arg(long)]
-    study: Option<String>,
+    study: Vec<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -180,8 +182,20 @@ pub fn report(args: ReportArgs) -> Result<()> {
         bail!("--reps must be at least 1");
     }
     let mut store = lrctl_store::open_read_only(&args.store.store)?;
-    let study = find_study(store.as_mut(), args.study.as_deref())?;
-    let snap = lrctl_study::snapshot::Snapshot::read(store.as_mut(), study)?;
+    let snap = if args.study.len() > 1 {
+        let mut snaps = Vec::new();
+        for name in &args.study {
+            let study = find_study(store.as_mut(), Some(name))?;
+            snaps.push(lrctl_study::snapshot::Snapshot::read(
+                store.as_mut(),
+                study,
+            )?);
+        }
+        lrctl_study::snapshot::Snapshot::side_by_side(snaps)
+    } else {
+        let study = find_study(store.as_mut(), args.study.first().map(String::as_str))?;
+        lrctl_study::snapshot::Snapshot::read(store.as_mut(), study)?
+    };
     let opts = lrctl_report::ReportOptions {
         smoothing: args.smooth,
         bootstrap_reps: args.reps,
