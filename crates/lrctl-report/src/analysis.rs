@@ -274,10 +274,13 @@ fn task(snap: &Snapshot, task: &TaskInfo, opts: &ReportOptions) -> TaskAnalysis 
     }
 }
 
+/// A run's curve as bits: (step, train loss, learning rate) at every recorded point.
+type Trace = Vec<(u64, u64, u64)>;
+
 /// Pairs of methods whose runs on `task` were the same on every seed (train loss and learning
 /// rate at every recorded point): the later method in the study's order is named first.
 fn identical_runs(snap: &Snapshot, task: &TaskInfo) -> Vec<(String, String)> {
-    let runs = |m: &str| -> Vec<(u64, Vec<(u64, u64, u64)>)> {
+    let runs = |m: &str| -> Vec<(u64, Trace)> {
         let mut v: Vec<_> = snap
             .cells_of(&task.name, m)
             .filter_map(|c| {
