@@ -62,7 +62,11 @@ pub struct RunArgs {
     /// Cells trained at once, one thread each (default: the number of cores).
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
-    /// No progress bar.
+    /// How to show progress: `bar` (the default), `log` (one line per finished cell) or
+    /// `none`.
+    #[arg(long, value_enum, default_value = "bar")]
+    progress: crate::progress::Display,
+    /// No progress bar (`--progress none`).
     #[arg(long)]
     quiet: bool,
     /// Write every event (a cell starts, a result is recorded) as one JSON line to this file,
@@ -302,14 +306,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         cfg.jobs = j;
     }
-    cfg.observer = Some(crate::progress::observer(
-        if args.quiet {
-            crate::progress::Display::Quiet
-        } else {
-            crate::progress::Display::Bar
-        },
-        args.events.as_deref(),
-    )?);
+    let display = if args.quiet {
+        crate::progress::Display::Quiet
+    } else {
+        args.progress
+    };
+    cfg.observer = Some(crate::progress::observer(display, args.events.as_deref())?);
     install_ctrlc(Arc::clone(&cfg.cancel));
 
     let n_cells = study.cells().len();
