@@ -253,10 +253,7 @@ impl MethodSpec {
 
     /// Reads a method file.
     pub fn from_file(path: &Path) -> Result<Self, MethodError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MethodError::Io {
-            file: path.display().to_string(),
-            source,
-        })?;
+        let text = read_file(path)?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
@@ -294,6 +291,14 @@ impl MethodSpec {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The text of a method file, or an error naming it.
+pub fn read_file(path: &Path) -> Result<String, MethodError> {
+    std::fs::read_to_string(path).map_err(|source| MethodError::Io {
+        file: path.display().to_string(),
+        source,
+    })
 }
 
 /// Every plain built-in method (no `[tune]` or `[select]` table), in registry order.

@@ -202,10 +202,7 @@ impl Method {
 
     /// Reads a method file.
     pub fn from_file(path: &Path) -> Result<Self, MethodError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MethodError::Io {
-            file: path.display().to_string(),
-            source,
-        })?;
+        let text = lrctl_method::read_file(path)?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
