@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::Ctx;
-use crate::online::{HypergradientConfig, PlateauConfig, SpsConfig};
+use crate::online::{HypergradientConfig, PlateauConfig, PolicyConfig, SpsConfig};
 use crate::schedules::{
     ConstantConfig, CosineConfig, CosineWarmRestartsConfig, ExponentialConfig, InverseSqrtConfig,
     LinearWarmupConfig, MultiStepConfig, OneCycleConfig, PolynomialConfig, ProductConfig, Schedule,
@@ -70,6 +70,8 @@ pub enum ControllerSpec {
     Hypergradient(HypergradientConfig),
     /// Stochastic Polyak step size, SPS_max (Loizou et al. 2021).
     Sps(SpsConfig),
+    /// A Python policy choosing the rate from the observation vector (run in a policy host).
+    Policy(PolicyConfig),
 }
 
 impl ControllerSpec {
@@ -80,6 +82,7 @@ impl ControllerSpec {
             Self::ReduceOnPlateau(c) => Box::new(c.build(&ctx)?),
             Self::Hypergradient(c) => Box::new(c.build(&ctx)?),
             Self::Sps(c) => Box::new(c.build(&ctx)?),
+            Self::Policy(c) => Box::new(c.build(&ctx)?),
             _ => Box::new(ScheduleController::new(self.nested_schedule(&ctx, None)?)),
         })
     }
@@ -104,7 +107,7 @@ impl ControllerSpec {
     pub fn is_schedule(&self) -> bool {
         !matches!(
             self,
-            Self::ReduceOnPlateau(_) | Self::Hypergradient(_) | Self::Sps(_)
+            Self::ReduceOnPlateau(_) | Self::Hypergradient(_) | Self::Sps(_) | Self::Policy(_)
         )
     }
 
@@ -137,6 +140,7 @@ impl ControllerSpec {
             Self::ReduceOnPlateau(c) => Some(c.lr),
             Self::Hypergradient(c) => Some(c.lr),
             Self::Sps(c) => Some(c.lr),
+            Self::Policy(c) => c.base.as_ref().and_then(|b| b.lr()),
         }
     }
 
@@ -159,6 +163,7 @@ impl ControllerSpec {
             Self::ReduceOnPlateau(_) => "reduce-on-plateau",
             Self::Hypergradient(_) => "hypergradient",
             Self::Sps(_) => "sps",
+            Self::Policy(_) => "policy",
         }
     }
 
@@ -181,6 +186,7 @@ impl ControllerSpec {
             Self::ReduceOnPlateau(c) => c.describe(),
             Self::Hypergradient(c) => c.describe(),
             Self::Sps(c) => c.describe(),
+            Self::Policy(c) => c.describe(),
         }
     }
 
@@ -221,14 +227,16 @@ impl ControllerSpec {
             Self::WarmupStableDecay(c) => c.build(ctx, inherited),
             Self::Sequential(c) => c.build(ctx, inherited),
             Self::Product(c) => c.build(ctx, inherited),
-            Self::ReduceOnPlateau(_) | Self::Hypergradient(_) | Self::Sps(_) => Err(ctx.invalid(
-                "kind",
-                format!(
-                    "`{}` is an online controller; only fixed schedules can be phases or \
+            Self::ReduceOnPlateau(_) | Self::Hypergradient(_) | Self::Sps(_) | Self::Policy(_) => {
+                Err(ctx.invalid(
+                    "kind",
+                    format!(
+                        "`{}` is an online controller; only fixed schedules can be phases or \
                      factors of a composition",
-                    self.kind()
-                ),
-            )),
+                        self.kind()
+                    ),
+                ))
+            }
         }
     }
 }

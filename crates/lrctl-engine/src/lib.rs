@@ -5,7 +5,9 @@
 //! optimizer update the whole flat parameter vector, and record. Evaluation runs at the task's
 //! cadence at the optimizer's evaluation point (Schedule-Free's averaged iterate), then training
 //! resumes from the training point. A non-finite loss, gradient or parameter ends the run as
-//! [`Outcome::Diverged`], keeping the curve so far: divergence is data, not a crash.
+//! [`Outcome::Diverged`], keeping the curve so far: divergence is data, not a crash. A controller
+//! that cannot decide ([`Controller::failure`]: an external policy that raised) ends it as
+//! [`Outcome::Failed`] with its reason.
 //!
 //! The loop lives in [`Run`], a value that can stop between any two steps, report, and go on
 //! exactly as if it had not stopped, possibly on another thread with a freshly built model
@@ -369,6 +371,12 @@ impl Run {
         self.outcome
     }
 
+    /// The evaluation that ran after the last step, which the controller sees with the next
+    /// one (`None` when none ran then, or once a step has consumed it).
+    pub fn pending_eval(&self) -> Option<EvalObservation> {
+        self.pending_eval
+    }
+
     /// The training point's parameters (flat, the workload's order).
     pub fn params(&self) -> &[f32] {
         &self.params
@@ -464,7 +472,10 @@ impl Run {
             }
             let history = controller.needs_history();
             let stats = if history {
-                grad_stats(&self.grad, &self.prev_grad, &self.prev_update, self.prev_lr)
+                GradStats {
+                    param_norm: Some(grad_norm(&self.params)),
+                    ..grad_stats(&self.grad, &self.prev_grad, &self.prev_update, self.prev_lr)
+                }
             } else {
                 GradStats {
                     norm: grad_norm(&self.grad),
@@ -492,10 +503,17 @@ impl Run {
             let lr = controller.lr(&obs);
             clock.lap(&mut ph.controller);
             if !lr.is_finite() || lr < 0.0 {
-                self.outcome = Outcome::Diverged;
-                self.reason = Some(format!(
-                    "controller returned learning rate {lr} at step {step}"
-                ));
+                // A controller that could not decide (an external policy that raised) fails
+                // the run; one that answered a non-rate made it diverge.
+                (self.outcome, self.reason) = match controller.failure() {
+                    Some(why) => (Outcome::Failed, Some(why)),
+                    None => (
+                        Outcome::Diverged,
+                        Some(format!(
+                            "controller returned learning rate {lr} at step {step}"
+                        )),
+                    ),
+                };
                 break;
             }
             if history {
