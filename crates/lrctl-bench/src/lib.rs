@@ -339,7 +339,11 @@ fn store_write_ms(spec: &TaskSpec, result: &lrctl_engine::RunResult) -> Result<f
         }],
     )?;
     let lease = store
-        .claim(Some(study), "bench", Duration::from_secs(60))?
+        .claim(
+            &lrctl_store::ClaimFilter::study(study),
+            "bench",
+            Duration::from_secs(60),
+        )?
         .ok_or_else(|| BenchError::Run("the benchmark store had no cell to claim".into()))?
         .lease;
     store.heartbeat(&lease, Duration::from_secs(60))?;

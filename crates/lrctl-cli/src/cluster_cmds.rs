@@ -499,7 +499,7 @@ fn status(args: SlurmStatusArgs) -> Result<()> {
         p.running,
         p.queued
     );
-    for c in store.cells(row.id, false)? {
+    for c in store.cells(row.id, lrctl_store::CellSet::Current)? {
         if c.state == lrctl_store::CellState::Running {
             println!(
                 "  running: cell {} {} · {} · seed {} on {} (attempt {}, lease until {})",

@@ -49,6 +49,8 @@ enum Command {
     Select(select_cmd::SelectArgs),
     /// Write a study's report: HTML with inline SVG figures, Markdown and CSV tables.
     Report(study_cmds::ReportArgs),
+    /// Put cells of a study back in the queue, or retire them (e.g. failed ones).
+    Cells(crate::cells_cmd::CellsArgs),
     /// Claim cells from a store and train them until none is left (many workers, many
     /// machines, one store).
     Worker(cluster_cmds::WorkerArgs),
@@ -142,6 +144,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Suites => study_cmds::suites(),
         Command::Report(args) => study_cmds::report(args),
         Command::Worker(args) => cluster_cmds::worker(args),
+        Command::Cells(args) => crate::cells_cmd::cells(args),
         Command::Slurm(args) => cluster_cmds::slurm(args),
         Command::Select(args) => select_cmd::select(args),
         Command::Bench(args) => crate::bench_cmd::bench(args),

@@ -50,6 +50,16 @@ fn shown(display: Display) -> Observer {
             if let RunEvent::StoreNotice { message } = e {
                 eprintln!("{message}");
             }
+            if let RunEvent::CellSkipped {
+                worker,
+                cell,
+                task,
+                method,
+                reason,
+            } = e
+            {
+                eprintln!("{worker}: cell {cell} {task} · {method} put back: {reason}");
+            }
             if let RunEvent::CellDone {
                 worker,
                 cell,
@@ -96,6 +106,9 @@ fn bar_observer() -> Observer {
         } => bar.set_message(format!("{task} · {method} · seed {seed}")),
         RunEvent::CellDone { .. } => bar.inc(1),
         RunEvent::StoreNotice { message } => bar.println(message),
+        RunEvent::CellSkipped {
+            cell, task, reason, ..
+        } => bar.println(format!("cell {cell} ({task}) put back: {reason}")),
         RunEvent::Finished => bar.finish_and_clear(),
     })
 }

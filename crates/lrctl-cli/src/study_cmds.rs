@@ -405,8 +405,10 @@ fn names(studies: &[StudyRow]) -> String {
 
 /// Prints the per-task results tables of a study (one task when `only` is given).
 fn print_tables(store: &mut dyn Store, study: &StudyRow, only: Option<&str>) -> Result<()> {
-    let snap =
-        lrctl_study::snapshot::Snapshot::from_cells(study.clone(), store.cells(study.id, false)?);
+    let snap = lrctl_study::snapshot::Snapshot::from_cells(
+        study.clone(),
+        store.cells(study.id, lrctl_store::CellSet::Current)?,
+    );
     if let Some(t) = only
         && !snap.tasks.iter().any(|task| task.name == t)
     {
@@ -508,7 +510,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
             let Some(dir) = &args.out else {
                 bail!("--format aslib writes a directory of files: add `--out DIR`");
             };
-            let cells = store.cells(study.id, false)?;
+            let cells = store.cells(study.id, lrctl_store::CellSet::Current)?;
             lrctl_study::aslib::write_scenario(dir, &study.name, &cells)?;
             eprintln!(
                 "wrote the ASlib scenario `{}` to {}",

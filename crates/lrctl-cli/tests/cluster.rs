@@ -298,7 +298,7 @@ fn a_worker_of_another_version_refuses_to_write() {
         // build with another engine) is refused too.
         spec["lrctl_version"] = lrctl_study::LRCTL_VERSION.into();
         s.upsert_study("scale", &spec.to_string()).unwrap();
-        let mut cells = s.cells(row.id, false).unwrap();
+        let mut cells = s.cells(row.id, lrctl_store::CellSet::Current).unwrap();
         let c = cells.remove(0);
         s.add_cells(
             row.id,
@@ -321,7 +321,7 @@ fn a_worker_of_another_version_refuses_to_write() {
             "{err}"
         );
         let bogus = s
-            .cells(row.id, false)
+            .cells(row.id, lrctl_store::CellSet::Current)
             .unwrap()
             .into_iter()
             .find(|c| c.seed == 99)

@@ -253,3 +253,86 @@ fn absurd_seed_counts_are_refused_at_once() {
     );
     assert!(err.contains("at most 10000"), "{err}");
 }
+
+#[test]
+fn a_worker_puts_back_what_it_cannot_train_and_goes_on_and_users_retire_or_requeue_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows: String = (0..40)
+        .map(|i| {
+            format!(
+                "{} 1:{} 2:{}\n",
+                i % 2,
+                (i % 7) as f64 / 7.0,
+                (i % 5) as f64 / 5.0
+            )
+        })
+        .collect();
+    write(d, "mine.svm", &rows);
+    write(
+        d,
+        "s.toml",
+        r#"
+name = "s"
+tasks = ["logreg/iris"]
+methods = ["adam-fixed"]
+seeds = 2
+steps = 5
+
+[[task]]
+name = "logreg/mine"
+description = "my file"
+data = { kind = "libsvm", name = "mine", path = "mine.svm" }
+model = { kind = "linear" }
+batch_size = 8
+budget = { epochs = 1 }
+"#,
+    );
+    run_ok(d, &["run", "--file", "s.toml", "--submit-only"]);
+    // The file is gone on the worker's machine: its cells go back, the others train.
+    std::fs::remove_file(d.join("mine.svm")).unwrap();
+    let out = run_ok(d, &["worker", "--study", "s", "--jobs", "1"]);
+    assert!(out.contains("put back"), "{out}");
+    let status = run_ok(d, &["status", "--study", "s"]);
+    let row = status.lines().find(|l| l.starts_with("s ")).unwrap();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!((cols[1], cols[2], cols[4]), ("4", "2", "2"), "{status}");
+
+    let out = run_ok(
+        d,
+        &[
+            "cells",
+            "retire",
+            "--study",
+            "s",
+            "--state",
+            "queued",
+            "--dry-run",
+        ],
+    );
+    assert!(out.contains("would retire 2 cell(s)"), "{out}");
+    let out = run_ok(d, &["cells", "retire", "--study", "s", "--state", "queued"]);
+    assert!(out.contains("retired 2 cell(s)"), "{out}");
+    let status = run_ok(d, &["status", "--study", "s"]);
+    let row = status.lines().find(|l| l.starts_with("s ")).unwrap();
+    assert_eq!(row.split_whitespace().nth(1), Some("2"), "{status}");
+
+    // Requeue the finished iris cells and train them again.
+    let err = run_err(d, &["cells", "requeue", "--study", "s"]);
+    assert!(err.contains("no current cell that matches"), "{err}");
+    let out = run_ok(
+        d,
+        &[
+            "cells",
+            "requeue",
+            "--study",
+            "s",
+            "--all",
+            "--task",
+            "logreg/iris",
+        ],
+    );
+    assert!(out.contains("requeued 2 cell(s)"), "{out}");
+    let out = run_ok(d, &["worker", "--study", "s"]);
+    assert!(out.contains("trained 2 cell(s)"), "{out}");
+}

@@ -28,7 +28,9 @@ fn trials(store: &mut dyn Store) -> usize {
     let Some(study) = store.study("tuned").ok().flatten() else {
         return 0;
     };
-    let cells = store.cells(study.id, false).unwrap();
+    let cells = store
+        .cells(study.id, lrctl_store::CellSet::Current)
+        .unwrap();
     // The study row is written before its cells: between the two there is nothing to count.
     let Some(first) = cells.first() else {
         return 0;
@@ -80,7 +82,10 @@ fn killed_tuning_resumes_from_its_stored_trials() {
     let mut s = lrctl_store::open_existing(&path).unwrap();
     assert_eq!(trials(s.as_mut()), 50, "every trial stored once");
     let study = s.study("tuned").unwrap().unwrap();
-    let cell = s.cells(study.id, false).unwrap().remove(0);
+    let cell = s
+        .cells(study.id, lrctl_store::CellSet::Current)
+        .unwrap()
+        .remove(0);
     let r = cell.result.unwrap();
     let json: serde_json::Value = serde_json::from_str(&r.result_json).unwrap();
     assert_eq!(json["tuning"]["trials"], 50);

@@ -25,6 +25,40 @@ pub(crate) const CELL_COLUMNS: &str = "id, study_id, task, method, seed, config_
     validation_metric, test_loss, test_metric, metric_name, seconds, eval_seconds, cost_steps, \
     cost_seconds, result_json, provenance_id";
 
+/// The result columns of a cell (everything `finish` writes besides the state), in the order
+/// [`CELL_COLUMNS`] ends with.
+pub(crate) const RESULT_COLUMNS: [&str; 20] = [
+    "outcome",
+    "reason",
+    "steps",
+    "total_steps",
+    "n_params",
+    "final_train_loss",
+    "last_batch_loss",
+    "train_loss",
+    "train_metric",
+    "validation_loss",
+    "validation_metric",
+    "test_loss",
+    "test_metric",
+    "metric_name",
+    "seconds",
+    "eval_seconds",
+    "cost_steps",
+    "cost_seconds",
+    "result_json",
+    "provenance_id",
+];
+
+/// `outcome = NULL, reason = NULL, …`: an SQL assignment that deletes a cell's result.
+pub(crate) fn result_cleared() -> String {
+    RESULT_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = NULL"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The columns of a study row.
 pub(crate) const STUDY_COLUMNS: &str = "id, name, spec, created_at, updated_at";
 
@@ -415,4 +449,15 @@ pub(crate) fn decode_claimed(
         task_config: r.json(6)?,
         method_config: r.json(7)?,
     })
+}
+
+#[cfg(test)]
+mod columns {
+    use super::*;
+
+    #[test]
+    fn the_result_columns_end_the_cell_columns() {
+        let cells: Vec<&str> = CELL_COLUMNS.split(',').map(str::trim).collect();
+        assert_eq!(cells[cells.len() - RESULT_COLUMNS.len()..], RESULT_COLUMNS);
+    }
 }

@@ -52,8 +52,9 @@ pub use local::{hostname, machine_description, worker_id, worker_id_slot};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 pub use types::{
-    AddReport, CellId, CellResult, CellRow, CellState, ClaimedCell, Lease, NewCell, Outcome,
-    Progress, Provenance, ProvenanceId, ProvenanceRow, StudyId, StudyRow, Timestamp, TrialRow,
+    AddReport, CellId, CellResult, CellRow, CellSet, CellState, ClaimFilter, ClaimedCell, Lease,
+    NewCell, Outcome, Progress, Provenance, ProvenanceId, ProvenanceRow, StudyId, StudyRow,
+    Timestamp, TrialRow,
 };
 
 /// Encoding and decoding of stored curves (exposed for back ends and tools that read blobs).
@@ -82,11 +83,11 @@ pub trait Store: Send {
     fn add_cells(&mut self, study: StudyId, cells: &[NewCell]) -> Result<AddReport>;
 
     /// Atomically takes one current cell that is queued, or running with an expired lease,
-    /// from `study` (or any study), marks it running under a lease of length `lease` held by
+    /// that `filter` allows, marks it running under a lease of length `lease` held by
     /// `worker`, and counts the attempt. `None` when no cell is available.
     fn claim(
         &mut self,
-        study: Option<StudyId>,
+        filter: &ClaimFilter,
         worker: &str,
         lease: Duration,
     ) -> Result<Option<ClaimedCell>>;
@@ -114,7 +115,17 @@ pub trait Store: Send {
     fn requeue_dead_local(&mut self, host: &str) -> Result<usize>;
 
     /// The cells of a study in the order they were added, with results.
-    fn cells(&mut self, study: StudyId, include_superseded: bool) -> Result<Vec<CellRow>>;
+    fn cells(&mut self, study: StudyId, which: CellSet) -> Result<Vec<CellRow>>;
+
+    /// Puts these cells of `study` back in the queue: their results and curves are deleted
+    /// (a failed cell's reason, a diverged run) and they train again. Cells running under a
+    /// live lease and cells of other studies are left alone. Returns how many were requeued.
+    fn requeue_cells(&mut self, study: StudyId, cells: &[CellId]) -> Result<usize>;
+
+    /// Retires these current cells of `study`: they are superseded, so reports, progress and
+    /// workers skip them, and their results stay in the store (adding the same cell again
+    /// reinstates it). Running cells are left alone. Returns how many were retired.
+    fn retire_cells(&mut self, study: StudyId, cells: &[CellId]) -> Result<usize>;
 
     /// One cell, if it exists.
     fn cell(&mut self, id: CellId) -> Result<Option<CellRow>>;

@@ -189,6 +189,39 @@ pub struct NewCell {
     pub method_config: String,
 }
 
+/// Which cells of a study [`Store::cells`](crate::Store::cells) returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellSet {
+    /// The current cells (what reports and progress count).
+    Current,
+    /// Every cell, those superseded by a changed configuration or retired included.
+    All,
+}
+
+/// Which cell [`Store::claim`](crate::Store::claim) may take.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimFilter {
+    /// Only this study's cells (`None`: any study's).
+    pub study: Option<StudyId>,
+    /// Never these cells (ones this worker cannot train, e.g. its machine lacks their data).
+    pub skip: Vec<CellId>,
+}
+
+impl ClaimFilter {
+    /// Any current cell of any study.
+    pub fn any() -> ClaimFilter {
+        ClaimFilter::default()
+    }
+
+    /// Any current cell of `study`.
+    pub fn study(study: StudyId) -> ClaimFilter {
+        ClaimFilter {
+            study: Some(study),
+            skip: Vec::new(),
+        }
+    }
+}
+
 /// What [`Store::add_cells`](crate::Store::add_cells) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddReport {

@@ -27,7 +27,11 @@ fn populated(path: &Path) {
     s.add_cells(study, &new_cells(4, "h")).unwrap();
     for _ in 0..2 {
         let lease = s
-            .claim(None, "w", Duration::from_secs(60))
+            .claim(
+                &lrctl_store::ClaimFilter::any(),
+                "w",
+                Duration::from_secs(60),
+            )
             .unwrap()
             .unwrap()
             .lease;
@@ -88,7 +92,7 @@ fn a_read_only_store_is_read_without_writing_anything() {
     let mut s = lrctl_store::open_read_only(&path.display().to_string()).unwrap();
     let study = s.study("st").unwrap().unwrap();
     assert_eq!(s.studies().unwrap().len(), 1);
-    let cells = s.cells(study.id, true).unwrap();
+    let cells = s.cells(study.id, lrctl_store::CellSet::All).unwrap();
     assert_eq!(cells.len(), 4);
     let done: Vec<_> = cells.iter().filter(|c| c.result.is_some()).collect();
     assert_eq!(done.len(), 2);
@@ -111,7 +115,12 @@ fn a_read_only_store_is_read_without_writing_anything() {
     let refusals = [
         s.upsert_study("x", "{}").err(),
         s.add_cells(study.id, &new_cells(1, "z")).err(),
-        s.claim(None, "w", Duration::from_secs(1)).err(),
+        s.claim(
+            &lrctl_store::ClaimFilter::any(),
+            "w",
+            Duration::from_secs(1),
+        )
+        .err(),
         s.heartbeat(&lease, Duration::from_secs(1)).err(),
         s.finish(
             &lease,
@@ -157,9 +166,15 @@ fn a_reader_sees_what_an_open_writer_committed() {
     let study = w.upsert_study("st", "{}").unwrap();
     w.add_cells(study, &new_cells(3, "h")).unwrap();
     let mut r = lrctl_store::open_read_only(&path.display().to_string()).unwrap();
-    assert_eq!(r.cells(study, false).unwrap().len(), 3);
+    assert_eq!(
+        r.cells(study, lrctl_store::CellSet::Current).unwrap().len(),
+        3
+    );
     w.add_cells(study, &new_cells(6, "h")).unwrap();
-    assert_eq!(r.cells(study, false).unwrap().len(), 6);
+    assert_eq!(
+        r.cells(study, lrctl_store::CellSet::Current).unwrap().len(),
+        6
+    );
 }
 
 #[test]
@@ -384,8 +399,8 @@ fn read_everything(path: &Path) -> Vec<StoreError> {
         note(s.studies().map(drop));
         for study in 0..3 {
             let study = lrctl_store::StudyId(study);
-            note(s.cells(study, true).map(drop));
-            note(s.cells(study, false).map(drop));
+            note(s.cells(study, lrctl_store::CellSet::All).map(drop));
+            note(s.cells(study, lrctl_store::CellSet::Current).map(drop));
             note(s.progress(study).map(drop));
         }
         for cell in 0..6 {
@@ -399,7 +414,11 @@ fn read_everything(path: &Path) -> Vec<StoreError> {
         if mode == OpenMode::Existing {
             // Claiming reads the row it takes; writing into a damaged row may also be refused
             // by the database's own checks: any error will do, but no panic.
-            let _ = s.claim(None, "w", Duration::from_secs(1));
+            let _ = s.claim(
+                &lrctl_store::ClaimFilter::any(),
+                "w",
+                Duration::from_secs(1),
+            );
         }
     }
     errors
@@ -458,7 +477,9 @@ fn damaged_rows_are_named_by_cell_and_column() {
     values[col("task_config")] = Some(Value::Text("{\"budget\": ".into()));
     let path = store_with_row(dir.path(), &values, None);
     let mut s = lrctl_store::open_read_only(&path.display().to_string()).unwrap();
-    let e = s.cells(lrctl_store::StudyId(1), false).unwrap_err();
+    let e = s
+        .cells(lrctl_store::StudyId(1), lrctl_store::CellSet::Current)
+        .unwrap_err();
     let msg = e.to_string();
     assert!(
         matches!(&e, StoreError::Malformed { row, column, .. } if row == "cell 1" && column == "task_config"),

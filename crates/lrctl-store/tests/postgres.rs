@@ -127,6 +127,9 @@ suite_tests!(
     provenance_is_stored_once,
     unknown_ids_are_errors,
     trials_round_trip_in_order_and_once,
+    claims_skip_the_cells_a_worker_put_back,
+    requeued_cells_lose_their_result_and_train_again,
+    retired_cells_leave_the_study_and_keep_their_results,
 );
 
 #[test]
@@ -225,10 +228,17 @@ fn a_read_only_session_reads_and_never_writes() {
         _ => url,
     };
     let mut r = lrctl_store::open_read_only(&url).unwrap();
-    assert_eq!(r.cells(study, false).unwrap().len(), 3);
+    assert_eq!(
+        r.cells(study, lrctl_store::CellSet::Current).unwrap().len(),
+        3
+    );
     assert_eq!(r.progress(study).unwrap().queued, 3);
     let e = r
-        .claim(None, "w", std::time::Duration::from_secs(1))
+        .claim(
+            &lrctl_store::ClaimFilter::any(),
+            "w",
+            std::time::Duration::from_secs(1),
+        )
         .unwrap_err();
     assert!(matches!(e, StoreError::ReadOnly { .. }), "{e}");
     drop(r);
@@ -252,7 +262,7 @@ fn a_read_only_session_reads_and_never_writes() {
         )
         .unwrap();
     let mut r = lrctl_store::open_read_only(&db.url).unwrap();
-    let e = r.cells(study, false).unwrap_err();
+    let e = r.cells(study, lrctl_store::CellSet::Current).unwrap_err();
     assert!(
         matches!(&e, StoreError::Malformed { column, .. } if column == "state"),
         "{e}"

@@ -39,7 +39,11 @@ fn operations_survive_a_server_restart() {
     let study = s.upsert_study("st", "{}").unwrap();
     s.add_cells(study, &new_cells(6, "h")).unwrap();
     let hour = Duration::from_secs(3600);
-    let first = s.claim(Some(study), "w", hour).unwrap().unwrap().lease;
+    let first = s
+        .claim(&lrctl_store::ClaimFilter::study(study), "w", hour)
+        .unwrap()
+        .unwrap()
+        .lease;
 
     // Restart the server under the open connection.
     let status = std::process::Command::new("sh")
@@ -57,13 +61,16 @@ fn operations_survive_a_server_restart() {
     )
     .unwrap();
     let mut done = 1;
-    while let Some(c) = s.claim(Some(study), "w", hour).unwrap() {
+    while let Some(c) = s
+        .claim(&lrctl_store::ClaimFilter::study(study), "w", hour)
+        .unwrap()
+    {
         s.finish(&c.lease, &result_for(c.lease.cell, 1, prov), &[])
             .unwrap();
         done += 1;
     }
     assert_eq!(done, 6);
-    let cells = s.cells(study, false).unwrap();
+    let cells = s.cells(study, lrctl_store::CellSet::Current).unwrap();
     assert!(
         cells
             .iter()

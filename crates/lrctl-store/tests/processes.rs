@@ -71,10 +71,17 @@ fn child(kill9: bool) {
     let prov = provenance(&mut s);
     let study = s.study("st").unwrap().unwrap().id;
     let worker = lrctl_store::worker_id();
-    if kill9 && let Some(held) = s.claim(Some(study), &worker, HOUR).unwrap() {
+    if kill9
+        && let Some(held) = s
+            .claim(&lrctl_store::ClaimFilter::study(study), &worker, HOUR)
+            .unwrap()
+    {
         println!("held {}", held.lease.cell.0);
     }
-    while let Some(cell) = s.claim(Some(study), &worker, HOUR).unwrap() {
+    while let Some(cell) = s
+        .claim(&lrctl_store::ClaimFilter::study(study), &worker, HOUR)
+        .unwrap()
+    {
         let id = cell.lease.cell;
         let n = if kill9 { curve_len(id) } else { 10 };
         if kill9 {
@@ -111,7 +118,7 @@ fn setup(path: &Path, cells: usize) -> (SqliteStore, StudyId) {
 /// a half-written result.
 fn check_done_cells(s: &mut SqliteStore, study: StudyId, long_curves: bool) -> HashSet<CellId> {
     let mut done = HashSet::new();
-    for c in s.cells(study, false).unwrap() {
+    for c in s.cells(study, lrctl_store::CellSet::Current).unwrap() {
         if c.state != CellState::Done {
             assert!(
                 c.result.is_none(),
@@ -199,7 +206,7 @@ fn kill_9_loses_only_cells_in_flight() {
         }
         // The dead child still holds its cells; requeue them without waiting for the lease.
         let running: Vec<_> = s
-            .cells(study, false)
+            .cells(study, lrctl_store::CellSet::Current)
             .unwrap()
             .into_iter()
             .filter(|c| c.state == CellState::Running)
@@ -232,7 +239,10 @@ fn kill_9_loses_only_cells_in_flight() {
     let prov = provenance(&mut s);
     let before = check_done_cells(&mut s, study, true);
     let mut finished_here = 0;
-    while let Some(cell) = s.claim(Some(study), "parent", HOUR).unwrap() {
+    while let Some(cell) = s
+        .claim(&lrctl_store::ClaimFilter::study(study), "parent", HOUR)
+        .unwrap()
+    {
         let id = cell.lease.cell;
         assert!(!before.contains(&id), "done cell {id} handed out again");
         s.finish(
@@ -246,7 +256,7 @@ fn kill_9_loses_only_cells_in_flight() {
     assert_eq!(before.len() + finished_here, CELLS);
     let all = check_done_cells(&mut s, study, true);
     assert_eq!(all.len(), CELLS);
-    let cells = s.cells(study, false).unwrap();
+    let cells = s.cells(study, lrctl_store::CellSet::Current).unwrap();
     let reclaims: u32 = cells.iter().map(|c| c.attempts - 1).sum();
     assert!(
         reclaims as usize >= ROUNDS,
@@ -280,7 +290,7 @@ fn several_processes_claim_each_cell_once() {
         assert_eq!(pids.len(), 1, "cell {id} finished by {pids:?}");
     }
     let host = lrctl_store::hostname();
-    for c in s.cells(study, false).unwrap() {
+    for c in s.cells(study, lrctl_store::CellSet::Current).unwrap() {
         assert_eq!((c.state, c.attempts), (CellState::Done, 1), "cell {}", c.id);
         let pid = claims[&c.id][0];
         assert_eq!(c.worker, Some(format!("{host}:{pid}")));

@@ -56,4 +56,7 @@ suite_tests!(
     provenance_is_stored_once,
     unknown_ids_are_errors,
     trials_round_trip_in_order_and_once,
+    claims_skip_the_cells_a_worker_put_back,
+    requeued_cells_lose_their_result_and_train_again,
+    retired_cells_leave_the_study_and_keep_their_results,
 );

@@ -25,7 +25,11 @@ fn populated(path: &Path) {
     s.add_cells(study, &new_cells(4, "h")).unwrap();
     for _ in 0..2 {
         let lease = s
-            .claim(None, "w", Duration::from_secs(60))
+            .claim(
+                &lrctl_store::ClaimFilter::any(),
+                "w",
+                Duration::from_secs(60),
+            )
             .unwrap()
             .unwrap()
             .lease;
@@ -42,7 +46,7 @@ fn check_populated(path: &Path) {
     let mut s = SqliteStore::open(path).unwrap();
     s.integrity_check().unwrap();
     let study = s.study("st").unwrap().unwrap().id;
-    let cells = s.cells(study, false).unwrap();
+    let cells = s.cells(study, lrctl_store::CellSet::Current).unwrap();
     assert_eq!(cells.len(), 4);
     let done: Vec<_> = cells.iter().filter(|c| c.result.is_some()).collect();
     assert_eq!(done.len(), 2);
@@ -259,7 +263,7 @@ fn damaged_file_is_an_error_not_a_panic() {
     let found = SqliteStore::open(&path).and_then(|mut s| {
         s.integrity_check()?;
         let study = s.study("st")?.unwrap().id;
-        for c in s.cells(study, true)? {
+        for c in s.cells(study, lrctl_store::CellSet::All)? {
             s.curve(c.id)?;
         }
         Ok(())
@@ -289,7 +293,11 @@ fn a_lock_held_too_long_is_a_clear_error_and_loses_nothing() {
         "{err}"
     );
     assert!(matches!(
-        s.claim(None, "w", Duration::from_secs(1)),
+        s.claim(
+            &lrctl_store::ClaimFilter::any(),
+            "w",
+            Duration::from_secs(1)
+        ),
         Err(StoreError::Locked { .. })
     ));
     holder.execute_batch("COMMIT").unwrap();
@@ -301,7 +309,7 @@ fn a_lock_held_too_long_is_a_clear_error_and_loses_nothing() {
     drop(s);
     // The first four cells and both results are as before.
     let mut s = SqliteStore::open(&path).unwrap();
-    let cells = s.cells(study, false).unwrap();
+    let cells = s.cells(study, lrctl_store::CellSet::Current).unwrap();
     assert_eq!(cells.iter().filter(|c| c.result.is_some()).count(), 2);
 }
 

@@ -251,7 +251,7 @@ pub fn export(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<(), crate::StudyError> {
-    let cells = store.cells(study.id, false)?;
+    let cells = store.cells(study.id, lrctl_store::CellSet::Current)?;
     let curves: Vec<Vec<CurvePointRow>> = if table == Table::Curves {
         cells
             .iter()

@@ -65,6 +65,20 @@ pub enum RunEvent {
         /// Its training seconds.
         seconds: f64,
     },
+    /// A worker cannot train a cell on this machine (its data is not here): it put the cell
+    /// back for another worker and goes on with others.
+    CellSkipped {
+        /// The worker.
+        worker: String,
+        /// The cell.
+        cell: CellId,
+        /// Its task.
+        task: String,
+        /// Its method.
+        method: String,
+        /// Why (where the data was looked for).
+        reason: String,
+    },
     /// The store said something while the run waited on it (e.g. an unreachable PostgreSQL
     /// server being retried).
     StoreNotice {
@@ -218,7 +232,7 @@ pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunRe
     let done: std::collections::HashSet<(String, String, u64, String)> =
         match store.study(&study.name)? {
             Some(row) => store
-                .cells(row.id, false)?
+                .cells(row.id, lrctl_store::CellSet::Current)?
                 .into_iter()
                 .filter(|c| c.result.is_some())
                 .map(|c| (c.task, c.method, c.seed, c.config_hash))
@@ -379,6 +393,12 @@ fn worker(
         Mutex::new(cfg.open(location, lrctl_store::OpenMode::Existing)?);
     let mut checked: HashMap<StudyId, Result<(), String>> = HashMap::new();
     let release = |lease: &Lease| store.lock().expect("not poisoned").release(lease);
+    // Cells this worker put back because it cannot train them here; it never claims them
+    // again, so it goes on with the others.
+    let mut filter = lrctl_store::ClaimFilter {
+        study,
+        skip: Vec::new(),
+    };
     loop {
         if cfg.cancel.load(Ordering::Relaxed) {
             return Ok(());
@@ -386,7 +406,7 @@ fn worker(
         let claimed = store
             .lock()
             .expect("not poisoned")
-            .claim(study, &worker_id, cfg.lease)?;
+            .claim(&filter, &worker_id, cfg.lease)?;
         let Some(cell) = claimed else {
             let Some(poll) = cfg.follow else {
                 return Ok(());
@@ -410,11 +430,15 @@ fn worker(
         {
             // Missing data on this machine is not the cell's fault: leave it to another worker.
             release(&cell.lease)?;
-            return Err(StudyError::Prepare {
+            filter.skip.push(cell.lease.cell);
+            cfg.emit(RunEvent::CellSkipped {
+                worker: worker_id.clone(),
+                cell: cell.lease.cell,
                 task: cell.task.clone(),
                 method: cell.method.clone(),
                 reason: e.to_string(),
             });
+            continue;
         }
         cfg.emit(RunEvent::CellStarted {
             worker: worker_id.clone(),

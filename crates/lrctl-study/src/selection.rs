@@ -32,7 +32,7 @@ impl References for StoreReferences<'_> {
             .store
             .lock()
             .expect("not poisoned")
-            .cells(self.study, false)
+            .cells(self.study, lrctl_store::CellSet::Current)
             .map_err(|e| failed(&e))?;
         let reference: Vec<_> = cells
             .into_iter()

@@ -87,7 +87,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads the study.
     pub fn read(store: &mut dyn Store, study: StudyRow) -> lrctl_store::Result<Snapshot> {
-        let cells = store.cells(study.id, false)?;
+        let cells = store.cells(study.id, lrctl_store::CellSet::Current)?;
         let mut snap = Snapshot::from_cells(study, cells);
         for c in &snap.cells {
             if let Some(r) = &c.result {

@@ -32,7 +32,7 @@ fn run(dir: &std::path::Path, name: &str, jobs: usize) -> Vec<lrctl_store::CellR
     lrctl_study::run_study(&location, &study, &cfg).unwrap();
     let mut s = lrctl_store::open(&location).unwrap();
     let id = s.study(name).unwrap().unwrap().id;
-    s.cells(id, false).unwrap()
+    s.cells(id, lrctl_store::CellSet::Current).unwrap()
 }
 
 fn selection(c: &lrctl_store::CellRow) -> serde_json::Value {

@@ -104,7 +104,7 @@ fn study_cells_share_one_tuning_run_and_pay_for_it() {
 
     let mut s = lrctl_store::open(&location).unwrap();
     let id = s.study("tuned").unwrap().unwrap().id;
-    let cells = s.cells(id, false).unwrap();
+    let cells = s.cells(id, lrctl_store::CellSet::Current).unwrap();
     let key = tuning_key(&study.tasks[0], &study.methods[0]);
     let trials = s.trials(&key).unwrap();
     assert_eq!(trials.len(), 24, "tuned once for the three seeds");

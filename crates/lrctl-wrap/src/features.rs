@@ -119,7 +119,8 @@ mod tests {
     #[test]
     fn names_and_values_come_together() {
         let t = lrctl_tasks::registry::find("logreg/iris").unwrap();
-        let f = StaticFeatures::of_task(&t, Some(15), None);
+        // The catalog knows iris: its size comes from there, whatever the caller says.
+        let f = StaticFeatures::of_task(&t, None, None);
         let cols = f.columns();
         assert_eq!(cols.len(), StaticFeatures::names().len());
         let get = |n: &str| cols.iter().find(|c| c.0 == n).unwrap().1;
@@ -128,7 +129,11 @@ mod tests {
         assert!((get("log_params") - 15f64.ln()).abs() < 1e-12);
         assert_eq!(get("family_linear"), 1.0);
         assert_eq!(get("family_mlp"), 0.0);
-        assert!(StaticFeatures::of_task(&t, None, None).values()[3].is_nan());
+        // A user's file is unknown until loaded: what the caller knows, else missing.
+        let user = lrctl_tasks::registry::find("libsvm/file").unwrap();
+        assert!(StaticFeatures::of_task(&user, None, None).values()[3].is_nan());
+        let known = StaticFeatures::of_task(&user, Some(99), Some(7)).values();
+        assert!((known[3] - 99f64.ln()).abs() < 1e-12 && (known[5] - 7f64.ln()).abs() < 1e-12);
     }
 
     #[test]

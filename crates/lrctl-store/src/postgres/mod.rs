@@ -545,7 +545,7 @@ impl Store for PostgresStore {
 
     fn claim(
         &mut self,
-        study: Option<StudyId>,
+        filter: &ClaimFilter,
         worker: &str,
         lease: Duration,
     ) -> Result<Option<ClaimedCell>> {
@@ -553,7 +553,8 @@ impl Store for PostgresStore {
         check_worker(worker)?;
         let location = self.location.clone();
         let lease_ms = millis(lease);
-        let study = study.map(|s| s.0);
+        let study = filter.study.map(|s| s.0);
+        let skip: Vec<i64> = filter.skip.iter().map(|c| c.0).collect();
         self.run(|c, repeat| {
             if repeat {
                 // The previous attempt may have committed before the connection broke: a
@@ -583,11 +584,12 @@ impl Store for PostgresStore {
                                    AND (state = 'queued'
                                         OR (state = 'running' AND lease_expires_at <= now.ms))
                                    AND ($3::bigint IS NULL OR study_id = $3)
+                                   AND NOT (id = ANY($4::bigint[]))
                                  ORDER BY id LIMIT 1 FOR UPDATE OF cell SKIP LOCKED)
                      RETURNING {}",
                     qualified(CLAIMED_COLUMNS)
                 ),
-                &[&worker, &lease_ms, &study],
+                &[&worker, &lease_ms, &study, &skip],
             )?;
             row.map(|r| decoded(common::decode_claimed(&Raw(&r), &location, worker)))
                 .transpose()
@@ -758,15 +760,60 @@ impl Store for PostgresStore {
         })
     }
 
-    fn cells(&mut self, study: StudyId, include_superseded: bool) -> Result<Vec<CellRow>> {
+    fn requeue_cells(&mut self, study: StudyId, cells: &[CellId]) -> Result<usize> {
+        self.writable("requeue_cells")?;
+        let ids: Vec<i64> = cells.iter().map(|c| c.0).collect();
+        self.run(|c, _| {
+            let mut tx = c.transaction()?;
+            let chosen = format!(
+                "SELECT id FROM cell WHERE study_id = $1 AND id = ANY($2::bigint[])
+                   AND NOT (state = 'running' AND lease_expires_at > {NOW})"
+            );
+            tx.execute(
+                &format!("DELETE FROM curve WHERE cell_id IN ({chosen})"),
+                &[&study.0, &ids],
+            )?;
+            let n = tx.execute(
+                &format!(
+                    "UPDATE cell SET state = 'queued', worker = NULL, claimed_at = NULL,
+                         heartbeat_at = NULL, lease_expires_at = NULL, finished_at = NULL,
+                         {}
+                     WHERE id IN ({chosen})",
+                    common::result_cleared()
+                ),
+                &[&study.0, &ids],
+            )?;
+            tx.commit()?;
+            Ok(n as usize)
+        })
+    }
+
+    fn retire_cells(&mut self, study: StudyId, cells: &[CellId]) -> Result<usize> {
+        self.writable("retire_cells")?;
+        let ids: Vec<i64> = cells.iter().map(|c| c.0).collect();
+        self.run(|c, _| {
+            let n = c.execute(
+                &format!(
+                    "UPDATE cell SET superseded_at = {NOW}
+                     WHERE study_id = $1 AND id = ANY($2::bigint[])
+                       AND superseded_at IS NULL AND state <> 'running'"
+                ),
+                &[&study.0, &ids],
+            )?;
+            Ok(n as usize)
+        })
+    }
+
+    fn cells(&mut self, study: StudyId, which: CellSet) -> Result<Vec<CellRow>> {
         let location = self.location.clone();
+        let all = which == CellSet::All;
         self.run(|c, _| {
             c.query(
                 &format!(
                     "SELECT {CELL_COLUMNS} FROM cell WHERE study_id = $1
                        AND ($2 OR superseded_at IS NULL) ORDER BY id"
                 ),
-                &[&study.0, &include_superseded],
+                &[&study.0, &all],
             )?
             .iter()
             .map(|r| decoded(common::decode_cell(&Raw(r), &location)))

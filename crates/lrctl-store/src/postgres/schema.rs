@@ -300,7 +300,7 @@ mod tests {
         assert!(v1.trials("k").is_err(), "version 1 has no trial table");
         drop(v1);
         let mut now = PostgresStore::open(&url).unwrap();
-        assert_eq!(now.cells(study, false).unwrap().len(), 1);
+        assert_eq!(now.cells(study, crate::CellSet::Current).unwrap().len(), 1);
         assert!(now.trials("k").unwrap().is_empty());
         let version: String = now
             .client

@@ -566,12 +566,14 @@ impl Store for SqliteStore {
 
     fn claim(
         &mut self,
-        study: Option<StudyId>,
+        filter: &ClaimFilter,
         worker: &str,
         lease: Duration,
     ) -> Result<Option<ClaimedCell>> {
         self.writable("claim")?;
         check_worker(worker)?;
+        let study = filter.study;
+        let skip = ids_json(&filter.skip);
         let location = self.location.clone();
         let tx = self.immediate()?;
         let now = Timestamp::now();
@@ -586,10 +588,11 @@ impl Store for SqliteStore {
                              WHERE superseded_at IS NULL
                                AND (state = 'queued' OR (state = 'running' AND lease_expires_at <= ?2))
                                AND (?4 IS NULL OR study_id = ?4)
+                               AND id NOT IN (SELECT value FROM json_each(?5))
                              ORDER BY id LIMIT 1)
                  RETURNING {CLAIMED_COLUMNS}"
             ),
-            params![worker, now.0, expires.0, study.map(|s| s.0)],
+            params![worker, now.0, expires.0, study.map(|s| s.0), skip],
             |r, l| common::decode_claimed(r, l, worker),
         )?;
         // A cell that cannot be read back stays unclaimed (the transaction rolls back).
@@ -743,7 +746,7 @@ impl Store for SqliteStore {
         Ok(requeued)
     }
 
-    fn cells(&mut self, study: StudyId, include_superseded: bool) -> Result<Vec<CellRow>> {
+    fn cells(&mut self, study: StudyId, which: CellSet) -> Result<Vec<CellRow>> {
         let sql = format!(
             "SELECT {CELL_COLUMNS} FROM cell WHERE study_id = ?1
                AND (?2 OR superseded_at IS NULL) ORDER BY id"
@@ -752,9 +755,56 @@ impl Store for SqliteStore {
             &self.conn,
             &self.location,
             &sql,
-            params![study.0, include_superseded],
+            params![study.0, which == CellSet::All],
             |r, l| common::decode_cell(r, l),
         )
+    }
+
+    fn requeue_cells(&mut self, study: StudyId, cells: &[CellId]) -> Result<usize> {
+        self.writable("requeue_cells")?;
+        let location = self.location.clone();
+        let ids = ids_json(cells);
+        let tx = self.immediate()?;
+        let now = Timestamp::now();
+        let chosen = format!(
+            "SELECT id FROM cell WHERE study_id = ?1 AND id IN (SELECT value FROM json_each(?2))
+               AND NOT (state = 'running' AND lease_expires_at > {})",
+            now.0
+        );
+        tx.execute(
+            &format!("DELETE FROM curve WHERE cell_id IN ({chosen})"),
+            params![study.0, ids],
+        )
+        .at(&location)?;
+        let n = tx
+            .execute(
+                &format!(
+                    "UPDATE cell SET state = 'queued', worker = NULL, claimed_at = NULL,
+                         heartbeat_at = NULL, lease_expires_at = NULL, finished_at = NULL,
+                         {}
+                     WHERE id IN ({chosen})",
+                    common::result_cleared()
+                ),
+                params![study.0, ids],
+            )
+            .at(&location)?;
+        tx.commit().at(&location)?;
+        Ok(n)
+    }
+
+    fn retire_cells(&mut self, study: StudyId, cells: &[CellId]) -> Result<usize> {
+        self.writable("retire_cells")?;
+        let now = Timestamp::now();
+        let n = self
+            .conn
+            .execute(
+                "UPDATE cell SET superseded_at = ?3
+                 WHERE study_id = ?1 AND id IN (SELECT value FROM json_each(?2))
+                   AND superseded_at IS NULL AND state <> 'running'",
+                params![study.0, ids_json(cells), now.0],
+            )
+            .at(&self.location)?;
+        Ok(n)
     }
 
     fn cell(&mut self, id: CellId) -> Result<Option<CellRow>> {
@@ -918,4 +968,10 @@ impl Store for SqliteStore {
             common::decode_trial(r, l)
         })
     }
+}
+
+/// Cell ids as a JSON array, for `json_each` in SQL.
+fn ids_json(ids: &[CellId]) -> String {
+    let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
+    serde_json::to_string(&ids).expect("integers serialise")
 }

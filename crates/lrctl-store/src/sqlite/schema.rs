@@ -338,7 +338,7 @@ mod tests {
             .unwrap();
         assert_eq!(note, "from v1: iris");
         let study = s.study("st").unwrap().unwrap();
-        assert_eq!(s.cells(study.id, false).unwrap().len(), 1);
+        assert_eq!(s.cells(study.id, crate::CellSet::Current).unwrap().len(), 1);
         drop(s);
         // This binary now refuses the newer store, naming the file and both versions.
         let err = SqliteStore::open(&path).err().unwrap();
@@ -395,6 +395,6 @@ mod tests {
         drop(conn);
         let mut s = SqliteStore::open(&path).unwrap();
         let study = s.study("st").unwrap().unwrap();
-        assert_eq!(s.cells(study.id, false).unwrap().len(), 1);
+        assert_eq!(s.cells(study.id, crate::CellSet::Current).unwrap().len(), 1);
     }
 }

@@ -71,7 +71,7 @@ pub fn cells_results_and_curves_round_trip(b: &dyn Backend) {
         (report.added, report.existing, report.superseded),
         (6, 0, 0)
     );
-    let rows = s.cells(study, false).unwrap();
+    let rows = s.cells(study, lrctl_store::CellSet::Current).unwrap();
     assert_eq!(rows.len(), 6);
     for (row, new) in rows.iter().zip(&added) {
         assert_eq!(
@@ -102,7 +102,10 @@ pub fn cells_results_and_curves_round_trip(b: &dyn Backend) {
     }
     // Claim all, finish all with distinct results and curves.
     let mut claimed = Vec::new();
-    while let Some(cell) = s.claim(Some(study), "w1", HOUR).unwrap() {
+    while let Some(cell) = s
+        .claim(&lrctl_store::ClaimFilter::study(study), "w1", HOUR)
+        .unwrap()
+    {
         assert_eq!(cell.lease.attempt, 1);
         assert_eq!(cell.study, study);
         let row = s.cell(cell.lease.cell).unwrap().unwrap();
@@ -126,7 +129,7 @@ pub fn cells_results_and_curves_round_trip(b: &dyn Backend) {
     }
     // Read back through a different connection.
     let mut r = c.connect();
-    let rows = r.cells(study, false).unwrap();
+    let rows = r.cells(study, lrctl_store::CellSet::Current).unwrap();
     for (i, (row, lease)) in rows.iter().zip(&claimed).enumerate() {
         assert_eq!(row.id, lease.cell);
         assert_eq!(row.state, CellState::Done);
@@ -165,7 +168,10 @@ pub fn non_finite_numbers(b: &dyn Backend) {
     let prov = provenance(&mut *s);
     let study = s.upsert_study("st", "{}").unwrap();
     s.add_cells(study, &new_cells(1, "h")).unwrap();
-    let cell = s.claim(None, "w", HOUR).unwrap().unwrap();
+    let cell = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+        .unwrap()
+        .unwrap();
     let mut result = result_for(cell.lease.cell, 0, prov);
     result.last_batch_loss = Some(f64::NAN);
     result.final_train_loss = Some(f64::NEG_INFINITY);
@@ -215,9 +221,13 @@ pub fn add_cells_is_idempotent(b: &dyn Backend) {
     more.push(more[0].clone());
     let r = s.add_cells(study, &more).unwrap();
     assert_eq!((r.added, r.existing, r.superseded), (4, 9, 0));
-    assert_eq!(s.cells(study, true).unwrap().len(), 12);
+    assert_eq!(s.cells(study, lrctl_store::CellSet::All).unwrap().len(), 12);
     // A done cell re-added stays done.
-    let lease = s.claim(Some(study), "w", HOUR).unwrap().unwrap().lease;
+    let lease = s
+        .claim(&lrctl_store::ClaimFilter::study(study), "w", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
     let prov = provenance(&mut *s);
     s.finish(&lease, &result_for(lease.cell, 0, prov), &[])
         .unwrap();
@@ -236,7 +246,11 @@ pub fn add_cells_is_idempotent(b: &dyn Backend) {
         s.add_cells(study, &bad),
         Err(StoreError::Invalid(_))
     ));
-    assert_eq!(s.cells(study, true).unwrap().len(), 12, "all or nothing");
+    assert_eq!(
+        s.cells(study, lrctl_store::CellSet::All).unwrap().len(),
+        12,
+        "all or nothing"
+    );
 }
 
 pub fn changed_hash_supersedes(b: &dyn Backend) {
@@ -246,14 +260,18 @@ pub fn changed_hash_supersedes(b: &dyn Backend) {
     let study = s.upsert_study("st", "{}").unwrap();
     let v1 = new_cells(2, "h1");
     s.add_cells(study, &v1).unwrap();
-    let lease = s.claim(Some(study), "w", HOUR).unwrap().unwrap().lease;
+    let lease = s
+        .claim(&lrctl_store::ClaimFilter::study(study), "w", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
     s.finish(
         &lease,
         &result_for(lease.cell, 0, prov),
         &curve_for(lease.cell, 4),
     )
     .unwrap();
-    let old_queued = s.cells(study, false).unwrap()[1].id;
+    let old_queued = s.cells(study, lrctl_store::CellSet::Current).unwrap()[1].id;
 
     // A hyperparameter changed: new hash for the same (task, method, seed).
     let v2 = new_cells(2, "h2");
@@ -262,14 +280,14 @@ pub fn changed_hash_supersedes(b: &dyn Backend) {
         (r.added, r.existing, r.superseded, r.reinstated),
         (2, 0, 2, 0)
     );
-    let current = s.cells(study, false).unwrap();
+    let current = s.cells(study, lrctl_store::CellSet::Current).unwrap();
     assert_eq!(current.len(), 2);
     assert!(
         current
             .iter()
             .all(|c| c.config_hash == "h2" && c.state == CellState::Queued)
     );
-    let all = s.cells(study, true).unwrap();
+    let all = s.cells(study, lrctl_store::CellSet::All).unwrap();
     assert_eq!(all.len(), 4);
     let old = all.iter().find(|c| c.id == lease.cell).unwrap();
     assert!(old.superseded_at.is_some());
@@ -291,7 +309,10 @@ pub fn changed_hash_supersedes(b: &dyn Backend) {
     );
     // The superseded queued cell is never handed out.
     let mut got = HashSet::new();
-    while let Some(cell) = s.claim(Some(study), "w", HOUR).unwrap() {
+    while let Some(cell) = s
+        .claim(&lrctl_store::ClaimFilter::study(study), "w", HOUR)
+        .unwrap()
+    {
         assert_eq!(cell.config_hash, "h2");
         got.insert(cell.lease.cell);
     }
@@ -304,7 +325,7 @@ pub fn changed_hash_supersedes(b: &dyn Backend) {
         (r.added, r.existing, r.superseded, r.reinstated),
         (0, 0, 2, 2)
     );
-    let current = s.cells(study, false).unwrap();
+    let current = s.cells(study, lrctl_store::CellSet::Current).unwrap();
     assert!(
         current
             .iter()
@@ -359,7 +380,10 @@ pub fn concurrent_claims_take_each_cell_once(b: &dyn Backend) {
                 let mut s = c.connect();
                 let worker = format!("thread-{t}");
                 barrier.wait();
-                while let Some(cell) = s.claim(Some(study), &worker, HOUR).unwrap() {
+                while let Some(cell) = s
+                    .claim(&lrctl_store::ClaimFilter::study(study), &worker, HOUR)
+                    .unwrap()
+                {
                     taken.lock().unwrap().push((cell.lease.cell, t));
                     s.finish(
                         &cell.lease,
@@ -378,7 +402,7 @@ pub fn concurrent_claims_take_each_cell_once(b: &dyn Backend) {
     let ids: HashSet<CellId> = taken.iter().map(|(id, _)| *id).collect();
     assert_eq!(taken.len(), CELLS, "every claim is a distinct cell");
     assert_eq!(ids.len(), CELLS);
-    let rows = s.cells(study, false).unwrap();
+    let rows = s.cells(study, lrctl_store::CellSet::Current).unwrap();
     for row in &rows {
         let t = taken.iter().find(|(id, _)| *id == row.id).unwrap().1;
         assert_eq!(row.state, CellState::Done);
@@ -400,12 +424,22 @@ pub fn expired_lease_is_reclaimed(b: &dyn Backend) {
     let study = s.upsert_study("st", "{}").unwrap();
     s.add_cells(study, &new_cells(1, "h")).unwrap();
     // A zero lease is expired at once: like a worker that died right after claiming.
-    let first = s.claim(None, "w1", Duration::ZERO).unwrap().unwrap().lease;
-    let second = s2.claim(None, "w2", HOUR).unwrap().unwrap().lease;
+    let first = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w1", Duration::ZERO)
+        .unwrap()
+        .unwrap()
+        .lease;
+    let second = s2
+        .claim(&lrctl_store::ClaimFilter::any(), "w2", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
     assert_eq!(second.cell, first.cell);
     assert_eq!((first.attempt, second.attempt), (1, 2));
     assert!(
-        s2.claim(None, "w3", HOUR).unwrap().is_none(),
+        s2.claim(&lrctl_store::ClaimFilter::any(), "w3", HOUR)
+            .unwrap()
+            .is_none(),
         "w2's lease is live"
     );
     // The first worker comes back: every write is refused.
@@ -449,11 +483,15 @@ pub fn same_worker_id_cannot_use_a_stale_lease(b: &dyn Backend) {
     let study = s.upsert_study("st", "{}").unwrap();
     s.add_cells(study, &new_cells(1, "h")).unwrap();
     let stale = s
-        .claim(None, "host:1", Duration::ZERO)
+        .claim(&lrctl_store::ClaimFilter::any(), "host:1", Duration::ZERO)
         .unwrap()
         .unwrap()
         .lease;
-    let fresh = s.claim(None, "host:1", HOUR).unwrap().unwrap().lease;
+    let fresh = s
+        .claim(&lrctl_store::ClaimFilter::any(), "host:1", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
     assert!(matches!(
         s.finish(&stale, &result_for(stale.cell, 1, prov), &[]),
         Err(StoreError::LeaseLost { .. })
@@ -472,14 +510,23 @@ pub fn heartbeat_keeps_the_lease(b: &dyn Backend) {
     let mut other = c.connect();
     let study = s.upsert_study("st", "{}").unwrap();
     s.add_cells(study, &new_cells(1, "h")).unwrap();
-    let lease = s.claim(None, "w1", Duration::ZERO).unwrap().unwrap().lease;
+    let lease = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w1", Duration::ZERO)
+        .unwrap()
+        .unwrap()
+        .lease;
     // Expired but not yet taken: the holder may still renew it.
     let expires = s.heartbeat(&lease, HOUR).unwrap();
     assert!(expires > lease.expires_at);
     let row = s.cell(lease.cell).unwrap().unwrap();
     assert_eq!(row.lease_expires_at, Some(expires));
     assert!(row.heartbeat_at.is_some());
-    assert!(other.claim(None, "w2", HOUR).unwrap().is_none());
+    assert!(
+        other
+            .claim(&lrctl_store::ClaimFilter::any(), "w2", HOUR)
+            .unwrap()
+            .is_none()
+    );
     assert!(matches!(
         s.heartbeat(
             &lrctl_store::Lease {
@@ -498,7 +545,11 @@ pub fn finish_is_written_exactly_once(b: &dyn Backend) {
     let prov = provenance(&mut *s);
     let study = s.upsert_study("st", "{}").unwrap();
     s.add_cells(study, &new_cells(1, "h")).unwrap();
-    let lease = s.claim(None, "w", HOUR).unwrap().unwrap().lease;
+    let lease = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
     s.finish(
         &lease,
         &result_for(lease.cell, 1, prov),
@@ -535,12 +586,18 @@ pub fn finish_is_written_exactly_once(b: &dyn Backend) {
         Err(StoreError::AlreadyFinished { .. })
     ));
     assert!(
-        s.claim(None, "w", HOUR).unwrap().is_none(),
+        s.claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+            .unwrap()
+            .is_none(),
         "done cells are not handed out"
     );
     // A result naming a provenance that does not exist is refused and writes nothing.
     s.add_cells(study, &new_cells(2, "h")).unwrap();
-    let lease = s.claim(None, "w", HOUR).unwrap().unwrap().lease;
+    let lease = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
     let bad = result_for(lease.cell, 0, lrctl_store::ProvenanceId(777));
     assert!(s.finish(&lease, &bad, &[]).is_err());
     assert_eq!(
@@ -556,7 +613,11 @@ pub fn release_returns_the_cell(b: &dyn Backend) {
     let prov = provenance(&mut *s);
     let study = s.upsert_study("st", "{}").unwrap();
     s.add_cells(study, &new_cells(1, "h")).unwrap();
-    let lease = s.claim(None, "w1", HOUR).unwrap().unwrap().lease;
+    let lease = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w1", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
     s.release(&lease).unwrap();
     let row = s.cell(lease.cell).unwrap().unwrap();
     assert_eq!(
@@ -571,7 +632,11 @@ pub fn release_returns_the_cell(b: &dyn Backend) {
         s.release(&lease),
         Err(StoreError::LeaseLost { .. })
     ));
-    let again = s.claim(None, "w2", HOUR).unwrap().unwrap().lease;
+    let again = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w2", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
     assert_eq!((again.cell, again.attempt), (lease.cell, 2));
 }
 
@@ -583,7 +648,10 @@ pub fn claim_filters_by_study(b: &dyn Backend) {
     s.add_cells(a, &new_cells(3, "h")).unwrap();
     s.add_cells(z, &new_cells(2, "h")).unwrap();
     let mut from_z = 0;
-    while let Some(cell) = s.claim(Some(z), "w", HOUR).unwrap() {
+    while let Some(cell) = s
+        .claim(&lrctl_store::ClaimFilter::study(z), "w", HOUR)
+        .unwrap()
+    {
         assert_eq!(cell.study, z);
         from_z += 1;
     }
@@ -591,7 +659,10 @@ pub fn claim_filters_by_study(b: &dyn Backend) {
     assert_eq!(s.progress(a).unwrap().queued, 3);
     assert_eq!(s.progress(z).unwrap().running, 2);
     let mut any = 0;
-    while let Some(cell) = s.claim(None, "w", HOUR).unwrap() {
+    while let Some(cell) = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+        .unwrap()
+    {
         assert_eq!(cell.study, a);
         any += 1;
     }
@@ -612,22 +683,38 @@ pub fn dead_local_workers_are_requeued(b: &dyn Backend) {
     let dead_pid = child.id();
     child.wait().unwrap();
     let dead = s
-        .claim(None, &format!("{host}:{dead_pid}"), HOUR)
+        .claim(
+            &lrctl_store::ClaimFilter::any(),
+            &format!("{host}:{dead_pid}"),
+            HOUR,
+        )
         .unwrap()
         .unwrap()
         .lease;
     let dead_slot = s
-        .claim(None, &format!("{host}:{dead_pid}/2"), HOUR)
+        .claim(
+            &lrctl_store::ClaimFilter::any(),
+            &format!("{host}:{dead_pid}/2"),
+            HOUR,
+        )
         .unwrap()
         .unwrap()
         .lease;
     let alive = s
-        .claim(None, &lrctl_store::worker_id_slot(1), HOUR)
+        .claim(
+            &lrctl_store::ClaimFilter::any(),
+            &lrctl_store::worker_id_slot(1),
+            HOUR,
+        )
         .unwrap()
         .unwrap()
         .lease;
     let remote = s
-        .claim(None, &format!("{host}-other:{dead_pid}"), HOUR)
+        .claim(
+            &lrctl_store::ClaimFilter::any(),
+            &format!("{host}-other:{dead_pid}"),
+            HOUR,
+        )
         .unwrap()
         .unwrap()
         .lease;
@@ -688,16 +775,24 @@ pub fn unknown_ids_are_errors(b: &dyn Backend) {
         s.curve(CellId(1)),
         Err(StoreError::UnknownCell { .. })
     ));
-    assert!(s.cells(lrctl_store::StudyId(5), true).unwrap().is_empty());
+    assert!(
+        s.cells(lrctl_store::StudyId(5), lrctl_store::CellSet::All)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         s.progress(lrctl_store::StudyId(5)).unwrap(),
         Progress::default()
     );
     assert!(matches!(
-        s.claim(None, "", HOUR),
+        s.claim(&lrctl_store::ClaimFilter::any(), "", HOUR),
         Err(StoreError::Invalid(_))
     ));
-    assert!(s.claim(None, "w", HOUR).unwrap().is_none());
+    assert!(
+        s.claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub fn trials_round_trip_in_order_and_once(b: &dyn Backend) {
@@ -744,4 +839,133 @@ pub fn trials_round_trip_in_order_and_once(b: &dyn Backend) {
         ..trial(5, None)
     };
     assert!(matches!(s.put_trial(&bad), Err(StoreError::Invalid(_))));
+}
+
+pub fn claims_skip_the_cells_a_worker_put_back(b: &dyn Backend) {
+    let c = b.create();
+    let mut s = c.connect();
+    let study = s.upsert_study("st", "{}").unwrap();
+    s.add_cells(study, &new_cells(3, "h")).unwrap();
+    let first = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+        .unwrap()
+        .unwrap();
+    s.release(&first.lease).unwrap();
+    let mut filter = lrctl_store::ClaimFilter::study(study);
+    filter.skip.push(first.lease.cell);
+    let mut seen = Vec::new();
+    while let Some(cell) = s.claim(&filter, "w", HOUR).unwrap() {
+        assert_ne!(
+            cell.lease.cell, first.lease.cell,
+            "a skipped cell was claimed"
+        );
+        seen.push(cell.lease.cell);
+    }
+    assert_eq!(seen.len(), 2);
+    // Another worker, skipping nothing, still finds it.
+    let other = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w2", HOUR)
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.lease.cell, first.lease.cell);
+}
+
+pub fn requeued_cells_lose_their_result_and_train_again(b: &dyn Backend) {
+    let c = b.create();
+    let mut s = c.connect();
+    let prov = provenance(&mut *s);
+    let study = s.upsert_study("st", "{}").unwrap();
+    s.add_cells(study, &new_cells(3, "h")).unwrap();
+    // Cell 1 done with a curve; cell 2 running under a live lease; cell 3 queued.
+    let done = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
+    s.finish(
+        &done,
+        &result_for(done.cell, 1, prov),
+        &curve_for(done.cell, 4),
+    )
+    .unwrap();
+    let live = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
+    let all: Vec<CellId> = s
+        .cells(study, lrctl_store::CellSet::Current)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    // Cells of another study are never touched.
+    let other = s.upsert_study("other", "{}").unwrap();
+    assert_eq!(s.requeue_cells(other, &all).unwrap(), 0);
+    let n = s.requeue_cells(study, &[done.cell, live.cell]).unwrap();
+    assert_eq!(n, 1, "the running cell is left alone");
+    let row = s.cell(done.cell).unwrap().unwrap();
+    assert_eq!(row.state, CellState::Queued);
+    assert!(row.result.is_none() && row.finished_at.is_none() && row.worker.is_none());
+    assert!(s.curve(done.cell).unwrap().is_empty());
+    assert_eq!(
+        s.cell(live.cell).unwrap().unwrap().state,
+        CellState::Running
+    );
+    // It trains again and is written once more.
+    let again = s
+        .claim(&lrctl_store::ClaimFilter::study(study), "w2", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
+    assert_eq!(again.cell, done.cell);
+    s.finish(&again, &result_for(again.cell, 2, prov), &[])
+        .unwrap();
+    let p = s.progress(study).unwrap();
+    assert_eq!((p.done, p.running, p.queued), (1, 1, 1));
+}
+
+pub fn retired_cells_leave_the_study_and_keep_their_results(b: &dyn Backend) {
+    let c = b.create();
+    let mut s = c.connect();
+    let prov = provenance(&mut *s);
+    let study = s.upsert_study("st", "{}").unwrap();
+    let cells = new_cells(2, "h");
+    s.add_cells(study, &cells).unwrap();
+    let done = s
+        .claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
+    s.finish(
+        &done,
+        &result_for(done.cell, 1, prov),
+        &curve_for(done.cell, 3),
+    )
+    .unwrap();
+    let ids: Vec<CellId> = s
+        .cells(study, lrctl_store::CellSet::Current)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(s.retire_cells(study, &ids).unwrap(), 2);
+    assert!(
+        s.cells(study, lrctl_store::CellSet::Current)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.progress(study).unwrap().total(), 0);
+    assert!(
+        s.claim(&lrctl_store::ClaimFilter::any(), "w", HOUR)
+            .unwrap()
+            .is_none()
+    );
+    // The result is still there, and adding the same cells again reinstates them.
+    let kept = s.cell(done.cell).unwrap().unwrap();
+    assert!(kept.result.is_some() && kept.superseded_at.is_some());
+    assert_eq!(s.curve(done.cell).unwrap().len(), 3);
+    let report = s.add_cells(study, &cells).unwrap();
+    assert_eq!(report.reinstated, 2);
+    assert_eq!(s.progress(study).unwrap().done, 1);
 }
