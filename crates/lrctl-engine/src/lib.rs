@@ -371,10 +371,34 @@ impl Run {
         self.outcome
     }
 
+    /// Why the run diverged or failed (`None` while it goes on).
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
     /// The evaluation that ran after the last step, which the controller sees with the next
     /// one (`None` when none ran then, or once a step has consumed it).
     pub fn pending_eval(&self) -> Option<EvalObservation> {
         self.pending_eval
+    }
+
+    /// Evaluates `split` (at most `limit` examples) at the optimizer's evaluation point and
+    /// restores the training point: an evaluation outside the task's own cadence (the Python
+    /// environment's per-step validation, its end-of-episode test loss) that leaves the run as
+    /// it was. The time is counted as evaluation time.
+    pub fn evaluate(
+        &mut self,
+        workload: &mut dyn Workload,
+        optimizer: &mut dyn Optimizer,
+        split: Split,
+        limit: Option<usize>,
+    ) -> Option<lrctl_tasks::Metrics> {
+        let t = Instant::now();
+        let m = evaluate_at_eval_point(workload, optimizer, &mut self.params, split, limit);
+        let dt = t.elapsed().as_secs_f64();
+        self.eval_seconds += dt;
+        self.seconds += dt;
+        m
     }
 
     /// The training point's parameters (flat, the workload's order).
