@@ -148,7 +148,9 @@ class Env(gymnasium.Env):
         )
         self.interval = int(interval)
         if self.action_mode == "absolute":
-            self.action_space = spaces.Box(lo, hi, shape=(1,), dtype=np.float32)
+            self.action_space = spaces.Box(
+                np.full(1, lo, np.float32), np.full(1, hi, np.float32), dtype=np.float32
+            )
         else:
             self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         if self.dacbench_compat:
