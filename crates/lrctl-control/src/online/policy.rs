@@ -425,10 +425,13 @@ mod tests {
         assert_eq!(m.neutral(), Some(0.0));
     }
 
+    /// The (step, vector) pairs a policy was asked about.
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(u64, Vec<f64>)>>>;
+
     /// Answers from a list and records what it saw.
     struct Scripted {
         actions: Vec<Result<f64, String>>,
-        seen: std::sync::Arc<std::sync::Mutex<Vec<(u64, Vec<f64>)>>>,
+        seen: Seen,
     }
 
     impl Policy for Scripted {
