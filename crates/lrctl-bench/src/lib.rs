@@ -322,7 +322,7 @@ fn store_write_ms(spec: &TaskSpec, result: &lrctl_engine::RunResult) -> Result<f
             })
             .collect();
     }
-    let (mut cell_result, curve) = lrctl_wrap::cell::to_store(spec, &full);
+    let (mut cell_result, curve) = full.to_record(spec);
     // Opening the file (schema creation) is a once-per-study cost, not a per-cell one.
     let mut store = lrctl_store::open(&path.display().to_string())?;
     let start = Instant::now();

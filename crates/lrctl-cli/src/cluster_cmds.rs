@@ -34,9 +34,16 @@ pub struct WorkerArgs {
     /// cells return to the queue when it runs out.
     #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
     lease: f64,
-    /// Show a progress bar (default: one log line per finished cell, for batch logs).
-    #[arg(long)]
-    progress: bool,
+    /// How to show progress: `log` (the default: one line per finished cell, for batch
+    /// logs), `bar` (`--progress` alone) or `none`.
+    #[arg(
+        long,
+        value_enum,
+        num_args = 0..=1,
+        default_value = "log",
+        default_missing_value = "bar"
+    )]
+    progress: crate::progress::Display,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -62,14 +69,7 @@ pub fn worker(args: WorkerArgs) -> Result<()> {
         .follow
         .then(|| seconds("--poll", args.poll))
         .transpose()?;
-    cfg.observer = Some(crate::progress::observer(
-        if args.progress {
-            crate::progress::Display::Bar
-        } else {
-            crate::progress::Display::Log
-        },
-        None,
-    )?);
+    cfg.observer = Some(crate::progress::observer(args.progress, None)?);
     install_ctrlc(std::sync::Arc::clone(&cfg.cancel));
     let location = &args.store.store;
     // A worker started while the database is down (or restarting) waits for it, and says so;

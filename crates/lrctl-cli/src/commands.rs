@@ -31,10 +31,14 @@ enum Command {
     /// Tune a method's hyperparameters on a task with a multi-fidelity tuner (Hyperband, ASHA,
     /// BOHB, SMAC-style, ...) and print the trials, the incumbent and the cost.
     Tune(crate::tune_cmd::TuneArgs),
-    /// List the built-in tasks.
-    Tasks,
-    /// List the built-in methods.
-    Methods,
+    /// List the built-in tasks, or `show` one (data, model, parameters, budget, splits).
+    Tasks(crate::catalog_cmds::ListArgs),
+    /// List the built-in methods, or `show` one (its method file).
+    Methods(crate::catalog_cmds::ListArgs),
+    /// List the optimizer kinds a method file can use, with their fields and defaults.
+    Optimizers,
+    /// List the controller kinds a method file can use, with their fields and defaults.
+    Controllers,
     /// Run a study (default: the `quick` suite on embedded data, default methods, 3 seeds).
     Run(study_cmds::RunArgs),
     /// Progress of the studies in a store.
@@ -121,7 +125,50 @@ struct TrainArgs {
     #[arg(long, default_value_t = 1)]
     threads: usize,
     #[command(flatten)]
+    set: SetArgs,
+    #[command(flatten)]
     data_args: DataArgs,
+}
+
+/// Overrides of a method's fields on the command line.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// Set a field of the method by dotted path, e.g. `--set controller.lr=3e-4` or
+    /// `--set optimizer.betas.1=0.95` (repeatable). The value is JSON (a number, `true`,
+    /// `"text"`); it is part of the cells' configuration, so their hash changes.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+}
+
+impl SetArgs {
+    /// The overrides as (path, value).
+    pub fn overrides(&self) -> Result<Vec<(String, serde_json::Value)>> {
+        self.set
+            .iter()
+            .map(|s| {
+                let Some((path, value)) = s.split_once('=') else {
+                    bail!("--set {s}: write PATH=VALUE, e.g. --set controller.lr=3e-4");
+                };
+                let path = path.trim();
+                if path.is_empty() {
+                    bail!("--set {s}: the path is empty");
+                }
+                // JSON when it parses (numbers, booleans, quoted text), else plain text.
+                let value = serde_json::from_str(value.trim())
+                    .unwrap_or_else(|_| serde_json::Value::String(value.trim().to_string()));
+                Ok((path.to_string(), value))
+            })
+            .collect()
+    }
+
+    /// `method` with the overrides applied (unchanged without any).
+    pub fn apply(&self, method: lrctl_wrap::Method) -> Result<lrctl_wrap::Method> {
+        let overrides = self.overrides()?;
+        if overrides.is_empty() {
+            return Ok(method);
+        }
+        Ok(method.with_overrides(&overrides)?)
+    }
 }
 
 /// Runs the parsed command line.
@@ -129,14 +176,10 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train(args),
         Command::Tune(args) => crate::tune_cmd::run(args),
-        Command::Tasks => {
-            output::print_tasks(&lrctl_tasks::registry::builtin());
-            Ok(())
-        }
-        Command::Methods => {
-            output::print_methods(&lrctl_wrap::builtin());
-            Ok(())
-        }
+        Command::Tasks(args) => crate::catalog_cmds::tasks(args),
+        Command::Methods(args) => crate::catalog_cmds::methods(args),
+        Command::Optimizers => crate::catalog_cmds::optimizers(),
+        Command::Controllers => crate::catalog_cmds::controllers(),
         Command::Run(args) => study_cmds::run(args),
         Command::Status(args) => study_cmds::status(args),
         Command::Show(args) => study_cmds::show(args),
@@ -178,6 +221,17 @@ fn man(out: Option<&std::path::Path>) -> Result<()> {
 pub fn resolve_task(name: &str, data: Option<&PathBuf>) -> Result<TaskSpec> {
     let mut spec = lrctl_tasks::registry::find(name)?;
     if let Some(path) = data {
+        // A named dataset stays that dataset: training another file under its name would
+        // file the results under the wrong data.
+        if !spec.data.needs_path() {
+            bail!(
+                "task `{}` trains on the dataset `{}`; to train on your own file use a \
+                 bring-your-own-file task (`lrctl tasks` lists them: libsvm/file, mlp/idx, \
+                 cnn/idx, lm/file) with --data, or define a task in a study file",
+                spec.name,
+                spec.data.name()
+            );
+        }
         spec.data = spec.data.with_path(path.clone());
     } else if spec.data.needs_path() {
         bail!(
@@ -188,9 +242,10 @@ pub fn resolve_task(name: &str, data: Option<&PathBuf>) -> Result<TaskSpec> {
     Ok(spec)
 }
 
-/// A plain method by name or file, or an error that says where a wrapped one can go.
-pub fn plain_method(name: &str) -> Result<lrctl_method::MethodSpec> {
-    let method = lrctl_wrap::find(name)?;
+/// A plain method by name or file (with `--set` overrides), or an error that says where a
+/// wrapped one can go.
+pub fn plain_method(name: &str, set: &SetArgs) -> Result<lrctl_method::MethodSpec> {
+    let method = set.apply(lrctl_wrap::find(name)?)?;
     match &method.wrapper {
         None => Ok(method.spec),
         Some(lrctl_wrap::Wrapper::Tune(_)) => bail!(
@@ -206,11 +261,11 @@ pub fn plain_method(name: &str) -> Result<lrctl_method::MethodSpec> {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
-    if let Some(out) = &args.out {
+    if let Some(out) = args.out.as_ref().filter(|o| o.as_os_str() != "-") {
         output::check_out_extension(out)?;
     }
     let spec = resolve_task(&args.task, args.data.as_ref())?;
-    let method = plain_method(&args.method)?;
+    let method = plain_method(&args.method, &args.set)?;
     method.validate()?;
     let task = lrctl_tasks::prepare(&spec, &args.data_args.dirs())?;
 
@@ -247,10 +302,27 @@ fn train(args: TrainArgs) -> Result<()> {
     .expect("not cancelled");
     bar.finish_and_clear();
 
-    output::print_run(&spec, &method.name, args.seed, &result);
-    if let Some(out) = &args.out {
-        output::write_run(out, &spec, &method, args.seed, &result)?;
-        eprintln!("wrote {}", out.display());
+    match &args.out {
+        // `--out -`: the full result as JSON on stdout (for a pipe); the summary to stderr.
+        Some(out) if out.as_os_str() == "-" => {
+            eprint!(
+                "{}",
+                output::run_summary(&spec, &method.name, args.seed, &result)
+            );
+            output::write_run_json(&mut std::io::stdout(), &spec, &method, args.seed, &result)?;
+        }
+        Some(out) => {
+            print!(
+                "{}",
+                output::run_summary(&spec, &method.name, args.seed, &result)
+            );
+            output::write_run(out, &spec, &method, args.seed, &result)?;
+            eprintln!("wrote {}", out.display());
+        }
+        None => print!(
+            "{}",
+            output::run_summary(&spec, &method.name, args.seed, &result)
+        ),
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `lrctl`: learning-rate control, trained, compared and selected.
 
 mod bench_cmd;
+mod catalog_cmds;
 mod cells_cmd;
 mod cluster_cmds;
 mod commands;

@@ -45,34 +45,48 @@ pub fn print_methods(methods: &[lrctl_wrap::Method]) {
 }
 
 /// The summary `lrctl train` prints.
-pub fn print_run(task: &TaskSpec, method: &str, seed: u64, r: &RunResult) {
-    println!("task        {}", task.name);
-    println!("method      {method}");
-    println!("seed        {seed}");
-    println!("outcome     {}", r.outcome.as_str());
+pub fn run_summary(task: &TaskSpec, method: &str, seed: u64, r: &RunResult) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "task        {}", task.name);
+    let _ = writeln!(s, "method      {method}");
+    let _ = writeln!(s, "seed        {seed}");
+    let _ = writeln!(s, "outcome     {}", r.outcome.as_str());
     if let Some(reason) = &r.reason {
-        println!("reason      {reason}");
+        let _ = writeln!(s, "reason      {reason}");
     }
-    println!("steps       {} / {}", r.steps, r.total_steps);
-    println!("parameters  {}", r.n_params);
+    let _ = writeln!(s, "steps       {} / {}", r.steps, r.total_steps);
+    let _ = writeln!(s, "parameters  {}", r.n_params);
     if let Some(l) = r.final_train_loss {
-        println!("train loss  {l:.6} (mean mini-batch loss over the last curve interval)");
+        let _ = writeln!(
+            s,
+            "train loss  {l:.6} (mean mini-batch loss over the last curve interval)"
+        );
     }
-    if let Some(m) = &r.train {
-        println!("train       {}", metrics_line(m));
+    for (name, m) in [
+        ("train     ", &r.train),
+        ("validation", &r.validation),
+        ("test      ", &r.test),
+    ] {
+        match m {
+            Some(m) => {
+                let _ = writeln!(s, "{name}  {}", metrics_line(m));
+            }
+            // An evaluation over no examples (an empty split) has no value, not 0.
+            None if r.outcome == lrctl_engine::Outcome::Finished => {
+                let _ = writeln!(s, "{name}  no value (the split is empty)");
+            }
+            None => {}
+        }
     }
-    if let Some(m) = &r.validation {
-        println!("validation  {}", metrics_line(m));
-    }
-    if let Some(m) = &r.test {
-        println!("test        {}", metrics_line(m));
-    }
-    println!(
+    let _ = writeln!(
+        s,
         "time        {:.2} s ({:.2} s evaluating, {:.0} steps/s)",
         r.seconds,
         r.eval_seconds,
         r.steps as f64 / (r.seconds - r.eval_seconds).max(1e-9)
     );
+    s
 }
 
 /// One line of metrics.
@@ -121,19 +135,10 @@ pub fn write_run(
     // Written whole or not at all: a killed write leaves the old file.
     lrctl_store::atomic::write_with(path, |f| -> Result<()> {
         if path.extension().and_then(|e| e.to_str()) == Some("json") {
-            let file = RunFile {
-                lrctl_version: env!("CARGO_PKG_VERSION"),
-                task,
-                method,
-                seed,
-                result: r,
-            };
-            serde_json::to_writer_pretty(&mut *f, &file)?;
-            writeln!(f)?;
+            write_run_json(f, task, method, seed, r)
         } else {
-            write_curve_csv(f, task, r)?;
+            write_curve_csv(f, task, &method.name, seed, r)
         }
-        Ok(())
     })
     .with_context(|| format!("cannot write {}", path.display()))
 }
@@ -165,10 +170,47 @@ pub fn write_report_dir(doc: &lrctl_doc::Document, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The curve as CSV (the columns of `lrctl export --table curves` without the cell prefix):
-/// one row per recorded point, evaluation columns empty between evaluations.
-pub fn write_curve_csv(w: &mut dyn Write, task: &TaskSpec, r: &RunResult) -> Result<()> {
-    writeln!(w, "{}", lrctl_study::export::CURVE_COLUMNS)?;
-    let (_, rows) = lrctl_wrap::cell::to_store(task, r);
-    Ok(lrctl_study::export::write_curve_rows(w, "", &rows)?)
+/// A single run as JSON: the task, the method, the seed and the whole result.
+pub fn write_run_json(
+    w: &mut dyn Write,
+    task: &TaskSpec,
+    method: &MethodSpec,
+    seed: u64,
+    r: &RunResult,
+) -> Result<()> {
+    let file = RunFile {
+        lrctl_version: env!("CARGO_PKG_VERSION"),
+        task,
+        method,
+        seed,
+        result: r,
+    };
+    serde_json::to_writer_pretty(&mut *w, &file)?;
+    writeln!(w)?;
+    Ok(())
+}
+
+/// The curve as CSV: the cell (`task, method, seed`) and the metric's name, then the columns
+/// of `lrctl export --table curves`; one row per recorded point, evaluation columns empty
+/// between evaluations.
+pub fn write_curve_csv(
+    w: &mut dyn Write,
+    task: &TaskSpec,
+    method: &str,
+    seed: u64,
+    r: &RunResult,
+) -> Result<()> {
+    writeln!(
+        w,
+        "task,method,seed,metric_name,{}",
+        lrctl_study::export::CURVE_COLUMNS
+    )?;
+    let (_, rows) = r.to_record(task);
+    let prefix = format!(
+        "{},{},{seed},{}",
+        lrctl_study::export::csv_text(&task.name),
+        lrctl_study::export::csv_text(method),
+        task.primary_metric().0
+    );
+    Ok(lrctl_study::export::write_curve_rows(w, &prefix, &rows)?)
 }

@@ -9,14 +9,15 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lrctl_study::{Observer, RunEvent};
 
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How progress is shown (`--progress bar|log|none` on `run` and `worker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Display {
     /// A progress bar on stderr (hidden when stderr is not a terminal).
     Bar,
     /// One line per finished cell on stderr.
     Log,
-    /// Nothing.
+    /// Nothing (`--quiet`).
+    #[value(name = "none")]
     Quiet,
 }
 

@@ -50,6 +50,8 @@ pub struct StudyArgs {
     /// Study name in the store (default: the file's stem or the suites joined by `+`).
     #[arg(long)]
     study: Option<String>,
+    #[command(flatten)]
+    set: crate::commands::SetArgs,
 }
 
 /// `lrctl run`.
@@ -60,7 +62,11 @@ pub struct RunArgs {
     /// Cells trained at once, one thread each (default: the number of cores).
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
-    /// No progress bar.
+    /// How to show progress: `bar` (the default), `log` (one line per finished cell) or
+    /// `none`.
+    #[arg(long, value_enum, default_value = "bar")]
+    progress: crate::progress::Display,
+    /// No progress bar (`--progress none`).
     #[arg(long)]
     quiet: bool,
     /// Write every event (a cell starts, a result is recorded) as one JSON line to this file,
@@ -160,9 +166,11 @@ pub struct ReportArgs {
         value_name = "SEED"
     )]
     seed: u64,
-    /// The study (default: the only one, else the most recently changed).
+    /// The study (default: the only one, else the most recently changed). Give it more than
+    /// once to compare studies side by side: methods become `STUDY:method` on the tasks they
+    /// share.
     #[arg(long)]
-    study: Option<String>,
+    study: Vec<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -178,8 +186,20 @@ pub fn report(args: ReportArgs) -> Result<()> {
         bail!("--reps must be at least 1");
     }
     let mut store = lrctl_store::open_read_only(&args.store.store)?;
-    let study = find_study(store.as_mut(), args.study.as_deref())?;
-    let snap = lrctl_study::snapshot::Snapshot::read(store.as_mut(), study)?;
+    let snap = if args.study.len() > 1 {
+        let mut snaps = Vec::new();
+        for name in &args.study {
+            let study = find_study(store.as_mut(), Some(name))?;
+            snaps.push(lrctl_study::snapshot::Snapshot::read(
+                store.as_mut(),
+                study,
+            )?);
+        }
+        lrctl_study::snapshot::Snapshot::side_by_side(snaps)
+    } else {
+        let study = find_study(store.as_mut(), args.study.first().map(String::as_str))?;
+        lrctl_study::snapshot::Snapshot::read(store.as_mut(), study)?
+    };
     let opts = lrctl_report::ReportOptions {
         smoothing: args.smooth,
         bootstrap_reps: args.reps,
@@ -250,7 +270,14 @@ pub fn study_from(args: &StudyArgs) -> Result<Study> {
             );
         }
     }
-    Ok(file.resolve()?)
+    let mut study = file.resolve()?;
+    // `--set` overrides every method of the study (a path one lacks is an error).
+    study.methods = study
+        .methods
+        .into_iter()
+        .map(|m| args.set.apply(m))
+        .collect::<Result<_>>()?;
+    Ok(study)
 }
 
 /// `lrctl run`.
@@ -279,14 +306,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         cfg.jobs = j;
     }
-    cfg.observer = Some(crate::progress::observer(
-        if args.quiet {
-            crate::progress::Display::Quiet
-        } else {
-            crate::progress::Display::Bar
-        },
-        args.events.as_deref(),
-    )?);
+    let display = if args.quiet {
+        crate::progress::Display::Quiet
+    } else {
+        args.progress
+    };
+    cfg.observer = Some(crate::progress::observer(display, args.events.as_deref())?);
     install_ctrlc(Arc::clone(&cfg.cancel));
 
     let n_cells = study.cells().len();
@@ -520,7 +545,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
             return Ok(());
         }
     };
-    match &args.out {
+    match args.out.as_ref().filter(|p| p.as_os_str() != "-") {
         Some(path) => {
             // Killed or failed half-way, the old file stays whole.
             let mut f = lrctl_store::atomic::AtomicFile::create(path)

@@ -105,6 +105,8 @@ pub struct TuneArgs {
     #[arg(long)]
     quiet: bool,
     #[command(flatten)]
+    set: crate::commands::SetArgs,
+    #[command(flatten)]
     data_args: DataArgs,
 }
 
@@ -154,7 +156,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         bail!("--min-budget ({min}) is greater than --max-budget ({max})");
     }
     let spec = resolve_task(&args.task, args.data.as_ref())?;
-    let wrapped = lrctl_wrap::find(&args.method)?;
+    let wrapped = args.set.apply(lrctl_wrap::find(&args.method)?)?;
     wrapped.validate()?;
     if wrapped.is_selection() {
         bail!(

@@ -184,3 +184,57 @@ fn report_while_the_study_runs() {
     );
     assert!(html.contains("Task mlp/digits"));
 }
+
+#[test]
+fn two_studies_side_by_side_and_what_the_report_says_about_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (study, lr) in [("low", "0.001"), ("high", "0.01")] {
+        common::run_ok(
+            d,
+            &[
+                "run",
+                "--task",
+                "logreg/iris",
+                "--task",
+                "logreg/wine-quality",
+                "--method",
+                "adam-fixed",
+                "--method",
+                "plateau-adamw",
+                "--seeds",
+                "2",
+                "--steps",
+                "20",
+                "--study",
+                study,
+                "--quiet",
+                "--set",
+                &format!("controller.lr={lr}"),
+            ],
+        );
+    }
+    let out = common::run_ok(
+        d,
+        &[
+            "report", "--study", "low", "--study", "high", "--out", "both", "--reps", "100",
+        ],
+    );
+    assert!(out.contains("wrote"), "{out}");
+    let md = std::fs::read_to_string(d.join("both/report.md")).unwrap();
+    assert!(md.contains("low vs high"), "titled by both studies");
+    for m in ["low:adam-fixed", "high:adam-fixed", "low:plateau-adamw"] {
+        assert!(md.contains(m), "{m} missing");
+    }
+    // Chart titles carry their task (a saved SVG keeps its context).
+    let svg = std::fs::read_to_string(d.join("both/figures/logreg-iris-train-loss.svg")).unwrap();
+    assert!(svg.contains("logreg/iris"), "the task is in the figure");
+    // plateau-adamw never acts in 20 steps: its runs are adam-fixed's.
+    assert!(
+        md.contains("high:plateau-adamw's runs on logreg/iris are identical to high:adam-fixed's"),
+        "identical runs are noted"
+    );
+    // One provenance row per build and machine.
+    let prov = std::fs::read_to_string(d.join("both/tables/provenance.csv")).unwrap();
+    assert_eq!(prov.lines().count(), 2, "{prov}");
+}

@@ -336,3 +336,156 @@ budget = { epochs = 1 }
     let out = run_ok(d, &["worker", "--study", "s"]);
     assert!(out.contains("trained 2 cell(s)"), "{out}");
 }
+
+#[test]
+fn cells_on_a_users_file_are_the_files_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows = |k: usize| -> String {
+        (0..40)
+            .map(|i| {
+                format!(
+                    "{} 1:{} 2:{}\n",
+                    (i + k) % 2,
+                    (i % 7) as f64 / 7.0,
+                    (i % 5) as f64 / 5.0
+                )
+            })
+            .collect()
+    };
+    write(d, "mine.svm", &rows(0));
+    write(
+        d,
+        "s.toml",
+        r#"
+name = "s"
+methods = ["adam-fixed"]
+seeds = 1
+steps = 5
+
+[[task]]
+name = "logreg/mine"
+description = "my file"
+data = { kind = "libsvm", name = "mine", path = "mine.svm" }
+model = { kind = "linear" }
+batch_size = 8
+budget = { epochs = 1 }
+"#,
+    );
+    run_ok(d, &["run", "--file", "s.toml", "--submit-only"]);
+    // Another file under the same name on the worker's machine: refused, not trained as if it
+    // were the submitted data.
+    write(d, "mine.svm", &rows(1));
+    run_ok(d, &["worker", "--study", "s"]);
+    let csv = stdout_ok(d, &["export", "--study", "s", "--format", "csv"]);
+    assert!(
+        csv.contains(",failed,") && csv.contains("not the data this task was defined with"),
+        "{csv}"
+    );
+    // Running the study again defines its cells by the file as it is now: new cells.
+    let out = run_ok(d, &["run", "--file", "s.toml", "--quiet"]);
+    assert!(out.contains("superseded"), "{out}");
+    let csv = stdout_ok(d, &["export", "--study", "s", "--format", "csv"]);
+    assert!(
+        csv.contains(",finished,") && !csv.contains(",failed,"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn a_named_dataset_is_not_trained_on_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "x.svm", "0 1:1\n1 1:0\n");
+    let err = run_err(
+        dir.path(),
+        &[
+            "train",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "adam-fixed",
+            "--data",
+            "x.svm",
+            "--steps",
+            "2",
+        ],
+    );
+    assert!(err.contains("bring-your-own-file"), "{err}");
+}
+
+#[test]
+fn set_overrides_a_methods_fields_and_makes_new_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = [
+        "run",
+        "--task",
+        "logreg/iris",
+        "--method",
+        "adam-fixed",
+        "--seeds",
+        "1",
+        "--steps",
+        "5",
+        "--quiet",
+        "--study",
+        "s",
+    ];
+    run_ok(d, &base);
+    let mut set = base.to_vec();
+    set.extend(["--set", "controller.lr=0.01"]);
+    let out = run_ok(d, &set);
+    assert!(out.contains("superseded"), "a new configuration: {out}");
+    let json = stdout_ok(d, &["export", "--study", "s", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["cells"].as_array().unwrap().len(), 1);
+    let out = run_ok(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "adam-fixed",
+            "--steps",
+            "3",
+            "--set",
+            "controller.lr=0.02",
+            "--out",
+            "r.json",
+        ],
+    );
+    assert!(out.contains("finished"), "{out}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(r["method"]["controller"]["lr"], 0.02);
+    let err = run_err(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "adam-fixed",
+            "--set",
+            "controller.rate=1",
+        ],
+    );
+    assert!(
+        err.contains("no field `controller.rate`") && err.contains("lr"),
+        "{err}"
+    );
+    let err = run_err(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "adam-fixed",
+            "--set",
+            "x",
+        ],
+    );
+    assert!(err.contains("PATH=VALUE"), "{err}");
+}

@@ -17,6 +17,13 @@
 //!   method file, with validation ([`ControllerSpec::build`]) and a one-line
 //!   [`ControllerSpec::describe`].
 //!
+//! # Adding a controller
+//!
+//! Its module (the rule, and its configuration struct implementing [`ControllerConfig`] and
+//! building as a schedule or an online controller) and one line in its family's registration
+//! list (`schedules/mod.rs` or `online/mod.rs`), from which [`ControllerSpec`] and its dispatch
+//! are generated.
+//!
 //! # Configuration
 //!
 //! The table is tagged by `kind` (kebab-case); field names are snake_case, like the
@@ -47,7 +54,7 @@ pub use error::ControlError;
 pub use observe::{OBSERVATION_LEN, OBSERVATION_NAMES, OBSERVATION_VERSION, ObservationEncoder};
 pub use schedules::{Clock, Horizon, Schedule, ScheduleController, Unit};
 pub use shape::Shape;
-pub use spec::ControllerSpec;
+pub use spec::{ControllerConfig, ControllerSpec};
 
 /// Cheap global statistics of the current mini-batch gradient, computed by the engine over the
 /// whole model.

@@ -1,92 +1,218 @@
 //! Controller configuration as data: the `[controller]` table of a method file.
+//!
+//! Each controller's configuration struct implements [`ControllerConfig`] next to its rule
+//! (and builds through `ScheduleConfig` or `OnlineConfig`); [`ControllerSpec`], the tagged enum
+//! of all of them, and its dispatch are generated from the two registration lists, the fixed
+//! schedules' in `schedules/mod.rs` and the online controllers' in `online/mod.rs`. Adding a
+//! controller is its module and one line in its family's list.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::check::Ctx;
-use crate::online::{HypergradientConfig, PlateauConfig, PolicyConfig, SpsConfig};
-use crate::schedules::{
-    ConstantConfig, CosineConfig, CosineWarmRestartsConfig, ExponentialConfig, InverseSqrtConfig,
-    LinearWarmupConfig, MultiStepConfig, OneCycleConfig, PolynomialConfig, ProductConfig, Schedule,
-    ScheduleController, SequentialConfig, StepConfig, WarmupStableDecayConfig,
-};
+use crate::online::online_controllers;
+use crate::schedules::{Schedule, fixed_schedules};
 use crate::{ControlError, Controller};
 
-/// Every controller lrctl knows, tagged by `kind` (kebab-case). Field names are snake_case, as
-/// in the `[optimizer]` table; each variant's struct rejects unknown fields and documents its
-/// defaults.
+/// The configuration of one controller: the `[controller]` table of one `kind`.
 ///
-/// `lr` is the base (or peak, or initial) learning rate of every variant; for
-/// hyperparameter-free optimizers it is their multiplier, usually 1. Fixed schedules nested in
-/// a `sequential` or `product` may omit it and inherit the enclosing one.
-///
-/// ```toml
-/// [controller]
-/// kind = "constant"
-/// lr = 0.001
-/// ```
-///
-/// ```toml
-/// [controller]
-/// kind = "cosine-warm-restarts"
-/// lr = 0.005
-/// t0 = 10
-/// t_mult = 2
-/// eta_min = 0.0
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum ControllerSpec {
-    /// A constant rate.
-    Constant(ConstantConfig),
-    /// Multiply by `gamma` every `step_size` steps (PyTorch `StepLR`).
-    Step(StepConfig),
-    /// Multiply by `gamma` at milestones (PyTorch `MultiStepLR`).
-    MultiStep(MultiStepConfig),
-    /// Multiply by `gamma` every step (PyTorch `ExponentialLR`).
-    Exponential(ExponentialConfig),
-    /// Polynomial decay (PyTorch `PolynomialLR`).
-    Polynomial(PolynomialConfig),
-    /// Linear warm-up, then ∝ 1/√step (Vaswani et al. 2017).
-    InverseSqrt(InverseSqrtConfig),
-    /// Linear ramp between two factors of `lr` (PyTorch `LinearLR`).
-    LinearWarmup(LinearWarmupConfig),
-    /// Cosine annealing (PyTorch `CosineAnnealingLR`).
-    Cosine(CosineConfig),
-    /// Cosine annealing with warm restarts, SGDR (PyTorch `CosineAnnealingWarmRestarts`).
-    CosineWarmRestarts(CosineWarmRestartsConfig),
-    /// The one-cycle policy (PyTorch `OneCycleLR`).
-    OneCycle(OneCycleConfig),
-    /// Warmup-stable-decay (MiniCPM).
-    #[serde(alias = "wsd")]
-    WarmupStableDecay(WarmupStableDecayConfig),
-    /// Phases one after another (PyTorch `SequentialLR`).
-    Sequential(SequentialConfig),
-    /// Schedules multiplied together (e.g. warm-up × cosine).
-    #[serde(alias = "multiplicative")]
-    Product(ProductConfig),
-    /// Reduce the rate when a monitored quantity stops improving.
-    ReduceOnPlateau(PlateauConfig),
-    /// Hypergradient descent (Baydin et al. 2018).
-    Hypergradient(HypergradientConfig),
-    /// Stochastic Polyak step size, SPS_max (Loizou et al. 2021).
-    Sps(SpsConfig),
-    /// A Python policy choosing the rate from the observation vector (run in a policy host).
-    Policy(PolicyConfig),
+/// Implementations use `#[serde(deny_unknown_fields)]` and document their defaults; the field
+/// names are those of the method file. The registration checks at compile time that the tag it
+/// gives the variant is [`ControllerConfig::KIND`].
+pub trait ControllerConfig:
+    Clone + std::fmt::Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The `kind` tag as written in a method file, e.g. `"cosine-warm-restarts"`.
+    const KIND: &'static str;
+
+    /// The configured base learning rate, if the table sets one.
+    fn lr(&self) -> Option<f64>;
+
+    /// One line describing the controller and its main hyperparameters, for `lrctl methods`.
+    fn describe(&self) -> String;
+
+    /// The step at which a run of `budget` steps leaves the part it shares with runs of any
+    /// budget (see [`ControllerSpec::branch_step`]); `None` (the default) when there is none.
+    fn branch_step(&self, _budget: u64) -> Option<u64> {
+        None
+    }
 }
 
-impl ControllerSpec {
-    /// Validates the configuration and builds a fresh controller.
-    pub fn build(&self) -> Result<Box<dyn Controller>, ControlError> {
-        let ctx = Ctx::root();
-        Ok(match self {
-            Self::ReduceOnPlateau(c) => Box::new(c.build(&ctx)?),
-            Self::Hypergradient(c) => Box::new(c.build(&ctx)?),
-            Self::Sps(c) => Box::new(c.build(&ctx)?),
-            Self::Policy(c) => Box::new(c.build(&ctx)?),
-            _ => Box::new(ScheduleController::new(self.nested_schedule(&ctx, None)?)),
-        })
-    }
+/// A fixed schedule's configuration: builds a pure function of the step counter, which can be
+/// a phase or a factor of a composition.
+pub(crate) trait ScheduleConfig: ControllerConfig {
+    /// Validates and builds the schedule at `ctx` (its place in the table, for errors), with
+    /// `inherited` as the base rate when the table sets no `lr`.
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError>;
+}
 
+/// An online controller's configuration: builds a controller with state that reads the
+/// observations (never a phase or factor of a composition).
+pub(crate) trait OnlineConfig: ControllerConfig {
+    /// The controller built.
+    type Controller: Controller + 'static;
+
+    /// Validates and builds the controller at `ctx` (its place in the table, for errors).
+    fn build(&self, ctx: &Ctx) -> Result<Self::Controller, ControlError>;
+}
+
+/// `a == b`, usable in constants (the registration's compile-time check of the tags).
+pub(crate) const fn same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Generates [`ControllerSpec`] and its dispatch from the two registration lists (the end of
+/// the chain `fixed_schedules! → online_controllers! → controller_spec!`).
+macro_rules! controller_spec {
+    (
+        schedules {
+            $( $(#[$sattr:meta])* $svariant:ident($sconfig:ty) = $skind:literal, )+
+        }
+        online {
+            $( $(#[$oattr:meta])* $ovariant:ident($oconfig:ty) = $okind:literal, )+
+        }
+    ) => {
+        /// Every controller lrctl knows, tagged by `kind` (kebab-case). Field names are
+        /// snake_case, as in the `[optimizer]` table; each variant's struct rejects unknown
+        /// fields and documents its defaults.
+        ///
+        /// `lr` is the base (or peak, or initial) learning rate of every variant; for
+        /// hyperparameter-free optimizers it is their multiplier, usually 1. Fixed schedules
+        /// nested in a `sequential` or `product` may omit it and inherit the enclosing one.
+        ///
+        /// ```toml
+        /// [controller]
+        /// kind = "constant"
+        /// lr = 0.001
+        /// ```
+        ///
+        /// ```toml
+        /// [controller]
+        /// kind = "cosine-warm-restarts"
+        /// lr = 0.005
+        /// t0 = 10
+        /// t_mult = 2
+        /// eta_min = 0.0
+        /// ```
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum ControllerSpec {
+            $( $(#[$sattr])* #[serde(rename = $skind)] $svariant($sconfig), )+
+            $( $(#[$oattr])* #[serde(rename = $okind)] $ovariant($oconfig), )+
+        }
+
+        const _: () = {
+            $(
+                assert!(
+                    same_str(<$sconfig as ControllerConfig>::KIND, $skind),
+                    concat!("the registered tag `", $skind, "` is not its configuration's KIND"),
+                );
+            )+
+            $(
+                assert!(
+                    same_str(<$oconfig as ControllerConfig>::KIND, $okind),
+                    concat!("the registered tag `", $okind, "` is not its configuration's KIND"),
+                );
+            )+
+        };
+
+        impl ControllerSpec {
+            /// Every registered `kind` tag (aliases not included), in registration order.
+            pub const KINDS: &'static [&'static str] = &[$($skind,)+ $($okind),+];
+
+            /// Validates the configuration and builds a fresh controller.
+            pub fn build(&self) -> Result<Box<dyn Controller>, ControlError> {
+                let ctx = Ctx::root();
+                Ok(match self {
+                    $( Self::$ovariant(c) => Box::new(OnlineConfig::build(c, &ctx)?), )+
+                    _ => Box::new(crate::ScheduleController::new(
+                        self.nested_schedule(&ctx, None)?,
+                    )),
+                })
+            }
+
+            /// Whether this is a fixed schedule (a pure function of the step counter) rather
+            /// than an online controller.
+            pub fn is_schedule(&self) -> bool {
+                !matches!(self, $( Self::$ovariant(_) )|+)
+            }
+
+            /// The configured base learning rate, if the table sets one.
+            pub fn lr(&self) -> Option<f64> {
+                match self {
+                    $( Self::$svariant(c) => c.lr(), )+
+                    $( Self::$ovariant(c) => c.lr(), )+
+                }
+            }
+
+            /// The `kind` tag as written in a method file, e.g. `"cosine-warm-restarts"`.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $( Self::$svariant(_) => <$sconfig as ControllerConfig>::KIND, )+
+                    $( Self::$ovariant(_) => <$oconfig as ControllerConfig>::KIND, )+
+                }
+            }
+
+            /// One line describing the controller and its main hyperparameters, for
+            /// `lrctl methods`.
+            pub fn describe(&self) -> String {
+                match self {
+                    $( Self::$svariant(c) => c.describe(), )+
+                    $( Self::$ovariant(c) => c.describe(), )+
+                }
+            }
+
+            /// For a controller whose runs of different budgets share their first steps (a
+            /// warmup-stable-decay schedule, [`WarmupStableDecayConfig::branch_step`]), the
+            /// step at which a run of `budget` steps leaves the shared part: runs of any budget
+            /// can branch off a checkpoint taken there. `None` for every other kind.
+            ///
+            /// [`WarmupStableDecayConfig::branch_step`]: crate::schedules::WarmupStableDecayConfig::branch_step
+            pub fn branch_step(&self, budget: u64) -> Option<u64> {
+                match self {
+                    $( Self::$svariant(c) => ControllerConfig::branch_step(c, budget), )+
+                    $( Self::$ovariant(c) => ControllerConfig::branch_step(c, budget), )+
+                }
+            }
+
+            /// The schedule of a fixed-schedule variant at `ctx`, with `inherited` as the base
+            /// rate when the table has no `lr`. Online controllers are rejected: they cannot be
+            /// phases or factors of a composition.
+            pub(crate) fn nested_schedule(
+                &self,
+                ctx: &Ctx,
+                inherited: Option<f64>,
+            ) -> Result<Box<dyn Schedule>, ControlError> {
+                match self {
+                    $( Self::$svariant(c) => ScheduleConfig::build(c, ctx, inherited), )+
+                    $( Self::$ovariant(_) )|+ => Err(ctx.invalid(
+                        "kind",
+                        format!(
+                            "`{}` is an online controller; only fixed schedules can be phases \
+                             or factors of a composition",
+                            self.kind()
+                        ),
+                    )),
+                }
+            }
+        }
+    };
+}
+
+fixed_schedules!(online_controllers!(controller_spec!()));
+
+impl ControllerSpec {
     /// Checks every field's range without keeping the result.
     pub fn validate(&self) -> Result<(), ControlError> {
         self.build().map(|_| ())
@@ -102,94 +228,6 @@ impl ControllerSpec {
         }
     }
 
-    /// Whether this is a fixed schedule (a pure function of the step counter) rather than an
-    /// online controller.
-    pub fn is_schedule(&self) -> bool {
-        !matches!(
-            self,
-            Self::ReduceOnPlateau(_) | Self::Hypergradient(_) | Self::Sps(_) | Self::Policy(_)
-        )
-    }
-
-    /// For a warmup-stable-decay controller, the step at which a run of `budget` steps leaves
-    /// its stable phase ([`WarmupStableDecayConfig::branch_step`]): runs of any budget share
-    /// the steps before it. `None` for every other kind.
-    pub fn branch_step(&self, budget: u64) -> Option<u64> {
-        match self {
-            Self::WarmupStableDecay(c) => Some(c.branch_step(budget)),
-            _ => None,
-        }
-    }
-
-    /// The configured base learning rate, if the table sets one.
-    pub fn lr(&self) -> Option<f64> {
-        match self {
-            Self::Constant(c) => c.lr,
-            Self::Step(c) => c.lr,
-            Self::MultiStep(c) => c.lr,
-            Self::Exponential(c) => c.lr,
-            Self::Polynomial(c) => c.lr,
-            Self::InverseSqrt(c) => c.lr,
-            Self::LinearWarmup(c) => c.lr,
-            Self::Cosine(c) => c.lr,
-            Self::CosineWarmRestarts(c) => c.lr,
-            Self::OneCycle(c) => c.lr,
-            Self::WarmupStableDecay(c) => c.lr,
-            Self::Sequential(c) => c.lr,
-            Self::Product(c) => c.lr,
-            Self::ReduceOnPlateau(c) => Some(c.lr),
-            Self::Hypergradient(c) => Some(c.lr),
-            Self::Sps(c) => Some(c.lr),
-            Self::Policy(c) => c.base.as_ref().and_then(|b| b.lr()),
-        }
-    }
-
-    /// The `kind` tag as written in a method file, e.g. `"cosine-warm-restarts"`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Constant(_) => "constant",
-            Self::Step(_) => "step",
-            Self::MultiStep(_) => "multi-step",
-            Self::Exponential(_) => "exponential",
-            Self::Polynomial(_) => "polynomial",
-            Self::InverseSqrt(_) => "inverse-sqrt",
-            Self::LinearWarmup(_) => "linear-warmup",
-            Self::Cosine(_) => "cosine",
-            Self::CosineWarmRestarts(_) => "cosine-warm-restarts",
-            Self::OneCycle(_) => "one-cycle",
-            Self::WarmupStableDecay(_) => "warmup-stable-decay",
-            Self::Sequential(_) => "sequential",
-            Self::Product(_) => "product",
-            Self::ReduceOnPlateau(_) => "reduce-on-plateau",
-            Self::Hypergradient(_) => "hypergradient",
-            Self::Sps(_) => "sps",
-            Self::Policy(_) => "policy",
-        }
-    }
-
-    /// One line describing the controller and its main hyperparameters, for `lrctl methods`.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Constant(c) => c.describe(),
-            Self::Step(c) => c.describe(),
-            Self::MultiStep(c) => c.describe(),
-            Self::Exponential(c) => c.describe(),
-            Self::Polynomial(c) => c.describe(),
-            Self::InverseSqrt(c) => c.describe(),
-            Self::LinearWarmup(c) => c.describe(),
-            Self::Cosine(c) => c.describe(),
-            Self::CosineWarmRestarts(c) => c.describe(),
-            Self::OneCycle(c) => c.describe(),
-            Self::WarmupStableDecay(c) => c.describe(),
-            Self::Sequential(c) => c.describe(),
-            Self::Product(c) => c.describe(),
-            Self::ReduceOnPlateau(c) => c.describe(),
-            Self::Hypergradient(c) => c.describe(),
-            Self::Sps(c) => c.describe(),
-            Self::Policy(c) => c.describe(),
-        }
-    }
-
     /// Reads a `[controller]` table from any serde deserializer (a `toml::Value`, a
     /// `serde_json::Value`, …) and validates it. An unknown `kind` or field, a missing field or
     /// a wrong type gives [`ControlError::Parse`] with the deserializer's message (which names
@@ -199,44 +237,43 @@ impl ControllerSpec {
         D: serde::Deserializer<'de>,
         D::Error: std::fmt::Display,
     {
+        use serde::Deserialize;
         let spec =
             Self::deserialize(deserializer).map_err(|e| ControlError::Parse(e.to_string()))?;
         spec.validate()?;
         Ok(spec)
     }
+}
 
-    /// The schedule of a fixed-schedule variant at `ctx`, with `inherited` as the base rate
-    /// when the table has no `lr`. Online controllers are rejected: they cannot be phases or
-    /// factors of a composition.
-    pub(crate) fn nested_schedule(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
-        match self {
-            Self::Constant(c) => c.build(ctx, inherited),
-            Self::Step(c) => c.build(ctx, inherited),
-            Self::MultiStep(c) => c.build(ctx, inherited),
-            Self::Exponential(c) => c.build(ctx, inherited),
-            Self::Polynomial(c) => c.build(ctx, inherited),
-            Self::InverseSqrt(c) => c.build(ctx, inherited),
-            Self::LinearWarmup(c) => c.build(ctx, inherited),
-            Self::Cosine(c) => c.build(ctx, inherited),
-            Self::CosineWarmRestarts(c) => c.build(ctx, inherited),
-            Self::OneCycle(c) => c.build(ctx, inherited),
-            Self::WarmupStableDecay(c) => c.build(ctx, inherited),
-            Self::Sequential(c) => c.build(ctx, inherited),
-            Self::Product(c) => c.build(ctx, inherited),
-            Self::ReduceOnPlateau(_) | Self::Hypergradient(_) | Self::Sps(_) | Self::Policy(_) => {
-                Err(ctx.invalid(
-                    "kind",
-                    format!(
-                        "`{}` is an online controller; only fixed schedules can be phases or \
-                     factors of a composition",
-                        self.kind()
-                    ),
-                ))
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_tag_is_recognised() {
+        for &kind in ControllerSpec::KINDS {
+            // An unknown field fails after the tag picked the variant, not at the tag.
+            let err = serde_json::from_value::<ControllerSpec>(
+                serde_json::json!({"kind": kind, "no_such_field": 1}),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(!err.contains("unknown variant"), "`{kind}`: {err}");
         }
+        let wsd: ControllerSpec =
+            serde_json::from_value(serde_json::json!({"kind": "wsd", "lr": 1.0, "warmup": 2}))
+                .unwrap();
+        assert_eq!(wsd.kind(), "warmup-stable-decay");
+        assert_eq!(wsd.branch_step(100), Some(90));
+        let sps: ControllerSpec =
+            serde_json::from_value(serde_json::json!({"kind": "sps", "lr": 1.0})).unwrap();
+        assert!(!sps.is_schedule() && sps.branch_step(100).is_none());
+        assert_eq!(sps.lr(), Some(1.0));
+    }
+
+    #[test]
+    fn same_str_compares_bytes() {
+        assert!(same_str("sps", "sps"));
+        assert!(!same_str("sps", "sp") && !same_str("sps", "spx"));
     }
 }

@@ -530,6 +530,9 @@ fn draw_scatter(root: &Area<'_>, c: &Scatter) -> Res {
         reserve_title: false,
     };
     let m = render::frame(root, &spec, &xa, &ya)?;
+    // Labels placed so far (x0, y0, x1, y1): a new one moves until it overlaps none, so
+    // methods with nearly equal cost and score stay readable.
+    let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
     for &(i, p) in &usable {
         let s = p.style.unwrap_or(i);
         let Some(at) = m.data(p.x, p.y) else { continue };
@@ -552,15 +555,44 @@ fn draw_scatter(root: &Area<'_>, c: &Scatter) -> Res {
         root.draw(&style::marker(at, s, 5))?;
         if !p.label.is_empty() {
             let label = style::truncate_to(&p.label, 12.0, 160.0);
+            let width = text_width(&label, 12.0).ceil() as i32;
             let right_room = (m.x1 - at.0) as f64;
-            let (dx, anchor) = if right_room < text_width(&label, 12.0) + 12.0 {
+            let prefer_left = right_room < f64::from(width) + 12.0;
+            let sides: [bool; 2] = if prefer_left {
+                [true, false]
+            } else {
+                [false, true]
+            };
+            let boxed = |left: bool, dy: i32| {
+                let x0 = if left { at.0 - 9 - width } else { at.0 + 9 };
+                (x0, at.1 + dy - 7, x0 + width, at.1 + dy + 7)
+            };
+            let overlaps = |b: (i32, i32, i32, i32)| {
+                placed
+                    .iter()
+                    .any(|o| b.0 < o.2 && o.0 < b.2 && b.1 < o.3 && o.1 < b.3)
+            };
+            let mut choice = (sides[0], -8);
+            'search: for step in 0..8 {
+                for dy in [-8 - 14 * step, -8 + 14 * step] {
+                    for &left in &sides {
+                        if !overlaps(boxed(left, dy)) {
+                            choice = (left, dy);
+                            break 'search;
+                        }
+                    }
+                }
+            }
+            let (left, dy) = choice;
+            placed.push(boxed(left, dy));
+            let (dx, anchor) = if left {
                 (-9, HPos::Right)
             } else {
                 (9, HPos::Left)
             };
             root.draw(&Text::new(
                 label,
-                (at.0 + dx, at.1 - 8),
+                (at.0 + dx, at.1 + dy),
                 font_at(12.0, TEXT, anchor, VPos::Center),
             ))?;
         }

@@ -532,3 +532,47 @@ fn many_series_cycle_styles_and_wrap_legend() {
     // Dashed styles are drawn as several short segments.
     assert!(count_with(&svg, "<polyline", PALETTE_HEX[1]) > 5);
 }
+
+#[test]
+fn scatter_labels_of_nearby_points_do_not_overlap() {
+    let mut s = Scatter::new("Cost vs quality", "cost (s)", "score");
+    for (i, name) in ["adam-fixed", "plateau-adamw", "cawr-default", "cocob"]
+        .iter()
+        .enumerate()
+    {
+        // All within a pixel or two of each other.
+        s.points.push(ScatterPoint::new(
+            *name,
+            10.0 + i as f64 * 0.01,
+            0.9 + i as f64 * 1e-4,
+        ));
+    }
+    s.points.push(ScatterPoint::new("far", 1000.0, 0.1));
+    let svg = scatter(&s);
+    assert_well_formed(&svg);
+    // The (x, y) of each label's <text> element.
+    let at = |label: &str| -> (f64, f64) {
+        let end = svg
+            .find(&format!(">\n{label}\n</text>"))
+            .or_else(|| svg.find(&format!(">{label}</text>")))
+            .expect(label);
+        let start = svg[..end].rfind("<text").unwrap();
+        let tag = &svg[start..end];
+        let attr = |a: &str| -> f64 {
+            let i = tag.find(&format!(" {a}=\"")).unwrap() + a.len() + 3;
+            tag[i..].split('"').next().unwrap().parse().unwrap()
+        };
+        (attr("x"), attr("y"))
+    };
+    let labels = ["adam-fixed", "plateau-adamw", "cawr-default", "cocob"];
+    for (i, a) in labels.iter().enumerate() {
+        for b in &labels[i + 1..] {
+            let (pa, pb) = (at(a), at(b));
+            let same_side = (pa.0 - pb.0).abs() < 1.0;
+            assert!(
+                !same_side || (pa.1 - pb.1).abs() >= 13.0,
+                "{a} at {pa:?} and {b} at {pb:?} overlap"
+            );
+        }
+    }
+}

@@ -58,3 +58,56 @@ pub struct RunResult {
     /// The learning curve.
     pub curve: Vec<CurvePoint>,
 }
+
+impl RunResult {
+    /// The result record and curve rows a store keeps of this run on `task` (the record crate's
+    /// one definition; see [`lrctl_record::CellResult`]). Costs are the run's own steps and
+    /// seconds; what choosing or tuning the method cost is added by whoever did it.
+    pub fn to_record(
+        &self,
+        task: &lrctl_tasks::TaskSpec,
+    ) -> (lrctl_record::CellResult, Vec<lrctl_record::CurvePointRow>) {
+        let metric = |m: &Option<Metrics>| m.as_ref().and_then(crate::task_metric);
+        let loss = |m: &Option<Metrics>| m.as_ref().map(|m| m.loss);
+        let mut summary = self.clone();
+        summary.curve.clear();
+        let result = lrctl_record::CellResult {
+            outcome: self.outcome,
+            reason: self.reason.clone(),
+            steps: self.steps,
+            total_steps: self.total_steps,
+            n_params: self.n_params as u64,
+            final_train_loss: self.final_train_loss,
+            last_batch_loss: Some(self.last_batch_loss),
+            train_loss: loss(&self.train),
+            train_metric: metric(&self.train),
+            validation_loss: loss(&self.validation),
+            validation_metric: metric(&self.validation),
+            test_loss: loss(&self.test),
+            test_metric: metric(&self.test),
+            metric_name: Some(task.primary_metric().0.to_string()),
+            seconds: self.seconds,
+            eval_seconds: self.eval_seconds,
+            cost_steps: self.steps,
+            cost_seconds: self.seconds,
+            result_json: serde_json::to_string(&summary).expect("a result serialises"),
+            provenance: lrctl_record::ProvenanceId(0),
+        };
+        let curve = self
+            .curve
+            .iter()
+            .map(|p| lrctl_record::CurvePointRow {
+                step: p.step,
+                epoch: p.epoch,
+                train_loss: p.train_loss,
+                lr: p.lr,
+                effective_lr: p.effective_lr,
+                grad_norm: p.grad_norm,
+                wall_seconds: p.wall_seconds,
+                eval_loss: p.eval.map(|m| m.loss),
+                eval_metric: p.eval.as_ref().and_then(crate::task_metric),
+            })
+            .collect();
+        (result, curve)
+    }
+}

@@ -204,6 +204,8 @@ pub struct Run {
     order: Vec<usize>,
     cursor: usize,
     params: Vec<f32>,
+    /// The workload's parameter tensor shapes, told to the optimizer before the first step.
+    shapes: Vec<Vec<usize>>,
     grad: Vec<f32>,
     prev_grad: Vec<f32>,
     prev_update: Vec<f32>,
@@ -311,6 +313,7 @@ impl Run {
             order,
             cursor: 0,
             params,
+            shapes: workload.param_shapes(),
             grad: Vec::with_capacity(n),
             prev_grad: Vec::new(),
             prev_update: vec![0.0; n],
@@ -543,6 +546,10 @@ impl Run {
             if history {
                 self.before.copy_from_slice(&self.params);
             }
+            if step == 0 {
+                optimizer.set_param_shapes(&self.shapes);
+            }
+            optimizer.observe_loss(loss);
             let info = optimizer.step(&mut self.params, &self.grad, lr);
             clock.lap(&mut ph.optimizer);
             let finite = if history {

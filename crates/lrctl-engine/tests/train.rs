@@ -706,3 +706,73 @@ fn batches_cover_each_epoch_once_and_controller_sees_evaluations() {
     let e = obs[5].eval.unwrap();
     assert_eq!((e.loss, e.metric), (1.0, Some(0.5)));
 }
+
+/// An optimizer that records what the engine tells it (issue 22's per-tensor and
+/// loss-reading optimizers rely on this protocol) and takes plain SGD steps.
+struct Told {
+    shapes: Arc<Mutex<Vec<Vec<Vec<usize>>>>>,
+    /// `(loss told, steps taken so far)` per call.
+    losses: Arc<Mutex<Vec<(f64, usize)>>>,
+    steps: usize,
+}
+
+impl Optimizer for Told {
+    fn name(&self) -> &'static str {
+        "told"
+    }
+    fn set_param_shapes(&mut self, shapes: &[Vec<usize>]) {
+        assert_eq!(self.steps, 0, "shapes come before the first step");
+        self.shapes.lock().unwrap().push(shapes.to_vec());
+    }
+    fn observe_loss(&mut self, loss: f64) {
+        self.losses.lock().unwrap().push((loss, self.steps));
+    }
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
+        for (p, g) in params.iter_mut().zip(grads) {
+            *p -= lr as f32 * g;
+        }
+        self.steps += 1;
+        StepInfo { effective_lr: lr }
+    }
+}
+
+#[test]
+fn optimizers_are_told_the_tensor_shapes_once_and_every_loss() {
+    let spec = task_spec("mlp/digits");
+    let task = prepare(&spec);
+    let mut w = task.instantiate(2, &lrctl_tasks::default_device()).unwrap();
+    let (shapes, losses) = (
+        Arc::new(Mutex::new(Vec::new())),
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let mut opt = Told {
+        shapes: Arc::clone(&shapes),
+        losses: Arc::clone(&losses),
+        steps: 0,
+    };
+    let (_, mut ctl) = method("adam-fixed").build(w.n_params()).unwrap();
+    let options = RunOptions {
+        seed: 3,
+        steps: Some(7),
+        ..Default::default()
+    };
+    let r = lrctl_engine::train(w.as_mut(), &spec, &mut opt, ctl.as_mut(), &options).unwrap();
+    let shapes = shapes.lock().unwrap();
+    assert_eq!(shapes.len(), 1, "told once");
+    assert!(
+        shapes[0].len() > 1,
+        "an MLP has several tensors: {:?}",
+        shapes[0]
+    );
+    let total: usize = shapes[0].iter().map(|s| s.iter().product::<usize>()).sum();
+    assert_eq!(total, w.n_params());
+    // One loss before each step, the one whose gradient the step receives.
+    let losses = losses.lock().unwrap();
+    let order: Vec<usize> = losses.iter().map(|&(_, before)| before).collect();
+    assert_eq!(order, (0..7).collect::<Vec<_>>());
+    assert!(
+        losses.iter().all(|&(l, _)| l.is_finite() && l > 0.0),
+        "{losses:?}"
+    );
+    assert_eq!(r.total_steps, 7);
+}

@@ -201,6 +201,20 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "mechanic-adamw",
         include_str!("../methods/mechanic-adamw.toml"),
     ),
+    ("prodigy-sf", include_str!("../methods/prodigy-sf.toml")),
+    (
+        "schedulefree-radam",
+        include_str!("../methods/schedulefree-radam.toml"),
+    ),
+    (
+        "schedulefree-wrap-prodigy",
+        include_str!("../methods/schedulefree-wrap-prodigy.toml"),
+    ),
+    ("adamg", include_str!("../methods/adamg.toml")),
+    ("kate", include_str!("../methods/kate.toml")),
+    ("momo", include_str!("../methods/momo.toml")),
+    ("momo-adam", include_str!("../methods/momo-adam.toml")),
+    ("ldog", include_str!("../methods/ldog.toml")),
 ];
 
 /// The tables of a method file that make it wrap other methods.

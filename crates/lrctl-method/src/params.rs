@@ -24,18 +24,6 @@ pub const DEFAULT_T_MULT_RANGE: (i64, i64) = (1, 5);
 /// SGDR's floor learning rate, linear `[0, 0.005]` (the paper's `cawr-tuned` setup, SPEC.md).
 pub const DEFAULT_ETA_MIN_RANGE: (f64, f64) = (0.0, 0.005);
 
-/// Optimizers that set their own step size: their `controller.lr` is a multiplier (1.0), not
-/// a learning rate worth tuning.
-const SELF_TUNING: [&str; 7] = [
-    "mechanic",
-    "dadapt-adam",
-    "dadapt-sgd",
-    "prodigy",
-    "cocob",
-    "dog",
-    "dowg",
-];
-
 /// Why a configuration cannot be applied to a method, or why a method has no default space.
 #[derive(Debug, thiserror::Error)]
 pub enum ParamsError {
@@ -253,14 +241,16 @@ pub fn tunable_paths(spec: &MethodSpec) -> Vec<String> {
 ///   the orders of magnitude instead of 90 % of them above 0.1.
 ///
 /// Fails with [`ParamsError::NoLearningRate`] for optimizers that set their own step size
-/// (Prodigy, D-Adaptation, COCOB, DoG, DoWG, Mechanic) and for a controller without `lr`.
+/// ([`lrctl_optim::OptimizerSpec::sets_own_step_size`]: Prodigy, D-Adaptation, COCOB, DoG,
+/// DoWG, Mechanic, …) and for a controller without `lr`.
 pub fn default_space(spec: &MethodSpec) -> Result<SearchSpace, ParamsError> {
     let kind = spec.optimizer.kind();
     let no_lr = |why: String| ParamsError::NoLearningRate {
         method: spec.name.clone(),
         why,
     };
-    if SELF_TUNING.contains(&kind) {
+    // Their `controller.lr` is a multiplier (1.0), not a learning rate worth tuning.
+    if spec.optimizer.sets_own_step_size() {
         return Err(no_lr(format!(
             "optimizer `{kind}` sets its own step size and `controller.lr` only multiplies it"
         )));
@@ -467,6 +457,14 @@ mod tests {
                     && msg.contains("--space FILE"),
                 "{msg}"
             );
+        }
+        // The optimizers say it themselves, wrappers as their base (no list to keep).
+        for name in ["prodigy-sf", "adamg", "ldog", "schedulefree-wrap-prodigy"] {
+            assert!(default_space(&find(name).unwrap()).is_err(), "{name}");
+        }
+        for name in ["kate", "momo", "momo-adam", "schedulefree-radam"] {
+            let space = default_space(&find(name).unwrap()).unwrap();
+            assert_eq!(space.params()[0].name, "controller.lr", "{name}");
         }
         // Every other built-in method has a default space that applies.
         for m in builtin() {

@@ -8,7 +8,7 @@ use crate::moments::{
     adam_denominator, adam_fused, addcdiv, bias_correction, decoupled_decay, ema, ema_sq,
     l2_gradient, running_max, usable_lr,
 };
-use crate::{OptimError, Optimizer, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
 
 /// Configuration of [`Adam`] (`kind = "adam"`). Defaults are those of `torch.optim.Adam`
 /// (PyTorch 1.13).
@@ -98,14 +98,22 @@ fn validate_adam(
     c.field("weight_decay", weight_decay, NON_NEGATIVE)
 }
 
-impl AdamConfig {
+impl OptimizerConfig for AdamConfig {
+    const KIND: &'static str = "adam";
+    type Optimizer = Adam;
+
+    /// `lr` is the step size.
+    fn sets_own_step_size(&self) -> bool {
+        false
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        validate_adam("adam", self.betas, self.eps, self.weight_decay)
+    fn validate(&self) -> Result<(), OptimError> {
+        validate_adam(Self::KIND, self.betas, self.eps, self.weight_decay)
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<Adam, OptimError> {
+    fn build(&self, n_params: usize) -> Result<Adam, OptimError> {
         self.validate()?;
         Ok(Adam {
             core: AdamCore::new(
@@ -120,14 +128,22 @@ impl AdamConfig {
     }
 }
 
-impl AdamWConfig {
+impl OptimizerConfig for AdamWConfig {
+    const KIND: &'static str = "adamw";
+    type Optimizer = AdamW;
+
+    /// `lr` is the step size.
+    fn sets_own_step_size(&self) -> bool {
+        false
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        validate_adam("adamw", self.betas, self.eps, self.weight_decay)
+    fn validate(&self) -> Result<(), OptimError> {
+        validate_adam(Self::KIND, self.betas, self.eps, self.weight_decay)
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<AdamW, OptimError> {
+    fn build(&self, n_params: usize) -> Result<AdamW, OptimError> {
         self.validate()?;
         Ok(AdamW {
             core: AdamCore::new(

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, NON_NEGATIVE, POSITIVE, Rule};
 use crate::moments::{l2_gradient, usable_lr};
-use crate::{OptimError, Optimizer, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
 
 /// Finite and > 0 even after rounding to `f32` (`L` is stored in `f32`).
 const F32_POSITIVE: Rule = (
@@ -38,10 +38,18 @@ impl Default for CocobConfig {
     }
 }
 
-impl CocobConfig {
+impl OptimizerConfig for CocobConfig {
+    const KIND: &'static str = "cocob";
+    type Optimizer = Cocob;
+
+    /// The bets set each coordinate's step; `lr` only multiplies it.
+    fn sets_own_step_size(&self) -> bool {
+        true
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("cocob");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("alpha", self.alpha, POSITIVE)?;
         c.field("eps", self.eps, F32_POSITIVE)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
@@ -49,7 +57,7 @@ impl CocobConfig {
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<Cocob, OptimError> {
+    fn build(&self, n_params: usize) -> Result<Cocob, OptimError> {
         self.validate()?;
         Ok(Cocob {
             config: self.clone(),

@@ -13,7 +13,7 @@ use crate::moments::{
     add_scaled, bias_correction, const_bool, l2_gradient, scale, simd, usable_lr,
 };
 use crate::reduce::{BLOCK, LANES, Lanes, sum1, sum2};
-use crate::{OptimError, Optimizer, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
 
 /// The growth limit as a factor: `None` (and `inf`) mean no limit.
 pub(crate) fn growth_factor(growth_rate: Option<f64>) -> f64 {
@@ -78,10 +78,18 @@ impl Default for DAdaptAdamConfig {
     }
 }
 
-impl DAdaptAdamConfig {
+impl OptimizerConfig for DAdaptAdamConfig {
+    const KIND: &'static str = "dadapt-adam";
+    type Optimizer = DAdaptAdam;
+
+    /// The estimate `d` sets the step size; `lr` only multiplies it.
+    fn sets_own_step_size(&self) -> bool {
+        true
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("dadapt-adam");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
         c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
         c.field("eps", self.eps, POSITIVE)?;
@@ -94,7 +102,7 @@ impl DAdaptAdamConfig {
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<DAdaptAdam, OptimError> {
+    fn build(&self, n_params: usize) -> Result<DAdaptAdam, OptimError> {
         self.validate()?;
         Ok(DAdaptAdam {
             config: self.clone(),
@@ -130,6 +138,15 @@ impl DAdaptAdamConfig {
 /// accumulated in `f64` (the reference's dot products are `f32`); per-coordinate arithmetic is
 /// `f32` as in the reference. `growth_rate < 1` is rejected (the reference accepts it and then
 /// never lets `d` grow).
+///
+/// **A negative numerator freezes `d`** (facebookresearch/dadaptation issue #42: `d̂ < 0`
+/// and falling, `d` never changes again). Reproduced in lrctl with
+/// `lrctl train --task logreg/breast-cancer --method dadapt-adam --steps 20000` (28× the
+/// task's budget): `d` reaches 0.212 within the first 200 steps and never moves again, `d̂`
+/// being negative at 19,904 of the 20,000 steps (`logreg/iris`: frozen at 1.60, 19,682
+/// negative; counted with a temporary print of `d̂`). Prodigy, whose numerator weighs recent
+/// progress more, keeps growing on the same runs (0.11 → 0.31). lrctl reproduces the
+/// behaviour: `d` is the running maximum, as in the paper.
 ///
 /// **One pass per step.** Nothing in this step's update depends on `d_{k+1}` (`m` carries
 /// `dlr = d_k · lr · bc_k`, and `eps` is a constant), so the sums, the moments, `s` and the
@@ -167,6 +184,10 @@ impl Optimizer for DAdaptAdam {
 
     fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
         Some(Box::new(self.clone()))
+    }
+
+    fn d_estimate(&self) -> Option<f64> {
+        Some(self.d)
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
@@ -438,10 +459,18 @@ impl Default for DAdaptSgdConfig {
     }
 }
 
-impl DAdaptSgdConfig {
+impl OptimizerConfig for DAdaptSgdConfig {
+    const KIND: &'static str = "dadapt-sgd";
+    type Optimizer = DAdaptSgd;
+
+    /// The estimate `d` sets the step size; `lr` only multiplies it.
+    fn sets_own_step_size(&self) -> bool {
+        true
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("dadapt-sgd");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("momentum", self.momentum, UNIT_INTERVAL)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
         c.field("d0", self.d0, POSITIVE)?;
@@ -452,7 +481,7 @@ impl DAdaptSgdConfig {
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<DAdaptSgd, OptimError> {
+    fn build(&self, n_params: usize) -> Result<DAdaptSgd, OptimError> {
         self.validate()?;
         Ok(DAdaptSgd {
             config: self.clone(),
@@ -509,6 +538,10 @@ impl Optimizer for DAdaptSgd {
 
     fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
         Some(Box::new(self.clone()))
+    }
+
+    fn d_estimate(&self) -> Option<f64> {
+        Some(self.d)
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {

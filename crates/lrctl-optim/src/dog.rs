@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::check::{Check, NON_NEGATIVE, POSITIVE};
 use crate::moments::{const_bool, simd, usable_lr};
 use crate::reduce::{BLOCK, LANES, Lanes, sum1};
-use crate::{OptimError, Optimizer, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
 
 /// State shared by DoG and DoWG: the initial point and the weight decay.
 #[derive(Debug, Clone)]
@@ -208,10 +208,18 @@ impl Default for DogConfig {
     }
 }
 
-impl DogConfig {
+impl OptimizerConfig for DogConfig {
+    const KIND: &'static str = "dog";
+    type Optimizer = Dog;
+
+    /// `η_t` comes from distances and gradients; `lr` only multiplies it.
+    fn sets_own_step_size(&self) -> bool {
+        true
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("dog");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("r_eps", self.r_eps, POSITIVE)?;
         c.field("eps", self.eps, NON_NEGATIVE)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
@@ -222,7 +230,7 @@ impl DogConfig {
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<Dog, OptimError> {
+    fn build(&self, n_params: usize) -> Result<Dog, OptimError> {
         self.validate()?;
         Ok(Dog {
             config: self.clone(),
@@ -340,10 +348,18 @@ impl Default for DowgConfig {
     }
 }
 
-impl DowgConfig {
+impl OptimizerConfig for DowgConfig {
+    const KIND: &'static str = "dowg";
+    type Optimizer = Dowg;
+
+    /// `η_t` comes from distances and gradients; `lr` only multiplies it.
+    fn sets_own_step_size(&self) -> bool {
+        true
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("dowg");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("r_eps", self.r_eps, POSITIVE)?;
         c.field("eps", self.eps, NON_NEGATIVE)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
@@ -354,7 +370,7 @@ impl DowgConfig {
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<Dowg, OptimError> {
+    fn build(&self, n_params: usize) -> Result<Dowg, OptimError> {
         self.validate()?;
         Ok(Dowg {
             config: self.clone(),

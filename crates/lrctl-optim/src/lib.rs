@@ -3,28 +3,94 @@
 //! Every optimizer sees the **whole model** at once: the engine flattens all parameters and all
 //! gradients into two `f32` slices of equal length before calling [`Optimizer::step`]. This is
 //! what lets D-Adaptation, Prodigy and DoWG form their sums over all parameters before any
-//! update, something burn's per-tensor optimizer trait cannot do.
+//! update, something burn's per-tensor optimizer trait cannot do. Rules that need the
+//! model's tensors (layer-wise DoG, a factored second moment) are told their shapes once
+//! ([`Optimizer::set_param_shapes`]); rules that read the mini-batch loss (MoMo's Polyak-type
+//! step) are told it before every step ([`Optimizer::observe_loss`]).
 //!
 //! The learning rate passed to [`Optimizer::step`] is the controller's output. For the base
 //! optimizers (SGD, Adam, AdamW) it is the step size; for the hyperparameter-free ones it is their
 //! `lr` multiplier (1 in the paper's setups), so any schedule composes with any optimizer.
+//!
+//! # Adding an optimizer
+//!
+//! Its module (the update rule, its configuration struct implementing [`OptimizerConfig`])
+//! and one line in the registration list below, which generates [`OptimizerSpec`] and its
+//! dispatch. Nothing else names optimizers: whether a method's `lr` is worth tuning comes from
+//! [`OptimizerConfig::sets_own_step_size`].
 
 pub mod adam;
+pub mod adamg;
 mod check;
 pub mod cocob;
 pub mod dadapt;
 pub mod dog;
+pub mod kate;
+pub mod ldog;
 pub mod mechanic;
 pub mod moments;
+pub mod momo;
 pub mod prodigy;
+pub mod prodigy_sf;
 pub mod reduce;
 pub mod schedulefree;
+pub mod schedulefree_radam;
+pub mod schedulefree_wrapper;
 pub mod sgd;
 pub mod spec;
 #[cfg(test)]
 mod test_support;
 
-pub use spec::OptimizerSpec;
+pub use spec::OptimizerConfig;
+
+spec::optimizer_spec! {
+    /// Every optimizer lrctl knows, tagged by `kind`: one line per optimizer, `Variant(its
+    /// configuration) = "its kind tag"` (the tag must be the configuration's
+    /// [`OptimizerConfig::KIND`]). Each configuration struct lives next to its update rule and
+    /// owns its defaults and validation.
+    pub enum OptimizerSpec {
+        /// SGD with momentum, Nesterov and weight decay ([`sgd::Sgd`]).
+        Sgd(sgd::SgdConfig) = "sgd",
+        /// Adam with coupled L2 weight decay ([`adam::Adam`]).
+        Adam(adam::AdamConfig) = "adam",
+        /// AdamW, decoupled weight decay ([`adam::AdamW`]).
+        AdamW(adam::AdamWConfig) = "adamw",
+        /// Schedule-Free SGD ([`schedulefree::ScheduleFreeSgd`]).
+        ScheduleFreeSgd(schedulefree::ScheduleFreeSgdConfig) = "schedulefree-sgd",
+        /// Schedule-Free AdamW ([`schedulefree::ScheduleFreeAdamW`]).
+        ScheduleFreeAdamW(schedulefree::ScheduleFreeAdamWConfig) = "schedulefree-adamw",
+        /// Mechanic around SGD, Adam or AdamW ([`mechanic::Mechanic`]).
+        Mechanic(mechanic::MechanicConfig) = "mechanic",
+        /// D-Adaptation Adam ([`dadapt::DAdaptAdam`]).
+        DadaptAdam(dadapt::DAdaptAdamConfig) = "dadapt-adam",
+        /// D-Adaptation SGD ([`dadapt::DAdaptSgd`]).
+        DadaptSgd(dadapt::DAdaptSgdConfig) = "dadapt-sgd",
+        /// Prodigy ([`prodigy::Prodigy`]).
+        Prodigy(prodigy::ProdigyConfig) = "prodigy",
+        /// COCOB-Backprop ([`cocob::Cocob`]).
+        Cocob(cocob::CocobConfig) = "cocob",
+        /// DoG, global version ([`dog::Dog`]).
+        Dog(dog::DogConfig) = "dog",
+        /// DoWG, global version ([`dog::Dowg`]).
+        Dowg(dog::DowgConfig) = "dowg",
+        /// Prodigy + Schedule-Free ([`prodigy_sf::ProdigyScheduleFree`]).
+        ProdigyScheduleFree(prodigy_sf::ProdigyScheduleFreeConfig) = "prodigy-sf",
+        /// Schedule-Free RAdam ([`schedulefree_radam::ScheduleFreeRAdam`]).
+        ScheduleFreeRAdam(schedulefree_radam::ScheduleFreeRAdamConfig) = "schedulefree-radam",
+        /// Schedule-Free around any base optimizer ([`schedulefree_wrapper::ScheduleFreeWrapper`]).
+        ScheduleFreeWrapper(schedulefree_wrapper::ScheduleFreeWrapperConfig) = "schedulefree-wrapper",
+        /// AdamG ([`adamg::AdamG`]).
+        AdamG(adamg::AdamGConfig) = "adamg",
+        /// KATE ([`kate::Kate`]).
+        Kate(kate::KateConfig) = "kate",
+        /// MoMo ([`momo::Momo`]).
+        Momo(momo::MomoConfig) = "momo",
+        /// MoMo-Adam ([`momo::MomoAdam`]).
+        MomoAdam(momo::MomoAdamConfig) = "momo-adam",
+        /// Layer-wise DoG ([`ldog::LDog`]).
+        LDog(ldog::LDogConfig) = "ldog",
+    }
+}
 
 /// What one optimizer step reports back to the engine.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,6 +115,27 @@ pub trait Optimizer: Send {
 
     /// Called after an evaluation, undoing [`Optimizer::prepare_eval`].
     fn prepare_train(&mut self, _params: &mut [f32]) {}
+
+    /// Told once, before the first step, how the flat vector splits into the model's
+    /// parameter tensors: their shapes, in the flat order (tensor `i` covers the next
+    /// `shapes[i].iter().product()` coordinates; the lengths add up to the vector's). What
+    /// per-tensor rules need that the flat vector hides (LDoG's per-layer distances, a factored
+    /// second moment's rows and columns). The default ignores it; an optimizer never told sees
+    /// the whole vector as one tensor. Wrappers pass it on to their base.
+    fn set_param_shapes(&mut self, _shapes: &[Vec<usize>]) {}
+
+    /// Told the mini-batch loss at the current parameters right before each step (the loss
+    /// whose gradient the step receives). What a Polyak-type step (MoMo) needs; the default
+    /// ignores it. Wrappers pass it on to their base.
+    fn observe_loss(&mut self, _loss: f64) {}
+
+    /// The current distance estimate `d` of an optimizer of the D-Adaptation family (Prodigy,
+    /// D-Adaptation), as it stands after the last step (the value its next step uses); `None`
+    /// for the others, the default. What the Schedule-Free wrapper reads, as the reference
+    /// reads `group['d']`.
+    fn d_estimate(&self) -> Option<f64> {
+        None
+    }
 
     /// An independent copy in the current state, which continues exactly as this one would:
     /// what branching a run off a checkpoint needs (e.g. several warmup-stable-decay cooldowns

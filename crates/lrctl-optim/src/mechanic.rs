@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
-use crate::{OptimError, Optimizer, OptimizerSpec, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, OptimizerSpec, StepInfo};
 
 fn default_s_decay() -> f64 {
     0.01
@@ -79,10 +79,20 @@ impl MechanicConfig {
             store_delta: false,
         }
     }
+}
+
+impl OptimizerConfig for MechanicConfig {
+    const KIND: &'static str = "mechanic";
+    type Optimizer = Mechanic;
+
+    /// The learned scale `s` sets the step size; `lr` only reaches the base.
+    fn sets_own_step_size(&self) -> bool {
+        true
+    }
 
     /// Checks every field's range and that `base` is an optimizer Mechanic can wrap.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("mechanic");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         match self.base.as_ref() {
             OptimizerSpec::Sgd(b) => b.validate()?,
             OptimizerSpec::Adam(b) => b.validate()?,
@@ -114,7 +124,7 @@ impl MechanicConfig {
     }
 
     /// Validates and builds the optimizer (and its base) for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<Mechanic, OptimError> {
+    fn build(&self, n_params: usize) -> Result<Mechanic, OptimError> {
         self.validate()?;
         let n = self.betas.len();
         Ok(Mechanic {
@@ -308,6 +318,14 @@ impl Optimizer for Mechanic {
 
     fn prepare_eval(&mut self, params: &mut [f32]) {
         self.base.prepare_eval(params);
+    }
+
+    fn set_param_shapes(&mut self, shapes: &[Vec<usize>]) {
+        self.base.set_param_shapes(shapes);
+    }
+
+    fn observe_loss(&mut self, loss: f64) {
+        self.base.observe_loss(loss);
     }
 
     fn prepare_train(&mut self, params: &mut [f32]) {

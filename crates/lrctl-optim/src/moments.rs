@@ -295,9 +295,44 @@ pub fn usable_lr(lr: f64) -> f64 {
     if lr.is_finite() && lr > 0.0 { lr } else { 0.0 }
 }
 
+/// `torch.lerp(a, b, w)` for one `f32` coordinate, in PyTorch's form: `a + w·(b − a)` while
+/// `|w| < 0.5`, else `b − (b − a)·(1 − w)` (exact at both ends, `w = 0` and `w = 1`).
+pub fn lerp(a: f32, b: f32, w: f32) -> f32 {
+    if w.abs() < 0.5 {
+        a + w * (b - a)
+    } else {
+        b - (b - a) * (1.0 - w)
+    }
+}
+
+/// `f32` rounded to the nearest `bfloat16` (ties to even), as PyTorch's `.to(torch.bfloat16)`
+/// does, and widened back (exactly) to `f32`. NaN stays NaN.
+pub fn bf16(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    let bits = x.to_bits();
+    let rounding = 0x7fff + ((bits >> 16) & 1);
+    f32::from_bits(bits.wrapping_add(rounding) & 0xffff_0000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lerp_and_bf16_match_torch() {
+        assert_eq!(lerp(1.0, 3.0, 0.25), 1.5);
+        assert_eq!(lerp(1.0, 3.0, 1.0), 3.0);
+        assert_eq!(lerp(1.0, 3.0, -1.0), -1.0);
+        // torch.tensor([1.0, 1.00390625, 1.01171875, 3.14159265]).bfloat16().float()
+        assert_eq!(bf16(1.0), 1.0);
+        assert_eq!(bf16(1.0 + 2f32.powi(-8)), 1.0); // a tie, to even
+        assert_eq!(bf16(1.0 + 3.0 * 2f32.powi(-8)), 1.015_625); // a tie, to even (up)
+        assert_eq!(bf16(std::f32::consts::PI), 3.140_625);
+        assert_eq!(bf16(-std::f32::consts::PI), -3.140_625);
+        assert!(bf16(f32::NAN).is_nan());
+    }
 
     #[test]
     fn ema_is_the_weighted_average() {

@@ -6,7 +6,7 @@ use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
 use crate::dadapt::growth_factor;
 use crate::moments::{bias_correction, const_bool, simd, usable_lr};
 use crate::reduce::{BLOCK, LANES, Lanes};
-use crate::{OptimError, Optimizer, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
 
 /// Configuration of [`Prodigy`] (`kind = "prodigy"`). Defaults are those of `prodigyopt`
 /// 1.1.2; lrctl's paper setup sets `betas = [0.9, 0.99]`.
@@ -61,10 +61,18 @@ impl Default for ProdigyConfig {
     }
 }
 
-impl ProdigyConfig {
+impl OptimizerConfig for ProdigyConfig {
+    const KIND: &'static str = "prodigy";
+    type Optimizer = Prodigy;
+
+    /// The estimate `d` sets the step size; `lr` only multiplies it.
+    fn sets_own_step_size(&self) -> bool {
+        true
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("prodigy");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
         c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
         if let Some(b3) = self.beta3 {
@@ -81,7 +89,7 @@ impl ProdigyConfig {
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<Prodigy, OptimError> {
+    fn build(&self, n_params: usize) -> Result<Prodigy, OptimError> {
         self.validate()?;
         // β1 = 0: no first moment.
         let first_moment = if self.betas[0] > 0.0 { n_params } else { 0 };
@@ -129,6 +137,13 @@ impl ProdigyConfig {
 /// `tests/free_optimizers.rs` replays both runs against the reference and pins this down.
 /// lrctl reproduces the behaviour rather than "fixing" it.
 ///
+/// **Growth over long runs.** `d` never decreases and, unlike D-Adaptation's (whose
+/// numerator turns negative, see [`crate::dadapt::DAdaptAdam`]), keeps growing in steps:
+/// `lrctl train --task logreg/breast-cancer --method prodigy --steps 20000` takes it from 0.11
+/// (step 2,000) to 0.31 (step 20,000), `logreg/iris` from 1.5 to 7.8, with no harm to the
+/// validation loss on these convex tasks; Prodigy + Schedule-Free grows far more on the same
+/// run (see [`crate::prodigy_sf::ProdigyScheduleFree`]).
+///
 /// **Two passes per step.** `d_{k+1}` enters this step's update (through `d_{k+1} · eps`), so
 /// the sums must be complete before any parameter moves. Pass 1 reads `g`, `x`, `x_0` and `s`,
 /// writes `s` and sums `⟨g, x_0 − x⟩` and `‖s‖₁`; pass 2 reads `g`, `x`, `m` and `v`, updates
@@ -174,6 +189,10 @@ impl Optimizer for Prodigy {
 
     fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
         Some(Box::new(self.clone()))
+    }
+
+    fn d_estimate(&self) -> Option<f64> {
+        Some(self.d)
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {

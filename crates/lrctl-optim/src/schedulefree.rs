@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, NON_NEGATIVE, POSITIVE, Rule, UNIT_INTERVAL};
 use crate::moments::{add_scaled, ema_sq, scale, usable_lr};
-use crate::{OptimError, Optimizer, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
 
 /// In `(0, 1)`: Schedule-Free SGD's interpolation needs some momentum and some of `z`.
 const OPEN_UNIT_INTERVAL: Rule = (|x| x > 0.0 && x < 1.0, "must be in (0, 1)");
@@ -164,10 +164,18 @@ impl Default for ScheduleFreeSgdConfig {
     }
 }
 
-impl ScheduleFreeSgdConfig {
+impl OptimizerConfig for ScheduleFreeSgdConfig {
+    const KIND: &'static str = "schedulefree-sgd";
+    type Optimizer = ScheduleFreeSgd;
+
+    /// `lr` is the step size.
+    fn sets_own_step_size(&self) -> bool {
+        false
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("schedulefree-sgd");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("momentum", self.momentum, OPEN_UNIT_INTERVAL)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
         c.field("r", self.r, NON_NEGATIVE)?;
@@ -175,7 +183,7 @@ impl ScheduleFreeSgdConfig {
     }
 
     /// Validates and builds the optimizer (state is allocated at the first step).
-    pub fn build(&self, _n_params: usize) -> Result<ScheduleFreeSgd, OptimError> {
+    fn build(&self, _n_params: usize) -> Result<ScheduleFreeSgd, OptimError> {
         self.validate()?;
         Ok(ScheduleFreeSgd {
             momentum: self.momentum,
@@ -298,10 +306,18 @@ impl Default for ScheduleFreeAdamWConfig {
     }
 }
 
-impl ScheduleFreeAdamWConfig {
+impl OptimizerConfig for ScheduleFreeAdamWConfig {
+    const KIND: &'static str = "schedulefree-adamw";
+    type Optimizer = ScheduleFreeAdamW;
+
+    /// `lr` is the step size.
+    fn sets_own_step_size(&self) -> bool {
+        false
+    }
+
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("schedulefree-adamw");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
         c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
         c.field("eps", self.eps, POSITIVE)?;
@@ -311,7 +327,7 @@ impl ScheduleFreeAdamWConfig {
     }
 
     /// Validates and builds the optimizer (state is allocated at the first step).
-    pub fn build(&self, _n_params: usize) -> Result<ScheduleFreeAdamW, OptimError> {
+    fn build(&self, _n_params: usize) -> Result<ScheduleFreeAdamW, OptimError> {
         self.validate()?;
         Ok(ScheduleFreeAdamW {
             config: self.clone(),

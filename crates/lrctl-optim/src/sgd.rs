@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, NON_NEGATIVE, Rule, UNIT_INTERVAL};
 use crate::moments::{add_scaled, ema, l2_gradient, usable_lr};
-use crate::{OptimError, Optimizer, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
 
 /// In `[0, 1]`.
 const CLOSED_UNIT_INTERVAL: Rule = (|x| (0.0..=1.0).contains(&x), "must be in [0, 1]");
@@ -46,10 +46,18 @@ impl Default for SgdConfig {
     }
 }
 
-impl SgdConfig {
+impl OptimizerConfig for SgdConfig {
+    const KIND: &'static str = "sgd";
+    type Optimizer = Sgd;
+
+    /// `lr` is the step size.
+    fn sets_own_step_size(&self) -> bool {
+        false
+    }
+
     /// Checks every field's range and the Nesterov preconditions.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let c = Check("sgd");
+    fn validate(&self) -> Result<(), OptimError> {
+        let c = Check(Self::KIND);
         c.field("momentum", self.momentum, UNIT_INTERVAL)?;
         c.field("dampening", self.dampening, CLOSED_UNIT_INTERVAL)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
@@ -68,7 +76,7 @@ impl SgdConfig {
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
-    pub fn build(&self, n_params: usize) -> Result<Sgd, OptimError> {
+    fn build(&self, n_params: usize) -> Result<Sgd, OptimError> {
         self.validate()?;
         let needs_grad_buffer = self.weight_decay != 0.0 || self.nesterov;
         Ok(Sgd {

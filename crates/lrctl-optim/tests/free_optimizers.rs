@@ -12,7 +12,7 @@ use lrctl_optim::cocob::CocobConfig;
 use lrctl_optim::dadapt::{DAdaptAdamConfig, DAdaptSgdConfig};
 use lrctl_optim::dog::{DogConfig, DowgConfig};
 use lrctl_optim::prodigy::ProdigyConfig;
-use lrctl_optim::{OptimError, Optimizer, OptimizerSpec};
+use lrctl_optim::{OptimError, Optimizer, OptimizerConfig, OptimizerSpec};
 use serde_json::json;
 
 /// 1e-4 relative, parameters measured against the distance travelled (floored at a tenth of

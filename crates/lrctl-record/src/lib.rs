@@ -1,8 +1,18 @@
 //! The result record of a cell, shared by every layer that touches it: the engine produces it,
 //! tuners score it, the store keeps it, exports and reports print it. One definition here means
 //! one mapping, not one per layer.
+//!
+//! * [`Outcome`] — how a run ended.
+//! * [`CellResult`] — what a cell measured and cost, with its columns ([`CellResult::COLUMNS`],
+//!   [`CellResult::values`], [`CellResult::from_values`]) written once, here: both store back
+//!   ends and the export build their statements and rows from them.
+//! * [`CurvePointRow`] — one point of a stored learning curve.
 
 #![warn(missing_docs)]
+
+mod result;
+
+pub use result::{CellResult, ColumnError, CurvePointRow, Kind, ProvenanceId, Value};
 
 use std::fmt;
 

@@ -104,6 +104,9 @@ pub struct TaskAnalysis {
     pub effective_lr: Vec<CurveSeries>,
     /// The final-score table: one row per method with cells on the task.
     pub finals: Vec<FinalRow>,
+    /// Methods whose runs were identical to another's on every seed of the task (its
+    /// controller never changed the learning rate, say): `(method, same as)`.
+    pub identical: Vec<(String, String)>,
 }
 
 /// One method's curve on a task: mean ± standard error over seeds at each recorded step.
@@ -119,6 +122,11 @@ pub struct CurveSeries {
     pub mean: Vec<f64>,
     /// Standard error of the mean at each step.
     pub se: Vec<f64>,
+    /// The band drawn around the mean: mean ± SE, or for quantities averaged on a log scale
+    /// (learning rates) the geometric mean ×/÷ its geometric standard error.
+    pub lo: Vec<f64>,
+    /// See [`CurveSeries::lo`].
+    pub hi: Vec<f64>,
 }
 
 /// One method's row of a task's final-score table.
@@ -220,21 +228,38 @@ fn missing_seeds(snap: &Snapshot) -> Vec<MissingSeeds> {
 }
 
 fn task(snap: &Snapshot, task: &TaskInfo, opts: &ReportOptions) -> TaskAnalysis {
-    let curves = |value: &dyn Fn(&CurvePointRow) -> Option<f64>, alpha: Option<f64>| {
+    // `log`: average the logarithm (learning rates span decades: an arithmetic band of DoWG's
+    // rates ran from 1e-9 to 10 and hid every other method); the band is then the geometric
+    // mean ×/÷ its standard error.
+    let series = |value: &dyn Fn(&CurvePointRow) -> Option<f64>, alpha: Option<f64>, log: bool| {
         snap.methods
             .iter()
             .enumerate()
             .filter_map(|(i, m)| {
-                let pts = snap.mean_curve(&task.name, m, value, alpha);
+                let v = |p: &CurvePointRow| {
+                    let x = value(p)?;
+                    if log {
+                        (x > 0.0).then(|| x.ln())
+                    } else {
+                        Some(x)
+                    }
+                };
+                let pts = snap.mean_curve(&task.name, m, v, alpha);
+                let back = |x: f64| if log { x.exp() } else { x };
                 (!pts.is_empty()).then(|| CurveSeries {
                     method: m.clone(),
                     method_index: i,
                     step: pts.iter().map(|p| p.0).collect(),
-                    mean: pts.iter().map(|p| p.1).collect(),
+                    mean: pts.iter().map(|p| back(p.1)).collect(),
                     se: pts.iter().map(|p| p.2).collect(),
+                    lo: pts.iter().map(|p| back(p.1 - p.2)).collect(),
+                    hi: pts.iter().map(|p| back(p.1 + p.2)).collect(),
                 })
             })
             .collect()
+    };
+    let curves = |value: &dyn Fn(&CurvePointRow) -> Option<f64>, alpha: Option<f64>| {
+        series(value, alpha, false)
     };
     TaskAnalysis {
         name: task.name.clone(),
@@ -243,9 +268,46 @@ fn task(snap: &Snapshot, task: &TaskInfo, opts: &ReportOptions) -> TaskAnalysis 
         description: task.spec.as_ref().map(|s| s.description.clone()),
         train_loss: curves(&|p| Some(p.train_loss), opts.smoothing),
         eval_metric: curves(&|p| p.eval_metric, None),
-        effective_lr: curves(&|p| Some(p.effective_lr), None),
+        effective_lr: series(&|p| Some(p.effective_lr), None, true),
         finals: finals(snap, task),
+        identical: identical_runs(snap, task),
     }
+}
+
+/// A run's curve as bits: (step, train loss, learning rate) at every recorded point.
+type Trace = Vec<(u64, u64, u64)>;
+
+/// Pairs of methods whose runs on `task` were the same on every seed (train loss and learning
+/// rate at every recorded point): the later method in the study's order is named first.
+fn identical_runs(snap: &Snapshot, task: &TaskInfo) -> Vec<(String, String)> {
+    let runs = |m: &str| -> Vec<(u64, Trace)> {
+        let mut v: Vec<_> = snap
+            .cells_of(&task.name, m)
+            .filter_map(|c| {
+                let curve = snap.curves.get(&c.id)?;
+                Some((
+                    c.seed,
+                    curve
+                        .iter()
+                        .map(|p| (p.step, p.train_loss.to_bits(), p.lr.to_bits()))
+                        .collect(),
+                ))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let all: Vec<_> = snap.methods.iter().map(|m| (m, runs(m))).collect();
+    let mut out = Vec::new();
+    for (j, (b, rb)) in all.iter().enumerate() {
+        if rb.is_empty() {
+            continue;
+        }
+        if let Some((a, _)) = all[..j].iter().find(|(_, ra)| ra == rb) {
+            out.push(((*b).clone(), (*a).clone()));
+        }
+    }
+    out
 }
 
 fn finals(snap: &Snapshot, task: &TaskInfo) -> Vec<FinalRow> {

@@ -428,6 +428,26 @@ fn selection(doc: &mut Document, selection: &Selection) {
         "Leave-one-task-out evaluation of the selectors.",
         table,
     );
+    // A tie at 0 % is no verdict on the selectors: say why there was nothing to gain.
+    let gaps: Vec<f64> = loto.iter().filter_map(|r| r.gap_closed).collect();
+    let no_gap = loto
+        .iter()
+        .all(|r| (r.mean_oracle_score - r.mean_sbs_score).abs() < 1e-9);
+    if no_gap {
+        doc.note(format!(
+            "Every selector ties: on each held-out task the single best method (fitted on the \
+             other tasks) is already the oracle's choice, so there is no single-best → oracle \
+             gap to close. With {} tasks the study cannot tell selectors apart; a study whose \
+             tasks prefer different methods can (`lrctl run --suite libsvm --suite vision \
+             --suite lm`).",
+            loto.first().map_or(0, |r| r.tasks.len())
+        ));
+    } else if !gaps.is_empty() && gaps.iter().all(|g| g.abs() < 1e-9) {
+        doc.note(
+            "Every selector closes 0 % of the gap: each chose the single best method on every \
+             held-out task. Too few tasks (or too similar ones) to learn from.",
+        );
+    }
     if realised.is_empty() {
         return;
     }

@@ -75,11 +75,9 @@ fn overview(doc: &mut Document, a: &StudyAnalysis) {
 fn curve_chart(series: &[CurveSeries], title: &str, y: &str, log_y: bool) -> String {
     let mut chart = LineChart::new(title, "optimizer step", y).log_y(log_y);
     for s in series {
-        let lo = s.mean.iter().zip(&s.se).map(|(m, e)| m - e).collect();
-        let hi = s.mean.iter().zip(&s.se).map(|(m, e)| m + e).collect();
         chart = chart.series(
             LineSeries::new(&s.method, s.step.clone(), s.mean.clone())
-                .with_band(lo, hi)
+                .with_band(s.lo.clone(), s.hi.clone())
                 .with_style(s.method_index),
         );
     }
@@ -102,7 +100,12 @@ fn task_section(doc: &mut Document, a: &StudyAnalysis, task: &TaskAnalysis) {
             "{}: training loss (mean mini-batch loss per curve interval), mean ± SE over seeds{smoothing}.",
             task.name
         ),
-        curve_chart(&task.train_loss, "Training loss", "loss (nats)", true),
+        curve_chart(
+            &task.train_loss,
+            &format!("Training loss — {}", task.name),
+            "loss (nats)",
+            true,
+        ),
     );
     doc.figure(
         &format!("{slug}-eval-metric"),
@@ -112,7 +115,7 @@ fn task_section(doc: &mut Document, a: &StudyAnalysis, task: &TaskAnalysis) {
         ),
         curve_chart(
             &task.eval_metric,
-            &format!("Validation {}", task.metric),
+            &format!("Validation {} — {}", task.metric, task.name),
             &task.metric,
             false,
         ),
@@ -121,16 +124,24 @@ fn task_section(doc: &mut Document, a: &StudyAnalysis, task: &TaskAnalysis) {
         &format!("{slug}-effective-lr"),
         format!(
             "{}: effective learning rate the optimizer applied (d·lr for D-Adaptation and \
-             Prodigy, the scale for Mechanic and COCOB), mean over seeds, log scale.",
+             Prodigy, the scale for Mechanic and COCOB), geometric mean over seeds ×/÷ its \
+             standard error, log scale.",
             task.name
         ),
         curve_chart(
             &task.effective_lr,
-            "Effective learning rate",
+            &format!("Effective learning rate — {}", task.name),
             "learning rate",
             true,
         ),
     );
+    for (method, same) in &task.identical {
+        doc.note(format!(
+            "{method}'s runs on {} are identical to {same}'s on every seed (its controller \
+             never changed the learning rate): their curves overlap.",
+            task.name
+        ));
+    }
 
     let mut table = Table::new([
         "method",
@@ -162,14 +173,42 @@ fn task_section(doc: &mut Document, a: &StudyAnalysis, task: &TaskAnalysis) {
 
 fn provenance(doc: &mut Document, a: &StudyAnalysis) {
     doc.section("Provenance");
-    let mut table = Table::new(["lrctl", "git commit", "backend", "machine", "first used"]);
+    // One row per build and machine (a record is stored per configuration as well).
+    let mut rows: Vec<(&str, &str, &str, &str, usize, String)> = Vec::new();
     for p in &a.provenance {
+        let key = (
+            p.provenance.lrctl_version.as_str(),
+            p.provenance.git_commit.as_deref().unwrap_or("unknown"),
+            p.provenance.backend.as_str(),
+            p.provenance.machine.as_str(),
+        );
+        let first = p.created_at.to_string();
+        match rows.iter_mut().find(|r| (r.0, r.1, r.2, r.3) == key) {
+            Some(r) => {
+                r.4 += 1;
+                if first < r.5 {
+                    r.5 = first;
+                }
+            }
+            None => rows.push((key.0, key.1, key.2, key.3, 1, first)),
+        }
+    }
+    let mut table = Table::new([
+        "lrctl",
+        "git commit",
+        "backend",
+        "machine",
+        "configurations",
+        "first used",
+    ]);
+    for (version, commit, backend, machine, n, first) in rows {
         table = table.row(vec![
-            Cell::text(&p.provenance.lrctl_version),
-            Cell::text(p.provenance.git_commit.as_deref().unwrap_or("unknown")),
-            Cell::text(&p.provenance.backend),
-            Cell::text(&p.provenance.machine),
-            Cell::text(p.created_at.to_string()),
+            Cell::text(version),
+            Cell::text(commit),
+            Cell::text(backend),
+            Cell::text(machine),
+            Cell::number(n as f64, 0),
+            Cell::text(first),
         ]);
     }
     doc.table(

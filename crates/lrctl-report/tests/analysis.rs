@@ -160,3 +160,37 @@ fn render_shows_the_analysed_numbers() {
         "{md}"
     );
 }
+
+#[test]
+fn learning_rates_are_averaged_on_a_log_scale_and_identical_runs_are_found() {
+    let mut snap = snapshot();
+    let point = |step: u64, lr: f64| lrctl_store::CurvePointRow {
+        step,
+        epoch: 0.0,
+        train_loss: 1.0,
+        lr,
+        effective_lr: lr,
+        grad_norm: 1.0,
+        wall_seconds: 0.0,
+        eval_loss: None,
+        eval_metric: None,
+    };
+    // Task a: m0's seeds at 1e-4 and 1e0 (an arithmetic mean would say 0.5); m1's runs equal
+    // m0's on both seeds.
+    for (id, lr) in [(1, 1e-4), (2, 1.0), (3, 1e-4), (4, 1.0)] {
+        snap.curves
+            .insert(lrctl_store::CellId(id), vec![point(1, lr), point(2, lr)]);
+    }
+    let a = analyse(&snap, &ReportOptions::default());
+    let lr = &a.tasks[0].effective_lr[0];
+    assert_eq!(lr.method, "m0");
+    assert!(
+        (lr.mean[0] - 1e-2).abs() < 1e-12,
+        "geometric mean: {:?}",
+        lr.mean
+    );
+    assert!((lr.lo[0] * lr.hi[0] - lr.mean[0] * lr.mean[0]).abs() < 1e-12);
+    assert!(lr.lo[0] > 0.0, "a log band never reaches 0");
+    assert_eq!(a.tasks[0].identical, [("m1".to_string(), "m0".to_string())]);
+    assert!(a.tasks[1].identical.is_empty(), "task b has no curves");
+}

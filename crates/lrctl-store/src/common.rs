@@ -1,6 +1,8 @@
 //! Rules every back end applies the same way: input checks, and the explanation of a write
 //! that a lease no longer covers.
 
+use lrctl_record::{Kind, Value};
+
 use crate::error::{Result, StoreError};
 use crate::types::{
     CellId, CellResult, CellRow, CellState, ClaimedCell, Lease, Outcome, Progress, Provenance,
@@ -17,42 +19,66 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-/// The columns of a cell row in the order every back end selects them.
-pub(crate) const CELL_COLUMNS: &str = "id, study_id, task, method, seed, config_hash, task_config, \
-    method_config, state, worker, attempts, created_at, claimed_at, heartbeat_at, \
-    lease_expires_at, superseded_at, finished_at, outcome, reason, steps, total_steps, n_params, \
-    final_train_loss, last_batch_loss, train_loss, train_metric, validation_loss, \
-    validation_metric, test_loss, test_metric, metric_name, seconds, eval_seconds, cost_steps, \
-    cost_seconds, result_json, provenance_id";
-
-/// The result columns of a cell (everything `finish` writes besides the state), in the order
-/// [`CELL_COLUMNS`] ends with.
-pub(crate) const RESULT_COLUMNS: [&str; 20] = [
-    "outcome",
-    "reason",
-    "steps",
-    "total_steps",
-    "n_params",
-    "final_train_loss",
-    "last_batch_loss",
-    "train_loss",
-    "train_metric",
-    "validation_loss",
-    "validation_metric",
-    "test_loss",
-    "test_metric",
-    "metric_name",
-    "seconds",
-    "eval_seconds",
-    "cost_steps",
-    "cost_seconds",
-    "result_json",
-    "provenance_id",
+/// The columns of a cell that are not its result, in the order every back end selects them.
+const CELL_HEAD: [&str; 17] = [
+    "id",
+    "study_id",
+    "task",
+    "method",
+    "seed",
+    "config_hash",
+    "task_config",
+    "method_config",
+    "state",
+    "worker",
+    "attempts",
+    "created_at",
+    "claimed_at",
+    "heartbeat_at",
+    "lease_expires_at",
+    "superseded_at",
+    "finished_at",
 ];
+
+/// The columns of a cell row in the order every back end selects them: [`CELL_HEAD`], then
+/// the result's columns as `lrctl-record` defines them ([`CellResult::COLUMNS`]). Displays as
+/// the SQL column list.
+pub(crate) const CELL_COLUMNS: CellColumns = CellColumns;
+
+/// See [`CELL_COLUMNS`].
+pub(crate) struct CellColumns;
+
+impl CellColumns {
+    /// The column names, in select order.
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        CELL_HEAD
+            .iter()
+            .chain(CellResult::COLUMNS.iter())
+            .copied()
+            .collect()
+    }
+}
+
+impl std::fmt::Display for CellColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.names().join(", "))
+    }
+}
+
+/// `outcome = ?5, reason = ?6, …` (`first` = 5, `marker` = `?`; PostgreSQL: `$`): the SQL
+/// assignments that write a result, its values bound from [`CellResult::values`] in order.
+pub(crate) fn result_assignments(marker: char, first: usize) -> String {
+    CellResult::COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = {marker}{}", first + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// `outcome = NULL, reason = NULL, …`: an SQL assignment that deletes a cell's result.
 pub(crate) fn result_cleared() -> String {
-    RESULT_COLUMNS
+    CellResult::COLUMNS
         .iter()
         .map(|c| format!("{c} = NULL"))
         .collect::<Vec<_>>()
@@ -64,11 +90,6 @@ pub(crate) const STUDY_COLUMNS: &str = "id, name, spec, created_at, updated_at";
 
 pub(crate) fn to_i64(what: &str, v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} {v} is larger than 2^63-1")))
-}
-
-/// NaN has no SQL representation in every engine: store it as NULL (absent).
-pub(crate) fn real(x: Option<f64>) -> Option<f64> {
-    x.filter(|v| !v.is_nan())
 }
 
 pub(crate) fn check_json(what: &str, text: &str) -> Result<()> {
@@ -94,6 +115,14 @@ pub(crate) fn check_worker(worker: &str) -> Result<()> {
 /// Checks what `finish` is about to write.
 pub(crate) fn check_result(cell: CellId, result: &CellResult) -> Result<()> {
     check_json(&format!("the result of cell {cell}"), &result.result_json)?;
+    for (what, n) in [
+        ("steps", result.steps),
+        ("total_steps", result.total_steps),
+        ("n_params", result.n_params),
+        ("cost_steps", result.cost_steps),
+    ] {
+        to_i64(what, n)?;
+    }
     for (what, x) in [
         ("seconds", result.seconds),
         ("eval_seconds", result.eval_seconds),
@@ -199,12 +228,35 @@ pub(crate) struct RowReader<'a, R: RawRow> {
 
 impl<'a, R: RawRow> RowReader<'a, R> {
     pub(crate) fn new(row: &'a R, location: &'a str, what: &str, columns: &'static str) -> Self {
+        Self::with_names(
+            row,
+            location,
+            what,
+            columns.split(',').map(str::trim).collect(),
+        )
+    }
+
+    pub(crate) fn with_names(
+        row: &'a R,
+        location: &'a str,
+        what: &str,
+        columns: Vec<&'static str>,
+    ) -> Self {
         RowReader {
             row,
             location,
             what: what.to_string(),
-            columns: columns.split(',').map(str::trim).collect(),
+            columns,
         }
+    }
+
+    /// Column `i` as a value of `kind`.
+    pub(crate) fn value(&self, i: usize, kind: Kind) -> Result<Value> {
+        Ok(match kind {
+            Kind::Int => Value::Int(self.opt_int(i)?),
+            Kind::Real => Value::Real(self.opt_real(i)?),
+            Kind::Text => Value::Text(self.opt_text(i)?),
+        })
     }
 
     /// Names the row once its identifying columns are read.
@@ -306,38 +358,33 @@ impl<'a, R: RawRow> RowReader<'a, R> {
 
 /// A cell row selected with [`CELL_COLUMNS`].
 pub(crate) fn decode_cell(row: &impl RawRow, location: &str) -> Result<CellRow> {
-    let mut r = RowReader::new(row, location, "a cell row", CELL_COLUMNS);
+    let mut r = RowReader::with_names(row, location, "a cell row", CELL_COLUMNS.names());
     let id = CellId(r.int(0)?);
     r.named(format!("cell {id}"));
     let state = r.state(8)?;
-    let result = match r.opt_text(17)? {
+    let first = CELL_HEAD.len();
+    let result = match r.opt_text(first)? {
         None => None,
-        Some(_) => Some(CellResult {
-            outcome: r.outcome(17)?,
-            reason: r.opt_text(18)?,
-            steps: r.u64(19)?,
-            total_steps: r.u64(20)?,
-            n_params: r.u64(21)?,
-            final_train_loss: r.opt_real(22)?,
-            last_batch_loss: r.opt_real(23)?,
-            train_loss: r.opt_real(24)?,
-            train_metric: r.opt_real(25)?,
-            validation_loss: r.opt_real(26)?,
-            validation_metric: r.opt_real(27)?,
-            test_loss: r.opt_real(28)?,
-            test_metric: r.opt_real(29)?,
-            metric_name: r.opt_text(30)?,
-            seconds: r.real(31)?,
-            eval_seconds: r.real(32)?,
-            cost_steps: r.u64(33)?,
-            cost_seconds: r.real(34)?,
-            result_json: r.json(35)?,
-            provenance: ProvenanceId(r.int(36)?),
-        }),
+        Some(_) => {
+            let kinds = CellResult::kinds();
+            let mut values: Vec<Value> = Vec::with_capacity(kinds.len());
+            for (j, kind) in kinds.into_iter().enumerate() {
+                values.push(r.value(first + j, kind)?);
+            }
+            let values: [Value; 20] = values.try_into().expect("one value per column");
+            Some(CellResult::from_values(values).map_err(|e| {
+                let at = CELL_HEAD.len()
+                    + CellResult::COLUMNS
+                        .iter()
+                        .position(|c| *c == e.column)
+                        .unwrap_or(0);
+                r.error(at, e.problem)
+            })?)
+        }
     };
     if (state == CellState::Done) != result.is_some() {
         return Err(r.error(
-            17,
+            CELL_HEAD.len(),
             format!("the cell is {} but the outcome is {}", state.as_str(), {
                 if result.is_some() { "set" } else { "NULL" }
             }),
@@ -457,7 +504,16 @@ mod columns {
 
     #[test]
     fn the_result_columns_end_the_cell_columns() {
-        let cells: Vec<&str> = CELL_COLUMNS.split(',').map(str::trim).collect();
-        assert_eq!(cells[cells.len() - RESULT_COLUMNS.len()..], RESULT_COLUMNS);
+        let cells = CELL_COLUMNS.names();
+        assert_eq!(cells[CELL_HEAD.len()..], CellResult::COLUMNS);
+        assert!(
+            CELL_COLUMNS
+                .to_string()
+                .ends_with("result_json, provenance_id")
+        );
+        assert_eq!(
+            result_assignments('$', 4).split(", ").next(),
+            Some("outcome = $4")
+        );
     }
 }

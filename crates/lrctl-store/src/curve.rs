@@ -15,35 +15,12 @@
 //! | 4 | `u32` number of points |
 //! | per point | `u64` step; `f64` epoch, train_loss, lr, effective_lr, grad_norm, wall_seconds; `u8` flags (bit 0: eval_loss present, bit 1: eval_metric present); then `f64` eval_loss and `f64` eval_metric when present |
 
-use serde::{Deserialize, Serialize};
-
 const MAGIC: &[u8; 4] = b"LRCV";
 const VERSION: u8 = 1;
 const HEADER: usize = 12;
 const FIXED: usize = 8 * 7 + 1;
 
-/// One point of a stored learning curve.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CurvePointRow {
-    /// Optimizer steps taken.
-    pub step: u64,
-    /// Epochs taken (fractional).
-    pub epoch: f64,
-    /// Mean mini-batch training loss since the previous point.
-    pub train_loss: f64,
-    /// Learning rate the controller chose.
-    pub lr: f64,
-    /// Learning rate the optimizer actually used.
-    pub effective_lr: f64,
-    /// Global gradient norm at the last step.
-    pub grad_norm: f64,
-    /// Seconds since the run started.
-    pub wall_seconds: f64,
-    /// Validation loss when an evaluation ran at this point.
-    pub eval_loss: Option<f64>,
-    /// Validation primary metric when an evaluation ran at this point.
-    pub eval_metric: Option<f64>,
-}
+pub use lrctl_record::CurvePointRow;
 
 /// Encodes a curve in the layout described in the module documentation.
 pub fn encode(points: &[CurvePointRow]) -> Vec<u8> {

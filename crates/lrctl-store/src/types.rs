@@ -29,10 +29,7 @@ id_type!(
     /// Identifies a cell within one store.
     CellId
 );
-id_type!(
-    /// Identifies a provenance record within one store.
-    ProvenanceId
-);
+pub use lrctl_record::{CellResult, ProvenanceId};
 
 /// A point in time: milliseconds since the Unix epoch, UTC.
 ///
@@ -306,54 +303,6 @@ pub struct ClaimedCell {
     pub task_config: String,
     /// Resolved method configuration (JSON text).
     pub method_config: String,
-}
-
-/// The result of a cell, written once by [`Store::finish`](crate::Store::finish).
-///
-/// Optional numbers are absent when not measured. A NaN is stored as absent (SQL has no NaN
-/// everywhere); the full record, as the caller serialised it, is in `result_json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CellResult {
-    /// How the run ended.
-    pub outcome: Outcome,
-    /// Why it diverged or failed.
-    pub reason: Option<String>,
-    /// Optimizer steps taken.
-    pub steps: u64,
-    /// Budget in steps.
-    pub total_steps: u64,
-    /// Trainable scalars.
-    pub n_params: u64,
-    /// Mean mini-batch loss over the last curve interval.
-    pub final_train_loss: Option<f64>,
-    /// Loss of the last mini-batch.
-    pub last_batch_loss: Option<f64>,
-    /// Final loss on the training split.
-    pub train_loss: Option<f64>,
-    /// Final primary metric on the training split.
-    pub train_metric: Option<f64>,
-    /// Final loss on the validation split.
-    pub validation_loss: Option<f64>,
-    /// Final primary metric on the validation split.
-    pub validation_metric: Option<f64>,
-    /// Final loss on the test split.
-    pub test_loss: Option<f64>,
-    /// Final primary metric on the test split.
-    pub test_metric: Option<f64>,
-    /// Name of the primary metric (`accuracy`, `bits_per_byte`).
-    pub metric_name: Option<String>,
-    /// Wall-clock seconds of the run, evaluations included.
-    pub seconds: f64,
-    /// Seconds spent evaluating.
-    pub eval_seconds: f64,
-    /// Steps charged to this cell, tuning included (equals `steps` for untuned methods).
-    pub cost_steps: u64,
-    /// Seconds charged to this cell, tuning included.
-    pub cost_seconds: f64,
-    /// The full result as JSON text (everything the columns above do not hold).
-    pub result_json: String,
-    /// Which lrctl build on which machine produced it.
-    pub provenance: ProvenanceId,
 }
 
 /// A cell as stored, with its result once done.

@@ -15,7 +15,8 @@
 
 use std::io::Write;
 
-use lrctl_store::{CellRow, CurvePointRow, Store, StudyRow};
+use lrctl_record::Value;
+use lrctl_store::{CellResult, CellRow, CurvePointRow, Store, StudyRow};
 use serde::Serialize;
 
 /// What to export.
@@ -37,145 +38,103 @@ pub enum Format {
     Json,
 }
 
-/// The flat record of one cell, in export column order.
-#[derive(Debug, Clone, Serialize)]
-pub struct CellRecord {
-    /// Study name.
-    pub study: String,
-    /// Cell id in the store.
-    pub cell_id: i64,
-    /// Task name.
-    pub task: String,
-    /// Method name.
-    pub method: String,
-    /// Seed.
-    pub seed: u64,
-    /// Hash of the resolved configuration.
-    pub config_hash: String,
-    /// queued, running or done.
-    pub state: String,
-    /// finished, diverged or failed (`None` while not done).
-    pub outcome: Option<String>,
-    /// Why it diverged or failed.
-    pub reason: Option<String>,
-    /// Steps taken.
-    pub steps: Option<u64>,
-    /// Budget in steps.
-    pub total_steps: Option<u64>,
-    /// Model parameters.
-    pub n_params: Option<u64>,
-    /// Mean mini-batch loss over the last curve interval.
-    pub final_train_loss: Option<f64>,
-    /// Loss of the last mini-batch.
-    pub last_batch_loss: Option<f64>,
-    /// Loss on the training split (full evaluation).
-    pub train_loss: Option<f64>,
-    /// Primary metric on the training split.
-    pub train_metric: Option<f64>,
-    /// Validation loss.
-    pub validation_loss: Option<f64>,
-    /// Validation primary metric.
-    pub validation_metric: Option<f64>,
-    /// Test loss.
-    pub test_loss: Option<f64>,
-    /// Test primary metric.
-    pub test_metric: Option<f64>,
-    /// Name of the primary metric.
-    pub metric_name: Option<String>,
-    /// Wall seconds of the cell.
-    pub seconds: Option<f64>,
-    /// Of which evaluating.
-    pub eval_seconds: Option<f64>,
-    /// Steps charged to the method (tuning included once tuners exist).
-    pub cost_steps: Option<u64>,
-    /// Seconds charged to the method.
-    pub cost_seconds: Option<f64>,
-    /// Worker that wrote the result.
-    pub worker: Option<String>,
-    /// How many times the cell was claimed.
-    pub attempts: u32,
-    /// When the cell was added (ISO 8601, UTC).
-    pub created_at: String,
-    /// When its result was written (ISO 8601, UTC).
-    pub finished_at: Option<String>,
-}
+/// The flat record of one cell, in export column order: who it is and where it stands, the
+/// result's columns as `lrctl-record` defines them ([`CellResult::COLUMNS`], the JSON and
+/// provenance left out), then its history. Empty (JSON `null`) while the cell has no result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellRecord(Vec<(&'static str, Value)>);
 
 impl CellRecord {
     /// Flattens a stored cell.
     pub fn new(study: &str, c: &CellRow) -> Self {
-        let r = c.result.as_ref();
-        CellRecord {
-            study: study.to_string(),
-            cell_id: c.id.0,
-            task: c.task.clone(),
-            method: c.method.clone(),
-            seed: c.seed,
-            config_hash: c.config_hash.clone(),
-            state: c.state.as_str().to_string(),
-            outcome: r.map(|r| r.outcome.as_str().to_string()),
-            reason: r.and_then(|r| r.reason.clone()),
-            steps: r.map(|r| r.steps),
-            total_steps: r.map(|r| r.total_steps),
-            n_params: r.map(|r| r.n_params),
-            final_train_loss: r.and_then(|r| r.final_train_loss),
-            last_batch_loss: r.and_then(|r| r.last_batch_loss),
-            train_loss: r.and_then(|r| r.train_loss),
-            train_metric: r.and_then(|r| r.train_metric),
-            validation_loss: r.and_then(|r| r.validation_loss),
-            validation_metric: r.and_then(|r| r.validation_metric),
-            test_loss: r.and_then(|r| r.test_loss),
-            test_metric: r.and_then(|r| r.test_metric),
-            metric_name: r.and_then(|r| r.metric_name.clone()),
-            seconds: r.map(|r| r.seconds),
-            eval_seconds: r.map(|r| r.eval_seconds),
-            cost_steps: r.map(|r| r.cost_steps),
-            cost_seconds: r.map(|r| r.cost_seconds),
-            worker: c.worker.clone(),
-            attempts: c.attempts,
-            created_at: c.created_at.to_string(),
-            finished_at: c.finished_at.map(|t| t.to_string()),
-        }
+        let text = |s: &str| Value::Text(Some(s.to_string()));
+        let int = |x: u64| Value::Int(i64::try_from(x).ok());
+        let mut fields = vec![
+            ("study", text(study)),
+            ("cell_id", Value::Int(Some(c.id.0))),
+            ("task", text(&c.task)),
+            ("method", text(&c.method)),
+            ("seed", int(c.seed)),
+            ("config_hash", text(&c.config_hash)),
+            ("state", text(c.state.as_str())),
+        ];
+        let result: Vec<(&'static str, Value)> = match &c.result {
+            Some(r) => r.columns().into_iter().take(CellResult::SHOWN).collect(),
+            None => CellResult::COLUMNS
+                .iter()
+                .zip(CellResult::kinds())
+                .take(CellResult::SHOWN)
+                .map(|(name, kind)| (*name, empty(kind)))
+                .collect(),
+        };
+        fields.extend(result);
+        fields.extend([
+            ("worker", Value::Text(c.worker.clone())),
+            ("attempts", Value::Int(Some(i64::from(c.attempts)))),
+            ("created_at", text(&c.created_at.to_string())),
+            (
+                "finished_at",
+                Value::Text(c.finished_at.map(|t| t.to_string())),
+            ),
+        ]);
+        CellRecord(fields)
     }
 
-    /// The CSV header.
-    pub const HEADER: &'static str = "study,cell_id,task,method,seed,config_hash,state,outcome,\
-reason,steps,total_steps,n_params,final_train_loss,last_batch_loss,train_loss,train_metric,\
-validation_loss,validation_metric,test_loss,test_metric,metric_name,seconds,eval_seconds,\
-cost_steps,cost_seconds,worker,attempts,created_at,finished_at";
+    /// The column names, in order.
+    pub fn header() -> Vec<&'static str> {
+        let mut h = vec![
+            "study",
+            "cell_id",
+            "task",
+            "method",
+            "seed",
+            "config_hash",
+            "state",
+        ];
+        h.extend(CellResult::COLUMNS.iter().take(CellResult::SHOWN));
+        h.extend(["worker", "attempts", "created_at", "finished_at"]);
+        h
+    }
+
+    /// The value of a column.
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| *n == column).map(|(_, v)| v)
+    }
 
     fn csv_row(&self) -> String {
-        [
-            csv_text(&self.study),
-            self.cell_id.to_string(),
-            csv_text(&self.task),
-            csv_text(&self.method),
-            self.seed.to_string(),
-            self.config_hash.clone(),
-            self.state.clone(),
-            opt_text(&self.outcome),
-            opt_text(&self.reason),
-            opt(self.steps),
-            opt(self.total_steps),
-            opt(self.n_params),
-            opt(self.final_train_loss),
-            opt(self.last_batch_loss),
-            opt(self.train_loss),
-            opt(self.train_metric),
-            opt(self.validation_loss),
-            opt(self.validation_metric),
-            opt(self.test_loss),
-            opt(self.test_metric),
-            opt_text(&self.metric_name),
-            opt(self.seconds),
-            opt(self.eval_seconds),
-            opt(self.cost_steps),
-            opt(self.cost_seconds),
-            opt_text(&self.worker),
-            self.attempts.to_string(),
-            self.created_at.clone(),
-            opt_text(&self.finished_at),
-        ]
-        .join(",")
+        self.0
+            .iter()
+            .map(|(_, v)| match v {
+                Value::Int(x) => opt(*x),
+                Value::Real(x) => opt(*x),
+                Value::Text(x) => opt_text(x),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// A column without a value, of its kind.
+fn empty(kind: lrctl_record::Kind) -> Value {
+    match kind {
+        lrctl_record::Kind::Int => Value::Int(None),
+        lrctl_record::Kind::Real => Value::Real(None),
+        lrctl_record::Kind::Text => Value::Text(None),
+    }
+}
+
+impl Serialize for CellRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, v) in &self.0 {
+            match v {
+                Value::Int(x) => map.serialize_entry(name, x)?,
+                Value::Real(x) => map.serialize_entry(name, x)?,
+                Value::Text(x) => map.serialize_entry(name, x)?,
+            }
+        }
+        map.end()
     }
 }
 
@@ -278,7 +237,7 @@ pub fn export(
             writeln!(out)?;
         }
         Format::Csv if table == Table::Cells => {
-            writeln!(out, "{}", CellRecord::HEADER)?;
+            writeln!(out, "{}", CellRecord::header().join(","))?;
             for c in &cells {
                 writeln!(out, "{}", CellRecord::new(&study.name, c).csv_row())?;
             }
@@ -314,49 +273,45 @@ mod tests {
 
     #[test]
     fn header_matches_the_record() {
-        let fields = serde_json::to_value(CellRecord {
-            study: String::new(),
-            cell_id: 0,
-            task: String::new(),
-            method: String::new(),
+        let row = CellRow {
+            id: lrctl_store::CellId(1),
+            study: lrctl_store::StudyId(1),
+            task: "t".into(),
+            method: "m".into(),
             seed: 0,
-            config_hash: String::new(),
-            state: String::new(),
-            outcome: None,
-            reason: None,
-            steps: None,
-            total_steps: None,
-            n_params: None,
-            final_train_loss: None,
-            last_batch_loss: None,
-            train_loss: None,
-            train_metric: None,
-            validation_loss: None,
-            validation_metric: None,
-            test_loss: None,
-            test_metric: None,
-            metric_name: None,
-            seconds: None,
-            eval_seconds: None,
-            cost_steps: None,
-            cost_seconds: None,
+            config_hash: "h".into(),
+            task_config: "{}".into(),
+            method_config: "{}".into(),
+            state: lrctl_store::CellState::Queued,
             worker: None,
             attempts: 0,
-            created_at: String::new(),
+            created_at: lrctl_store::Timestamp(0),
+            claimed_at: None,
+            heartbeat_at: None,
+            lease_expires_at: None,
+            superseded_at: None,
             finished_at: None,
-        })
-        .unwrap();
-        let keys: Vec<&str> = fields
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let header: Vec<&str> = CellRecord::HEADER.split(',').collect();
-        let mut a = keys.clone();
-        let mut b = header.clone();
-        a.sort();
-        b.sort();
-        assert_eq!(a, b);
+            result: None,
+        };
+        let queued = CellRecord::new("s", &row);
+        let names: Vec<&str> = queued.0.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, CellRecord::header());
+        let done = CellRecord::new(
+            "s",
+            &CellRow {
+                result: Some(CellResult::failed("x".into())),
+                state: lrctl_store::CellState::Done,
+                ..row
+            },
+        );
+        let names: Vec<&str> = done.0.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, CellRecord::header());
+        assert_eq!(
+            done.get("outcome"),
+            Some(&Value::Text(Some("failed".into())))
+        );
+        let json = serde_json::to_value(&done).unwrap();
+        assert_eq!(json["reason"], "x");
+        assert!(json["test_metric"].is_null());
     }
 }

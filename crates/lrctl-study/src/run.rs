@@ -202,6 +202,24 @@ impl PrepareError {
 /// Records the study and adds its cells to the store, idempotently: cells already there are
 /// kept with their results, changed ones are superseded (see [`Store::add_cells`]).
 pub fn submit(store: &mut dyn Store, study: &Study) -> Result<(StudyId, AddReport), StudyError> {
+    // Cells on a user's file are defined by its content: it must be here to be identified.
+    if let Some(t) = study
+        .tasks
+        .iter()
+        .find(|t| t.data.path().is_some() && t.data_sha256.is_none())
+    {
+        return Err(StudyError::Invalid {
+            field: "task".into(),
+            reason: format!(
+                "`{}` reads {}, which is not on this machine: submit the study from a machine \
+                 that has the file, so its cells are defined by the file's content",
+                t.name,
+                t.data
+                    .path()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            ),
+        });
+    }
     let study_id = store.upsert_study(&study.name, &study.to_json())?;
     let cells: Vec<NewCell> = study
         .cells()

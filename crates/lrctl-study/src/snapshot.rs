@@ -148,6 +148,49 @@ impl Snapshot {
         }
     }
 
+    /// Several studies side by side: one snapshot whose methods are `STUDY:method` (so every
+    /// table, figure and statistic compares, say, `baseline:prodigy` with `tuned:prodigy` on
+    /// the tasks the studies share), named `A vs B`. Curves and provenance come along.
+    pub fn side_by_side(snaps: Vec<Snapshot>) -> Snapshot {
+        let name = snaps
+            .iter()
+            .map(|s| s.study.name.clone())
+            .collect::<Vec<_>>()
+            .join(" vs ");
+        let mut methods: Vec<serde_json::Value> = Vec::new();
+        let mut cells = Vec::new();
+        let mut curves = HashMap::new();
+        let mut provenance: Vec<ProvenanceRow> = Vec::new();
+        let first = snaps.first().map(|s| s.study.clone());
+        for snap in snaps {
+            let label = |m: &str| format!("{}:{m}", snap.study.name);
+            methods.extend(
+                snap.methods
+                    .iter()
+                    .map(|m| serde_json::json!({ "name": label(m) })),
+            );
+            for mut c in snap.cells.clone() {
+                c.method = label(&c.method);
+                cells.push(c);
+            }
+            curves.extend(snap.curves);
+            for p in snap.provenance {
+                if !provenance.iter().any(|q| q.id == p.id) {
+                    provenance.push(p);
+                }
+            }
+        }
+        let study = StudyRow {
+            name,
+            spec_json: serde_json::json!({ "methods": methods }).to_string(),
+            ..first.expect("at least one study")
+        };
+        let mut snap = Snapshot::from_cells(study, cells);
+        snap.curves = curves;
+        snap.provenance = provenance;
+        snap
+    }
+
     /// The cells of one (task, method), in seed order.
     pub fn cells_of<'a>(
         &'a self,

@@ -274,10 +274,16 @@ impl StudyFile {
                 t.budget = Budget::Steps(steps);
             }
         }
-        for t in &tasks {
+        for t in &mut tasks {
             check_name("task", &t.name)?;
             t.validate()?;
-            round_trips("task", &t.name, t)?;
+            // A task on a user's file is pinned to the file's content: its cells are that
+            // data's, wherever the file is and whoever runs the study. (A file missing here
+            // cannot be pinned: `run` skips the task, and submitting refuses it.)
+            if t.data.path().is_some_and(|p| p.exists()) {
+                *t = t.clone().pinned()?;
+            }
+            round_trips("task", &t.name, &*t)?;
         }
         check_unique(tasks.iter().map(|t| (t.name.as_str(), t)), "task")?;
         if tasks.is_empty() {
@@ -538,11 +544,19 @@ pub fn check_submitter(study_name: &str, spec_json: &str) -> Result<(), StudyErr
     )))
 }
 
-/// SHA-256 (hex) over the canonical JSON of the task, the method and [`ENGINE_VERSION`].
+/// SHA-256 (hex) over the canonical JSON of the task, the method and [`ENGINE_VERSION`]. A
+/// task pinned to its data's content ([`TaskSpec::data_sha256`]) is hashed by that content,
+/// not by where the file lies.
 pub fn config_hash(task: &TaskSpec, method: &Method) -> String {
+    let mut task_json = serde_json::to_value(task).expect("a task serialises");
+    if task.data_sha256.is_some()
+        && let Some(data) = task_json.get_mut("data").and_then(|d| d.as_object_mut())
+    {
+        data.remove("path");
+    }
     let json = serde_json::json!({
         "engine": ENGINE_VERSION,
-        "task": task,
+        "task": task_json,
         "method": method,
     });
     let digest = Sha256::digest(json.to_string().as_bytes());

@@ -29,6 +29,23 @@ pub const PAPER_METHODS: &[&str] = &[
     "dowg",
 ];
 
+/// The learning-rate-free methods published after the paper (issue 22), then the free methods
+/// of the paper and Schedule-Free AdamW they are compared with.
+pub const POST_PAPER_METHODS: &[&str] = &[
+    "prodigy-sf",
+    "schedulefree-radam",
+    "schedulefree-wrap-prodigy",
+    "adamg",
+    "kate",
+    "momo",
+    "momo-adam",
+    "ldog",
+    "prodigy",
+    "dadapt-adam",
+    "cocob",
+    "schedulefree-adamw",
+];
+
 /// LIBSVM datasets of the paper that the mirror holds (Sensorless and aloi are not in it).
 pub const PAPER_LIBSVM: &[&str] = &[
     "iris",
@@ -43,7 +60,7 @@ pub const PAPER_LIBSVM: &[&str] = &[
 /// Every built-in suite.
 pub fn suites() -> Vec<Suite> {
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    vec![
+    let mut suites = vec![
         Suite {
             name: "quick",
             description: "Embedded datasets (no files): logistic regression on iris, breast \
@@ -115,7 +132,22 @@ pub fn suites() -> Vec<Suite> {
             methods: Some(names(PAPER_METHODS)),
             seeds: 10,
         },
-    ]
+    ];
+    // The libsvm, vision and lm suites' tasks under the post-paper methods.
+    let tasks = suites
+        .iter()
+        .filter(|s| matches!(s.name, "libsvm" | "vision" | "lm"))
+        .flat_map(|s| s.tasks.clone())
+        .collect();
+    suites.push(Suite {
+        name: "post-paper",
+        description: "The learning-rate-free methods published after the paper against its free \
+                      methods and Schedule-Free AdamW, on the libsvm, vision and lm tasks",
+        tasks,
+        methods: Some(names(POST_PAPER_METHODS)),
+        seeds: 3,
+    });
+    suites
 }
 
 /// Looks a suite up by name.

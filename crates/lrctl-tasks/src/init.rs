@@ -115,6 +115,19 @@ pub fn count_params<M: Module>(module: &M) -> usize {
     c.0
 }
 
+/// The shape of every float parameter, in visiting order (the order of [`read_params`]).
+pub fn param_shapes<M: Module>(module: &M) -> Vec<Vec<usize>> {
+    struct Shapes(Vec<Vec<usize>>);
+    impl ModuleVisitor for Shapes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.shape().dims::<D>().to_vec());
+        }
+    }
+    let mut s = Shapes(Vec::new());
+    module.visit(&mut s);
+    s.0
+}
+
 /// Copies all float parameters, in visiting order, into one flat vector.
 pub fn read_params<M: Module>(module: &M, out: &mut Vec<f32>) {
     struct Read<'a>(&'a mut Vec<f32>);

@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod error;
+mod identity;
 pub mod init;
 pub mod models;
 pub mod registry;
@@ -30,6 +31,7 @@ pub use workload::{Metrics, Split, Workload};
 /// that the model fits it (see [`LoadedTask::new`]).
 pub fn prepare(spec: &TaskSpec, dirs: &lrctl_data::DataDirs) -> Result<Arc<dyn Task>, TaskError> {
     spec.validate()?;
+    spec.check_identity()?;
     // Before loading: a scale that cannot fit is refused without reading gigabytes of data.
     if let (Some(shape), Some(available)) = (spec.data_shape(), machine_memory()) {
         spec.check_memory(&shape, available)?;

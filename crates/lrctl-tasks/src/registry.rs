@@ -92,6 +92,7 @@ fn builtin_paper_libsvm() -> Vec<TaskSpec> {
             eval_max_examples: 4096,
             normalization: Normalization::UnitL2,
             holdout: Holdout::default(),
+            data_sha256: None,
         })
         .collect()
 }
@@ -178,6 +179,7 @@ fn lm_tinyshakespeare() -> TaskSpec {
             validation: 0.05,
             test: 0.05,
         },
+        data_sha256: None,
     }
 }
 
@@ -255,6 +257,7 @@ fn embedded(
         eval_max_examples: 4096,
         normalization: Normalization::Standardize,
         holdout: Holdout::default(),
+        data_sha256: None,
     }
 }
 
@@ -288,6 +291,7 @@ fn images(
             validation: 0.1,
             test: 0.0,
         },
+        data_sha256: None,
     }
 }
 

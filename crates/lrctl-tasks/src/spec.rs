@@ -49,6 +49,11 @@ pub struct TaskSpec {
     /// How held-out data is carved out of the training file.
     #[serde(default)]
     pub holdout: Holdout,
+    /// SHA-256 of the content of the data it reads from an explicit path, recorded when a study
+    /// is defined (see [`TaskSpec::pinned`]); loading checks it. Absent for embedded and mirror
+    /// datasets, which their names identify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
 }
 
 fn one() -> u32 {

@@ -9,7 +9,7 @@ use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ClassData, TextData};
-use crate::init::{count_params, read_grads, read_params, write_params};
+use crate::init::{count_params, param_shapes, read_grads, read_params, write_params};
 use crate::models::{ByteLm, Classifier};
 
 /// Which part of the data to evaluate on.
@@ -46,6 +46,12 @@ pub struct Metrics {
 pub trait Workload {
     /// Number of trainable scalars.
     fn n_params(&self) -> usize;
+    /// The shapes of the parameter tensors in the flat order of [`Workload::params`] (their
+    /// boundaries, and for per-tensor statistics their dimensions; the element counts add up
+    /// to [`Workload::n_params`]). Default: one tensor of all parameters.
+    fn param_shapes(&self) -> Vec<Vec<usize>> {
+        vec![vec![self.n_params()]]
+    }
     /// Training examples per epoch.
     fn n_train(&self) -> usize;
     /// Copies the parameters into `out` (flat, fixed order).
@@ -97,6 +103,10 @@ impl<N: Classifier> ClassifierWorkload<N> {
 impl<N: Classifier> Workload for ClassifierWorkload<N> {
     fn n_params(&self) -> usize {
         self.n_params
+    }
+
+    fn param_shapes(&self) -> Vec<Vec<usize>> {
+        param_shapes(self.model())
     }
 
     fn n_train(&self) -> usize {
@@ -227,6 +237,10 @@ impl LmWorkload {
 impl Workload for LmWorkload {
     fn n_params(&self) -> usize {
         self.n_params
+    }
+
+    fn param_shapes(&self) -> Vec<Vec<usize>> {
+        param_shapes(self.model())
     }
 
     fn n_train(&self) -> usize {

@@ -48,6 +48,7 @@ fn spec(name: &str, model: ModelSpec, data: DataSpec) -> TaskSpec {
         eval_max_examples: 64,
         normalization: Normalization::None,
         holdout: Holdout::default(),
+        data_sha256: None,
     }
 }
 
@@ -302,6 +303,16 @@ fn gradient_check_mlp() {
     );
     let mut w = task.instantiate(5, &device()).unwrap();
     assert_eq!(w.n_params(), 10 * 12 + 12 + 12 * 8 + 8 + 8 * 4 + 4);
+    // The tensors in flat order (burn stores a Linear weight as [d_input, d_output]).
+    let shapes: Vec<Vec<usize>> = vec![
+        vec![10, 12],
+        vec![12],
+        vec![12, 8],
+        vec![8],
+        vec![8, 4],
+        vec![4],
+    ];
+    assert_eq!(w.param_shapes(), shapes);
     gradient_check(
         w.as_mut(),
         &[0, 3, 7, 11, 19],

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use lrctl_engine::{RunOptions, RunResult};
-use lrctl_store::{CellResult, CurvePointRow, Outcome, ProvenanceId, Store};
+use lrctl_store::{CellResult, CurvePointRow, Store};
 use lrctl_tasks::{Task, TaskSpec};
 
 use crate::error::CellError;
@@ -141,7 +141,7 @@ impl TrainedCell {
     /// The store's record and curve, with choosing and tuning charged and described in the
     /// result JSON (under `selection` and `tuning`).
     pub fn into_store(self, task: &TaskSpec) -> (CellResult, Vec<CurvePointRow>) {
-        let (mut result, curve) = to_store(task, &self.run);
+        let (mut result, curve) = self.run.to_record(task);
         if let Some(s) = &self.selected {
             charge(&mut result, "selection", s.steps, s.seconds, s);
         }
@@ -171,73 +171,5 @@ fn charge(
 
 /// The record of a cell that could not run, with the reason.
 pub fn failed(reason: String) -> (CellResult, Vec<CurvePointRow>) {
-    let result = CellResult {
-        outcome: Outcome::Failed,
-        reason: Some(reason),
-        steps: 0,
-        total_steps: 0,
-        n_params: 0,
-        final_train_loss: None,
-        last_batch_loss: None,
-        train_loss: None,
-        train_metric: None,
-        validation_loss: None,
-        validation_metric: None,
-        test_loss: None,
-        test_metric: None,
-        metric_name: None,
-        seconds: 0.0,
-        eval_seconds: 0.0,
-        cost_steps: 0,
-        cost_seconds: 0.0,
-        result_json: "{}".into(),
-        provenance: ProvenanceId(0),
-    };
-    (result, Vec::new())
-}
-
-/// Converts an engine result into the store's record and curve rows.
-pub fn to_store(task: &TaskSpec, r: &RunResult) -> (CellResult, Vec<CurvePointRow>) {
-    let metric = |m: &Option<lrctl_tasks::Metrics>| m.as_ref().and_then(lrctl_engine::task_metric);
-    let loss = |m: &Option<lrctl_tasks::Metrics>| m.as_ref().map(|m| m.loss);
-    let mut summary = r.clone();
-    summary.curve.clear();
-    let result = CellResult {
-        outcome: r.outcome,
-        reason: r.reason.clone(),
-        steps: r.steps,
-        total_steps: r.total_steps,
-        n_params: r.n_params as u64,
-        final_train_loss: r.final_train_loss,
-        last_batch_loss: Some(r.last_batch_loss),
-        train_loss: loss(&r.train),
-        train_metric: metric(&r.train),
-        validation_loss: loss(&r.validation),
-        validation_metric: metric(&r.validation),
-        test_loss: loss(&r.test),
-        test_metric: metric(&r.test),
-        metric_name: Some(task.primary_metric().0.to_string()),
-        seconds: r.seconds,
-        eval_seconds: r.eval_seconds,
-        cost_steps: r.steps,
-        cost_seconds: r.seconds,
-        result_json: serde_json::to_string(&summary).expect("result serialises"),
-        provenance: ProvenanceId(0),
-    };
-    let curve = r
-        .curve
-        .iter()
-        .map(|p| CurvePointRow {
-            step: p.step,
-            epoch: p.epoch,
-            train_loss: p.train_loss,
-            lr: p.lr,
-            effective_lr: p.effective_lr,
-            grad_norm: p.grad_norm,
-            wall_seconds: p.wall_seconds,
-            eval_loss: p.eval.map(|m| m.loss),
-            eval_metric: p.eval.as_ref().and_then(lrctl_engine::task_metric),
-        })
-        .collect();
-    (result, curve)
+    (CellResult::failed(reason), Vec::new())
 }

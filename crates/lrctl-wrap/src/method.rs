@@ -140,6 +140,58 @@ impl Method {
         self.select().is_some()
     }
 
+    /// The method with fields overridden by dotted path (`controller.lr`, `optimizer.betas.1`,
+    /// `tune.trials`), each value JSON (`3e-4`, `true`, `"cosine"`). The method keeps its
+    /// name: its cells are new ones (their configuration hash changes) and replace the earlier
+    /// configuration's in a study. A path the method does not have is refused with the paths
+    /// it does have at that level.
+    pub fn with_overrides(
+        &self,
+        overrides: &[(String, serde_json::Value)],
+    ) -> Result<Method, crate::WrapError> {
+        let mut json = serde_json::to_value(self).expect("a method serialises");
+        for (path, value) in overrides {
+            let mut at = &mut json;
+            let parts: Vec<&str> = path.split('.').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let here = parts[..i].join(".");
+                let known = match &*at {
+                    serde_json::Value::Object(o) => o.keys().cloned().collect::<Vec<_>>(),
+                    serde_json::Value::Array(a) => (0..a.len()).map(|i| i.to_string()).collect(),
+                    _ => Vec::new(),
+                };
+                let next = match at {
+                    serde_json::Value::Object(o) => o.get_mut(*part),
+                    serde_json::Value::Array(a) => {
+                        part.parse::<usize>().ok().and_then(|j| a.get_mut(j))
+                    }
+                    _ => None,
+                };
+                at = next.ok_or_else(|| {
+                    crate::WrapError::Invalid(format!(
+                        "method `{}` has no field `{path}`{}",
+                        self.name(),
+                        if known.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; {} has: {}",
+                                if here.is_empty() { "it" } else { here.as_str() },
+                                known.join(", ")
+                            )
+                        }
+                    ))
+                })?;
+            }
+            *at = value.clone();
+        }
+        let method: Method = serde_json::from_value(json).map_err(|e| {
+            crate::WrapError::Invalid(format!("method `{}` after --set: {e}", self.name()))
+        })?;
+        method.validate()?;
+        Ok(method)
+    }
+
     /// Parses a method file's TOML text; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, MethodError> {
         toml::from_str(text).map_err(|e| MethodError::Parse {
@@ -234,6 +286,33 @@ mod tests {
             let back: Method = serde_json::from_value(json).unwrap();
             assert_eq!(back, m);
         }
+    }
+
+    #[test]
+    fn overrides_set_fields_by_path_and_refuse_unknown_ones() {
+        let m = find("adam-fixed").unwrap();
+        let set = |p: &str, v: serde_json::Value| m.with_overrides(&[(p.to_string(), v)]);
+        let changed = set("controller.lr", serde_json::json!(3e-4)).unwrap();
+        assert_eq!(changed.spec.controller.lr(), Some(3e-4));
+        assert_eq!(changed.name(), "adam-fixed");
+        let b = set("optimizer.betas.1", serde_json::json!(0.95)).unwrap();
+        assert_ne!(b, m);
+        let msg = set("controller.rate", serde_json::json!(1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("controller has: ") && msg.contains("lr"),
+            "{msg}"
+        );
+        let msg = set("controller.lr", serde_json::json!(-1))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("lr"), "{msg}");
+        let t = find("smac-fixed").unwrap();
+        let fewer = t
+            .with_overrides(&[("tune.trials".into(), serde_json::json!(5))])
+            .unwrap();
+        assert_eq!(fewer.tune().unwrap().trials, Some(5));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::Ctx;
+use crate::spec::{ControllerConfig, OnlineConfig};
 use crate::{ControlError, Controller, Observation};
 
 /// Hypergradient descent (Baydin et al. 2018, *Online Learning Rate Adaptation with
@@ -80,8 +81,28 @@ pub struct HypergradientConfig {
     pub max_lr: Option<f64>,
 }
 
-impl HypergradientConfig {
-    pub(crate) fn build(&self, ctx: &Ctx) -> Result<Hypergradient, ControlError> {
+impl ControllerConfig for HypergradientConfig {
+    const KIND: &'static str = "hypergradient";
+
+    fn lr(&self) -> Option<f64> {
+        Some(self.lr)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "hypergradient descent: lr {} adapted with β {} within [{}, {}]",
+            self.lr,
+            self.beta,
+            self.min_lr,
+            self.max_lr.unwrap_or(f64::INFINITY)
+        )
+    }
+}
+
+impl OnlineConfig for HypergradientConfig {
+    type Controller = Hypergradient;
+
+    fn build(&self, ctx: &Ctx) -> Result<Hypergradient, ControlError> {
         let lr = ctx.non_negative("lr", self.lr)?;
         let min_lr = ctx.non_negative("min_lr", self.min_lr)?;
         let max_lr = match self.max_lr {
@@ -108,17 +129,6 @@ impl HypergradientConfig {
             min_lr,
             max_lr,
         })
-    }
-
-    /// One line for listings.
-    pub fn describe(&self) -> String {
-        format!(
-            "hypergradient descent: lr {} adapted with β {} within [{}, {}]",
-            self.lr,
-            self.beta,
-            self.min_lr,
-            self.max_lr.unwrap_or(f64::INFINITY)
-        )
     }
 }
 

@@ -18,8 +18,31 @@ mod policy;
 mod sps;
 
 pub use host::{HOST_PROTOCOL, HostPolicy, PYTHON_ENV};
-
 pub use hypergradient::{Hypergradient, HypergradientConfig};
 pub use plateau::{Mode, Monitor, Plateau, PlateauConfig, ReduceOnPlateau, ThresholdMode};
 pub use policy::{ActionMap, ActionMode, Policy, PolicyConfig, PolicyController, Steering};
 pub use sps::{Sps, SpsConfig};
+
+/// The online controllers of [`crate::ControllerSpec`], in its order (after the fixed
+/// schedules): one line per controller, `Variant(its configuration) = "its kind tag"` (the tag
+/// must be the configuration's [`crate::ControllerConfig::KIND`]). Adding an online controller
+/// is its module and one line here. `then!(…)` continues the chain that builds the enum (see
+/// `crate::spec`).
+macro_rules! online_controllers {
+    ($then:ident ! ($($next:tt)*) $($done:tt)*) => {
+        $then! { $($next)* $($done)*
+            online {
+                /// Reduce the rate when a monitored quantity stops improving.
+                ReduceOnPlateau($crate::online::PlateauConfig) = "reduce-on-plateau",
+                /// Hypergradient descent (Baydin et al. 2018).
+                Hypergradient($crate::online::HypergradientConfig) = "hypergradient",
+                /// Stochastic Polyak step size, SPS_max (Loizou et al. 2021).
+                Sps($crate::online::SpsConfig) = "sps",
+                /// A Python policy choosing the rate from the observation vector (run in a
+                /// policy host).
+                Policy($crate::online::PolicyConfig) = "policy",
+            }
+        }
+    };
+}
+pub(crate) use online_controllers;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::Ctx;
+use crate::spec::{ControllerConfig, OnlineConfig};
 use crate::{ControlError, Controller, Observation};
 
 /// Whether lower or higher values of the monitored quantity are better.
@@ -240,8 +241,40 @@ pub struct PlateauConfig {
     pub window: Option<u64>,
 }
 
-impl PlateauConfig {
-    pub(crate) fn build(&self, ctx: &Ctx) -> Result<ReduceOnPlateau, ControlError> {
+impl ControllerConfig for PlateauConfig {
+    const KIND: &'static str = "reduce-on-plateau";
+
+    fn lr(&self) -> Option<f64> {
+        Some(self.lr)
+    }
+
+    fn describe(&self) -> String {
+        let mode = match self.mode {
+            Some(Mode::Max) => "max",
+            _ => "min",
+        };
+        let every = match (self.monitor, self.window) {
+            (Monitor::TrainLoss, Some(w)) => format!(" per {w} steps"),
+            (Monitor::TrainLoss, None) => " per epoch".to_string(),
+            _ => String::new(),
+        };
+        format!(
+            "reduce-on-plateau ({}{every}, {mode}): lr {} × {} after {} checks without \
+             improvement, cooldown {}, min lr {}",
+            self.monitor.as_str(),
+            self.lr,
+            self.factor,
+            self.patience,
+            self.cooldown,
+            self.min_lr
+        )
+    }
+}
+
+impl OnlineConfig for PlateauConfig {
+    type Controller = ReduceOnPlateau;
+
+    fn build(&self, ctx: &Ctx) -> Result<ReduceOnPlateau, ControlError> {
         let mode = match (self.mode, self.monitor) {
             (Some(m), _) => m,
             (None, Monitor::EvalMetric) => {
@@ -286,29 +319,6 @@ impl PlateauConfig {
             sum: 0.0,
             count: 0,
         })
-    }
-
-    /// One line for listings.
-    pub fn describe(&self) -> String {
-        let mode = match self.mode {
-            Some(Mode::Max) => "max",
-            _ => "min",
-        };
-        let every = match (self.monitor, self.window) {
-            (Monitor::TrainLoss, Some(w)) => format!(" per {w} steps"),
-            (Monitor::TrainLoss, None) => " per epoch".to_string(),
-            _ => String::new(),
-        };
-        format!(
-            "reduce-on-plateau ({}{every}, {mode}): lr {} × {} after {} checks without \
-             improvement, cooldown {}, min lr {}",
-            self.monitor.as_str(),
-            self.lr,
-            self.factor,
-            self.patience,
-            self.cooldown,
-            self.min_lr
-        )
     }
 }
 

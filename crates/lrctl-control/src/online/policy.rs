@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use super::host::HostPolicy;
 use crate::check::Ctx;
 use crate::observe::{OBSERVATION_LEN, ObservationEncoder};
-use crate::{ControlError, Controller, ControllerSpec, EvalObservation, Observation};
+use crate::spec::OnlineConfig;
+use crate::{
+    ControlError, Controller, ControllerConfig, ControllerSpec, EvalObservation, Observation,
+};
 
 /// How a policy's action becomes a learning rate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,24 +354,17 @@ impl PolicyConfig {
             lr_max,
         })
     }
+}
 
-    pub(crate) fn build(&self, ctx: &Ctx) -> Result<PolicyController, ControlError> {
-        let map = self.checked(ctx)?;
-        let base = match &self.base {
-            Some(b) => Some(b.build().map_err(|e| nested(ctx, e))?),
-            None => None,
-        };
-        // Nothing is started here (building also validates): the host starts at the first step.
-        let policy = HostPolicy::new(self.policy.clone());
-        Ok(PolicyController::new(
-            Steering::new(base, map, map.neutral().unwrap_or(0.0)),
-            self.interval,
-            Box::new(policy),
-        ))
+impl ControllerConfig for PolicyConfig {
+    const KIND: &'static str = "policy";
+
+    /// The base controller's rate (what a log-multiplier of 0 gives).
+    fn lr(&self) -> Option<f64> {
+        self.base.as_ref().and_then(|b| b.lr())
     }
 
-    /// One line for listings.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         let base = self
             .base
             .as_ref()
@@ -382,6 +378,25 @@ impl PolicyConfig {
             "Python policy `{}` sets {how} every {} step(s)",
             self.policy, self.interval
         )
+    }
+}
+
+impl OnlineConfig for PolicyConfig {
+    type Controller = PolicyController;
+
+    fn build(&self, ctx: &Ctx) -> Result<PolicyController, ControlError> {
+        let map = self.checked(ctx)?;
+        let base = match &self.base {
+            Some(b) => Some(b.build().map_err(|e| nested(ctx, e))?),
+            None => None,
+        };
+        // Nothing is started here (building also validates): the host starts at the first step.
+        let policy = HostPolicy::new(self.policy.clone());
+        Ok(PolicyController::new(
+            Steering::new(base, map, map.neutral().unwrap_or(0.0)),
+            self.interval,
+            Box::new(policy),
+        ))
     }
 }
 

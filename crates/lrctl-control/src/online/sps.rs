@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::Ctx;
+use crate::spec::{ControllerConfig, OnlineConfig};
 use crate::{ControlError, Controller, Observation};
 
 /// The stochastic Polyak step size SPS_max (Loizou et al. 2021, *Stochastic Polyak Step-size
@@ -76,21 +77,30 @@ pub struct SpsConfig {
     pub f_star: f64,
 }
 
-impl SpsConfig {
-    pub(crate) fn build(&self, ctx: &Ctx) -> Result<Sps, ControlError> {
+impl ControllerConfig for SpsConfig {
+    const KIND: &'static str = "sps";
+
+    fn lr(&self) -> Option<f64> {
+        Some(self.lr)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "stochastic Polyak step (SPS_max): c {}, f* {}, capped at lr {}",
+            self.c, self.f_star, self.lr
+        )
+    }
+}
+
+impl OnlineConfig for SpsConfig {
+    type Controller = Sps;
+
+    fn build(&self, ctx: &Ctx) -> Result<Sps, ControlError> {
         Ok(Sps {
             cap: ctx.non_negative("lr", self.lr)?,
             c: ctx.positive("c", self.c)?,
             f_star: ctx.finite("f_star", self.f_star)?,
         })
-    }
-
-    /// One line for listings.
-    pub fn describe(&self) -> String {
-        format!(
-            "stochastic Polyak step (SPS_max): c {}, f* {}, capped at lr {}",
-            self.c, self.f_star, self.lr
-        )
     }
 }
 

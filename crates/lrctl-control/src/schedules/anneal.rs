@@ -7,6 +7,7 @@ use super::{Clock, Horizon, Schedule, Unit, lr_text};
 use crate::ControlError;
 use crate::check::Ctx;
 use crate::shape::{Curve, Shape, progress};
+use crate::spec::{ControllerConfig, ScheduleConfig};
 
 /// Moves from `start` to `end` along a curve over a horizon, then holds `end`:
 /// `curve(start, end, min(t, T) / T)`.
@@ -65,23 +66,14 @@ fn one() -> f64 {
     1.0
 }
 
-impl PolynomialConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
-        Ok(Box::new(Anneal {
-            start: ctx.lr(self.lr, inherited)?,
-            end: ctx.non_negative("eta_min", self.eta_min)?,
-            curve: Curve::Power(ctx.non_negative("power", self.power)?),
-            horizon: Horizon::from_option(ctx.horizon("total", self.total)?),
-            unit: self.unit,
-        }))
+impl ControllerConfig for PolynomialConfig {
+    const KIND: &'static str = "polynomial";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
     }
 
-    /// One line for listings.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!(
             "polynomial decay (power {}): {} → {} {}",
             self.power,
@@ -89,6 +81,18 @@ impl PolynomialConfig {
             self.eta_min,
             Horizon::describe(self.total, self.unit)
         )
+    }
+}
+
+impl ScheduleConfig for PolynomialConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
+        Ok(Box::new(Anneal {
+            start: ctx.lr(self.lr, inherited)?,
+            end: ctx.non_negative("eta_min", self.eta_min)?,
+            curve: Curve::Power(ctx.non_negative("power", self.power)?),
+            horizon: Horizon::from_option(ctx.horizon("total", self.total)?),
+            unit: self.unit,
+        }))
     }
 }
 
@@ -113,12 +117,25 @@ pub struct CosineConfig {
     pub unit: Unit,
 }
 
-impl CosineConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
+impl ControllerConfig for CosineConfig {
+    const KIND: &'static str = "cosine";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "cosine annealing: {} → {} {}",
+            lr_text(self.lr),
+            self.eta_min,
+            Horizon::describe(self.total, self.unit)
+        )
+    }
+}
+
+impl ScheduleConfig for CosineConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
         Ok(Box::new(Anneal {
             start: ctx.lr(self.lr, inherited)?,
             end: ctx.non_negative("eta_min", self.eta_min)?,
@@ -126,16 +143,6 @@ impl CosineConfig {
             horizon: Horizon::from_option(ctx.horizon("total", self.total)?),
             unit: self.unit,
         }))
-    }
-
-    /// One line for listings.
-    pub fn describe(&self) -> String {
-        format!(
-            "cosine annealing: {} → {} {}",
-            lr_text(self.lr),
-            self.eta_min,
-            Horizon::describe(self.total, self.unit)
-        )
     }
 }
 
@@ -168,24 +175,14 @@ pub struct LinearWarmupConfig {
     pub unit: Unit,
 }
 
-impl LinearWarmupConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
-        let lr = ctx.lr(self.lr, inherited)?;
-        Ok(Box::new(Anneal {
-            start: lr * ctx.non_negative("start_factor", self.start_factor)?,
-            end: lr * ctx.non_negative("end_factor", self.end_factor)?,
-            curve: Curve::Shape(Shape::Linear),
-            horizon: Horizon::Fixed(ctx.at_least_one("warmup", self.warmup)?),
-            unit: self.unit,
-        }))
+impl ControllerConfig for LinearWarmupConfig {
+    const KIND: &'static str = "linear-warmup";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
     }
 
-    /// One line for listings.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!(
             "linear warm-up: {} × {} → {} over {} {}",
             lr_text(self.lr),
@@ -194,6 +191,19 @@ impl LinearWarmupConfig {
             self.warmup,
             self.unit.plural()
         )
+    }
+}
+
+impl ScheduleConfig for LinearWarmupConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
+        let lr = ctx.lr(self.lr, inherited)?;
+        Ok(Box::new(Anneal {
+            start: lr * ctx.non_negative("start_factor", self.start_factor)?,
+            end: lr * ctx.non_negative("end_factor", self.end_factor)?,
+            curve: Curve::Shape(Shape::Linear),
+            horizon: Horizon::Fixed(ctx.at_least_one("warmup", self.warmup)?),
+            unit: self.unit,
+        }))
     }
 }
 
@@ -239,25 +249,28 @@ pub struct InverseSqrtConfig {
     pub warmup: u64,
 }
 
-impl InverseSqrtConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
-        Ok(Box::new(InverseSqrt {
-            lr: ctx.lr(self.lr, inherited)?,
-            warmup: self.warmup,
-        }))
+impl ControllerConfig for InverseSqrtConfig {
+    const KIND: &'static str = "inverse-sqrt";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
     }
 
-    /// One line for listings.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!(
             "inverse square root: peak {} after {} warm-up steps, then ∝ 1/√step",
             lr_text(self.lr),
             self.warmup
         )
+    }
+}
+
+impl ScheduleConfig for InverseSqrtConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
+        Ok(Box::new(InverseSqrt {
+            lr: ctx.lr(self.lr, inherited)?,
+            warmup: self.warmup,
+        }))
     }
 }
 

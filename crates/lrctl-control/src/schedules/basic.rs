@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{Clock, Schedule, Unit, lr_text};
 use crate::ControlError;
 use crate::check::Ctx;
+use crate::spec::{ControllerConfig, ScheduleConfig};
 
 /// A constant learning rate.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,20 +66,23 @@ pub struct ConstantConfig {
     pub lr: Option<f64>,
 }
 
-impl ConstantConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
+impl ControllerConfig for ConstantConfig {
+    const KIND: &'static str = "constant";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
+    }
+
+    fn describe(&self) -> String {
+        format!("constant {}", lr_text(self.lr))
+    }
+}
+
+impl ScheduleConfig for ConstantConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
         Ok(Box::new(Constant {
             lr: ctx.lr(self.lr, inherited)?,
         }))
-    }
-
-    /// One line for listings.
-    pub fn describe(&self) -> String {
-        format!("constant {}", lr_text(self.lr))
     }
 }
 
@@ -103,22 +107,14 @@ pub struct StepConfig {
     pub unit: Unit,
 }
 
-impl StepConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
-        Ok(Box::new(Geometric {
-            lr: ctx.lr(self.lr, inherited)?,
-            gamma: ctx.positive("gamma", self.gamma)?,
-            unit: self.unit,
-            decays: Decays::Every(ctx.at_least_one("step_size", self.step_size)?),
-        }))
+impl ControllerConfig for StepConfig {
+    const KIND: &'static str = "step";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
     }
 
-    /// One line for listings.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!(
             "step decay: {} × {} every {} {}",
             lr_text(self.lr),
@@ -126,6 +122,17 @@ impl StepConfig {
             self.step_size,
             self.unit.plural()
         )
+    }
+}
+
+impl ScheduleConfig for StepConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
+        Ok(Box::new(Geometric {
+            lr: ctx.lr(self.lr, inherited)?,
+            gamma: ctx.positive("gamma", self.gamma)?,
+            unit: self.unit,
+            decays: Decays::Every(ctx.at_least_one("step_size", self.step_size)?),
+        }))
     }
 }
 
@@ -147,12 +154,26 @@ pub struct MultiStepConfig {
     pub unit: Unit,
 }
 
-impl MultiStepConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
+impl ControllerConfig for MultiStepConfig {
+    const KIND: &'static str = "multi-step";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "multi-step decay: {} × {} at {} {:?}",
+            lr_text(self.lr),
+            self.gamma,
+            self.unit.plural(),
+            self.milestones
+        )
+    }
+}
+
+impl ScheduleConfig for MultiStepConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
         if self.milestones.is_empty() {
             return Err(ctx.invalid("milestones", "must list at least one step"));
         }
@@ -164,17 +185,6 @@ impl MultiStepConfig {
             unit: self.unit,
             decays: Decays::AtMilestones(milestones),
         }))
-    }
-
-    /// One line for listings.
-    pub fn describe(&self) -> String {
-        format!(
-            "multi-step decay: {} × {} at {} {:?}",
-            lr_text(self.lr),
-            self.gamma,
-            self.unit.plural(),
-            self.milestones
-        )
     }
 }
 
@@ -192,22 +202,14 @@ pub struct ExponentialConfig {
     pub unit: Unit,
 }
 
-impl ExponentialConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
-        Ok(Box::new(Geometric {
-            lr: ctx.lr(self.lr, inherited)?,
-            gamma: ctx.positive("gamma", self.gamma)?,
-            unit: self.unit,
-            decays: Decays::EveryStep,
-        }))
+impl ControllerConfig for ExponentialConfig {
+    const KIND: &'static str = "exponential";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
     }
 
-    /// One line for listings.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         let unit = match self.unit {
             Unit::Step => "step",
             Unit::Epoch => "epoch",
@@ -217,6 +219,17 @@ impl ExponentialConfig {
             lr_text(self.lr),
             self.gamma
         )
+    }
+}
+
+impl ScheduleConfig for ExponentialConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
+        Ok(Box::new(Geometric {
+            lr: ctx.lr(self.lr, inherited)?,
+            gamma: ctx.positive("gamma", self.gamma)?,
+            unit: self.unit,
+            decays: Decays::EveryStep,
+        }))
     }
 }
 

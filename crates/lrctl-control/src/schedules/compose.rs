@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Clock, Schedule, lr_text};
 use crate::check::Ctx;
+use crate::spec::{ControllerConfig, ScheduleConfig};
 use crate::{ControlError, ControllerSpec};
 
 /// Phases run one after another (PyTorch `SequentialLR`): phase `i` covers steps
@@ -72,12 +73,30 @@ pub struct SequentialConfig {
     pub phases: Vec<ControllerSpec>,
 }
 
-impl SequentialConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
+impl ControllerConfig for SequentialConfig {
+    const KIND: &'static str = "sequential";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
+    }
+
+    fn describe(&self) -> String {
+        let mut text = format!("sequential ({}): ", lr_text(self.lr));
+        for (i, p) in self.phases.iter().enumerate() {
+            if i > 0 {
+                text.push_str(", then ");
+            }
+            text.push_str(&format!("[{}]", p.describe()));
+            if let Some(m) = self.milestones.get(i) {
+                text.push_str(&format!(" until step {m}"));
+            }
+        }
+        text
+    }
+}
+
+impl ScheduleConfig for SequentialConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
         let lr = match self.lr {
             Some(v) => Some(ctx.non_negative("lr", v)?),
             None => inherited,
@@ -118,21 +137,6 @@ impl SequentialConfig {
             .collect::<Result<_, _>>()?;
         Ok(Box::new(Sequential { starts, phases }))
     }
-
-    /// One line for listings.
-    pub fn describe(&self) -> String {
-        let mut text = format!("sequential ({}): ", lr_text(self.lr));
-        for (i, p) in self.phases.iter().enumerate() {
-            if i > 0 {
-                text.push_str(", then ");
-            }
-            text.push_str(&format!("[{}]", p.describe()));
-            if let Some(m) = self.milestones.get(i) {
-                text.push_str(&format!(" until step {m}"));
-            }
-        }
-        text
-    }
 }
 
 /// `kind = "product"` (alias `multiplicative`): [`Product`].
@@ -156,12 +160,25 @@ pub struct ProductConfig {
     pub factors: Vec<ControllerSpec>,
 }
 
-impl ProductConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
+impl ControllerConfig for ProductConfig {
+    const KIND: &'static str = "product";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .factors
+            .iter()
+            .map(|f| format!("[{}]", f.describe()))
+            .collect();
+        format!("product ({}) of {}", lr_text(self.lr), parts.join(" × "))
+    }
+}
+
+impl ScheduleConfig for ProductConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
         let lr = ctx.lr(self.lr, inherited)?;
         if self.factors.is_empty() {
             return Err(ctx.invalid("factors", "must list at least one schedule"));
@@ -182,15 +199,5 @@ impl ProductConfig {
             })
             .collect::<Result<_, _>>()?;
         Ok(Box::new(Product { lr, factors }))
-    }
-
-    /// One line for listings.
-    pub fn describe(&self) -> String {
-        let parts: Vec<String> = self
-            .factors
-            .iter()
-            .map(|f| format!("[{}]", f.describe()))
-            .collect();
-        format!("product ({}) of {}", lr_text(self.lr), parts.join(" × "))
     }
 }

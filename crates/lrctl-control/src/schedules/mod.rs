@@ -33,6 +33,52 @@ pub use wsd::{WarmupStableDecay, WarmupStableDecayConfig};
 
 pub(crate) use anneal::warmup_ramp;
 
+/// The fixed schedules of [`crate::ControllerSpec`], in its order: one line per schedule,
+/// `Variant(its configuration) = "its kind tag"` (the tag must be the configuration's
+/// [`crate::ControllerConfig::KIND`]; aliases go on the line as `#[serde(alias = …)]`). Adding a
+/// schedule is its module and one line here. `then!(…)` continues the chain that builds the
+/// enum (see `crate::spec`).
+macro_rules! fixed_schedules {
+    ($then:ident ! ($($next:tt)*) $($done:tt)*) => {
+        $then! { $($next)* $($done)*
+            schedules {
+                /// A constant rate.
+                Constant($crate::schedules::ConstantConfig) = "constant",
+                /// Multiply by `gamma` every `step_size` steps (PyTorch `StepLR`).
+                Step($crate::schedules::StepConfig) = "step",
+                /// Multiply by `gamma` at milestones (PyTorch `MultiStepLR`).
+                MultiStep($crate::schedules::MultiStepConfig) = "multi-step",
+                /// Multiply by `gamma` every step (PyTorch `ExponentialLR`).
+                Exponential($crate::schedules::ExponentialConfig) = "exponential",
+                /// Polynomial decay (PyTorch `PolynomialLR`).
+                Polynomial($crate::schedules::PolynomialConfig) = "polynomial",
+                /// Linear warm-up, then ∝ 1/√step (Vaswani et al. 2017).
+                InverseSqrt($crate::schedules::InverseSqrtConfig) = "inverse-sqrt",
+                /// Linear ramp between two factors of `lr` (PyTorch `LinearLR`).
+                LinearWarmup($crate::schedules::LinearWarmupConfig) = "linear-warmup",
+                /// Cosine annealing (PyTorch `CosineAnnealingLR`).
+                Cosine($crate::schedules::CosineConfig) = "cosine",
+                /// Cosine annealing with warm restarts, SGDR (PyTorch
+                /// `CosineAnnealingWarmRestarts`).
+                CosineWarmRestarts($crate::schedules::CosineWarmRestartsConfig)
+                    = "cosine-warm-restarts",
+                /// The one-cycle policy (PyTorch `OneCycleLR`).
+                OneCycle($crate::schedules::OneCycleConfig) = "one-cycle",
+                /// Warmup-stable-decay (MiniCPM).
+                #[serde(alias = "wsd")]
+                WarmupStableDecay($crate::schedules::WarmupStableDecayConfig)
+                    = "warmup-stable-decay",
+                /// Phases one after another (PyTorch `SequentialLR`).
+                Sequential($crate::schedules::SequentialConfig) = "sequential",
+                /// Schedules multiplied together (e.g. warm-up × cosine).
+                #[serde(alias = "multiplicative")]
+                Product($crate::schedules::ProductConfig) = "product",
+            }
+        }
+    };
+}
+pub(crate) use fixed_schedules;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,7 @@ use super::{Clock, Horizon, Schedule, lr_text};
 use crate::ControlError;
 use crate::check::Ctx;
 use crate::shape::Shape;
+use crate::spec::{ControllerConfig, ScheduleConfig};
 
 /// The one-cycle policy (Smith & Topin 2019, *Super-Convergence: Very Fast Training of Neural
 /// Networks Using Large Learning Rates*) with PyTorch `OneCycleLR` semantics: from
@@ -104,30 +105,14 @@ pub struct OneCycleConfig {
     pub three_phase: bool,
 }
 
-impl OneCycleConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
-        let max_lr = ctx.lr(self.lr, inherited)?;
-        let hi = if self.three_phase { 0.5 } else { 1.0 };
-        let pct_start = ctx.within("pct_start", self.pct_start, 0.0, hi)?;
-        let initial_lr = max_lr / ctx.positive("div_factor", self.div_factor)?;
-        let min_lr = initial_lr / ctx.positive("final_div_factor", self.final_div_factor)?;
-        Ok(Box::new(OneCycle {
-            max_lr,
-            initial_lr,
-            min_lr,
-            pct_start,
-            anneal: self.anneal,
-            three_phase: self.three_phase,
-            horizon: Horizon::from_option(ctx.horizon("total", self.total)?),
-        }))
+impl ControllerConfig for OneCycleConfig {
+    const KIND: &'static str = "one-cycle";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
     }
 
-    /// One line for listings.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!(
             "one-cycle ({}{}): peak {} at {}% of {}, div {}, final div {}",
             self.anneal.as_str(),
@@ -145,6 +130,25 @@ impl OneCycleConfig {
             self.div_factor,
             self.final_div_factor
         )
+    }
+}
+
+impl ScheduleConfig for OneCycleConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
+        let max_lr = ctx.lr(self.lr, inherited)?;
+        let hi = if self.three_phase { 0.5 } else { 1.0 };
+        let pct_start = ctx.within("pct_start", self.pct_start, 0.0, hi)?;
+        let initial_lr = max_lr / ctx.positive("div_factor", self.div_factor)?;
+        let min_lr = initial_lr / ctx.positive("final_div_factor", self.final_div_factor)?;
+        Ok(Box::new(OneCycle {
+            max_lr,
+            initial_lr,
+            min_lr,
+            pct_start,
+            anneal: self.anneal,
+            three_phase: self.three_phase,
+            horizon: Horizon::from_option(ctx.horizon("total", self.total)?),
+        }))
     }
 }
 

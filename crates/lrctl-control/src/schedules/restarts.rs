@@ -6,6 +6,7 @@ use super::{Clock, Schedule, Unit, lr_text};
 use crate::ControlError;
 use crate::check::Ctx;
 use crate::shape::Shape;
+use crate::spec::{ControllerConfig, ScheduleConfig};
 
 /// Cosine annealing with warm restarts (Loshchilov & Hutter 2017, *SGDR: Stochastic Gradient
 /// Descent with Warm Restarts*): within cycle `i` of length `T_i = t0 · t_mult^i`,
@@ -81,23 +82,14 @@ pub struct CosineWarmRestartsConfig {
     pub unit: Unit,
 }
 
-impl CosineWarmRestartsConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
-        Ok(Box::new(CosineWarmRestarts {
-            lr: ctx.lr(self.lr, inherited)?,
-            eta_min: ctx.non_negative("eta_min", self.eta_min)?,
-            t0: ctx.at_least_one("t0", self.t0)?,
-            t_mult: ctx.at_least_one("t_mult", self.t_mult)?,
-            unit: self.unit,
-        }))
+impl ControllerConfig for CosineWarmRestartsConfig {
+    const KIND: &'static str = "cosine-warm-restarts";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
     }
 
-    /// One line for listings.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!(
             "cosine with warm restarts (SGDR): {} → {}, T0 {} {}, T_mult {}",
             lr_text(self.lr),
@@ -106,6 +98,18 @@ impl CosineWarmRestartsConfig {
             self.unit.plural(),
             self.t_mult
         )
+    }
+}
+
+impl ScheduleConfig for CosineWarmRestartsConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
+        Ok(Box::new(CosineWarmRestarts {
+            lr: ctx.lr(self.lr, inherited)?,
+            eta_min: ctx.non_negative("eta_min", self.eta_min)?,
+            t0: ctx.at_least_one("t0", self.t0)?,
+            t_mult: ctx.at_least_one("t_mult", self.t_mult)?,
+            unit: self.unit,
+        }))
     }
 }
 

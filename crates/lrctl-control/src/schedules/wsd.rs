@@ -6,6 +6,7 @@ use super::{Clock, Horizon, Schedule, lr_text, warmup_ramp};
 use crate::ControlError;
 use crate::check::Ctx;
 use crate::shape::{Shape, progress};
+use crate::spec::{ControllerConfig, ScheduleConfig};
 
 /// Warmup-stable-decay (Hu et al. 2024, *MiniCPM: Unveiling the Potential of Small Language
 /// Models with Scalable Training Strategies*): a linear warm-up to `lr` over `warmup` steps, a
@@ -78,21 +79,6 @@ pub struct WarmupStableDecayConfig {
 }
 
 impl WarmupStableDecayConfig {
-    pub(crate) fn build(
-        &self,
-        ctx: &Ctx,
-        inherited: Option<f64>,
-    ) -> Result<Box<dyn Schedule>, ControlError> {
-        Ok(Box::new(WarmupStableDecay {
-            lr: ctx.lr(self.lr, inherited)?,
-            warmup: self.warmup,
-            decay_fraction: ctx.within("decay_fraction", self.decay_fraction, 0.0, 1.0)?,
-            decay: self.decay,
-            min_lr: ctx.non_negative("min_lr", self.min_lr)?,
-            horizon: Horizon::from_option(ctx.horizon("total", self.total)?),
-        }))
-    }
-
     /// The step at which a run of `budget` steps leaves the stable phase: its steps before it
     /// (warm-up and stable phase) have the same learning rates whatever the budget, so runs of
     /// different budgets share them and each can branch its decay
@@ -103,9 +89,16 @@ impl WarmupStableDecayConfig {
         let total = self.total.unwrap_or(budget);
         decay_start(total, self.warmup, self.decay_fraction).min(budget)
     }
+}
 
-    /// One line for listings.
-    pub fn describe(&self) -> String {
+impl ControllerConfig for WarmupStableDecayConfig {
+    const KIND: &'static str = "warmup-stable-decay";
+
+    fn lr(&self) -> Option<f64> {
+        self.lr
+    }
+
+    fn describe(&self) -> String {
         format!(
             "warmup-stable-decay: {}, {} warm-up steps, {} decay to {} over the last {}% of {}",
             lr_text(self.lr),
@@ -118,6 +111,23 @@ impl WarmupStableDecayConfig {
                 None => "the budget".to_string(),
             }
         )
+    }
+
+    fn branch_step(&self, budget: u64) -> Option<u64> {
+        Some(WarmupStableDecayConfig::branch_step(self, budget))
+    }
+}
+
+impl ScheduleConfig for WarmupStableDecayConfig {
+    fn build(&self, ctx: &Ctx, inherited: Option<f64>) -> Result<Box<dyn Schedule>, ControlError> {
+        Ok(Box::new(WarmupStableDecay {
+            lr: ctx.lr(self.lr, inherited)?,
+            warmup: self.warmup,
+            decay_fraction: ctx.within("decay_fraction", self.decay_fraction, 0.0, 1.0)?,
+            decay: self.decay,
+            min_lr: ctx.non_negative("min_lr", self.min_lr)?,
+            horizon: Horizon::from_option(ctx.horizon("total", self.total)?),
+        }))
     }
 }
 

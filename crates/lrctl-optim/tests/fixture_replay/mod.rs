@@ -140,6 +140,13 @@ impl Problem {
         self.n_classes * self.n_features + self.n_classes
     }
 
+    /// The parameter tensors' shapes in the flat order, as the engine tells an optimizer:
+    /// `W` (classes × features) and `b` (classes).
+    pub fn shapes(&self) -> Vec<Vec<usize>> {
+        assert_eq!(self.kind, "softmax-regression", "unknown problem kind");
+        vec![vec![self.n_classes, self.n_features], vec![self.n_classes]]
+    }
+
     /// Mean cross-entropy over `batch` and its gradient (computed in `f64`, returned as `f32`).
     pub fn loss_and_grad(&self, params: &[f32], batch: &[usize]) -> (f64, Vec<f32>) {
         let (c, f) = (self.n_classes, self.n_features);
@@ -205,11 +212,15 @@ pub fn replay(problem: &Problem, case: &Case, optimizer: &mut dyn Optimizer) -> 
     );
     let mut params = problem.initial_params.clone();
     let mut out = Vec::with_capacity(case.steps.len());
+    // What lrctl's engine tells every optimizer: the tensors before the first step, the
+    // mini-batch loss before each step.
+    optimizer.set_param_shapes(&problem.shapes());
     for (batch, &lr) in case.batches.iter().zip(&case.lr) {
         let (loss, mut grad) = problem.loss_and_grad(&params, batch);
         if let Some(max_norm) = case.grad_clip_norm {
             clip_grad_norm(&mut grad, max_norm);
         }
+        optimizer.observe_loss(loss);
         let info = optimizer.step(&mut params, &grad, lr);
         out.push(Replayed {
             loss,

@@ -10,7 +10,7 @@ use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::common::{
     self, CELL_COLUMNS, CLAIMED_COLUMNS, PROVENANCE_COLUMNS, RawRow, STUDY_COLUMNS, TRIAL_COLUMNS,
-    check_json, check_name, check_result, check_trial, check_worker, real, to_i64,
+    check_json, check_name, check_result, check_trial, check_worker, to_i64,
 };
 use crate::curve::{self, CurvePointRow};
 use crate::error::{Result, StoreError};
@@ -625,13 +625,21 @@ impl Store for PostgresStore {
         check_result(lease.cell, result)?;
         let blob = curve::encode(points);
         let location = self.location.clone();
-        let ints = [
-            to_i64("steps", result.steps)?,
-            to_i64("total_steps", result.total_steps)?,
-            to_i64("n_params", result.n_params)?,
-            to_i64("cost_steps", result.cost_steps)?,
-        ];
         let n_points = points.len() as i64;
+        // The result's columns and values come from lrctl-record, bound after the lease's
+        // three.
+        let values: Vec<Box<dyn postgres::types::ToSql + Sync>> = result
+            .values()
+            .into_iter()
+            .map(|v| -> Box<dyn postgres::types::ToSql + Sync> {
+                match v {
+                    lrctl_record::Value::Int(x) => Box::new(x),
+                    lrctl_record::Value::Real(x) => Box::new(x),
+                    lrctl_record::Value::Text(x) => Box::new(x),
+                }
+            })
+            .collect();
+        let attempt_ = attempt(lease);
         self.run(|c, repeat| {
             let mut tx = c.transaction()?;
             let known = tx.query_opt(
@@ -644,43 +652,17 @@ impl Store for PostgresStore {
                     lease.cell, result.provenance
                 ))));
             }
+            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                vec![&lease.cell.0, &lease.worker, &attempt_];
+            params.extend(values.iter().map(|v| v.as_ref()));
             let n = tx.execute(
                 &format!(
                     "UPDATE cell SET state = 'done', lease_expires_at = NULL, heartbeat_at = {NOW},
-                         finished_at = {NOW}, outcome = $4, reason = $5, steps = $6,
-                         total_steps = $7, n_params = $8, final_train_loss = $9,
-                         last_batch_loss = $10, train_loss = $11, train_metric = $12,
-                         validation_loss = $13, validation_metric = $14, test_loss = $15,
-                         test_metric = $16, metric_name = $17, seconds = $18,
-                         eval_seconds = $19, cost_steps = $20, cost_seconds = $21,
-                         result_json = $22, provenance_id = $23
-                     WHERE {LEASE_HELD}"
+                         finished_at = {NOW}, {}
+                     WHERE {LEASE_HELD}",
+                    common::result_assignments('$', 4)
                 ),
-                &[
-                    &lease.cell.0,
-                    &lease.worker,
-                    &attempt(lease),
-                    &result.outcome.as_str(),
-                    &result.reason,
-                    &ints[0],
-                    &ints[1],
-                    &ints[2],
-                    &real(result.final_train_loss),
-                    &real(result.last_batch_loss),
-                    &real(result.train_loss),
-                    &real(result.train_metric),
-                    &real(result.validation_loss),
-                    &real(result.validation_metric),
-                    &real(result.test_loss),
-                    &real(result.test_metric),
-                    &result.metric_name,
-                    &result.seconds,
-                    &result.eval_seconds,
-                    &ints[3],
-                    &result.cost_seconds,
-                    &result.result_json,
-                    &result.provenance.0,
-                ],
+                &params,
             )?;
             if n == 0 {
                 let row = lease_row(&mut tx, lease.cell)?;

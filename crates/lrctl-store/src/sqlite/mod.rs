@@ -12,7 +12,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 
 use crate::common::{
     self, CELL_COLUMNS, CLAIMED_COLUMNS, PROVENANCE_COLUMNS, RawRow, STUDY_COLUMNS, TRIAL_COLUMNS,
-    check_json, check_name, check_result, check_trial, check_worker, real, to_i64,
+    check_json, check_name, check_result, check_trial, check_worker, to_i64,
 };
 use crate::curve::{self, CurvePointRow};
 use crate::error::{Result, StoreError};
@@ -631,45 +631,24 @@ impl Store for SqliteStore {
         let location = self.location.clone();
         let tx = self.immediate()?;
         let now = Timestamp::now().0;
+        // The result's columns and values come from lrctl-record, bound after the lease's
+        // three and the time.
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            lease.cell.0.into(),
+            lease.worker.clone().into(),
+            lease.attempt.into(),
+            now.into(),
+        ];
+        values.extend(result.values().into_iter().map(sql_value));
         let n = tx
             .execute(
                 &format!(
                     "UPDATE cell SET state = 'done', lease_expires_at = NULL, heartbeat_at = ?4,
-                         finished_at = ?4, outcome = ?5, reason = ?6, steps = ?7,
-                         total_steps = ?8, n_params = ?9, final_train_loss = ?10,
-                         last_batch_loss = ?11, train_loss = ?12, train_metric = ?13,
-                         validation_loss = ?14, validation_metric = ?15, test_loss = ?16,
-                         test_metric = ?17, metric_name = ?18, seconds = ?19,
-                         eval_seconds = ?20, cost_steps = ?21, cost_seconds = ?22,
-                         result_json = ?23, provenance_id = ?24
-                     WHERE {LEASE_HELD}"
+                         finished_at = ?4, {}
+                     WHERE {LEASE_HELD}",
+                    common::result_assignments('?', 5)
                 ),
-                params![
-                    lease.cell.0,
-                    lease.worker,
-                    lease.attempt,
-                    now,
-                    result.outcome.as_str(),
-                    result.reason,
-                    to_i64("steps", result.steps)?,
-                    to_i64("total_steps", result.total_steps)?,
-                    to_i64("n_params", result.n_params)?,
-                    real(result.final_train_loss),
-                    real(result.last_batch_loss),
-                    real(result.train_loss),
-                    real(result.train_metric),
-                    real(result.validation_loss),
-                    real(result.validation_metric),
-                    real(result.test_loss),
-                    real(result.test_metric),
-                    result.metric_name,
-                    result.seconds,
-                    result.eval_seconds,
-                    to_i64("cost_steps", result.cost_steps)?,
-                    result.cost_seconds,
-                    result.result_json,
-                    result.provenance.0,
-                ],
+                rusqlite::params_from_iter(values),
             )
             .map_err(|e| match error_code(&e) {
                 Some(ErrorCode::ConstraintViolation) => StoreError::Invalid(format!(
@@ -974,4 +953,14 @@ impl Store for SqliteStore {
 fn ids_json(ids: &[CellId]) -> String {
     let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
     serde_json::to_string(&ids).expect("integers serialise")
+}
+
+/// A result column's value for rusqlite.
+fn sql_value(v: lrctl_record::Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as Sql;
+    match v {
+        lrctl_record::Value::Int(x) => x.map_or(Sql::Null, Sql::Integer),
+        lrctl_record::Value::Real(x) => x.map_or(Sql::Null, Sql::Real),
+        lrctl_record::Value::Text(x) => x.map_or(Sql::Null, Sql::Text),
+    }
 }
