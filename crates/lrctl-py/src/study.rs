@@ -17,7 +17,7 @@ use crate::{Error, blocking};
 
 /// The columns of `lrctl export --table cells`, in order.
 pub fn cell_columns() -> Vec<&'static str> {
-    CellRecord::HEADER.split(',').collect()
+    CellRecord::header()
 }
 
 /// The columns of `lrctl export --table curves`, in order.
