@@ -211,3 +211,26 @@ def test_kill_and_resume_a_study_with_a_policy_method(policies, lrctl_bin):
     assert (kept.attempts == 1).all(), "finished cells were not trained again"
     assert (kept.finished_at.values == before.set_index("cell_id").loc[kept.cell_id]
             .finished_at.values).all()
+
+
+def test_a_policy_method_races_like_any_other(policies):
+    (policies / "pol.toml").write_text(
+        'name = "py-constant"\nparadigm = "online"\n[optimizer]\nkind = "adamw"\n'
+        '[controller]\nkind = "policy"\npolicy = "testpolicies:constant"\ninterval = 5\n'
+        'base = { kind = "constant", lr = 0.05 }\n'
+    )
+    race = {
+        "name": "race-py",
+        "paradigm": "selected",
+        "optimizer": {"kind": "adamw"},
+        "controller": {"kind": "constant", "lr": 1e-3},
+        "select": {"kind": "race", "candidates": ["adam-fixed", str(policies / "pol.toml")],
+                   "fraction": 0.2, "objective": "final-train-loss"},
+    }
+    s = lrctl.Study(policies / "r.db", "race")
+    s.run(tasks=[TASK], methods=[race, str(policies / "pol.toml")], seeds=2, steps=100)
+    cells = s.cells()
+    assert set(cells.outcome) == {"finished"}, cells.reason.tolist()
+    raced = cells[cells.method == "race-py"]
+    # The winner's run goes on (100 steps); the loser's 20 race steps are charged.
+    assert (raced.cost_steps == 120).all()
