@@ -41,11 +41,10 @@ impl TaskSpec {
             files.sort();
         } else {
             files.push(("data".into(), path.to_path_buf()));
-            let sibling = path.with_extension(match path.extension() {
-                Some(e) => format!("{}.t", e.to_string_lossy()),
-                None => "t".into(),
-            });
-            if matches!(self.data, DataSpec::Libsvm { .. }) && sibling.is_file() {
+            // The same test file the loader reads (`PATH.t`, `NAME.test`, …).
+            if matches!(self.data, DataSpec::Libsvm { .. })
+                && let Some(sibling) = lrctl_data::locate::test_sibling(path)
+            {
                 files.push(("test".into(), sibling));
             }
         }
