@@ -531,6 +531,21 @@ fn readme_test_command_is_what_ci_runs() {
         readme.contains("cargo run --release -- run"),
         "README names the main job"
     );
+    // The Python package's tests: README's command, run by .ci/run after the cargo tests.
+    let python = "pip install ./crates/lrctl-py && pytest crates/lrctl-py/tests";
+    assert!(
+        readme.contains(python),
+        "README names the Python test command"
+    );
+    let cargo_at = ci.lines().position(|l| l.trim() == command).unwrap();
+    let python_at = ci
+        .lines()
+        .position(|l| l.contains("./crates/lrctl-py") && l.contains("pytest crates/lrctl-py/tests"))
+        .expect(".ci/run installs the Python package and runs its tests");
+    assert!(
+        python_at > cargo_at,
+        ".ci/run runs the Python tests after the cargo tests"
+    );
 }
 
 #[test]

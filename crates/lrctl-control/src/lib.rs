@@ -44,12 +44,14 @@
 
 mod check;
 mod error;
+pub mod observe;
 pub mod online;
 pub mod schedules;
 mod shape;
 mod spec;
 
 pub use error::ControlError;
+pub use observe::{OBSERVATION_LEN, OBSERVATION_NAMES, OBSERVATION_VERSION, ObservationEncoder};
 pub use schedules::{Clock, Horizon, Schedule, ScheduleController, Unit};
 pub use shape::Shape;
 pub use spec::{ControllerConfig, ControllerSpec};
@@ -67,6 +69,10 @@ pub struct GradStats {
     pub dot_prev_direction: Option<f64>,
     /// Global L2 norm of the previous update `θ_t - θ_{t-1}` (`None` at the first step).
     pub prev_update_norm: Option<f64>,
+    /// Global L2 norm of the parameters `θ_t` the gradient was taken at (for the
+    /// update-to-parameter ratio of [`observe`]); like the statistics above, only computed
+    /// for controllers that [need the history](Controller::needs_history).
+    pub param_norm: Option<f64>,
 }
 
 /// A finished evaluation on held-out data.
@@ -122,11 +128,20 @@ pub trait Controller: Send {
 
     /// Whether the controller reads the statistics that compare this step with the previous
     /// one ([`GradStats::cos_prev`], [`GradStats::dot_prev_direction`],
-    /// [`GradStats::prev_update_norm`]). When it does not, the engine skips the copies and the
+    /// [`GradStats::prev_update_norm`], [`GradStats::param_norm`]; everything
+    /// [`ObservationEncoder`] reads). When it does not, the engine skips the copies and the
     /// passes over the parameters they need and passes `None` for them; the gradient norm is
     /// always there. Default `true` (safe for controllers written elsewhere).
     fn needs_history(&self) -> bool {
         true
+    }
+
+    /// Why the controller could not decide, asked when [`lr`](Controller::lr) returned a value
+    /// that is not a learning rate (NaN, negative): an external policy that raised or died,
+    /// say. The engine then records the run as failed with this reason; `None` (the default)
+    /// means the value was the controller's answer, and the run is recorded as diverged.
+    fn failure(&self) -> Option<String> {
+        None
     }
 
     /// An independent copy in the current state, which continues exactly as this one would:

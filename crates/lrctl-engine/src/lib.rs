@@ -5,7 +5,9 @@
 //! optimizer update the whole flat parameter vector, and record. Evaluation runs at the task's
 //! cadence at the optimizer's evaluation point (Schedule-Free's averaged iterate), then training
 //! resumes from the training point. A non-finite loss, gradient or parameter ends the run as
-//! [`Outcome::Diverged`], keeping the curve so far: divergence is data, not a crash.
+//! [`Outcome::Diverged`], keeping the curve so far: divergence is data, not a crash. A controller
+//! that cannot decide ([`Controller::failure`]: an external policy that raised) ends it as
+//! [`Outcome::Failed`] with its reason.
 //!
 //! The loop lives in [`Run`], a value that can stop between any two steps, report, and go on
 //! exactly as if it had not stopped, possibly on another thread with a freshly built model
@@ -372,6 +374,36 @@ impl Run {
         self.outcome
     }
 
+    /// Why the run diverged or failed (`None` while it goes on).
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// The evaluation that ran after the last step, which the controller sees with the next
+    /// one (`None` when none ran then, or once a step has consumed it).
+    pub fn pending_eval(&self) -> Option<EvalObservation> {
+        self.pending_eval
+    }
+
+    /// Evaluates `split` (at most `limit` examples) at the optimizer's evaluation point and
+    /// restores the training point: an evaluation outside the task's own cadence (the Python
+    /// environment's per-step validation, its end-of-episode test loss) that leaves the run as
+    /// it was. The time is counted as evaluation time.
+    pub fn evaluate(
+        &mut self,
+        workload: &mut dyn Workload,
+        optimizer: &mut dyn Optimizer,
+        split: Split,
+        limit: Option<usize>,
+    ) -> Option<lrctl_tasks::Metrics> {
+        let t = Instant::now();
+        let m = evaluate_at_eval_point(workload, optimizer, &mut self.params, split, limit);
+        let dt = t.elapsed().as_secs_f64();
+        self.eval_seconds += dt;
+        self.seconds += dt;
+        m
+    }
+
     /// The training point's parameters (flat, the workload's order).
     pub fn params(&self) -> &[f32] {
         &self.params
@@ -467,7 +499,10 @@ impl Run {
             }
             let history = controller.needs_history();
             let stats = if history {
-                grad_stats(&self.grad, &self.prev_grad, &self.prev_update, self.prev_lr)
+                GradStats {
+                    param_norm: Some(grad_norm(&self.params)),
+                    ..grad_stats(&self.grad, &self.prev_grad, &self.prev_update, self.prev_lr)
+                }
             } else {
                 GradStats {
                     norm: grad_norm(&self.grad),
@@ -495,10 +530,17 @@ impl Run {
             let lr = controller.lr(&obs);
             clock.lap(&mut ph.controller);
             if !lr.is_finite() || lr < 0.0 {
-                self.outcome = Outcome::Diverged;
-                self.reason = Some(format!(
-                    "controller returned learning rate {lr} at step {step}"
-                ));
+                // A controller that could not decide (an external policy that raised) fails
+                // the run; one that answered a non-rate made it diverge.
+                (self.outcome, self.reason) = match controller.failure() {
+                    Some(why) => (Outcome::Failed, Some(why)),
+                    None => (
+                        Outcome::Diverged,
+                        Some(format!(
+                            "controller returned learning rate {lr} at step {step}"
+                        )),
+                    ),
+                };
                 break;
             }
             if history {

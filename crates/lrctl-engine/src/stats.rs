@@ -64,6 +64,8 @@ pub fn grad_stats(
             _ => None,
         },
         prev_update_norm: (!first).then(|| uu.sqrt()),
+        // The parameters are not among the inputs; the engine adds their norm.
+        param_norm: None,
     }
 }
 

@@ -109,6 +109,17 @@ fn pausing_reporting_and_continuing_on_a_new_model_is_exact() {
         let device = lrctl_tasks::default_device();
         let mut w = task.instantiate(5, &device).unwrap();
         paused.run.load_into(w.as_mut());
+        // An evaluation outside the task's cadence (the Python environment's) changes nothing.
+        let v = paused
+            .run
+            .evaluate(
+                w.as_mut(),
+                paused.optimizer.as_mut(),
+                lrctl_tasks::Split::Validation,
+                Some(8),
+            )
+            .unwrap();
+        assert_eq!(v.examples, 8);
         paused.advance_to(w.as_mut(), 25, &options()).unwrap();
         assert_eq!(key(&paused.result(w.as_mut())), key(&short), "{name} at 25");
         paused.advance_to(w.as_mut(), 60, &options()).unwrap();

@@ -241,6 +241,54 @@ fn non_finite_learning_rate_or_parameters_end_the_run_as_diverged() {
     assert!(r.reason.unwrap().contains("non-finite parameter"));
 }
 
+/// A controller that cannot decide at step 4 (an external policy that raised).
+struct FailsAt4 {
+    seen: Vec<Observation>,
+}
+
+impl Controller for FailsAt4 {
+    fn lr(&mut self, obs: &Observation) -> f64 {
+        self.seen.push(*obs);
+        if obs.step == 4 { f64::NAN } else { 0.01 }
+    }
+
+    fn failure(&self) -> Option<String> {
+        (self.seen.len() == 5).then(|| "Traceback: ZeroDivisionError".to_string())
+    }
+}
+
+#[test]
+fn a_controller_that_cannot_decide_fails_the_run_and_history_includes_the_parameter_norm() {
+    let spec = task_spec("logreg/iris");
+    let task = prepare(&spec);
+    let device = lrctl_tasks::default_device();
+    let options = RunOptions {
+        steps: Some(20),
+        ..Default::default()
+    };
+    let mut w = task.instantiate(0, &device).unwrap();
+    let (mut opt, _) = method("adam-fixed").build(w.n_params()).unwrap();
+    let mut ctl = FailsAt4 { seen: Vec::new() };
+    let r = lrctl_engine::train(w.as_mut(), &spec, opt.as_mut(), &mut ctl, &options).unwrap();
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert_eq!(r.steps, 4);
+    assert_eq!(r.reason.as_deref(), Some("Traceback: ZeroDivisionError"));
+    // The default `needs_history` is true: the statistics across steps are there, with the
+    // norm of the parameters the gradient was taken at.
+    let mut params = Vec::new();
+    task.instantiate(0, &device).unwrap().params(&mut params);
+    let norm0 = params
+        .iter()
+        .map(|&p| f64::from(p) * f64::from(p))
+        .sum::<f64>()
+        .sqrt();
+    let first = ctl.seen[0].grad;
+    assert!((first.param_norm.unwrap() - norm0).abs() <= 1e-6 * norm0.max(1e-12));
+    assert_eq!(first.prev_update_norm, None);
+    let later = ctl.seen[2].grad;
+    assert!(later.param_norm.unwrap() > 0.0 && later.prev_update_norm.unwrap() > 0.0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Learning
 // ---------------------------------------------------------------------------------------------

@@ -153,6 +153,7 @@ mod tests {
             cos_prev: None,
             dot_prev_direction: dot,
             prev_update_norm: None,
+            param_norm: None,
         };
         o
     }

@@ -4,16 +4,23 @@
 //!   (PyTorch `ReduceLROnPlateau`).
 //! * [`Hypergradient`]: hypergradient descent (Baydin et al. 2018).
 //! * [`Sps`]: the stochastic Polyak step size SPS_max (Loizou et al. 2021).
+//! * [`PolicyController`]: a policy outside lrctl (a Python callable in a policy host) choosing
+//!   the rate from the [observation vector](crate::observe); [`Steering`] is the same driven
+//!   step by step from outside (the Python `lrctl.Env`).
 //!
 //! None of them can return NaN: non-finite inputs leave the state unchanged (or, for SPS,
 //! give the cap), so that a diverging run is recognised by its loss, not by its learning rate.
 
+mod host;
 mod hypergradient;
 mod plateau;
+mod policy;
 mod sps;
 
+pub use host::{HOST_PROTOCOL, HostPolicy, PYTHON_ENV};
 pub use hypergradient::{Hypergradient, HypergradientConfig};
 pub use plateau::{Mode, Monitor, Plateau, PlateauConfig, ReduceOnPlateau, ThresholdMode};
+pub use policy::{ActionMap, ActionMode, Policy, PolicyConfig, PolicyController, Steering};
 pub use sps::{Sps, SpsConfig};
 
 /// The online controllers of [`crate::ControllerSpec`], in its order (after the fixed
@@ -31,6 +38,9 @@ macro_rules! online_controllers {
                 Hypergradient($crate::online::HypergradientConfig) = "hypergradient",
                 /// Stochastic Polyak step size, SPS_max (Loizou et al. 2021).
                 Sps($crate::online::SpsConfig) = "sps",
+                /// A Python policy choosing the rate from the observation vector (run in a
+                /// policy host).
+                Policy($crate::online::PolicyConfig) = "policy",
             }
         }
     };
