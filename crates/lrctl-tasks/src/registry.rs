@@ -4,7 +4,8 @@
 //! width, `lm/tinyshakespeare@w2d2` doubles width and depth. The `ladder` suite is built this way.
 
 use crate::error::TaskError;
-use crate::spec::{Budget, DataSpec, Holdout, ModelSpec, Normalization, TaskSpec, USER_FILE};
+use crate::models::{CnnSpec, LinearSpec, LmSpec, MlpSpec, ModelSpec};
+use crate::spec::{Budget, DataSpec, Holdout, Normalization, TaskSpec, USER_FILE};
 
 /// LIBSVM datasets of the mirror: (name, description).
 pub const LIBSVM_DATASETS: &[(&str, &str)] = &[
@@ -41,30 +42,30 @@ fn embedded_tasks() -> Vec<TaskSpec> {
             "logreg/iris",
             "iris",
             "Logistic regression on iris (embedded, 150 × 4, 3 classes)",
-            ModelSpec::Linear,
+            ModelSpec::Linear(LinearSpec {}),
             Budget::Epochs(100.0),
         ),
         embedded(
             "logreg/breast-cancer",
             "breast-cancer",
             "Logistic regression on Wisconsin breast cancer (embedded, 569 × 30, binary)",
-            ModelSpec::Linear,
+            ModelSpec::Linear(LinearSpec {}),
             Budget::Epochs(100.0),
         ),
         embedded(
             "logreg/wine-quality",
             "wine-quality",
             "Logistic regression on red wine quality (embedded, 1599 × 11, 6 classes)",
-            ModelSpec::Linear,
+            ModelSpec::Linear(LinearSpec {}),
             Budget::Epochs(50.0),
         ),
         embedded(
             "mlp/digits",
             "digits",
             "MLP 64-128-128-10 on 8×8 digits (embedded, 1797 rows)",
-            ModelSpec::Mlp {
+            ModelSpec::Mlp(MlpSpec {
                 hidden: vec![128, 128],
-            },
+            }),
             Budget::Epochs(30.0),
         ),
     ]
@@ -82,7 +83,7 @@ fn builtin_paper_libsvm() -> Vec<TaskSpec> {
                 name: name.to_string(),
                 path: None,
             },
-            model: ModelSpec::Linear,
+            model: ModelSpec::Linear(LinearSpec {}),
             width: 1,
             depth: 1,
             batch_size: 64,
@@ -98,12 +99,16 @@ fn builtin_paper_libsvm() -> Vec<TaskSpec> {
 
 /// MLPs and CNNs on MNIST and Fashion-MNIST.
 fn image_tasks() -> Vec<TaskSpec> {
-    let mlp = || ModelSpec::Mlp {
-        hidden: vec![256, 256],
+    let mlp = || {
+        ModelSpec::Mlp(MlpSpec {
+            hidden: vec![256, 256],
+        })
     };
-    let cnn = || ModelSpec::Cnn {
-        channels: [32, 64],
-        hidden: 128,
+    let cnn = || {
+        ModelSpec::Cnn(CnnSpec {
+            channels: [32, 64],
+            hidden: 128,
+        })
     };
     let mut tasks = Vec::new();
     for (ds, title) in [("mnist", "MNIST"), ("fashion-mnist", "Fashion-MNIST")] {
@@ -160,12 +165,12 @@ fn lm_tinyshakespeare() -> TaskSpec {
             name: "tinyshakespeare".into(),
             path: None,
         },
-        model: ModelSpec::Lm {
+        model: ModelSpec::Lm(LmSpec {
             d_model: 128,
             layers: 2,
             heads: 4,
             context: 64,
-        },
+        }),
         width: 1,
         depth: 1,
         batch_size: 32,
@@ -195,9 +200,9 @@ fn user_file_templates() -> Vec<TaskSpec> {
         "mlp/idx",
         USER_FILE,
         "MLP 256-256 on your IDX images (--data DIR with the four MNIST-style files)",
-        ModelSpec::Mlp {
+        ModelSpec::Mlp(MlpSpec {
             hidden: vec![256, 256],
-        },
+        }),
         128,
         None,
         Budget::Epochs(5.0),
@@ -206,10 +211,10 @@ fn user_file_templates() -> Vec<TaskSpec> {
         "cnn/idx",
         USER_FILE,
         "Small CNN on your IDX images (--data DIR with the four MNIST-style files)",
-        ModelSpec::Cnn {
+        ModelSpec::Cnn(CnnSpec {
             channels: [32, 64],
             hidden: 128,
-        },
+        }),
         64,
         None,
         Budget::Epochs(2.0),
@@ -347,17 +352,13 @@ pub fn scale_suffix(width: u32, depth: u32) -> String {
 /// Whether the model has the axes a scale multiplies; `Err` says which it lacks.
 pub fn check_axes(model: &ModelSpec, width: u32, depth: u32) -> Result<(), String> {
     let family = model.family();
-    let (has_width, has_depth) = match model {
-        ModelSpec::Linear => (false, false),
-        ModelSpec::Mlp { .. } | ModelSpec::Lm { .. } => (true, true),
-        ModelSpec::Cnn { .. } => (true, false),
-    };
-    if width != 1 && !has_width {
+    let axes = model.axes();
+    if width != 1 && !axes.width {
         return Err(format!(
             "a {family} model has no width to scale (`w{width}` would name the same model)"
         ));
     }
-    if depth != 1 && !has_depth {
+    if depth != 1 && !axes.depth {
         return Err(format!(
             "a {family} model has no depth to scale (`d{depth}` would name the same model)"
         ));
