@@ -124,6 +124,32 @@ def blas_library():
     return ", ".join(real) or "unknown"
 
 
+class ResBlock(nn.Module):
+    def __init__(self, d, hidden):
+        super().__init__()
+        self.norm = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, hidden)
+        self.out = nn.Linear(hidden, d)
+
+    def forward(self, x):
+        return x + self.out(F.relu(self.fc(self.norm(x))))
+
+
+class ResMlp(nn.Module):
+    """Pre-norm residual MLP, like lrctl's `ResMlp` (He et al. 2016; Gorishniy et al. 2021
+    with LayerNorm for BatchNorm and no dropout)."""
+
+    def __init__(self, features, dim, hidden, blocks, classes):
+        super().__init__()
+        self.input = nn.Linear(features, dim)
+        self.blocks = nn.Sequential(*(ResBlock(dim, hidden) for _ in range(blocks)))
+        self.norm = nn.LayerNorm(dim)
+        self.output = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        return self.output(F.relu(self.norm(self.blocks(self.input(x)))))
+
+
 # One builder per model family, keyed by its `kind`; each reads the sizes lrctl's family
 # writes (`ModelFamily::reference`) plus `features` and `classes` for row data.
 MODELS = {
@@ -131,6 +157,7 @@ MODELS = {
     "mlp": lambda m: mlp(m["features"], m["hidden"], m["classes"]),
     "cnn": lambda m: Cnn(m["image"], m["channels"], m["hidden"], m["classes"]),
     "lm": lambda m: ByteLm(m["d_model"], m["layers"], m["heads"], m["context"]),
+    "resmlp": lambda m: ResMlp(m["features"], m["dim"], m["hidden"], m["blocks"], m["classes"]),
 }
 
 

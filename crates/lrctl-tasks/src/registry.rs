@@ -4,7 +4,7 @@
 //! width, `lm/tinyshakespeare@w2d2` doubles width and depth. The `ladder` suite is built this way.
 
 use crate::error::TaskError;
-use crate::models::{CnnSpec, LinearSpec, LmSpec, MlpSpec, ModelSpec};
+use crate::models::{CnnSpec, LinearSpec, LmSpec, MlpSpec, ModelSpec, ResMlpSpec};
 use crate::spec::{Budget, DataSpec, Holdout, Normalization, TaskSpec, USER_FILE};
 
 /// LIBSVM datasets of the mirror: (name, description).
@@ -31,6 +31,7 @@ pub fn builtin() -> Vec<TaskSpec> {
     tasks.extend(builtin_paper_libsvm());
     tasks.extend(image_tasks());
     tasks.push(lm_tinyshakespeare());
+    tasks.extend(resmlp_tasks());
     tasks.extend(user_file_templates());
     tasks
 }
@@ -184,6 +185,58 @@ fn lm_tinyshakespeare() -> TaskSpec {
             test: 0.05,
         },
     }
+}
+
+/// Residual MLPs (`models::resmlp`): two pre-norm blocks of twice the stream's width, on the
+/// embedded digits, LIBSVM letter and Fashion-MNIST rows.
+fn resmlp_tasks() -> Vec<TaskSpec> {
+    let model = |dim: usize| {
+        ModelSpec::ResMlp(ResMlpSpec {
+            dim,
+            hidden: 2 * dim,
+            blocks: 2,
+        })
+    };
+    let letter = TaskSpec {
+        name: "resmlp/letter".into(),
+        description: "Residual MLP (dim 128, 2 pre-norm blocks of 256) on LIBSVM letter \
+                      (15000 × 16, 26 classes, official test file), 20 epochs"
+            .into(),
+        data: DataSpec::Libsvm {
+            name: "letter".into(),
+            path: None,
+        },
+        model: model(128),
+        width: 1,
+        depth: 1,
+        batch_size: 64,
+        budget: Budget::Epochs(20.0),
+        evals: 10,
+        curve_points: 100,
+        eval_max_examples: 4096,
+        normalization: Normalization::Standardize,
+        holdout: Holdout::default(),
+    };
+    vec![
+        embedded(
+            "resmlp/digits",
+            "digits",
+            "Residual MLP (dim 128, 2 pre-norm blocks of 256) on 8×8 digits (embedded, 1797 rows)",
+            model(128),
+            Budget::Epochs(30.0),
+        ),
+        letter,
+        images(
+            "resmlp/fashion-mnist-10k",
+            "fashion-mnist",
+            "Residual MLP (dim 256, 2 pre-norm blocks of 512) on a 10k-row subsample of \
+             Fashion-MNIST, 5 epochs",
+            model(256),
+            128,
+            Some(10_000),
+            Budget::Epochs(5.0),
+        ),
+    ]
 }
 
 /// Tasks that train on the user's own file, given with `--data PATH`.

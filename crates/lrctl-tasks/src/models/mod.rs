@@ -18,11 +18,13 @@ mod cnn;
 mod linear;
 mod lm;
 mod mlp;
+mod resmlp;
 
 pub use cnn::{Cnn, CnnSpec};
 pub use linear::{LinearSpec, Logistic};
 pub use lm::{ByteLm, LmSpec};
 pub use mlp::{Mlp, MlpSpec};
+pub use resmlp::{ResMlp, ResMlpSpec};
 
 use std::sync::Arc;
 
@@ -50,6 +52,8 @@ model_spec! {
         Cnn(CnnSpec) = "cnn",
         /// Byte-level decoder-only transformer ([`LmSpec`]).
         Lm(LmSpec) = "lm",
+        /// Pre-norm residual MLP ([`ResMlpSpec`]).
+        ResMlp(ResMlpSpec) = "resmlp",
     }
 }
 
