@@ -10,6 +10,8 @@ Models mirror `crates/lrctl-tasks/src/models` exactly: the same layers, shapes a
 default initialisation (which lrctl's seeded initialiser reproduces), f32, no dropout. The
 transformer is pre-LayerNorm with causal softmax attention written out (torch 1.13 has no
 fused attention), exact GELU, learned positions and an untied head, like lrctl's `ByteLm`.
+`MODELS` maps each family's `kind` (meta.json's `model`) to its builder; a new family adds
+its module and one entry there.
 
 Run with Debian's `/usr/bin/python3` (`apt-get install python3-torch`).
 """
@@ -122,17 +124,48 @@ def blas_library():
     return ", ".join(real) or "unknown"
 
 
+class ResBlock(nn.Module):
+    def __init__(self, d, hidden):
+        super().__init__()
+        self.norm = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, hidden)
+        self.out = nn.Linear(hidden, d)
+
+    def forward(self, x):
+        return x + self.out(F.relu(self.fc(self.norm(x))))
+
+
+class ResMlp(nn.Module):
+    """Pre-norm residual MLP, like lrctl's `ResMlp` (He et al. 2016; Gorishniy et al. 2021
+    with LayerNorm for BatchNorm and no dropout)."""
+
+    def __init__(self, features, dim, hidden, blocks, classes):
+        super().__init__()
+        self.input = nn.Linear(features, dim)
+        self.blocks = nn.Sequential(*(ResBlock(dim, hidden) for _ in range(blocks)))
+        self.norm = nn.LayerNorm(dim)
+        self.output = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        return self.output(F.relu(self.norm(self.blocks(self.input(x)))))
+
+
+# One builder per model family, keyed by its `kind`; each reads the sizes lrctl's family
+# writes (`ModelFamily::reference`) plus `features` and `classes` for row data.
+MODELS = {
+    "linear": lambda m: nn.Linear(m["features"], m["classes"]),
+    "mlp": lambda m: mlp(m["features"], m["hidden"], m["classes"]),
+    "cnn": lambda m: Cnn(m["image"], m["channels"], m["hidden"], m["classes"]),
+    "lm": lambda m: ByteLm(m["d_model"], m["layers"], m["heads"], m["context"]),
+    "resmlp": lambda m: ResMlp(m["features"], m["dim"], m["hidden"], m["blocks"], m["classes"]),
+}
+
+
 def build(meta):
     kind = meta["model"]
-    if kind == "linear":
-        return nn.Linear(meta["features"], meta["classes"])
-    if kind == "mlp":
-        return mlp(meta["features"], meta["hidden"], meta["classes"])
-    if kind == "cnn":
-        return Cnn(meta["image"], meta["channels"], meta["hidden"], meta["classes"])
-    if kind == "lm":
-        return ByteLm(meta["d_model"], meta["layers"], meta["heads"], meta["context"])
-    raise SystemExit(f"pytorch_reference.py: unknown model kind {kind!r} in meta.json")
+    if kind not in MODELS:
+        raise SystemExit(f"pytorch_reference.py: unknown model kind {kind!r} in meta.json")
+    return MODELS[kind](meta)
 
 
 def main():
@@ -150,7 +183,7 @@ def main():
     with open(os.path.join(args.data, "meta.json")) as f:
         meta = json.load(f)
     batch = meta["batch"]
-    if meta["model"] == "lm":
+    if meta["data"] == "text":
         text = torch.from_numpy(
             np.fromfile(os.path.join(args.data, "text.u8"), dtype=np.uint8).astype(np.int64)
         )

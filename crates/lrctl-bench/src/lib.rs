@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use lrctl_engine::{Run, RunOptions, StepPhases};
 use lrctl_method::MethodSpec;
-use lrctl_tasks::{ModelSpec, Task, TaskSpec};
+use lrctl_tasks::{Task, TaskSpec};
 use serde::{Deserialize, Serialize};
 
 /// The optimizer both sides train with: AdamW with PyTorch's defaults (betas 0.9/0.999, eps
@@ -113,14 +113,10 @@ pub struct SideRun {
     pub budget_steps: u64,
 }
 
-/// Timed steps by default: about two to four seconds of lrctl's training per repetition.
+/// Timed steps by default: about two to four seconds of lrctl's training per repetition (the
+/// family's [`lrctl_tasks::ModelFamily::BENCH_STEPS`]).
 pub fn default_steps(spec: &TaskSpec) -> u64 {
-    match spec.model {
-        ModelSpec::Linear => 3000,
-        ModelSpec::Mlp { .. } => 400,
-        ModelSpec::Cnn { .. } => 40,
-        ModelSpec::Lm { .. } => 12,
-    }
+    spec.model.bench_steps()
 }
 
 fn rss_mb(field: &str) -> f64 {

@@ -4,18 +4,18 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use lrctl_tasks::{LoadedTask, ModelSpec, Task, TaskData};
+use lrctl_tasks::{LoadedTask, Task, TaskData};
 use serde_json::json;
 
 use crate::{BenchError, SideConfig, SideRun};
 
 /// Writes what `scripts/bench/pytorch_reference.py` needs to train the same model on the same
-/// data into `dir`: `meta.json` (model kind and sizes after the task's width and depth
-/// multipliers, batch size, AdamW settings of [`crate::BENCH_METHOD`]) and the training split
-/// (`x.f32` row-major + `y.i64`, or `text.u8`), exactly the rows lrctl trains on.
+/// data into `dir`: `meta.json` (the model's family and sizes after the task's width and depth
+/// multipliers, [`lrctl_tasks::ModelSpec::reference`]; the kind of data; batch size; AdamW
+/// settings of [`crate::BENCH_METHOD`]) and the training split (`x.f32` row-major + `y.i64`,
+/// or `text.u8`), exactly the rows lrctl trains on.
 pub fn export_reference(task: &LoadedTask, dir: &Path) -> Result<(), BenchError> {
     let spec = task.spec();
-    let (w, d) = (spec.width as usize, spec.depth as usize);
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
         std::fs::File::create(&path)
@@ -30,49 +30,20 @@ pub fn export_reference(task: &LoadedTask, dir: &Path) -> Result<(), BenchError>
         "eps": 1e-8,
         "weight_decay": 0.01,
     });
-    match (&spec.model, task.data()) {
-        (
-            ModelSpec::Lm {
-                d_model,
-                layers,
-                heads,
-                context,
-            },
-            TaskData::Text(t),
-        ) => {
-            meta["model"] = json!("lm");
-            meta["d_model"] = json!(d_model * w);
-            meta["layers"] = json!(layers * d);
-            meta["heads"] = json!(heads * w);
-            meta["context"] = json!(context);
+    let data = task.data();
+    for (key, value) in spec.model.reference(spec.scale(), &data.shape()) {
+        meta[key] = value;
+    }
+    match data {
+        TaskData::Text(t) => {
+            meta["data"] = json!("text");
             write("text.u8", &t.train)?;
         }
-        (model, TaskData::Class(c)) => {
+        TaskData::Class(c) => {
             let rows = &c.train;
+            meta["data"] = json!("rows");
             meta["features"] = json!(rows.n_features);
             meta["classes"] = json!(rows.n_classes);
-            match model {
-                ModelSpec::Linear => meta["model"] = json!("linear"),
-                ModelSpec::Mlp { hidden } => {
-                    meta["model"] = json!("mlp");
-                    meta["hidden"] = json!(lrctl_tasks::spec::scaled_hidden(
-                        hidden, spec.width, spec.depth
-                    ));
-                }
-                ModelSpec::Cnn { channels, hidden } => {
-                    meta["model"] = json!("cnn");
-                    meta["channels"] = json!([channels[0] * w, channels[1] * w]);
-                    meta["hidden"] = json!(hidden * w);
-                    meta["image"] = json!(rows.image_shape.ok_or_else(
-                        || BenchError::Reference("a CNN task without images".into())
-                    )?);
-                }
-                ModelSpec::Lm { .. } => {
-                    return Err(BenchError::Reference(
-                        "a language model on labelled rows".into(),
-                    ));
-                }
-            }
             let x: Vec<u8> = rows.x.iter().flat_map(|v| v.to_le_bytes()).collect();
             let y: Vec<u8> = rows
                 .y
@@ -82,7 +53,6 @@ pub fn export_reference(task: &LoadedTask, dir: &Path) -> Result<(), BenchError>
             write("x.f32", &x)?;
             write("y.i64", &y)?;
         }
-        (_, TaskData::Text(_)) => return Err(BenchError::Reference("a classifier on text".into())),
     }
     write("meta.json", meta.to_string().as_bytes())
 }

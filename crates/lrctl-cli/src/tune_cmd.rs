@@ -480,7 +480,7 @@ fn objective_meaning(o: Objective, task: &lrctl_tasks::TaskSpec) -> &'static str
         Objective::FinalTrainLoss => "loss of the last training mini-batch",
         Objective::MeanTrainLoss => "mean training loss over the run",
         Objective::ValidLoss => "validation loss",
-        Objective::ValidMetric if matches!(task.model, lrctl_tasks::ModelSpec::Lm { .. }) => {
+        Objective::ValidMetric if task.primary_metric().0 == "bits_per_byte" => {
             "validation bits per byte"
         }
         Objective::ValidMetric => "validation error rate, 1 − accuracy",

@@ -1,23 +1,15 @@
 //! Rough CPU-time estimates for `lrctl suites`, without loading data or training.
 //!
-//! A step costs a fixed overhead plus its multiply-accumulates divided by a per-family
-//! throughput. The constants were measured with `lrctl train` on the 2-core CI machine (release
-//! build, one thread per cell; see README's performance table); the estimate is meant to say
-//! "seconds, minutes or hours", not to be exact.
+//! A step costs a fixed overhead plus its multiply-accumulates divided by its family's
+//! throughput ([`lrctl_tasks::ModelFamily::MACS_PER_SECOND`]). The constants were measured with
+//! `lrctl train` on the 2-core CI machine (release build, one thread per cell; see README's
+//! performance table); the estimate is meant to say "seconds, minutes or hours", not to be
+//! exact.
 
-use lrctl_tasks::{ModelSpec, TaskSpec};
+use lrctl_tasks::TaskSpec;
 
 /// Fixed cost of one step (batching, optimizer pass, bookkeeping), seconds.
 const STEP_OVERHEAD: f64 = 20e-6;
-
-/// Multiply-accumulates per second (forward + backward counted as 3 forward passes), by family.
-fn macs_per_second(model: &ModelSpec) -> f64 {
-    match model {
-        ModelSpec::Linear | ModelSpec::Mlp { .. } => 30e9,
-        ModelSpec::Cnn { .. } => 10e9,
-        ModelSpec::Lm { .. } => 15e9,
-    }
-}
 
 /// Estimated seconds of one cell on one core: training steps plus the periodic and final
 /// evaluations (forward passes over at most `eval_max_examples` rows each).
@@ -26,7 +18,7 @@ fn macs_per_second(model: &ModelSpec) -> f64 {
 pub fn cell_seconds(task: &TaskSpec) -> Option<f64> {
     let steps = task.planned_steps()? as f64;
     let macs = task.forward_macs(&task.data_shape()?) as f64;
-    let rate = macs_per_second(&task.model);
+    let rate = task.model.macs_per_second();
     let step = STEP_OVERHEAD + 3.0 * macs * task.batch_size as f64 / rate;
     let evals = f64::from(task.evals) + 3.0;
     let eval = evals * task.eval_max_examples as f64 * macs / rate;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use lrctl_data::{DataDirs, Tabular};
 
 use crate::error::TaskError;
-use crate::spec::{DataSpec, ModelSpec, TaskSpec};
+use crate::models::Input;
+use crate::spec::{DataSpec, TaskSpec};
 
 /// Fixed seed for carving held-out rows: every cell of a task is scored on the same rows.
 const SPLIT_SEED: u64 = 0x005e_ed0f_5917;
@@ -52,6 +53,23 @@ pub enum TaskData {
     Class(Arc<ClassData>),
     /// A byte corpus.
     Text(Arc<TextData>),
+}
+
+impl TaskData {
+    /// The shape of prepared data (rows: the training split; for text, every byte), as the
+    /// model arithmetic and the networks read it.
+    pub fn shape(&self) -> lrctl_data::catalog::Shape {
+        match self {
+            TaskData::Class(c) => crate::shape_of(&c.train),
+            TaskData::Text(t) => lrctl_data::catalog::Shape {
+                rows: t.train.len() + t.validation.len() + t.test.len(),
+                test_rows: None,
+                features: 0,
+                classes: lrctl_data::catalog::BYTE_VOCABULARY,
+                image: None,
+            },
+        }
+    }
 }
 
 /// Loads and splits the data of `spec`.
@@ -103,7 +121,7 @@ pub fn load(spec: &TaskSpec, dirs: &DataDirs) -> Result<TaskData, TaskError> {
             let n_test = (n as f64 * h.test) as usize;
             let n_val = (n as f64 * h.validation) as usize;
             let n_train = n - n_test - n_val;
-            let ModelSpec::Lm { context, .. } = spec.model else {
+            let Input::Text { context } = spec.model.input() else {
                 return Err(invalid(
                     spec,
                     "text data needs a language model (`kind = \"lm\"`)",

@@ -2,7 +2,8 @@
 //!
 //! A [`TaskSpec`] is configuration; [`prepare`] loads its data once into a [`Task`], which
 //! every cell of the task shares; [`Task::instantiate`] builds the seeded model as a
-//! [`Workload`] the engine trains through a flat parameter vector.
+//! [`Workload`] the engine trains through a flat parameter vector. Each model family is one
+//! module of [`models`] implementing [`ModelFamily`], registered in [`ModelSpec`].
 
 pub mod data;
 pub mod error;
@@ -21,8 +22,9 @@ pub use burn::prelude::Device;
 pub use data::{ClassData, TaskData, TextData};
 pub use error::TaskError;
 pub use lrctl_data::catalog::Shape;
+pub use models::{ModelFamily, ModelSpec, Scale};
 pub use size::{MemoryEstimate, human_bytes, machine_memory, shape_of};
-pub use spec::{Budget, DataSpec, Direction, Holdout, ModelSpec, TaskSpec, steps_per_epoch};
+pub use spec::{Budget, DataSpec, Direction, Holdout, TaskSpec, steps_per_epoch};
 pub use task::{DataSummary, LoadedTask, Task};
 pub use workload::{Metrics, Split, Workload};
 
@@ -56,9 +58,10 @@ pub fn default_device() -> Device {
 impl TaskSpec {
     /// The held-out metric reported for the task, and which way it improves.
     pub fn primary_metric(&self) -> (&'static str, Direction) {
-        match self.model {
-            ModelSpec::Lm { .. } => ("bits_per_byte", Direction::Minimize),
-            _ => ("accuracy", Direction::Maximize),
+        // Language-model workloads report bits per byte, classifiers accuracy.
+        match self.model.input() {
+            models::Input::Text { .. } => ("bits_per_byte", Direction::Minimize),
+            models::Input::Rows | models::Input::Images { .. } => ("accuracy", Direction::Maximize),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! width, `lm/tinyshakespeare@w2d2` doubles width and depth. The `ladder` suite is built this way.
 
 use crate::error::TaskError;
-use crate::spec::{Budget, DataSpec, Holdout, ModelSpec, Normalization, TaskSpec, USER_FILE};
+use crate::models::{CnnSpec, LinearSpec, LmSpec, MlpSpec, ModelSpec, ResMlpSpec};
+use crate::spec::{Budget, DataSpec, Holdout, Normalization, TaskSpec, USER_FILE};
 
 /// LIBSVM datasets of the mirror: (name, description).
 pub const LIBSVM_DATASETS: &[(&str, &str)] = &[
@@ -30,6 +31,7 @@ pub fn builtin() -> Vec<TaskSpec> {
     tasks.extend(builtin_paper_libsvm());
     tasks.extend(image_tasks());
     tasks.push(lm_tinyshakespeare());
+    tasks.extend(resmlp_tasks());
     tasks.extend(user_file_templates());
     tasks
 }
@@ -41,30 +43,30 @@ fn embedded_tasks() -> Vec<TaskSpec> {
             "logreg/iris",
             "iris",
             "Logistic regression on iris (embedded, 150 × 4, 3 classes)",
-            ModelSpec::Linear,
+            ModelSpec::Linear(LinearSpec {}),
             Budget::Epochs(100.0),
         ),
         embedded(
             "logreg/breast-cancer",
             "breast-cancer",
             "Logistic regression on Wisconsin breast cancer (embedded, 569 × 30, binary)",
-            ModelSpec::Linear,
+            ModelSpec::Linear(LinearSpec {}),
             Budget::Epochs(100.0),
         ),
         embedded(
             "logreg/wine-quality",
             "wine-quality",
             "Logistic regression on red wine quality (embedded, 1599 × 11, 6 classes)",
-            ModelSpec::Linear,
+            ModelSpec::Linear(LinearSpec {}),
             Budget::Epochs(50.0),
         ),
         embedded(
             "mlp/digits",
             "digits",
             "MLP 64-128-128-10 on 8×8 digits (embedded, 1797 rows)",
-            ModelSpec::Mlp {
+            ModelSpec::Mlp(MlpSpec {
                 hidden: vec![128, 128],
-            },
+            }),
             Budget::Epochs(30.0),
         ),
     ]
@@ -82,7 +84,7 @@ fn builtin_paper_libsvm() -> Vec<TaskSpec> {
                 name: name.to_string(),
                 path: None,
             },
-            model: ModelSpec::Linear,
+            model: ModelSpec::Linear(LinearSpec {}),
             width: 1,
             depth: 1,
             batch_size: 64,
@@ -99,12 +101,16 @@ fn builtin_paper_libsvm() -> Vec<TaskSpec> {
 
 /// MLPs and CNNs on MNIST and Fashion-MNIST.
 fn image_tasks() -> Vec<TaskSpec> {
-    let mlp = || ModelSpec::Mlp {
-        hidden: vec![256, 256],
+    let mlp = || {
+        ModelSpec::Mlp(MlpSpec {
+            hidden: vec![256, 256],
+        })
     };
-    let cnn = || ModelSpec::Cnn {
-        channels: [32, 64],
-        hidden: 128,
+    let cnn = || {
+        ModelSpec::Cnn(CnnSpec {
+            channels: [32, 64],
+            hidden: 128,
+        })
     };
     let mut tasks = Vec::new();
     for (ds, title) in [("mnist", "MNIST"), ("fashion-mnist", "Fashion-MNIST")] {
@@ -161,12 +167,12 @@ fn lm_tinyshakespeare() -> TaskSpec {
             name: "tinyshakespeare".into(),
             path: None,
         },
-        model: ModelSpec::Lm {
+        model: ModelSpec::Lm(LmSpec {
             d_model: 128,
             layers: 2,
             heads: 4,
             context: 64,
-        },
+        }),
         width: 1,
         depth: 1,
         batch_size: 32,
@@ -183,6 +189,58 @@ fn lm_tinyshakespeare() -> TaskSpec {
     }
 }
 
+/// Residual MLPs (`models::resmlp`): two pre-norm blocks of twice the stream's width, on the
+/// embedded digits, LIBSVM letter and Fashion-MNIST rows.
+fn resmlp_tasks() -> Vec<TaskSpec> {
+    let model = |dim: usize| {
+        ModelSpec::ResMlp(ResMlpSpec {
+            dim,
+            hidden: 2 * dim,
+            blocks: 2,
+        })
+    };
+    let letter = TaskSpec {
+        name: "resmlp/letter".into(),
+        description: "Residual MLP (dim 128, 2 pre-norm blocks of 256) on LIBSVM letter \
+                      (15000 × 16, 26 classes, official test file), 20 epochs"
+            .into(),
+        data: DataSpec::Libsvm {
+            name: "letter".into(),
+            path: None,
+        },
+        model: model(128),
+        width: 1,
+        depth: 1,
+        batch_size: 64,
+        budget: Budget::Epochs(20.0),
+        evals: 10,
+        curve_points: 100,
+        eval_max_examples: 4096,
+        normalization: Normalization::Standardize,
+        holdout: Holdout::default(),
+    };
+    vec![
+        embedded(
+            "resmlp/digits",
+            "digits",
+            "Residual MLP (dim 128, 2 pre-norm blocks of 256) on 8×8 digits (embedded, 1797 rows)",
+            model(128),
+            Budget::Epochs(30.0),
+        ),
+        letter,
+        images(
+            "resmlp/fashion-mnist-10k",
+            "fashion-mnist",
+            "Residual MLP (dim 256, 2 pre-norm blocks of 512) on a 10k-row subsample of \
+             Fashion-MNIST, 5 epochs",
+            model(256),
+            128,
+            Some(10_000),
+            Budget::Epochs(5.0),
+        ),
+    ]
+}
+
 /// Tasks that train on the user's own file, given with `--data PATH`.
 fn user_file_templates() -> Vec<TaskSpec> {
     let mut libsvm = find_in(&builtin_paper_libsvm(), "libsvm/iris");
@@ -197,9 +255,9 @@ fn user_file_templates() -> Vec<TaskSpec> {
         "mlp/idx",
         USER_FILE,
         "MLP 256-256 on your IDX images (--data DIR with the four MNIST-style files)",
-        ModelSpec::Mlp {
+        ModelSpec::Mlp(MlpSpec {
             hidden: vec![256, 256],
-        },
+        }),
         128,
         None,
         Budget::Epochs(5.0),
@@ -208,10 +266,10 @@ fn user_file_templates() -> Vec<TaskSpec> {
         "cnn/idx",
         USER_FILE,
         "Small CNN on your IDX images (--data DIR with the four MNIST-style files)",
-        ModelSpec::Cnn {
+        ModelSpec::Cnn(CnnSpec {
             channels: [32, 64],
             hidden: 128,
-        },
+        }),
         64,
         None,
         Budget::Epochs(2.0),
@@ -351,17 +409,13 @@ pub fn scale_suffix(width: u32, depth: u32) -> String {
 /// Whether the model has the axes a scale multiplies; `Err` says which it lacks.
 pub fn check_axes(model: &ModelSpec, width: u32, depth: u32) -> Result<(), String> {
     let family = model.family();
-    let (has_width, has_depth) = match model {
-        ModelSpec::Linear => (false, false),
-        ModelSpec::Mlp { .. } | ModelSpec::Lm { .. } => (true, true),
-        ModelSpec::Cnn { .. } => (true, false),
-    };
-    if width != 1 && !has_width {
+    let axes = model.axes();
+    if width != 1 && !axes.width {
         return Err(format!(
             "a {family} model has no width to scale (`w{width}` would name the same model)"
         ));
     }
-    if depth != 1 && !has_depth {
+    if depth != 1 && !axes.depth {
         return Err(format!(
             "a {family} model has no depth to scale (`d{depth}` would name the same model)"
         ));

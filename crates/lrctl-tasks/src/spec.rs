@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TaskError;
 
+pub use crate::models::{ModelSpec, Scale};
+
 pub use lrctl_data::Normalization;
 
 /// A task: dataset + model + loss + metrics + budget + scale.
@@ -184,58 +186,6 @@ impl DataSpec {
 /// Dataset name of the templates that train on a user's file.
 pub const USER_FILE: &str = "file";
 
-/// The network, before the width/depth multipliers are applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum ModelSpec {
-    /// Multinomial logistic regression: one linear layer + softmax cross-entropy.
-    Linear,
-    /// Fully connected ReLU network.
-    Mlp {
-        /// Hidden layer widths (each multiplied by `width`; the list repeated `depth` times).
-        hidden: Vec<usize>,
-    },
-    /// Two conv(3×3, same padding)+ReLU+max-pool(2) blocks, then two dense layers.
-    Cnn {
-        /// Output channels of the two conv blocks (multiplied by `width`).
-        channels: [usize; 2],
-        /// Width of the hidden dense layer (multiplied by `width`).
-        hidden: usize,
-    },
-    /// Byte-level decoder-only transformer: learned positions, pre-LayerNorm blocks, causal
-    /// self-attention, GELU MLP (4× expansion), final LayerNorm, untied output head.
-    Lm {
-        /// Embedding size (multiplied by `width`).
-        d_model: usize,
-        /// Transformer blocks (multiplied by `depth`).
-        layers: usize,
-        /// Attention heads (multiplied by `width`, so the head size stays fixed).
-        heads: usize,
-        /// Context length in bytes.
-        context: usize,
-    },
-}
-
-/// The MLP's hidden widths after the scale multipliers: `hidden` times `width`, the list
-/// repeated `depth` times.
-pub fn scaled_hidden(hidden: &[usize], width: u32, depth: u32) -> Vec<usize> {
-    (0..depth as usize)
-        .flat_map(|_| hidden.iter().map(move |h| h * width as usize))
-        .collect()
-}
-
-impl ModelSpec {
-    /// Short family name used in task names and meta-features.
-    pub fn family(&self) -> &'static str {
-        match self {
-            ModelSpec::Linear => "linear",
-            ModelSpec::Mlp { .. } => "mlp",
-            ModelSpec::Cnn { .. } => "cnn",
-            ModelSpec::Lm { .. } => "lm",
-        }
-    }
-}
-
 /// Training length.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -264,6 +214,14 @@ pub fn steps_per_epoch(n_train: usize, batch_size: usize) -> u64 {
 }
 
 impl TaskSpec {
+    /// The width and depth multipliers.
+    pub fn scale(&self) -> Scale {
+        Scale {
+            width: self.width,
+            depth: self.depth,
+        }
+    }
+
     /// Checks every field that does not depend on the data, naming the field: sizes and
     /// budgets of zero, negative or non-finite values, holdout fractions, scale factors the
     /// model has no axis for. Run before anything is stored or loaded; [`crate::prepare`] runs
@@ -328,46 +286,7 @@ impl TaskSpec {
                 return Err(bad(field, format!("= {v} must be in [0, 0.9)")));
             }
         }
-        let zero = |field: &str| bad(field, "= 0: a layer needs at least one unit".into());
-        match &self.model {
-            ModelSpec::Linear => {}
-            ModelSpec::Mlp { hidden } => {
-                if let Some(i) = hidden.iter().position(|&h| h == 0) {
-                    return Err(zero(&format!("model.hidden[{i}]")));
-                }
-            }
-            ModelSpec::Cnn { channels, hidden } => {
-                if let Some(i) = channels.iter().position(|&c| c == 0) {
-                    return Err(zero(&format!("model.channels[{i}]")));
-                }
-                if *hidden == 0 {
-                    return Err(zero("model.hidden"));
-                }
-            }
-            ModelSpec::Lm {
-                d_model,
-                layers,
-                heads,
-                context,
-            } => {
-                for (field, v) in [
-                    ("model.d_model", d_model),
-                    ("model.layers", layers),
-                    ("model.heads", heads),
-                    ("model.context", context),
-                ] {
-                    if *v == 0 {
-                        return Err(bad(field, "= 0: must be at least 1".into()));
-                    }
-                }
-                if !d_model.is_multiple_of(*heads) {
-                    return Err(bad(
-                        "model.d_model",
-                        format!("= {d_model} is not divisible by model.heads = {heads}"),
-                    ));
-                }
-            }
-        }
+        self.model.validate().map_err(|e| bad(&e.field, e.reason))?;
         Ok(())
     }
 }

@@ -1,17 +1,14 @@
 //! A task with its data loaded: the object every cell of a task shares.
 
-use std::sync::Arc;
-
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::data::{ClassData, TaskData};
+use crate::data::TaskData;
 use crate::error::TaskError;
-use crate::init::init_params;
-use crate::models::{ByteLm, Cnn, Logistic, Mlp};
-use crate::spec::{ModelSpec, TaskSpec};
-use crate::workload::{ClassifierWorkload, LmWorkload, Workload};
+use crate::models::Input;
+use crate::spec::TaskSpec;
+use crate::workload::Workload;
 
 /// Summary of a task's data (meta-features for selection, lines for `lrctl tasks`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -43,7 +40,8 @@ pub trait Task: Send + Sync {
 }
 
 /// The only [`Task`] implementation: a spec and its loaded data. Model families are chosen by
-/// [`ModelSpec`], so adding a family means adding a model and one match arm.
+/// [`crate::ModelSpec`] (one module per family, see [`crate::models`]), so this type knows none of
+/// them.
 pub struct LoadedTask {
     spec: TaskSpec,
     data: TaskData,
@@ -51,23 +49,17 @@ pub struct LoadedTask {
 
 impl LoadedTask {
     /// Wraps already prepared data, refusing what cannot train: a model family that does not
-    /// fit the data, a specification [`TaskSpec::validate`] refuses, data without features
-    /// or with fewer than two classes, a CNN on images smaller than 4×4 (its two poolings
-    /// would leave nothing), and a cell estimated to need more than this machine's memory.
+    /// fit the data (its [`Input`]), a specification [`TaskSpec::validate`] refuses, data
+    /// without features or with fewer than two classes, images smaller than the family reads
+    /// (a CNN's two poolings would leave nothing of fewer than 4×4 pixels), and a cell
+    /// estimated to need more than this machine's memory.
     pub fn new(spec: TaskSpec, data: TaskData) -> Result<Self, TaskError> {
         let invalid = |reason: String| TaskError::Invalid {
             name: spec.name.clone(),
             reason,
         };
-        let ok = matches!(
-            (&spec.model, &data),
-            (ModelSpec::Lm { .. }, TaskData::Text(_))
-                | (
-                    ModelSpec::Linear | ModelSpec::Mlp { .. } | ModelSpec::Cnn { .. },
-                    TaskData::Class(_)
-                )
-        );
-        if !ok {
+        let input = spec.model.input();
+        if !input.reads(&data) {
             return Err(invalid(
                 "the model family does not fit the data (language models need text, \
                  classifiers need labelled rows)"
@@ -87,17 +79,18 @@ impl LoadedTask {
                     c.train.n_present_classes()
                 )));
             }
-            if let ModelSpec::Cnn { .. } = &spec.model {
+            if let Input::Images { min_side } = input {
+                let family = spec.model.family();
                 match c.train.image_shape {
                     None => {
-                        return Err(invalid(
-                            "a CNN needs image data (rows with an image shape)".into(),
-                        ));
-                    }
-                    Some([_, h, w]) if h < 4 || w < 4 => {
                         return Err(invalid(format!(
-                            "a CNN needs images of at least 4x4 pixels (two 2x2 poolings); \
-                             these are {h}x{w}: use an MLP (`mlp/idx`)"
+                            "a {family} model needs image data (rows with an image shape)"
+                        )));
+                    }
+                    Some([_, h, w]) if h < min_side || w < min_side => {
+                        return Err(invalid(format!(
+                            "a {family} model needs images of at least {min_side}x{min_side} \
+                             pixels; these are {h}x{w}: use an MLP (`mlp/idx`)"
                         )));
                     }
                     Some(_) => {}
@@ -105,7 +98,7 @@ impl LoadedTask {
             }
         }
         if let Some(available) = crate::machine_memory() {
-            spec.check_memory(&data_shape(&data), available)?;
+            spec.check_memory(&data.shape(), available)?;
         }
         Ok(LoadedTask { spec, data })
     }
@@ -149,76 +142,13 @@ impl Task for LoadedTask {
 
     fn instantiate(&self, seed: u64, device: &Device) -> Result<Box<dyn Workload>, TaskError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed_for_init(seed));
-        let w = self.spec.width as usize;
-        let d = self.spec.depth as usize;
-        Ok(match (&self.spec.model, &self.data) {
-            (ModelSpec::Linear, TaskData::Class(c)) => {
-                let m = Logistic::new(c.train.n_features, c.train.n_classes, device);
-                classifier(init_params(m, &mut rng)?, c, device)
-            }
-            (ModelSpec::Mlp { hidden }, TaskData::Class(c)) => {
-                let widths = crate::spec::scaled_hidden(hidden, self.spec.width, self.spec.depth);
-                let m = Mlp::new(c.train.n_features, &widths, c.train.n_classes, device);
-                classifier(init_params(m, &mut rng)?, c, device)
-            }
-            (ModelSpec::Cnn { channels, hidden }, TaskData::Class(c)) => {
-                let Some(image) = c.train.image_shape else {
-                    unreachable!("checked in LoadedTask::new")
-                };
-                let m = Cnn::new(
-                    image,
-                    [channels[0] * w, channels[1] * w],
-                    hidden * w,
-                    c.train.n_classes,
-                    device,
-                );
-                classifier(init_params(m, &mut rng)?, c, device)
-            }
-            (
-                ModelSpec::Lm {
-                    d_model,
-                    layers,
-                    heads,
-                    context,
-                },
-                TaskData::Text(t),
-            ) => {
-                let m = ByteLm::new(d_model * w, layers * d, heads * w, *context, device);
-                Box::new(LmWorkload::new(
-                    init_params(m, &mut rng)?,
-                    Arc::clone(t),
-                    *context,
-                    device.clone(),
-                ))
-            }
-            _ => unreachable!("checked in LoadedTask::new"),
-        })
-    }
-}
-
-fn classifier<N: crate::models::Classifier + 'static>(
-    model: N,
-    data: &Arc<ClassData>,
-    device: &Device,
-) -> Box<dyn Workload> {
-    Box::new(ClassifierWorkload::new(
-        model,
-        Arc::clone(data),
-        device.clone(),
-    ))
-}
-
-/// The shape of prepared data (rows: the training split).
-fn data_shape(data: &TaskData) -> lrctl_data::catalog::Shape {
-    match data {
-        TaskData::Class(c) => crate::shape_of(&c.train),
-        TaskData::Text(t) => lrctl_data::catalog::Shape {
-            rows: t.train.len() + t.validation.len() + t.test.len(),
-            test_rows: None,
-            features: 0,
-            classes: lrctl_data::catalog::BYTE_VOCABULARY,
-            image: None,
-        },
+        self.spec
+            .model
+            .workload(self.spec.scale(), &self.data, &mut rng, device)?
+            .ok_or_else(|| TaskError::Invalid {
+                name: self.spec.name.clone(),
+                reason: "the model family does not fit the data".into(),
+            })
     }
 }
 

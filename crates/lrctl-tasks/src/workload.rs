@@ -3,14 +3,13 @@
 
 use std::sync::Arc;
 
-use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ClassData, TextData};
 use crate::init::{count_params, param_shapes, read_grads, read_params, write_params};
-use crate::models::{ByteLm, Classifier};
+use crate::models::{Classifier, LanguageModel};
 
 /// Which part of the data to evaluate on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,17 +196,17 @@ fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 
 /// A byte-level language model over a text corpus. Training example `i` is the window starting
 /// at byte `i` of the training text.
-pub struct LmWorkload {
-    model: Option<ByteLm>,
+pub struct LmWorkload<N: LanguageModel> {
+    model: Option<N>,
     data: Arc<TextData>,
     context: usize,
     device: Device,
     n_params: usize,
 }
 
-impl LmWorkload {
+impl<N: LanguageModel> LmWorkload<N> {
     /// Wraps an initialised model.
-    pub fn new(model: ByteLm, data: Arc<TextData>, context: usize, device: Device) -> Self {
+    pub fn new(model: N, data: Arc<TextData>, context: usize, device: Device) -> Self {
         let n_params = count_params(&model);
         LmWorkload {
             model: Some(model),
@@ -218,7 +217,7 @@ impl LmWorkload {
         }
     }
 
-    fn model(&self) -> &ByteLm {
+    fn model(&self) -> &N {
         self.model.as_ref().expect("model present between calls")
     }
 
@@ -234,7 +233,7 @@ impl LmWorkload {
     }
 }
 
-impl Workload for LmWorkload {
+impl<N: LanguageModel> Workload for LmWorkload<N> {
     fn n_params(&self) -> usize {
         self.n_params
     }

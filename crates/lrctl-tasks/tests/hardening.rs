@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use lrctl_data::{DataDirs, Tabular, idx};
 use lrctl_tasks::Shape;
+use lrctl_tasks::models::{CnnSpec, Input, LinearSpec, LmSpec, MlpSpec};
 use lrctl_tasks::{
     Budget, ClassData, DataSpec, LoadedTask, ModelSpec, Split, Task, TaskData, TaskError, TaskSpec,
     TextData, registry,
@@ -31,8 +32,8 @@ fn rows_of(shape: &Shape, n: usize) -> Tabular {
 
 /// `spec` over synthetic data of `shape` (a few rows, or a few windows of text).
 fn with_data(spec: TaskSpec, shape: &Shape) -> Result<LoadedTask, TaskError> {
-    let data = match spec.model {
-        ModelSpec::Lm { context, .. } => TaskData::Text(Arc::new(TextData {
+    let data = match spec.model.input() {
+        Input::Text { context } => TaskData::Text(Arc::new(TextData {
             train: vec![b'a'; context + 2],
             validation: vec![b'b'; context + 2],
             test: vec![b'c'; context + 2],
@@ -52,19 +53,15 @@ fn with_data(spec: TaskSpec, shape: &Shape) -> Result<LoadedTask, TaskError> {
 
 /// A shape for the templates that train on a user's file.
 fn user_shape(spec: &TaskSpec) -> Shape {
-    match spec.model {
-        ModelSpec::Cnn { .. } | ModelSpec::Mlp { .. }
-            if matches!(spec.data, DataSpec::Images { .. }) =>
-        {
-            Shape {
-                rows: 100,
-                test_rows: Some(20),
-                features: 12 * 10,
-                classes: 4,
-                image: Some([1, 12, 10]),
-            }
-        }
-        ModelSpec::Lm { .. } => Shape {
+    match spec.model.input() {
+        _ if matches!(spec.data, DataSpec::Images { .. }) => Shape {
+            rows: 100,
+            test_rows: Some(20),
+            features: 12 * 10,
+            classes: 4,
+            image: Some([1, 12, 10]),
+        },
+        Input::Text { .. } => Shape {
             rows: 1000,
             test_rows: None,
             features: 0,
@@ -131,28 +128,31 @@ fn forward_macs_count_every_layer() {
         classes: 3,
         image: None,
     };
-    assert_eq!(ModelSpec::Linear.forward_macs(1, 1, &iris), 12);
-    let mlp = ModelSpec::Mlp { hidden: vec![5, 6] };
+    assert_eq!(
+        ModelSpec::Linear(LinearSpec {}).forward_macs(1, 1, &iris),
+        12
+    );
+    let mlp = ModelSpec::Mlp(MlpSpec { hidden: vec![5, 6] });
     assert_eq!(mlp.forward_macs(2, 1, &iris), 4 * 10 + 10 * 12 + 12 * 3);
     let image = Shape {
         features: 64,
         image: Some([1, 8, 8]),
         ..iris
     };
-    let cnn = ModelSpec::Cnn {
+    let cnn = ModelSpec::Cnn(CnnSpec {
         channels: [2, 3],
         hidden: 5,
-    };
+    });
     let conv1 = 8 * 8 * 2 * 9;
     let conv2 = 4 * 4 * 2 * 3 * 9;
     let dense = 3 * 2 * 2 * 5 + 5 * 3;
     assert_eq!(cnn.forward_macs(1, 1, &image), conv1 + conv2 + dense);
-    let lm = ModelSpec::Lm {
+    let lm = ModelSpec::Lm(LmSpec {
         d_model: 4,
         layers: 1,
         heads: 2,
         context: 3,
-    };
+    });
     // Per token 12 d² + head d · 256; causal attention t(t+1) d per layer.
     assert_eq!(
         lm.forward_macs(1, 1, &iris),
@@ -205,33 +205,35 @@ fn embedded(model: ModelSpec) -> TaskSpec {
 /// Zero-sized models printed burn backtraces; budgets and sizes of zero silently became 1.
 #[test]
 fn zero_sizes_and_budgets_are_refused_naming_the_field() {
-    let lm = |d_model, layers, heads, context| ModelSpec::Lm {
-        d_model,
-        layers,
-        heads,
-        context,
+    let lm = |d_model, layers, heads, context| {
+        ModelSpec::Lm(LmSpec {
+            d_model,
+            layers,
+            heads,
+            context,
+        })
     };
     let mut cases: Vec<(TaskSpec, &str)> = vec![
         (
-            embedded(ModelSpec::Mlp { hidden: vec![0] }),
+            embedded(ModelSpec::Mlp(MlpSpec { hidden: vec![0] })),
             "model.hidden[0]",
         ),
         (
-            embedded(ModelSpec::Mlp { hidden: vec![8, 0] }),
+            embedded(ModelSpec::Mlp(MlpSpec { hidden: vec![8, 0] })),
             "model.hidden[1]",
         ),
         (
-            embedded(ModelSpec::Cnn {
+            embedded(ModelSpec::Cnn(CnnSpec {
                 channels: [0, 4],
                 hidden: 8,
-            }),
+            })),
             "model.channels[0]",
         ),
         (
-            embedded(ModelSpec::Cnn {
+            embedded(ModelSpec::Cnn(CnnSpec {
                 channels: [4, 4],
                 hidden: 0,
-            }),
+            })),
             "model.hidden",
         ),
         (embedded(lm(0, 1, 1, 8)), "model.d_model"),
@@ -240,7 +242,7 @@ fn zero_sizes_and_budgets_are_refused_naming_the_field() {
         (embedded(lm(8, 1, 1, 0)), "model.context"),
         (embedded(lm(10, 1, 3, 8)), "divisible"),
     ];
-    let base = embedded(ModelSpec::Mlp { hidden: vec![8] });
+    let base = embedded(ModelSpec::Mlp(MlpSpec { hidden: vec![8] }));
     let mut with = |field: &'static str, f: &dyn Fn(&mut TaskSpec)| {
         let mut s = base.clone();
         f(&mut s);
@@ -451,10 +453,10 @@ proptest! {
         heads in 0usize..9,
     ) {
         let model = match family {
-            0 => ModelSpec::Linear,
-            1 => ModelSpec::Mlp { hidden: hidden.clone() },
-            2 => ModelSpec::Cnn { channels: [d_model, heads], hidden: hidden.first().copied().unwrap_or(1) },
-            _ => ModelSpec::Lm { d_model, layers: heads, heads, context: hidden.len() },
+            0 => ModelSpec::Linear(LinearSpec {}),
+            1 => ModelSpec::Mlp(MlpSpec { hidden: hidden.clone() }),
+            2 => ModelSpec::Cnn(CnnSpec { channels: [d_model, heads], hidden: hidden.first().copied().unwrap_or(1) }),
+            _ => ModelSpec::Lm(LmSpec { d_model, layers: heads, heads, context: hidden.len() }),
         };
         let mut spec = registry::find("mlp/digits").unwrap();
         spec.model = model;

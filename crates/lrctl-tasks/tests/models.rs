@@ -14,7 +14,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 use lrctl_data::{DataDirs, Normalization, Tabular};
 use lrctl_tasks::init::{init_params, read_grads};
-use lrctl_tasks::models::ByteLm;
+use lrctl_tasks::models::{ByteLm, CnnSpec, Input, LinearSpec, LmSpec, MlpSpec};
 use lrctl_tasks::registry;
 use lrctl_tasks::spec::USER_FILE;
 use lrctl_tasks::{
@@ -117,12 +117,12 @@ fn synthetic_text(n: usize, seed: u64) -> Vec<u8> {
 }
 
 fn tiny_lm(d_model: usize, layers: usize, heads: usize, context: usize) -> ModelSpec {
-    ModelSpec::Lm {
+    ModelSpec::Lm(LmSpec {
         d_model,
         layers,
         heads,
         context,
-    }
+    })
 }
 
 /// A language-model task over synthetic text (no files needed).
@@ -293,9 +293,9 @@ fn gradient_check_linear_on_iris() {
 fn gradient_check_mlp() {
     // Two hidden ReLU layers, 10 features, 4 classes.
     let task = synthetic_class_task(
-        ModelSpec::Mlp {
+        ModelSpec::Mlp(MlpSpec {
             hidden: vec![12, 8],
-        },
+        }),
         40,
         10,
         4,
@@ -326,7 +326,7 @@ fn gradient_check_mlp() {
 #[test]
 fn gradient_check_mlp_on_digits() {
     let mut s = registry::find("mlp/digits").unwrap();
-    s.model = ModelSpec::Mlp { hidden: vec![16] };
+    s.model = ModelSpec::Mlp(MlpSpec { hidden: vec![16] });
     let task = lrctl_tasks::prepare(&s, &DataDirs::default()).unwrap();
     let mut w = task.instantiate(1, &device()).unwrap();
     assert_eq!(w.n_params(), 64 * 16 + 16 + 16 * 10 + 10);
@@ -344,10 +344,10 @@ fn gradient_check_mlp_on_digits() {
 fn gradient_check_cnn() {
     // 1×8×8 images: conv(1→2) pool → 4×4, conv(2→3) pool → 2×2, fc 12→6, out 6→3.
     let task = synthetic_class_task(
-        ModelSpec::Cnn {
+        ModelSpec::Cnn(CnnSpec {
             channels: [2, 3],
             hidden: 6,
-        },
+        }),
         24,
         64,
         3,
@@ -368,6 +368,34 @@ fn gradient_check_lm() {
     gradient_check(w.as_mut(), &[0, 17, 100, 555], 1e-2, 12, 1e-2, Smooth::Yes);
 }
 
+/// Every registered family, on its tiny instance: the parameter count is the arithmetic's and
+/// the analytic gradient matches finite differences (kinks of ReLU and max-pool allowed).
+#[test]
+fn gradient_check_every_family() {
+    for model in ModelSpec::tiny_of_each() {
+        let family = model.family();
+        let task = synthetic_task(model.clone(), 8);
+        // A seed at which no sampled coordinate of the built-in families sits within eps of a
+        // ReLU or max-pool kink (seeds 6 to 9 put the tiny CNN's on one).
+        let mut w = task.instantiate(1, &device()).unwrap();
+        let shape = task.data().shape();
+        assert_eq!(
+            w.n_params() as u64,
+            model.n_params(1, 1, &shape),
+            "{family}"
+        );
+        println!("{family}:");
+        gradient_check(
+            w.as_mut(),
+            &[0, 3, 7, 11],
+            1e-2,
+            12,
+            1e-2,
+            Smooth::Piecewise,
+        );
+    }
+}
+
 /// Mirror: a small CNN on real MNIST images.
 #[test]
 fn gradient_check_cnn_on_mnist_mirror() {
@@ -375,10 +403,10 @@ fn gradient_check_cnn_on_mnist_mirror() {
         return;
     };
     let mut s = registry::find("cnn/mnist").unwrap();
-    s.model = ModelSpec::Cnn {
+    s.model = ModelSpec::Cnn(CnnSpec {
         channels: [2, 3],
         hidden: 8,
-    };
+    });
     s.data = DataSpec::Images {
         name: "mnist".into(),
         path: None,
@@ -437,31 +465,25 @@ fn lm_params(d: usize, layers: usize, context: usize) -> usize {
 // Seeded initialisation
 // ---------------------------------------------------------------------------------------------
 
+/// A task of `model` over synthetic data of the kind its family reads: 20 rows of 5 features
+/// and 3 classes, `side`×`side` images, or text.
+fn synthetic_task(model: ModelSpec, side: usize) -> LoadedTask {
+    match model.input() {
+        Input::Rows => synthetic_class_task(model, 20, 5, 3, None),
+        Input::Images { min_side } => {
+            let side = side.max(min_side);
+            synthetic_class_task(model, 20, side * side, 3, Some([1, side, side]))
+        }
+        Input::Text { .. } => synthetic_lm_task(model),
+    }
+}
+
+/// Every registered family's tiny instance (`ModelFamily::tiny`) on synthetic data.
 fn all_tiny_tasks() -> Vec<(&'static str, LoadedTask)> {
-    vec![
-        (
-            "linear",
-            synthetic_class_task(ModelSpec::Linear, 20, 5, 3, None),
-        ),
-        (
-            "mlp",
-            synthetic_class_task(ModelSpec::Mlp { hidden: vec![7, 5] }, 20, 5, 3, None),
-        ),
-        (
-            "cnn",
-            synthetic_class_task(
-                ModelSpec::Cnn {
-                    channels: [2, 2],
-                    hidden: 4,
-                },
-                20,
-                16,
-                3,
-                Some([1, 4, 4]),
-            ),
-        ),
-        ("lm", synthetic_lm_task(tiny_lm(8, 1, 2, 4))),
-    ]
+    ModelSpec::tiny_of_each()
+        .into_iter()
+        .map(|m| (m.family(), synthetic_task(m, 4)))
+        .collect()
 }
 
 #[test]
@@ -557,10 +579,10 @@ fn mlp_init_follows_pytorch_kaiming_uniform_bounds() {
 fn cnn_init_uses_conv_fan_in() {
     // 1×8×8 images, conv(1→4), conv(4→40) so that conv2 has 1440 weights, fc (40·2·2=160)→8.
     let task = synthetic_class_task(
-        ModelSpec::Cnn {
+        ModelSpec::Cnn(CnnSpec {
             channels: [4, 40],
             hidden: 8,
-        },
+        }),
         10,
         64,
         3,
@@ -756,7 +778,7 @@ fn evaluate_accuracy_reaches_one_on_separable_data() {
     };
     let s = spec(
         "separable",
-        ModelSpec::Linear,
+        ModelSpec::Linear(LinearSpec {}),
         DataSpec::Embedded { name: "x".into() },
     );
     let task = LoadedTask::new(s, TaskData::Class(Arc::new(data))).unwrap();
@@ -904,10 +926,10 @@ fn width_suffix_scales_the_model() {
     // CNN: width multiplies channels and the hidden layer.
     let mut cnn = registry::find("cnn/mnist@w2").unwrap();
     assert_eq!(cnn.width, 2);
-    cnn.model = ModelSpec::Cnn {
+    cnn.model = ModelSpec::Cnn(CnnSpec {
         channels: [1, 2],
         hidden: 3,
-    };
+    });
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let rows = random_rows(&mut rng, 10, 16, 2, Some([1, 4, 4]));
     let data = ClassData {
@@ -974,10 +996,10 @@ fn model_and_data_mismatch_is_an_error_not_a_panic() {
     };
     let s = spec(
         "bad/cnn",
-        ModelSpec::Cnn {
+        ModelSpec::Cnn(CnnSpec {
             channels: [1, 1],
             hidden: 1,
-        },
+        }),
         DataSpec::Embedded { name: "x".into() },
     );
     assert!(matches!(

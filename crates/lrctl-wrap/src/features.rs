@@ -8,7 +8,9 @@
 
 use lrctl_tasks::TaskSpec;
 
-/// The families the one-hot columns name, in column order.
+/// The families the one-hot columns name, in column order. A family registered since
+/// (`lrctl_tasks::ModelSpec::KINDS`) has all four columns 0: the schema stays the one the
+/// existing studies' selectors were fitted on, and a new family is none of these.
 const FAMILIES: [&str; 4] = ["linear", "mlp", "cnn", "lm"];
 
 /// Static meta-features of one task (missing values are `None` and become NaN in
@@ -134,6 +136,25 @@ mod tests {
         assert!(StaticFeatures::of_task(&user, None, None).values()[3].is_nan());
         let known = StaticFeatures::of_task(&user, Some(99), Some(7)).values();
         assert!((known[3] - 99f64.ln()).abs() < 1e-12 && (known[5] - 7f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_family_one_hots_name_four_families_and_no_other() {
+        assert_eq!(StaticFeatures::names().len(), 10);
+        for t in lrctl_tasks::registry::builtin() {
+            let family = t.model.family();
+            let hot: Vec<&str> = StaticFeatures::of_task(&t, None, None)
+                .columns()
+                .into_iter()
+                .filter(|&(name, v)| name.starts_with("family_") && v != 0.0)
+                .map(|(name, _)| name)
+                .collect();
+            if FAMILIES.contains(&family) {
+                assert_eq!(hot, [format!("family_{family}")], "{}", t.name);
+            } else {
+                assert!(hot.is_empty(), "{}: {hot:?}", t.name);
+            }
+        }
     }
 
     #[test]
