@@ -40,7 +40,6 @@
 //! assert_eq!(ctl.lr(&Observation::at_step(0, 1000)), 0.005);
 //! assert_eq!(ctl.lr(&Observation::at_step(10, 1000)), 0.005); // first restart
 //! ```
-#![warn(missing_docs)]
 
 mod check;
 mod error;

@@ -6,8 +6,6 @@
 //! No user input makes this crate panic: malformed files give a [`DataError`] naming the file
 //! and the line/field or byte offset.
 
-#![warn(missing_docs)]
-
 use std::path::Path;
 
 pub mod catalog;

@@ -36,8 +36,6 @@
 //! assert!(html.contains("<svg"));
 //! ```
 
-#![warn(missing_docs)]
-
 mod charts;
 mod doc;
 mod heatmap;

@@ -10,8 +10,6 @@
 //! The crate's Rust tests do not touch Python (no libpython is linked into them); the bindings
 //! are tested by pytest (`crates/lrctl-py/tests`).
 
-#![warn(missing_docs)]
-
 pub mod env;
 pub mod error;
 pub mod registry;

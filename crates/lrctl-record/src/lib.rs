@@ -8,8 +8,6 @@
 //!   ends and the export build their statements and rows from them.
 //! * [`CurvePointRow`] — one point of a stored learning curve.
 
-#![warn(missing_docs)]
-
 mod result;
 
 pub use result::{CellResult, ColumnError, CurvePointRow, Kind, ProvenanceId, Value};

@@ -38,8 +38,6 @@
 //! assert_eq!(sbs.gap_closed, Some(0.0));
 //! ```
 
-#![warn(missing_docs)]
-
 mod features;
 mod loto;
 mod selectors;

@@ -30,8 +30,6 @@
 //! Versioned ([`SCHEMA_VERSION`]); opening an older store migrates it in one transaction, and a
 //! newer one is refused. See [`SqliteStore`] for the tables.
 
-#![warn(missing_docs)]
-
 mod common;
 mod curve;
 mod error;

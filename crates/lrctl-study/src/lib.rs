@@ -7,8 +7,6 @@
 //! of truth: a cell carries its resolved task and method configuration, so re-running a command
 //! skips finished cells, and a killed run loses at most the cells that were in flight.
 
-#![warn(missing_docs)]
-
 pub mod aslib;
 pub mod estimate;
 pub mod export;

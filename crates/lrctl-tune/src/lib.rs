@@ -35,8 +35,6 @@
 //! assert!(bench.regret(&best.config) < 5.0);
 //! ```
 
-#![warn(missing_docs)]
-
 mod asha;
 mod bohb;
 mod driver;

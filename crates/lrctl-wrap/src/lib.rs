@@ -14,8 +14,6 @@
 //! methods by name or file ([`find`], [`builtin`]) lives here because only this crate can read
 //! every method file.
 
-#![warn(missing_docs)]
-
 pub mod auto;
 pub mod cell;
 mod error;
