@@ -357,6 +357,21 @@ pub struct CurvePointRow {
     pub eval_metric: Option<f64>,
 }
 
+impl CurvePointRow {
+    /// The fields every point has after `step`, in column order: `epoch`, `train_loss`, `lr`,
+    /// `effective_lr`, `grad_norm`, `wall_seconds` (the stored curve's and the CSV's layout).
+    pub fn reals(&self) -> [f64; 6] {
+        [
+            self.epoch,
+            self.train_loss,
+            self.lr,
+            self.effective_lr,
+            self.grad_norm,
+            self.wall_seconds,
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,27 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
+/// What the `created_by` meta row of a new store says.
+pub(crate) fn created_by() -> String {
+    format!("lrctl-store {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Both back ends' migration lists end at [`crate::SCHEMA_VERSION`] and are numbered 1, 2, …
+#[cfg(test)]
+pub(crate) fn assert_numbered(migrations: &[Migration]) {
+    assert_eq!(
+        migrations.last().map(|m| m.version),
+        Some(crate::SCHEMA_VERSION)
+    );
+    for (i, m) in migrations.iter().enumerate() {
+        assert_eq!(
+            m.version as usize,
+            i + 1,
+            "migrations are numbered 1, 2, … in order"
+        );
+    }
+}
+
 /// The columns of a cell that are not its result, in the order every back end selects them.
 const CELL_HEAD: [&str; 17] = [
     "id",
@@ -226,6 +247,16 @@ pub(crate) struct RowReader<'a, R: RawRow> {
     columns: Vec<&'static str>,
 }
 
+/// `name(i)`: the column read by `opt`, which must not be NULL.
+macro_rules! required {
+    ($($name:ident = $opt:ident -> $t:ty;)*) => {$(
+        pub(crate) fn $name(&self, i: usize) -> Result<$t> {
+            let v = self.$opt(i)?;
+            self.need(i, v)
+        }
+    )*};
+}
+
 impl<'a, R: RawRow> RowReader<'a, R> {
     pub(crate) fn new(row: &'a R, location: &'a str, what: &str, columns: &'static str) -> Self {
         Self::with_names(
@@ -277,13 +308,15 @@ impl<'a, R: RawRow> RowReader<'a, R> {
         v.ok_or_else(|| self.error(i, "is NULL, but a value is required"))
     }
 
-    pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>> {
-        self.row.int(i).map_err(|p| self.error(i, p))
+    required! {
+        int = opt_int -> i64;
+        u64 = opt_u64 -> u64;
+        real = opt_real -> f64;
+        text = opt_text -> String;
     }
 
-    pub(crate) fn int(&self, i: usize) -> Result<i64> {
-        let v = self.opt_int(i)?;
-        self.need(i, v)
+    pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        self.row.int(i).map_err(|p| self.error(i, p))
     }
 
     pub(crate) fn opt_u64(&self, i: usize) -> Result<Option<u64>> {
@@ -295,11 +328,6 @@ impl<'a, R: RawRow> RowReader<'a, R> {
             .transpose()
     }
 
-    pub(crate) fn u64(&self, i: usize) -> Result<u64> {
-        let v = self.opt_u64(i)?;
-        self.need(i, v)
-    }
-
     pub(crate) fn u32(&self, i: usize) -> Result<u32> {
         let v = self.int(i)?;
         u32::try_from(v).map_err(|_| self.error(i, format!("is {v}, not a count (0 to 2^32-1)")))
@@ -309,18 +337,8 @@ impl<'a, R: RawRow> RowReader<'a, R> {
         self.row.real(i).map_err(|p| self.error(i, p))
     }
 
-    pub(crate) fn real(&self, i: usize) -> Result<f64> {
-        let v = self.opt_real(i)?;
-        self.need(i, v)
-    }
-
     pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>> {
         self.row.text(i).map_err(|p| self.error(i, p))
-    }
-
-    pub(crate) fn text(&self, i: usize) -> Result<String> {
-        let v = self.opt_text(i)?;
-        self.need(i, v)
     }
 
     /// A text column that must hold JSON (lrctl only ever writes valid JSON there).

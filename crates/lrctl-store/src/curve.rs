@@ -31,14 +31,7 @@ pub fn encode(points: &[CurvePointRow]) -> Vec<u8> {
     out.extend_from_slice(&n.to_le_bytes());
     for p in points {
         out.extend_from_slice(&p.step.to_le_bytes());
-        for x in [
-            p.epoch,
-            p.train_loss,
-            p.lr,
-            p.effective_lr,
-            p.grad_norm,
-            p.wall_seconds,
-        ] {
+        for x in p.reals() {
             out.extend_from_slice(&x.to_le_bytes());
         }
         let flags = u8::from(p.eval_loss.is_some()) | (u8::from(p.eval_metric.is_some()) << 1);
@@ -132,17 +125,7 @@ mod tests {
 
     fn bits(p: &CurvePointRow) -> Vec<Option<u64>> {
         let mut v = vec![Some(p.step)];
-        v.extend(
-            [
-                p.epoch,
-                p.train_loss,
-                p.lr,
-                p.effective_lr,
-                p.grad_norm,
-                p.wall_seconds,
-            ]
-            .map(|x| Some(x.to_bits())),
-        );
+        v.extend(p.reals().map(|x| Some(x.to_bits())));
         v.extend([p.eval_loss, p.eval_metric].map(|x| x.map(f64::to_bits)));
         v
     }

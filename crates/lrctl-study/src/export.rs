@@ -153,16 +153,11 @@ pub fn write_curve_rows(
 ) -> std::io::Result<()> {
     let sep = if prefix.is_empty() { "" } else { "," };
     for p in curve {
+        let [epoch, train_loss, lr, effective_lr, grad_norm, wall_seconds] = p.reals();
         writeln!(
             out,
-            "{prefix}{sep}{},{},{},{},{},{},{},{},{}",
+            "{prefix}{sep}{},{epoch},{train_loss},{lr},{effective_lr},{grad_norm},{wall_seconds},{},{}",
             p.step,
-            p.epoch,
-            p.train_loss,
-            p.lr,
-            p.effective_lr,
-            p.grad_norm,
-            p.wall_seconds,
             opt(p.eval_loss),
             opt(p.eval_metric),
         )?;

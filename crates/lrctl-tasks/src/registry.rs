@@ -38,38 +38,43 @@ pub fn builtin() -> Vec<TaskSpec> {
 
 /// Embedded datasets: the `quick` suite, no files needed.
 fn embedded_tasks() -> Vec<TaskSpec> {
-    vec![
-        embedded(
-            "logreg/iris",
-            "iris",
-            "Logistic regression on iris (embedded, 150 × 4, 3 classes)",
-            ModelSpec::Linear(LinearSpec {}),
-            Budget::Epochs(100.0),
-        ),
-        embedded(
-            "logreg/breast-cancer",
+    let logreg = [
+        ("iris", "iris", "150 × 4, 3 classes", 100.0),
+        (
             "breast-cancer",
-            "Logistic regression on Wisconsin breast cancer (embedded, 569 × 30, binary)",
-            ModelSpec::Linear(LinearSpec {}),
-            Budget::Epochs(100.0),
+            "Wisconsin breast cancer",
+            "569 × 30, binary",
+            100.0,
         ),
-        embedded(
-            "logreg/wine-quality",
+        (
             "wine-quality",
-            "Logistic regression on red wine quality (embedded, 1599 × 11, 6 classes)",
-            ModelSpec::Linear(LinearSpec {}),
-            Budget::Epochs(50.0),
+            "red wine quality",
+            "1599 × 11, 6 classes",
+            50.0,
         ),
-        embedded(
-            "mlp/digits",
-            "digits",
-            "MLP 64-128-128-10 on 8×8 digits (embedded, 1797 rows)",
-            ModelSpec::Mlp(MlpSpec {
-                hidden: vec![128, 128],
-            }),
-            Budget::Epochs(30.0),
-        ),
-    ]
+    ];
+    let mut tasks: Vec<TaskSpec> = logreg
+        .into_iter()
+        .map(|(data, title, about, epochs)| {
+            embedded(
+                &format!("logreg/{data}"),
+                data,
+                &format!("Logistic regression on {title} (embedded, {about})"),
+                ModelSpec::Linear(LinearSpec {}),
+                Budget::Epochs(epochs),
+            )
+        })
+        .collect();
+    tasks.push(embedded(
+        "mlp/digits",
+        "digits",
+        "MLP 64-128-128-10 on 8×8 digits (embedded, 1797 rows)",
+        ModelSpec::Mlp(MlpSpec {
+            hidden: vec![128, 128],
+        }),
+        Budget::Epochs(30.0),
+    ));
+    tasks
 }
 
 /// The paper's LIBSVM setup: multinomial logistic regression, batch 64, 100 epochs, every

@@ -103,15 +103,8 @@ impl<S: Sampler> Tuner for Asha<S> {
         for k in (0..self.rungs.len() - 1).rev() {
             if let Some(parent) = self.promotable(k) {
                 self.promoted.insert(parent);
-                let config = self
-                    .history
-                    .get(parent)
-                    .expect("issued")
-                    .request
-                    .config
-                    .clone();
                 let budget = self.rung_budget(k + 1);
-                let request = self.history.issue(config, budget, 0, k + 1, Some(parent));
+                let request = self.history.promote(parent, budget, 0, k + 1);
                 self.rungs[k + 1].push(request.id);
                 return Ask::Trial(request);
             }

@@ -84,16 +84,7 @@ impl Tuner for TopK {
         let Some(&parent) = queue.get(self.long.len()) else {
             return wait_or_done(&self.history);
         };
-        let config = self
-            .history
-            .get(parent)
-            .expect("issued")
-            .request
-            .config
-            .clone();
-        let request = self
-            .history
-            .issue(config, self.fidelity.max_budget, 0, 1, Some(parent));
+        let request = self.history.promote(parent, self.fidelity.max_budget, 0, 1);
         self.long.push(request.id);
         Ask::Trial(request)
     }

@@ -147,6 +147,19 @@ impl History {
         self.get(id).and_then(|r| r.score)
     }
 
+    /// Issues a promotion: trial `parent`'s configuration again, on `budget` at `rung` of
+    /// `bracket`. Panics if `parent` was never issued (a tuner promotes only its own trials).
+    pub fn promote(
+        &mut self,
+        parent: u64,
+        budget: u64,
+        bracket: usize,
+        rung: usize,
+    ) -> TrialRequest {
+        let config = self.get(parent).expect("issued").request.config.clone();
+        self.issue(config, budget, bracket, rung, Some(parent))
+    }
+
     /// Records a new trial under the next id and returns its request.
     pub fn issue(
         &mut self,

@@ -253,7 +253,7 @@ pub(crate) fn migrate(
         let now = crate::types::Timestamp::now().to_string();
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('created_by', $1), ('created_at', $2)",
-            &[&format!("lrctl-store {}", env!("CARGO_PKG_VERSION")), &now],
+            &[&crate::common::created_by(), &now],
         )
         .map_err(|e| failed(1, e))?;
     }
@@ -268,10 +268,7 @@ mod tests {
 
     #[test]
     fn migrations_match_the_sqlite_versions() {
-        assert_eq!(MIGRATIONS.last().unwrap().version, SCHEMA_VERSION);
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version as usize, i + 1);
-        }
+        crate::common::assert_numbered(MIGRATIONS);
     }
 
     /// Needs `LRCTL_TEST_POSTGRES` (see tests/postgres.rs); skipped without it.

@@ -247,7 +247,7 @@ pub(crate) fn migrate(
         let now = crate::types::Timestamp::now().to_string();
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('created_by', ?1), ('created_at', ?2)",
-            [format!("lrctl-store {}", env!("CARGO_PKG_VERSION")), now],
+            [crate::common::created_by(), now],
         )
         .map_err(|e| failed(1, e))?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
@@ -264,14 +264,7 @@ mod tests {
 
     #[test]
     fn schema_version_is_the_last_migration() {
-        assert_eq!(MIGRATIONS.last().unwrap().version, SCHEMA_VERSION);
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(
-                m.version as usize,
-                i + 1,
-                "migrations are numbered 1, 2, … in order"
-            );
-        }
+        crate::common::assert_numbered(MIGRATIONS);
     }
 
     const NEXT: Migration = Migration {
