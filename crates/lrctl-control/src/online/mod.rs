@@ -7,18 +7,23 @@
 //! * [`PolicyController`]: a policy outside lrctl (a Python callable in a policy host) choosing
 //!   the rate from the [observation vector](crate::observe); [`Steering`] is the same driven
 //!   step by step from outside (the Python `lrctl.Env`).
+//! * [`LearnedConfig`]: a learned policy network evaluated in-process (meta-trained weights).
 //!
 //! None of them can return NaN: non-finite inputs leave the state unchanged (or, for SPS,
 //! give the cap), so that a diverging run is recognised by its loss, not by its learning rate.
 
 mod host;
 mod hypergradient;
+mod learned;
 mod plateau;
 mod policy;
 mod sps;
 
 pub use host::{HOST_PROTOCOL, HostPolicy, PYTHON_ENV};
 pub use hypergradient::{Hypergradient, HypergradientConfig};
+pub use learned::{
+    DenseLayer, LearnedConfig, MAX_POLICY_WEIGHTS, POLICY_FORMAT, PolicyNet, PolicyWeights,
+};
 pub use plateau::{Mode, Monitor, Plateau, PlateauConfig, ReduceOnPlateau, ThresholdMode};
 pub use policy::{ActionMap, ActionMode, Policy, PolicyConfig, PolicyController, Steering};
 pub use sps::{Sps, SpsConfig};
@@ -41,6 +46,9 @@ macro_rules! online_controllers {
                 /// A Python policy choosing the rate from the observation vector (run in a
                 /// policy host).
                 Policy($crate::online::PolicyConfig) = "policy",
+                /// A learned policy network (linear or a small MLP, weights in a file or
+                /// inline) scaling a base controller's rate.
+                Learned($crate::online::LearnedConfig) = "learned",
             }
         }
     };

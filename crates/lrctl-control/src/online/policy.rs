@@ -107,6 +107,20 @@ impl Steering {
         }
     }
 
+    /// A copy in the current state; `None` when the base controller cannot be copied.
+    fn try_clone(&self) -> Option<Steering> {
+        let base = match &self.base {
+            Some(b) => Some(b.snapshot()?),
+            None => None,
+        };
+        Some(Steering {
+            base,
+            map: self.map,
+            encoder: self.encoder.clone(),
+            action: self.action,
+        })
+    }
+
     /// The action for the steps from now on.
     pub fn set_action(&mut self, action: f64) {
         self.action = action;
@@ -152,16 +166,7 @@ impl Controller for Steering {
     }
 
     fn snapshot(&self) -> Option<Box<dyn Controller>> {
-        let base = match &self.base {
-            Some(b) => Some(b.snapshot()?),
-            None => None,
-        };
-        Some(Box::new(Steering {
-            base,
-            map: self.map,
-            encoder: self.encoder.clone(),
-            action: self.action,
-        }))
+        Some(Box::new(self.try_clone()?))
     }
 }
 
@@ -171,6 +176,12 @@ pub trait Policy: Send {
     /// observation vector. `Err` with the reason when the policy cannot answer (it raised, its
     /// process died); the run then fails with that reason.
     fn act(&mut self, step: u64, total_steps: u64, observation: &[f64]) -> Result<f64, String>;
+
+    /// An independent copy in the current state (see [`Controller::snapshot`]); `None` when
+    /// the policy cannot be copied (a process), the default.
+    fn snapshot(&self) -> Option<Box<dyn Policy>> {
+        None
+    }
 }
 
 /// `kind = "policy"`: the learning rate chosen every `interval` steps by a [`Policy`] from the
@@ -188,7 +199,8 @@ pub trait Policy: Send {
 /// A policy that raises or dies fails the run with its traceback as the reason
 /// ([`Controller::failure`]); an action that is NaN ends it as diverged; any other action is
 /// clipped to the configured bounds ([`ActionMap`]). A policy host cannot be copied, so
-/// neither can this controller ([`Controller::snapshot`] is `None`).
+/// neither can this controller then ([`Controller::snapshot`] is `None`); with a learned
+/// network ([`crate::online::LearnedConfig`]) it can.
 pub struct PolicyController {
     steering: Steering,
     interval: u64,
@@ -237,6 +249,16 @@ impl Controller for PolicyController {
 
     fn failure(&self) -> Option<String> {
         self.failure.clone()
+    }
+
+    /// A copy when the policy can be copied (a learned network; not a policy host).
+    fn snapshot(&self) -> Option<Box<dyn Controller>> {
+        Some(Box::new(PolicyController {
+            steering: self.steering.try_clone()?,
+            interval: self.interval,
+            policy: self.policy.snapshot()?,
+            failure: self.failure.clone(),
+        }))
     }
 }
 
@@ -401,7 +423,7 @@ impl OnlineConfig for PolicyConfig {
 }
 
 /// A base controller's error, its field path under `base`.
-fn nested(ctx: &Ctx, e: ControlError) -> ControlError {
+pub(super) fn nested(ctx: &Ctx, e: ControlError) -> ControlError {
     match e {
         ControlError::Invalid { field, reason } => ctx.invalid(&format!("base.{field}"), reason),
         other => other,
