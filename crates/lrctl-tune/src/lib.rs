@@ -19,6 +19,10 @@
 //! * **Driving** — [`run_trials`], the parallel driver between a tuner and real training runs
 //!   (a [`TrialRunner`]): deterministic whatever the timing, with [`FidelitySchedule`]s that
 //!   continue promoted trials from their parents' paused runs, and replay of stored trials.
+//! * **Evolution strategies** — continuous black-box optimisers over a real vector behind the
+//!   ask/tell [`Evolver`] trait, for meta-training learned learning-rate policies: [`Cmaes`]
+//!   (CMA-ES, or the diagonal sep-CMA-ES for large dimensions, [`CovarianceModel`]) and the
+//!   [`OpenAiEs`] baseline; deterministic and serialisable for resume.
 //! * **Testing** — [`MultiFidelity`] versions of Branin and Hartmann ([`TestFunction`]) and the
 //!   synchronous driver [`run_sync`].
 //!
@@ -38,6 +42,7 @@
 mod asha;
 mod bohb;
 mod driver;
+mod evolve;
 mod hyperband;
 mod objective;
 mod parallel;
@@ -53,6 +58,10 @@ mod tuner;
 pub use asha::Asha;
 pub use bohb::{Bohb, KdeSampler, bohb};
 pub use driver::{SyncRun, run_sync};
+pub use evolve::{
+    Cmaes, CmaesSettings, CovarianceModel, EsOptimizer, EsSettings, EvolveError, Evolver,
+    FULL_COVARIANCE_MAX_DIM, OpenAiEs, StrategyParams,
+};
 pub use hyperband::{BracketLayout, BracketSchedule, Hyperband, Rung, hyperband_brackets};
 pub use objective::{DEFAULT_WORST_SCORE, Objective, Scoring};
 pub use parallel::{
