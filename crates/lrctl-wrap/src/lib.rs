@@ -18,6 +18,7 @@ pub mod auto;
 pub mod cell;
 mod error;
 pub mod features;
+pub mod meta;
 mod method;
 pub mod probe;
 pub mod race;

@@ -1,0 +1,647 @@
+//! Meta-training a learned controller ([`lrctl_control::online::LearnedConfig`]) across tasks.
+//!
+//! The policy network's weights are searched by an evolution strategy
+//! ([`lrctl_tune::Evolver`]: CMA-ES, or the OpenAI-ES baseline) to minimise, over every
+//! (task, seed) pair, the mean log-ratio of the run's objective to the base method's objective
+//! on the same task, seed and budget:
+//!
+//! ```text
+//! fitness(θ) = mean over (task, seed) of ln( objective(base steered by θ) / objective(base) )
+//! ```
+//!
+//! so 0 is "as good as the base method", −0.1 about 10 % lower loss, and tasks of different
+//! loss scales weigh alike. A diverged or failed run makes the candidate's fitness NaN, which
+//! the evolvers rank worst. Early generations train a fraction of each task's budget (the
+//! short-horizon fidelity), the last ones the whole budget; the base runs are repeated at each
+//! budget. Each (candidate, task, seed) run trains single-threaded, `jobs` at once; the result
+//! depends on the seed, not on `jobs` or timing.
+//!
+//! The whole state — the evolver, every generation's record, the base runs, the cost — is
+//! serialisable ([`MetaState`]): a run killed between generations resumes from the last one
+//! saved.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use lrctl_control::ControllerSpec;
+use lrctl_control::online::{LearnedConfig, PolicyNet, PolicyWeights};
+use lrctl_engine::RunOptions;
+use lrctl_method::{MethodSpec, Paradigm};
+use lrctl_tasks::Task;
+use lrctl_tune::Objective;
+use lrctl_tune::{Cmaes, CmaesSettings, EsSettings, Evolver, OpenAiEs};
+use serde::{Deserialize, Serialize};
+
+use crate::WrapError;
+use crate::tune::objective_value;
+
+/// Which evolution strategy searches the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvolverKind {
+    /// CMA-ES (Hansen 2016), diagonal above 200 weights (sep-CMA-ES, Ros & Hansen 2008).
+    Cma,
+    /// OpenAI-ES (Salimans et al. 2017), the simple baseline.
+    Es,
+}
+
+/// What meta-training does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetaSettings {
+    /// Hidden layer sizes of the policy (empty: a linear policy).
+    pub hidden: Vec<usize>,
+    /// The evolution strategy.
+    pub evolver: EvolverKind,
+    /// Generations in all.
+    pub generations: u64,
+    /// The last this many generations train each task's whole budget; the ones before train
+    /// `fidelity` of it.
+    pub full_generations: u64,
+    /// Fraction of each task's budget in the early generations, in (0, 1].
+    pub fidelity: f64,
+    /// Training seeds of every task.
+    pub seeds: Vec<u64>,
+    /// Initial step size of the search over weights.
+    pub sigma: f64,
+    /// Steps between the policy's decisions.
+    pub interval: u64,
+    /// The largest factor the policy may scale the base rate by.
+    pub max_factor: f64,
+    /// What a run is scored on (lower is better).
+    pub objective: Objective,
+    /// Seeds the evolver.
+    pub seed: u64,
+    /// Runs trained at once, one thread each.
+    pub jobs: usize,
+    /// Start from these weights instead of zero (finetuning a learned policy).
+    pub init: Option<PolicyNet>,
+}
+
+impl MetaSettings {
+    /// Checks the settings; the message names the setting.
+    pub fn validate(&self) -> Result<(), WrapError> {
+        let bad = |m: String| Err(WrapError::Invalid(m));
+        if self.generations == 0 {
+            return bad("generations must be at least 1".into());
+        }
+        if self.full_generations > self.generations {
+            return bad(format!(
+                "full generations ({}) exceed the generations ({})",
+                self.full_generations, self.generations
+            ));
+        }
+        if !(self.fidelity > 0.0 && self.fidelity <= 1.0) {
+            return bad(format!("fidelity must be in (0, 1], got {}", self.fidelity));
+        }
+        if self.seeds.is_empty() {
+            return bad("at least one training seed is needed".into());
+        }
+        if !(self.sigma.is_finite() && self.sigma > 0.0) {
+            return bad(format!(
+                "sigma must be a finite number > 0, got {}",
+                self.sigma
+            ));
+        }
+        if self.interval == 0 {
+            return bad("interval must be at least 1".into());
+        }
+        if !(self.max_factor.is_finite() && self.max_factor > 1.0) {
+            return bad(format!("max factor must be > 1, got {}", self.max_factor));
+        }
+        if self.jobs == 0 {
+            return bad("jobs must be at least 1".into());
+        }
+        if self.hidden.contains(&0) {
+            return bad("a hidden layer has 0 units".into());
+        }
+        if let Some(init) = &self.init {
+            init.check()
+                .map_err(|e| WrapError::Invalid(format!("the initial policy {e}")))?;
+            if init.hidden() != self.hidden {
+                return bad(format!(
+                    "the initial policy has hidden layers {:?}, the settings ask for {:?}",
+                    init.hidden(),
+                    self.hidden
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The budget fraction of generation `g` (0-based).
+    pub fn fraction(&self, g: u64) -> f64 {
+        if g + self.full_generations >= self.generations {
+            1.0
+        } else {
+            self.fidelity
+        }
+    }
+}
+
+/// The evolver's state, whichever it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum EvolverState {
+    /// CMA-ES or sep-CMA-ES.
+    Cma(Box<Cmaes>),
+    /// OpenAI-ES.
+    Es(Box<OpenAiEs>),
+}
+
+impl EvolverState {
+    fn get(&mut self) -> &mut dyn Evolver {
+        match self {
+            EvolverState::Cma(c) => c.as_mut(),
+            EvolverState::Es(e) => e.as_mut(),
+        }
+    }
+
+    fn mean(&self) -> &[f64] {
+        match self {
+            EvolverState::Cma(c) => c.mean(),
+            EvolverState::Es(e) => e.mean(),
+        }
+    }
+}
+
+/// One generation, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationRecord {
+    /// 0-based.
+    pub generation: u64,
+    /// Fraction of each task's budget trained.
+    pub fraction: f64,
+    /// Every candidate's fitness (NaN: a run diverged or failed).
+    pub fitness: Vec<f64>,
+    /// The best finite fitness of the generation.
+    pub best: Option<f64>,
+    /// Optimizer steps trained in the generation (base runs included).
+    pub steps: u64,
+    /// Seconds of training, summed over threads.
+    pub seconds: f64,
+}
+
+/// Everything a meta-training run has done: resumable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetaState {
+    /// The settings it was started with (a resume must match them).
+    pub settings: MetaSettings,
+    /// The task names, in order.
+    pub tasks: Vec<String>,
+    /// The base method.
+    pub base: MethodSpec,
+    /// The evolver.
+    pub evolver: EvolverState,
+    /// One record per finished generation.
+    pub history: Vec<GenerationRecord>,
+    /// The base method's objective per `task/seed/steps` key (NaN: it diverged).
+    pub references: BTreeMap<String, f64>,
+}
+
+impl MetaState {
+    /// A fresh state: zero weights (the base method unchanged) or the initial policy's.
+    pub fn new(
+        settings: MetaSettings,
+        tasks: &[Arc<dyn Task>],
+        base: &MethodSpec,
+    ) -> Result<MetaState, WrapError> {
+        settings.validate()?;
+        if tasks.is_empty() {
+            return Err(WrapError::Invalid(
+                "meta-training needs at least one task".into(),
+            ));
+        }
+        if matches!(base.controller, ControllerSpec::Learned(_)) {
+            return Err(WrapError::Invalid(format!(
+                "the base method `{}` is itself a learned controller; give the method the \
+                 policy should steer",
+                base.name
+            )));
+        }
+        let n = PolicyNet::n_params(&settings.hidden);
+        let mean = match &settings.init {
+            Some(net) => net.to_flat(),
+            None => vec![0.0; n],
+        };
+        let evolver = match settings.evolver {
+            EvolverKind::Cma => EvolverState::Cma(Box::new(
+                Cmaes::with_settings(
+                    mean,
+                    settings.sigma,
+                    CmaesSettings::default(),
+                    settings.seed,
+                )
+                .map_err(|e| WrapError::Invalid(e.to_string()))?,
+            )),
+            EvolverKind::Es => EvolverState::Es(Box::new(
+                OpenAiEs::new(mean, EsSettings::new(settings.sigma, 0.05), settings.seed)
+                    .map_err(|e| WrapError::Invalid(e.to_string()))?,
+            )),
+        };
+        Ok(MetaState {
+            settings,
+            tasks: tasks.iter().map(|t| t.spec().name.clone()).collect(),
+            base: base.clone(),
+            evolver,
+            history: Vec::new(),
+            references: BTreeMap::new(),
+        })
+    }
+
+    /// Whether every generation is done.
+    pub fn done(&self) -> bool {
+        self.history.len() as u64 >= self.settings.generations
+    }
+
+    /// The current policy: the evolver's mean.
+    pub fn policy(&self) -> PolicyNet {
+        PolicyNet::from_flat(&self.settings.hidden, self.evolver.mean())
+            .expect("the evolver searches the policy's weights")
+    }
+
+    /// Optimizer steps and seconds spent so far.
+    pub fn cost(&self) -> (u64, f64) {
+        self.history
+            .iter()
+            .fold((0, 0.0), |(s, t), g| (s + g.steps, t + g.seconds))
+    }
+
+    /// The learned method: the base method's optimizer, its controller steered by `net`.
+    pub fn method(&self, net: PolicyWeights, name: &str) -> MethodSpec {
+        learned_method(&self.base, net, &self.settings, name)
+    }
+}
+
+/// The base method steered by `net`.
+pub fn learned_method(
+    base: &MethodSpec,
+    net: PolicyWeights,
+    settings: &MetaSettings,
+    name: &str,
+) -> MethodSpec {
+    MethodSpec {
+        name: name.to_string(),
+        description: format!(
+            "{} steered by a learned policy (meta-trained, {} generations)",
+            base.name, settings.generations
+        ),
+        paradigm: Paradigm::Online,
+        default: false,
+        optimizer: base.optimizer.clone(),
+        controller: ControllerSpec::Learned(LearnedConfig {
+            policy: net,
+            interval: settings.interval,
+            max_factor: settings.max_factor,
+            base: Box::new(base.controller.clone()),
+            lr_min: 0.0,
+            lr_max: None,
+            version: None,
+        }),
+    }
+}
+
+/// One run of one (candidate or base) method on one task and seed.
+struct Job {
+    candidate: Option<usize>,
+    task: usize,
+    seed: u64,
+    steps: u64,
+}
+
+/// Trains the jobs `jobs` at a time; returns each job's objective (NaN when it did not finish)
+/// and its steps and seconds.
+fn train_all(
+    jobs: &[Job],
+    methods: &[MethodSpec],
+    base: &MethodSpec,
+    tasks: &[Arc<dyn Task>],
+    objective: Objective,
+    threads: usize,
+) -> Result<Vec<(f64, u64, f64)>, WrapError> {
+    let next = AtomicUsize::new(0);
+    let out = Mutex::new(vec![(f64::NAN, 0u64, 0.0f64); jobs.len()]);
+    let error = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(jobs.len()).max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let method = job.candidate.map_or(base, |c| &methods[c]);
+                    let options = RunOptions {
+                        seed: job.seed,
+                        steps: Some(job.steps),
+                        ..RunOptions::default()
+                    };
+                    let clock = Instant::now();
+                    let run = lrctl_engine::with_threads(1, || {
+                        lrctl_engine::train_method(tasks[job.task].as_ref(), method, &options)
+                    });
+                    match run {
+                        Ok(Some(r)) => {
+                            let v = objective_value(objective, &r).unwrap_or(f64::NAN);
+                            out.lock().unwrap()[i] = (v, r.steps, clock.elapsed().as_secs_f64());
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            error.lock().unwrap().get_or_insert(e);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = error.into_inner().unwrap() {
+        return Err(e.into());
+    }
+    Ok(out.into_inner().unwrap())
+}
+
+/// The steps of `task` at budget fraction `fraction` (at least 1).
+fn steps_at(task: &dyn Task, fraction: f64) -> u64 {
+    let spec = task.spec();
+    let full = spec
+        .budget
+        .steps(task.summary().train, spec.batch_size)
+        .max(1);
+    ((full as f64 * fraction).round() as u64).clamp(1, full)
+}
+
+/// Runs one generation: the base runs this budget needs (once), then every candidate on every
+/// task and seed. Returns its record (already appended to `state.history`).
+pub fn step(state: &mut MetaState, tasks: &[Arc<dyn Task>]) -> Result<GenerationRecord, WrapError> {
+    let g = state.history.len() as u64;
+    let settings = state.settings.clone();
+    let fraction = settings.fraction(g);
+    let key = |t: &str, seed: u64, steps: u64| format!("{t}/{seed}/{steps}");
+    let mut steps_total = 0;
+    let mut seconds_total = 0.0;
+
+    // The base method at this budget, once per (task, seed).
+    let base_jobs: Vec<Job> = tasks
+        .iter()
+        .enumerate()
+        .flat_map(|(ti, t)| {
+            let steps = steps_at(t.as_ref(), fraction);
+            settings.seeds.iter().map(move |&seed| Job {
+                candidate: None,
+                task: ti,
+                seed,
+                steps,
+            })
+        })
+        .filter(|j| {
+            !state
+                .references
+                .contains_key(&key(&state.tasks[j.task], j.seed, j.steps))
+        })
+        .collect();
+    let base_runs = train_all(
+        &base_jobs,
+        &[],
+        &state.base,
+        tasks,
+        settings.objective,
+        settings.jobs,
+    )?;
+    for (j, (v, steps, secs)) in base_jobs.iter().zip(base_runs) {
+        state
+            .references
+            .insert(key(&state.tasks[j.task], j.seed, j.steps), v);
+        steps_total += steps;
+        seconds_total += secs;
+    }
+
+    let candidates = state.evolver.get().ask();
+    let methods: Vec<MethodSpec> = candidates
+        .iter()
+        .map(|w| {
+            let net = PolicyNet::from_flat(&settings.hidden, w).expect("weights of the policy");
+            state.method(PolicyWeights::Inline(Box::new(net)), "candidate")
+        })
+        .collect();
+    let mut jobs = Vec::new();
+    for c in 0..methods.len() {
+        for (ti, t) in tasks.iter().enumerate() {
+            let steps = steps_at(t.as_ref(), fraction);
+            for &seed in &settings.seeds {
+                jobs.push(Job {
+                    candidate: Some(c),
+                    task: ti,
+                    seed,
+                    steps,
+                });
+            }
+        }
+    }
+    let runs = train_all(
+        &jobs,
+        &methods,
+        &state.base,
+        tasks,
+        settings.objective,
+        settings.jobs,
+    )?;
+    let mut sums = vec![0.0; methods.len()];
+    let per = (tasks.len() * settings.seeds.len()) as f64;
+    for (j, (v, steps, secs)) in jobs.iter().zip(runs) {
+        let reference = state.references[&key(&state.tasks[j.task], j.seed, j.steps)];
+        // A base run that diverged gives no scale: the candidate is judged on the others.
+        let ratio = if reference.is_finite() && reference > 0.0 {
+            (v.max(1e-12) / reference).ln()
+        } else if v.is_finite() {
+            0.0
+        } else {
+            f64::NAN
+        };
+        sums[j.candidate.expect("candidate job")] += ratio / per;
+        steps_total += steps;
+        seconds_total += secs;
+    }
+    state
+        .evolver
+        .get()
+        .tell(&sums)
+        .map_err(|e| WrapError::Invalid(e.to_string()))?;
+    let record = GenerationRecord {
+        generation: g,
+        fraction,
+        best: sums
+            .iter()
+            .copied()
+            .filter(|f| f.is_finite())
+            .reduce(f64::min),
+        fitness: sums,
+        steps: steps_total,
+        seconds: seconds_total,
+    };
+    state.history.push(record.clone());
+    Ok(record)
+}
+
+/// The mean log-ratio of `method` against the base method on every task and seed at the full
+/// budget (what the final policy achieves; NaN when a run diverged), and the steps it took.
+pub fn evaluate(
+    state: &mut MetaState,
+    tasks: &[Arc<dyn Task>],
+    method: &MethodSpec,
+) -> Result<f64, WrapError> {
+    let settings = state.settings.clone();
+    let mut jobs = Vec::new();
+    for (ti, t) in tasks.iter().enumerate() {
+        for &seed in &settings.seeds {
+            jobs.push(Job {
+                candidate: Some(0),
+                task: ti,
+                seed,
+                steps: steps_at(t.as_ref(), 1.0),
+            });
+        }
+    }
+    let runs = train_all(
+        &jobs,
+        std::slice::from_ref(method),
+        &state.base,
+        tasks,
+        settings.objective,
+        settings.jobs,
+    )?;
+    let mut sum = 0.0;
+    for (j, (v, _, _)) in jobs.iter().zip(&runs) {
+        let key = format!("{}/{}/{}", state.tasks[j.task], j.seed, j.steps);
+        let reference = match state.references.get(&key) {
+            Some(r) => *r,
+            None => {
+                let base = train_all(
+                    &[Job {
+                        candidate: None,
+                        ..*j
+                    }],
+                    &[],
+                    &state.base,
+                    tasks,
+                    settings.objective,
+                    1,
+                )?[0]
+                    .0;
+                state.references.insert(key, base);
+                base
+            }
+        };
+        sum += (v.max(1e-12) / reference).ln();
+    }
+    Ok(sum / jobs.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> MetaSettings {
+        MetaSettings {
+            hidden: vec![],
+            evolver: EvolverKind::Cma,
+            generations: 3,
+            full_generations: 1,
+            fidelity: 0.5,
+            seeds: vec![0],
+            sigma: 0.5,
+            interval: 5,
+            max_factor: 10.0,
+            objective: Objective::FinalTrainLoss,
+            seed: 1,
+            jobs: 2,
+            init: None,
+        }
+    }
+
+    fn task(name: &str) -> Arc<dyn Task> {
+        let mut spec = lrctl_tasks::registry::find(name).unwrap();
+        spec.budget = lrctl_tasks::Budget::Steps(40);
+        lrctl_tasks::prepare(&spec, &lrctl_data::DataDirs::default()).unwrap()
+    }
+
+    #[test]
+    fn settings_out_of_range_are_named() {
+        type Change = fn(&mut MetaSettings);
+        let cases: [(Change, &str); 6] = [
+            (|s| s.generations = 0, "generations"),
+            (|s| s.full_generations = 9, "full generations"),
+            (|s| s.fidelity = 0.0, "fidelity"),
+            (|s| s.seeds.clear(), "seed"),
+            (|s| s.sigma = f64::NAN, "sigma"),
+            (|s| s.hidden = vec![0], "hidden"),
+        ];
+        for (change, what) in cases {
+            let mut s = settings();
+            change(&mut s);
+            let e = s.validate().unwrap_err().to_string();
+            assert!(e.contains(what), "{e}");
+        }
+        assert_eq!(settings().fraction(0), 0.5);
+        assert_eq!(settings().fraction(2), 1.0);
+    }
+
+    #[test]
+    fn meta_training_runs_resumes_and_is_deterministic() {
+        let tasks = vec![task("logreg/iris"), task("logreg/wine-quality")];
+        let base = lrctl_wrap_base();
+        let run = |split: bool| {
+            let mut state = MetaState::new(settings(), &tasks, &base).unwrap();
+            while !state.done() {
+                step(&mut state, &tasks).unwrap();
+                if split {
+                    let json = serde_json::to_string(&state).unwrap();
+                    state = serde_json::from_str(&json).unwrap();
+                }
+            }
+            state
+        };
+        let a = run(false);
+        let b = run(true);
+        assert_eq!(a.history.len(), 3);
+        // Everything but the wall-clock seconds.
+        let key = |s: &MetaState| -> Vec<_> {
+            s.history
+                .iter()
+                .map(|g| (g.generation, g.fraction, g.fitness.clone(), g.best, g.steps))
+                .collect()
+        };
+        assert_eq!(format!("{:?}", key(&a)), format!("{:?}", key(&b)));
+        assert_eq!(a.policy(), b.policy());
+        // Every candidate was scored (logistic regression does not diverge at these rates).
+        assert!(
+            a.history
+                .iter()
+                .all(|g| g.fitness.iter().all(|f| f.is_finite()))
+        );
+        // The base runs: two budgets (20 and 40 steps) × two tasks × one seed.
+        assert_eq!(a.references.len(), 4);
+        // The zero policy is the base method: its log-ratio is exactly 0.
+        let mut s = a.clone();
+        let zero = PolicyNet::from_flat(&[], &vec![0.0; PolicyNet::n_params(&[])]).unwrap();
+        let m = s.method(PolicyWeights::Inline(Box::new(zero)), "zero");
+        assert_eq!(evaluate(&mut s, &tasks, &m).unwrap(), 0.0);
+    }
+
+    fn lrctl_wrap_base() -> MethodSpec {
+        crate::find("adam-fixed").unwrap().spec
+    }
+
+    #[test]
+    fn a_learned_base_is_refused() {
+        let tasks = vec![task("logreg/iris")];
+        let s = settings();
+        let zero = PolicyNet::from_flat(&[], &vec![0.0; PolicyNet::n_params(&[])]).unwrap();
+        let learned = learned_method(
+            &lrctl_wrap_base(),
+            PolicyWeights::Inline(Box::new(zero)),
+            &s,
+            "x",
+        );
+        let e = MetaState::new(s, &tasks, &learned).unwrap_err().to_string();
+        assert!(e.contains("itself a learned controller"), "{e}");
+    }
+}
