@@ -31,6 +31,9 @@ enum Command {
     /// Tune a method's hyperparameters on a task with a multi-fidelity tuner (Hyperband, ASHA,
     /// BOHB, SMAC-style, ...) and print the trials, the incumbent and the cost.
     Tune(crate::tune_cmd::TuneArgs),
+    /// Meta-train a learned learning-rate controller (a small policy network steering a base
+    /// method) across tasks with CMA-ES or OpenAI-ES; writes the policy and a method file.
+    MetaTrain(crate::meta_cmd::MetaTrainArgs),
     /// List the built-in tasks, or `show` one (data, model, parameters, budget, splits).
     Tasks(crate::catalog_cmds::ListArgs),
     /// List the built-in methods, or `show` one (its method file).
@@ -176,6 +179,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train(args),
         Command::Tune(args) => crate::tune_cmd::run(args),
+        Command::MetaTrain(args) => crate::meta_cmd::run(args),
         Command::Tasks(args) => crate::catalog_cmds::tasks(args),
         Command::Methods(args) => crate::catalog_cmds::methods(args),
         Command::Optimizers => crate::catalog_cmds::optimizers(),

@@ -5,6 +5,7 @@ mod catalog_cmds;
 mod cells_cmd;
 mod cluster_cmds;
 mod commands;
+mod meta_cmd;
 mod output;
 mod progress;
 mod select_cmd;

@@ -1,0 +1,115 @@
+//! End-to-end tests of `lrctl meta-train`: a learned controller meta-trained on embedded
+//! tasks, written as a policy and a method file that other commands take, resumed from its
+//! saved state, and the messages bad input gets.
+
+mod common;
+
+use common::{run_err, run_ok};
+
+const ARGS: &[&str] = &[
+    "meta-train",
+    "--tasks",
+    "logreg/iris,logreg/wine-quality",
+    "--out",
+    "pol.json",
+    "--generations",
+    "4",
+    "--full-generations",
+    "1",
+    "--jobs",
+    "2",
+];
+
+#[test]
+fn meta_train_writes_a_policy_and_a_method_that_trains_on_a_held_out_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run_ok(d, ARGS);
+    assert!(
+        out.contains("meta-trained a linear policy on 2 task(s)"),
+        "{out}"
+    );
+    assert!(out.contains("generation   4/4 (100 % budget)"), "{out}");
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("pol.json")).unwrap()).unwrap();
+    assert_eq!(policy["format"], "lrctl-policy");
+    assert_eq!(
+        policy["layers"][0]["weights"][0].as_array().unwrap().len(),
+        13
+    );
+    let method = std::fs::read_to_string(d.join("pol.toml")).unwrap();
+    assert!(method.contains("kind = \"learned\"") && method.contains("policy = \"pol.json\""));
+    // The learned method trains a task it never saw.
+    let out = run_ok(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/breast-cancer",
+            "--method",
+            "pol.toml",
+        ],
+    );
+    assert!(out.contains("test"), "{out}");
+
+    // Run again: everything is in the saved state, nothing is trained twice, same policy.
+    let before = std::fs::read_to_string(d.join("pol.json")).unwrap();
+    let out = run_ok(d, ARGS);
+    assert!(
+        out.contains("resuming") && out.contains("after generation 4"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(d.join("pol.json")).unwrap(), before);
+    // Other settings against the same state are refused, not mixed.
+    let mut other = ARGS.to_vec();
+    other.extend(["--sigma", "0.1"]);
+    let err = run_err(d, &other);
+    assert!(
+        err.contains("other settings") && err.contains("--fresh"),
+        "{err}"
+    );
+}
+
+#[test]
+fn meta_train_refuses_bad_input_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let err = run_err(
+        d,
+        &["meta-train", "--tasks", "logreg/iris", "--out", "p.txt"],
+    );
+    assert!(err.contains("FILE.json"), "{err}");
+    let err = run_err(
+        d,
+        &[
+            "meta-train",
+            "--tasks",
+            "logreg/iris",
+            "--out",
+            "p.json",
+            "--fidelity",
+            "0",
+        ],
+    );
+    assert!(err.contains("fidelity must be in (0, 1]"), "{err}");
+    let err = run_err(
+        d,
+        &["meta-train", "--tasks", "logreg/irsi", "--out", "p.json"],
+    );
+    assert!(err.contains("logreg/iris"), "{err}");
+    std::fs::write(d.join("bad.json"), "{\"format\": \"lrctl-policy\"}").unwrap();
+    let err = run_err(
+        d,
+        &[
+            "meta-train",
+            "--tasks",
+            "logreg/iris",
+            "--out",
+            "p.json",
+            "--init",
+            "bad.json",
+        ],
+    );
+    assert!(err.contains("bad.json"), "{err}");
+    assert!(!d.join("p.json").exists());
+}
