@@ -239,6 +239,20 @@ fn improvement(doc: &mut Document, a: &StudyAnalysis, across: &AcrossTasks) {
          (Mann–Whitney U / (n·m), ties count ½), averaged over tasks.",
         heatmap(&hm),
     );
+    // The same numbers as a table, for readers and scripts that need the values.
+    let mut header = vec!["X \\ Y".to_string()];
+    header.extend(a.methods.iter().cloned());
+    let mut table = Table::new(header);
+    for (m, row) in a.methods.iter().zip(&across.improvement) {
+        let mut cells = vec![Cell::text(m)];
+        cells.extend(row.iter().map(|&p| Cell::number(p, 2)));
+        table = table.row(cells);
+    }
+    doc.table(
+        "probability-of-improvement",
+        "P(a run of X scores higher than a run of Y on the same task), averaged over tasks.",
+        table,
+    );
 }
 
 fn cost_quality(doc: &mut Document, across: &AcrossTasks) {
