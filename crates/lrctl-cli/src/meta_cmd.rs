@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use lrctl_control::online::{PolicyNet, PolicyWeights};
 use lrctl_tune::Objective;
-use lrctl_wrap::meta::{EvolverKind, MetaSettings, MetaState};
+use lrctl_wrap::meta::{self, EvolverKind, MetaSettings, MetaState};
+use serde::Serialize;
 
 use crate::commands::{DataArgs, resolve_task};
 
@@ -73,6 +74,10 @@ pub struct MetaTrainArgs {
     /// Start from this policy (finetuning) instead of the base method (zero weights).
     #[arg(long, value_name = "FILE.json")]
     init: Option<PathBuf>,
+    /// Leave-one-task-out: for each task, meta-train on the others and test on it (at least
+    /// three tasks). `--out` then receives the per-task report (JSON).
+    #[arg(long)]
+    loto: bool,
     /// Start again even if a saved state exists.
     #[arg(long)]
     fresh: bool,
@@ -144,50 +149,17 @@ pub fn run(args: MetaTrainArgs) -> Result<()> {
         tasks.push(task);
     }
 
-    let state_path = beside(&args.out, "state.json");
-    let mut state = match std::fs::read_to_string(&state_path) {
-        Ok(text) if !args.fresh => {
-            let state: MetaState = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{}: not a meta-training state (delete it or pass --fresh)",
-                    state_path.display()
-                )
-            })?;
-            if state.settings != settings || state.tasks != args.tasks || state.base != base {
-                bail!(
-                    "{} was saved by a meta-training run with other settings, tasks or base \
-                     method; pass --fresh to start again, or another --out",
-                    state_path.display()
-                );
-            }
-            eprintln!(
-                "resuming {} after generation {}",
-                state_path.display(),
-                state.history.len()
-            );
-            state
-        }
-        _ => MetaState::new(settings, &tasks, &base)?,
-    };
-    while !state.done() {
-        let g = lrctl_wrap::meta::step(&mut state, &tasks)?;
-        lrctl_store::atomic::write(&state_path, serde_json::to_vec(&state)?)
-            .with_context(|| format!("writing {}", state_path.display()))?;
-        if !args.quiet {
-            let (steps, secs) = state.cost();
-            eprintln!(
-                "generation {:>3}/{} ({:>3.0} % budget): best {:+.4}, median {:+.4}  [{} steps, {:.1} s so far]",
-                g.generation + 1,
-                state.settings.generations,
-                g.fraction * 100.0,
-                g.best.unwrap_or(f64::NAN),
-                median(&g.fitness),
-                steps,
-                secs
-            );
-        }
+    if args.loto {
+        return loto(&args, settings, &tasks, &base);
     }
-
+    let state = train(
+        &args,
+        &beside(&args.out, "state.json"),
+        settings,
+        &tasks,
+        &args.tasks,
+        &base,
+    )?;
     let net = state.policy();
     lrctl_store::atomic::write(&args.out, net.to_json())
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -198,7 +170,9 @@ pub fn run(args: MetaTrainArgs) -> Result<()> {
         .unwrap_or("learned")
         .to_string();
     let inline = state.method(PolicyWeights::Inline(Box::new(net.clone())), &name);
-    let final_score = lrctl_wrap::meta::evaluate(&mut state, &tasks, &inline)?;
+    let s = &state.settings;
+    let cmp = meta::compare(&base, &inline, &tasks, &s.seeds, s.objective, s.jobs)?;
+    let final_score = meta::mean_log_ratio(&cmp);
     let mut method = state.method(PolicyWeights::File(args.out.display().to_string()), &name);
     if let lrctl_control::ControllerSpec::Learned(c) = &mut method.controller {
         c.version = Some(format!("{:016x}", fnv(net.to_json().as_bytes())));
@@ -218,14 +192,10 @@ pub fn run(args: MetaTrainArgs) -> Result<()> {
     let (steps, secs) = state.cost();
     println!(
         "meta-trained {} on {} task(s) × {} seed(s): mean log-ratio to {} at the full budget \
-         {:+.4} ({:.1} % {} objective); cost {} steps, {:.1} s of training",
-        if net.hidden().is_empty() {
-            "a linear policy".to_string()
-        } else {
-            format!("an MLP policy {:?}", net.hidden())
-        },
+         {:+.4} ({:.1} % {} {}); cost {} steps, {:.1} s of training",
+        describe(&net),
         tasks.len(),
-        state.settings.seeds.len(),
+        s.seeds.len(),
         base.name,
         final_score,
         (1.0 - final_score.exp()).abs() * 100.0,
@@ -234,6 +204,7 @@ pub fn run(args: MetaTrainArgs) -> Result<()> {
         } else {
             "higher"
         },
+        s.objective.name(),
         steps,
         secs
     );
@@ -244,6 +215,193 @@ pub fn run(args: MetaTrainArgs) -> Result<()> {
         toml_path.display()
     );
     Ok(())
+}
+
+fn describe(net: &PolicyNet) -> String {
+    if net.hidden().is_empty() {
+        "a linear policy".to_string()
+    } else {
+        format!("an MLP policy {:?}", net.hidden())
+    }
+}
+
+/// Meta-trains (or resumes from `state_path`) until every generation is done, saving the state
+/// after each.
+fn train(
+    args: &MetaTrainArgs,
+    state_path: &Path,
+    settings: MetaSettings,
+    tasks: &[Arc<dyn lrctl_tasks::Task>],
+    names: &[String],
+    base: &lrctl_method::MethodSpec,
+) -> Result<MetaState> {
+    let mut state = match std::fs::read_to_string(state_path) {
+        Ok(text) if !args.fresh => {
+            let state: MetaState = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not a meta-training state (delete it or pass --fresh)",
+                    state_path.display()
+                )
+            })?;
+            if state.settings != settings || state.tasks != names || &state.base != base {
+                bail!(
+                    "{} was saved by a meta-training run with other settings, tasks or base \
+                     method; pass --fresh to start again, or another --out",
+                    state_path.display()
+                );
+            }
+            eprintln!(
+                "resuming {} after generation {}",
+                state_path.display(),
+                state.history.len()
+            );
+            state
+        }
+        _ => MetaState::new(settings, tasks, base)?,
+    };
+    while !state.done() {
+        let g = meta::step(&mut state, tasks)?;
+        lrctl_store::atomic::write(state_path, serde_json::to_vec(&state)?)
+            .with_context(|| format!("writing {}", state_path.display()))?;
+        if !args.quiet {
+            let (steps, secs) = state.cost();
+            eprintln!(
+                "generation {:>3}/{} ({:>3.0} % budget): best {:+.4}, median {:+.4}  [{} steps, {:.1} s so far]",
+                g.generation + 1,
+                state.settings.generations,
+                g.fraction * 100.0,
+                g.best.unwrap_or(f64::NAN),
+                median(&g.fitness),
+                steps,
+                secs
+            );
+        }
+    }
+    Ok(state)
+}
+
+/// One fold of leave-one-task-out.
+#[derive(Debug, Serialize)]
+struct Fold {
+    held_out: String,
+    trained_on: Vec<String>,
+    /// On the held-out task: the objective meta-training minimised.
+    objective: Vec<meta::Comparison>,
+    /// On the held-out task: the validation metric as a loss (1 − accuracy, or bits per byte).
+    valid_metric: Vec<meta::Comparison>,
+    cost_steps: u64,
+    cost_seconds: f64,
+    policy: PolicyNet,
+}
+
+/// `--loto`: a policy per held-out task, trained on the others, tested on it.
+fn loto(
+    args: &MetaTrainArgs,
+    settings: MetaSettings,
+    tasks: &[Arc<dyn lrctl_tasks::Task>],
+    base: &lrctl_method::MethodSpec,
+) -> Result<()> {
+    if tasks.len() < 3 {
+        bail!(
+            "--loto needs at least three tasks: each fold meta-trains on the others (two or \
+             more, or the policy learns one task) and tests on the one left out; got {}",
+            tasks.len()
+        );
+    }
+    let mut folds = Vec::new();
+    for (i, held) in tasks.iter().enumerate() {
+        let train_tasks: Vec<_> = (0..tasks.len())
+            .filter(|&k| k != i)
+            .map(|k| Arc::clone(&tasks[k]))
+            .collect();
+        let names: Vec<String> = (0..tasks.len())
+            .filter(|&k| k != i)
+            .map(|k| args.tasks[k].clone())
+            .collect();
+        if !args.quiet {
+            eprintln!(
+                "fold {}/{}: holding out {}",
+                i + 1,
+                tasks.len(),
+                args.tasks[i]
+            );
+        }
+        let state_path = beside(&args.out, &format!("loto-{i}.state.json"));
+        let state = train(
+            args,
+            &state_path,
+            settings.clone(),
+            &train_tasks,
+            &names,
+            base,
+        )?;
+        let net = state.policy();
+        let learned = state.method(PolicyWeights::Inline(Box::new(net.clone())), "learned");
+        let held = std::slice::from_ref(held);
+        let s = &state.settings;
+        let objective = meta::compare(base, &learned, held, &s.seeds, s.objective, s.jobs)?;
+        let valid_metric = meta::compare(
+            base,
+            &learned,
+            held,
+            &s.seeds,
+            Objective::ValidMetric,
+            s.jobs,
+        )?;
+        let (cost_steps, cost_seconds) = state.cost();
+        let fold = Fold {
+            held_out: args.tasks[i].clone(),
+            trained_on: names,
+            objective,
+            valid_metric,
+            cost_steps,
+            cost_seconds,
+            policy: net,
+        };
+        println!(
+            "{:<28} held out: {} log-ratio {:+.4}, validation metric {:.4} (base {:.4})",
+            fold.held_out,
+            s.objective.name(),
+            meta::mean_log_ratio(&fold.objective),
+            mean(fold.valid_metric.iter().map(|c| c.method)),
+            mean(fold.valid_metric.iter().map(|c| c.base)),
+        );
+        folds.push(fold);
+    }
+    let ratios: Vec<f64> = folds
+        .iter()
+        .map(|f| meta::mean_log_ratio(&f.objective))
+        .collect();
+    let better = |v: &dyn Fn(&Fold) -> bool| folds.iter().filter(|f| v(f)).count();
+    println!(
+        "held-out mean log-ratio of {} to {}: {:+.4}; lower on {} of {} task(s); validation \
+         metric better on {}, worse on {}; cost {} steps, {:.1} s of training",
+        settings.objective.name(),
+        base.name,
+        mean(ratios.iter().copied()),
+        ratios.iter().filter(|r| **r < 0.0).count(),
+        folds.len(),
+        better(&|f| mean(f.valid_metric.iter().map(|c| c.method))
+            < mean(f.valid_metric.iter().map(|c| c.base))),
+        better(&|f| mean(f.valid_metric.iter().map(|c| c.method))
+            > mean(f.valid_metric.iter().map(|c| c.base))),
+        folds.iter().map(|f| f.cost_steps).sum::<u64>(),
+        folds.iter().map(|f| f.cost_seconds).sum::<f64>(),
+    );
+    let report = serde_json::json!({
+        "base": base.name,
+        "settings": settings,
+        "folds": folds,
+    });
+    lrctl_store::atomic::write(&args.out, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!("wrote {} (leave-one-task-out report)", args.out.display());
+    Ok(())
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> f64 {
+    let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    s / n as f64
 }
 
 fn median(v: &[f64]) -> f64 {

@@ -481,58 +481,72 @@ pub fn step(state: &mut MetaState, tasks: &[Arc<dyn Task>]) -> Result<Generation
     Ok(record)
 }
 
-/// The mean log-ratio of `method` against the base method on every task and seed at the full
-/// budget (what the final policy achieves; NaN when a run diverged), and the steps it took.
-pub fn evaluate(
-    state: &mut MetaState,
-    tasks: &[Arc<dyn Task>],
+/// One (task, seed) of [`compare`]: both methods' objective at the task's full budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The task.
+    pub task: String,
+    /// The training seed.
+    pub seed: u64,
+    /// The base method's objective (NaN: it did not finish).
+    pub base: f64,
+    /// The other method's objective (NaN: it did not finish).
+    pub method: f64,
+}
+
+impl Comparison {
+    /// ln(method / base): negative when the method is better; NaN when either did not finish.
+    pub fn log_ratio(&self) -> f64 {
+        (self.method.max(1e-12) / self.base).ln()
+    }
+}
+
+/// Trains `base` and `method` on every task and seed at the full budget, `jobs` at a time, and
+/// scores both on `objective`: how a learned policy does on tasks, held out or not.
+pub fn compare(
+    base: &MethodSpec,
     method: &MethodSpec,
-) -> Result<f64, WrapError> {
-    let settings = state.settings.clone();
-    let mut jobs = Vec::new();
+    tasks: &[Arc<dyn Task>],
+    seeds: &[u64],
+    objective: Objective,
+    jobs: usize,
+) -> Result<Vec<Comparison>, WrapError> {
+    let mut list = Vec::new();
     for (ti, t) in tasks.iter().enumerate() {
-        for &seed in &settings.seeds {
-            jobs.push(Job {
-                candidate: Some(0),
-                task: ti,
-                seed,
-                steps: steps_at(t.as_ref(), 1.0),
-            });
+        for &seed in seeds {
+            for candidate in [None, Some(0)] {
+                list.push(Job {
+                    candidate,
+                    task: ti,
+                    seed,
+                    steps: steps_at(t.as_ref(), 1.0),
+                });
+            }
         }
     }
     let runs = train_all(
-        &jobs,
+        &list,
         std::slice::from_ref(method),
-        &state.base,
+        base,
         tasks,
-        settings.objective,
-        settings.jobs,
+        objective,
+        jobs,
     )?;
-    let mut sum = 0.0;
-    for (j, (v, _, _)) in jobs.iter().zip(&runs) {
-        let key = format!("{}/{}/{}", state.tasks[j.task], j.seed, j.steps);
-        let reference = match state.references.get(&key) {
-            Some(r) => *r,
-            None => {
-                let base = train_all(
-                    &[Job {
-                        candidate: None,
-                        ..*j
-                    }],
-                    &[],
-                    &state.base,
-                    tasks,
-                    settings.objective,
-                    1,
-                )?[0]
-                    .0;
-                state.references.insert(key, base);
-                base
-            }
-        };
-        sum += (v.max(1e-12) / reference).ln();
-    }
-    Ok(sum / jobs.len() as f64)
+    Ok(list
+        .chunks(2)
+        .zip(runs.chunks(2))
+        .map(|(j, r)| Comparison {
+            task: tasks[j[0].task].spec().name.clone(),
+            seed: j[0].seed,
+            base: r[0].0,
+            method: r[1].0,
+        })
+        .collect())
+}
+
+/// The mean of [`Comparison::log_ratio`] (NaN when any run did not finish).
+pub fn mean_log_ratio(c: &[Comparison]) -> f64 {
+    c.iter().map(Comparison::log_ratio).sum::<f64>() / c.len() as f64
 }
 
 #[cfg(test)]
@@ -620,10 +634,15 @@ mod tests {
         // The base runs: two budgets (20 and 40 steps) × two tasks × one seed.
         assert_eq!(a.references.len(), 4);
         // The zero policy is the base method: its log-ratio is exactly 0.
-        let mut s = a.clone();
         let zero = PolicyNet::from_flat(&[], &vec![0.0; PolicyNet::n_params(&[])]).unwrap();
-        let m = s.method(PolicyWeights::Inline(Box::new(zero)), "zero");
-        assert_eq!(evaluate(&mut s, &tasks, &m).unwrap(), 0.0);
+        let m = a.method(PolicyWeights::Inline(Box::new(zero)), "zero");
+        let c = compare(&base, &m, &tasks, &[0, 1], Objective::FinalTrainLoss, 2).unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(mean_log_ratio(&c), 0.0);
+        // The learned policy lowers the training loss it was trained on.
+        let learned = a.method(PolicyWeights::Inline(Box::new(a.policy())), "learned");
+        let c = compare(&base, &learned, &tasks, &[0], Objective::FinalTrainLoss, 2).unwrap();
+        assert!(mean_log_ratio(&c) < 0.0, "{c:?}");
     }
 
     fn lrctl_wrap_base() -> MethodSpec {
