@@ -113,3 +113,56 @@ fn meta_train_refuses_bad_input_before_training() {
     assert!(err.contains("bad.json"), "{err}");
     assert!(!d.join("p.json").exists());
 }
+
+#[test]
+fn leave_one_task_out_tests_each_policy_on_the_task_it_never_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let err = run_err(
+        d,
+        &[
+            "meta-train",
+            "--tasks",
+            "logreg/iris,logreg/wine-quality",
+            "--out",
+            "l.json",
+            "--loto",
+        ],
+    );
+    assert!(err.contains("at least three tasks"), "{err}");
+    let tasks = "logreg/iris,logreg/wine-quality,logreg/breast-cancer";
+    let out = run_ok(
+        d,
+        &[
+            "meta-train",
+            "--tasks",
+            tasks,
+            "--out",
+            "l.json",
+            "--loto",
+            "--generations",
+            "2",
+            "--full-generations",
+            "1",
+            "--quiet",
+        ],
+    );
+    assert!(out.contains("held-out mean log-ratio"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("l.json")).unwrap()).unwrap();
+    let folds = report["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 3);
+    for f in folds {
+        let held = f["held_out"].as_str().unwrap();
+        let trained: Vec<&str> = f["trained_on"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        // The held-out task is never among those the policy learnt from.
+        assert_eq!(trained.len(), 2);
+        assert!(!trained.contains(&held), "{held} in {trained:?}");
+        assert_eq!(f["objective"][0]["task"], held);
+    }
+}
