@@ -3,13 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, POSITIVE, Rule, UNIT_INTERVAL};
+use crate::check::{Check, NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, UNIT_INTERVAL};
 use crate::moments::{bf16, lerp, usable_lr};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
-
-/// In `(0, 1)`: `betas[0]` interpolates between the average and `z`, and evaluating divides
-/// by it.
-const OPEN_UNIT_INTERVAL: Rule = (|x| x > 0.0 && x < 1.0, "must be in (0, 1)");
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// The reference estimates `d` from every 11th coordinate of each tensor (`slice_p = 11`).
 const SLICE: usize = 11;
@@ -684,13 +680,7 @@ fn harmonic_mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
 }
 
 impl Optimizer for ProdigyScheduleFree {
-    fn name(&self) -> &'static str {
-        ProdigyScheduleFreeConfig::KIND
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(ProdigyScheduleFreeConfig);
 
     fn set_param_shapes(&mut self, shapes: &[Vec<usize>]) {
         // The layout is fixed once the state exists.

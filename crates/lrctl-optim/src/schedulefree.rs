@@ -15,12 +15,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, POSITIVE, Rule, UNIT_INTERVAL};
+use crate::check::{Check, NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE};
 use crate::moments::{add_scaled, ema_sq, scale, usable_lr};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
-
-/// In `(0, 1)`: Schedule-Free SGD's interpolation needs some momentum and some of `z`.
-const OPEN_UNIT_INTERVAL: Rule = (|x| x > 0.0 && x < 1.0, "must be in (0, 1)");
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// The averaging and warm-up state both variants share, and the train/eval switch.
 #[derive(Debug, Clone)]
@@ -226,13 +223,7 @@ pub struct ScheduleFreeSgd {
 }
 
 impl Optimizer for ScheduleFreeSgd {
-    fn name(&self) -> &'static str {
-        "schedulefree-sgd"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(ScheduleFreeSgdConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let (lr, ckp1) = self.avg.begin(params, grads, lr);
@@ -318,8 +309,7 @@ impl OptimizerConfig for ScheduleFreeAdamWConfig {
     /// Checks every field's range.
     fn validate(&self) -> Result<(), OptimError> {
         let c = Check(Self::KIND);
-        c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
-        c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
+        c.betas(&self.betas)?;
         c.field("eps", self.eps, POSITIVE)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
         c.field("r", self.r, NON_NEGATIVE)?;
@@ -369,13 +359,7 @@ pub struct ScheduleFreeAdamW {
 }
 
 impl Optimizer for ScheduleFreeAdamW {
-    fn name(&self) -> &'static str {
-        "schedulefree-adamw"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(ScheduleFreeAdamWConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let (lr, ckp1) = self.avg.begin(params, grads, lr);

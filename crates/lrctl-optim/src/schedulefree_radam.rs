@@ -3,13 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, POSITIVE, Rule, UNIT_INTERVAL};
+use crate::check::{Check, NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, UNIT_INTERVAL};
 use crate::moments::{lerp, usable_lr};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
-
-/// In `(0, 1)`: `betas[0]` interpolates between the average and `z`, and evaluating divides
-/// by it.
-const OPEN_UNIT_INTERVAL: Rule = (|x| x > 0.0 && x < 1.0, "must be in (0, 1)");
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Configuration of [`ScheduleFreeRAdam`] (`kind = "schedulefree-radam"`). Defaults are those
 /// of `schedulefree` 1.4.1 `RAdamScheduleFree` (whose `lr` default, 0.0025, is the
@@ -134,13 +130,7 @@ pub struct ScheduleFreeRAdam {
 }
 
 impl Optimizer for ScheduleFreeRAdam {
-    fn name(&self) -> &'static str {
-        ScheduleFreeRAdamConfig::KIND
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(ScheduleFreeRAdamConfig);
 
     fn prepare_eval(&mut self, params: &mut [f32]) {
         if self.eval_mode || self.z.is_empty() {
