@@ -61,6 +61,12 @@ impl Check {
         value.map_or(Ok(()), |v| self.field(field, v, rule))
     }
 
+    /// Schedule-Free's averaging exponents (`r`, `weight_lr_power`), each `>= 0`.
+    pub(crate) fn averaging(self, r: f64, weight_lr_power: f64) -> Result<(), OptimError> {
+        self.field("r", r, NON_NEGATIVE)?;
+        self.field("weight_lr_power", weight_lr_power, NON_NEGATIVE)
+    }
+
     /// Each of up to three EMA coefficients in `[0, 1)`, named `betas[i]` as a method file
     /// writes them.
     pub(crate) fn betas(self, betas: &[f64]) -> Result<(), OptimError> {

@@ -21,6 +21,7 @@
 
 pub mod adam;
 pub mod adamg;
+mod averaging;
 mod check;
 pub mod cocob;
 pub mod dadapt;
