@@ -3,12 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
+use crate::check::{Check, NON_NEGATIVE, POSITIVE};
 use crate::moments::{
     adam_denominator, adam_fused, addcdiv, bias_correction, decoupled_decay, ema, ema_sq,
     l2_gradient, running_max, usable_lr,
 };
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Configuration of [`Adam`] (`kind = "adam"`). Defaults are those of `torch.optim.Adam`
 /// (PyTorch 1.13).
@@ -92,8 +92,7 @@ fn validate_adam(
     weight_decay: f64,
 ) -> Result<(), OptimError> {
     let c = Check(kind);
-    c.field("betas[0]", betas[0], UNIT_INTERVAL)?;
-    c.field("betas[1]", betas[1], UNIT_INTERVAL)?;
+    c.betas(&betas)?;
     c.field("eps", eps, POSITIVE)?;
     c.field("weight_decay", weight_decay, NON_NEGATIVE)
 }
@@ -300,13 +299,7 @@ pub struct Adam {
 }
 
 impl Optimizer for Adam {
-    fn name(&self) -> &'static str {
-        "adam"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(AdamConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         self.core.step(params, grads, lr)
@@ -330,13 +323,7 @@ pub struct AdamW {
 }
 
 impl Optimizer for AdamW {
-    fn name(&self) -> &'static str {
-        "adamw"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(AdamWConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         self.core.step(params, grads, lr)

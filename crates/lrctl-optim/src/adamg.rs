@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
-use crate::moments::{bias_correction, lerp, usable_lr};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
+use crate::check::{Check, NON_NEGATIVE, POSITIVE, step_lengths};
+use crate::moments::{WeightDecay, bias_correction, lerp, usable_lr};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Configuration of [`AdamG`] (`kind = "adamg"`). Defaults are those of `pytorch-optimizer`
 /// 4.1.0 `AdamG` (whose `lr` default, 1, is the controller's business in lrctl).
@@ -62,9 +62,7 @@ impl OptimizerConfig for AdamGConfig {
 
     fn validate(&self) -> Result<(), OptimError> {
         let c = Check(Self::KIND);
-        c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
-        c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
-        c.field("betas[2]", self.betas[2], UNIT_INTERVAL)?;
+        c.betas(&self.betas)?;
         c.field("p", self.p, POSITIVE)?;
         c.field("q", self.q, POSITIVE)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
@@ -113,25 +111,10 @@ pub struct AdamG {
 }
 
 impl Optimizer for AdamG {
-    fn name(&self) -> &'static str {
-        AdamGConfig::KIND
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(AdamGConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
-        assert_eq!(
-            params.len(),
-            self.m.len(),
-            "parameter vector length changed"
-        );
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
+        step_lengths(params, grads, self.m.len());
         let cfg = &self.config;
         let lr = usable_lr(lr);
         self.k += 1;
@@ -139,15 +122,7 @@ impl Optimizer for AdamG {
         let bc1 = bias_correction(beta1, self.k);
         let bc2 = bias_correction(beta2, self.k) as f32;
         let step_size = lr.min(1.0 / (self.k as f64).sqrt());
-        let decay = cfg.weight_decay;
-        let (l2, scale) = match (decay != 0.0, cfg.weight_decouple) {
-            (true, true) => (
-                0.0,
-                (1.0 - decay * if cfg.fixed_decay { 1.0 } else { lr }) as f32,
-            ),
-            (true, false) => (decay as f32, 1.0),
-            (false, _) => (0.0, 1.0),
-        };
+        let decay = WeightDecay::new(cfg.weight_decay, cfg.weight_decouple, cfg.fixed_decay, lr);
         let (b1, w1) = (beta1 as f32, (1.0 - beta1) as f32);
         let (b2, w2) = (beta2 as f32, (1.0 - beta2) as f32);
         let (w3, p, q) = ((1.0 - beta3) as f32, cfg.p as f32, cfg.q as f32);
@@ -159,10 +134,7 @@ impl Optimizer for AdamG {
             .zip(self.v.iter_mut())
             .zip(self.r.iter_mut())
         {
-            if scale != 1.0 {
-                *x *= scale;
-            }
-            let g = if l2 != 0.0 { g + l2 * *x } else { g };
+            let g = decay.apply(x, g);
             *v = *v * b2 + (w2 * g) * g;
             *r = lerp(*r, v.powf(q) * p, w3);
             *m = *m * b1 + (w1 * *r) * g;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, NON_NEGATIVE, POSITIVE, Rule};
 use crate::moments::{l2_gradient, usable_lr};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Finite and > 0 even after rounding to `f32` (`L` is stored in `f32`).
 const F32_POSITIVE: Rule = (
@@ -113,13 +113,7 @@ pub struct Cocob {
 }
 
 impl Optimizer for Cocob {
-    fn name(&self) -> &'static str {
-        "cocob"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(CocobConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         assert_eq!(

@@ -8,12 +8,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
+use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL, step_lengths};
 use crate::moments::{
-    add_scaled, bias_correction, const_bool, l2_gradient, scale, simd, usable_lr,
+    add_scaled, const_bool, l2_gradient, scale, simd, step_size_correction, usable_lr, with_l2,
 };
 use crate::reduce::{BLOCK, LANES, Lanes, sum1, sum2};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// The growth limit as a factor: `None` (and `inf`) mean no limit.
 pub(crate) fn growth_factor(growth_rate: Option<f64>) -> f64 {
@@ -90,15 +90,11 @@ impl OptimizerConfig for DAdaptAdamConfig {
     /// Checks every field's range.
     fn validate(&self) -> Result<(), OptimError> {
         let c = Check(Self::KIND);
-        c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
-        c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
+        c.betas(&self.betas)?;
         c.field("eps", self.eps, POSITIVE)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
         c.field("d0", self.d0, POSITIVE)?;
-        if let Some(g) = self.growth_rate {
-            c.field("growth_rate", g, GROWTH_RATE)?;
-        }
-        Ok(())
+        c.optional("growth_rate", self.growth_rate, GROWTH_RATE)
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
@@ -178,13 +174,7 @@ impl DAdaptAdam {
 }
 
 impl Optimizer for DAdaptAdam {
-    fn name(&self) -> &'static str {
-        "dadapt-adam"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(DAdaptAdamConfig);
 
     fn d_estimate(&self) -> Option<f64> {
         Some(self.d)
@@ -192,27 +182,13 @@ impl Optimizer for DAdaptAdam {
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
-        assert_eq!(
-            params.len(),
-            self.s.len(),
-            "parameter vector length changed"
-        );
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
+        step_lengths(params, grads, self.s.len());
         let lr = usable_lr(lr);
         if lr == 0.0 {
             return StepInfo { effective_lr: 0.0 };
         }
         let [beta1, beta2] = cfg.betas;
-        let k = self.k + 1;
-        let bias_correction = if cfg.bias_correction {
-            bias_correction(beta2, k).sqrt() / bias_correction(beta1, k)
-        } else {
-            1.0
-        };
+        let bias_correction = step_size_correction(cfg.betas, self.k + 1, cfg.bias_correction);
         let dlr = self.d * lr * bias_correction;
         let sqrt_beta2 = beta2.sqrt();
         let coupled = if cfg.decouple { 0.0 } else { cfg.weight_decay };
@@ -315,7 +291,7 @@ impl DAdaptKernel {
     /// The gradient with coupled decay, from the parameters before this step's update.
     #[inline(always)]
     fn grad<const L2: bool>(&self, g: f32, x: f32) -> f32 {
-        if L2 { g + self.l2 * x } else { g }
+        with_l2::<L2>(self.l2, g, x)
     }
 
     /// Whether any coordinate of the new `s` (`s · b3 + w3 · g`, computed as [`Self::run`]
@@ -474,10 +450,7 @@ impl OptimizerConfig for DAdaptSgdConfig {
         c.field("momentum", self.momentum, UNIT_INTERVAL)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
         c.field("d0", self.d0, POSITIVE)?;
-        if let Some(g) = self.growth_rate {
-            c.field("growth_rate", g, GROWTH_RATE)?;
-        }
-        Ok(())
+        c.optional("growth_rate", self.growth_rate, GROWTH_RATE)
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
@@ -532,13 +505,7 @@ impl DAdaptSgd {
 }
 
 impl Optimizer for DAdaptSgd {
-    fn name(&self) -> &'static str {
-        "dadapt-sgd"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(DAdaptSgdConfig);
 
     fn d_estimate(&self) -> Option<f64> {
         Some(self.d)
@@ -546,11 +513,7 @@ impl Optimizer for DAdaptSgd {
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
-        assert_eq!(
-            params.len(),
-            self.s.len(),
-            "parameter vector length changed"
-        );
+        step_lengths(params, grads, self.s.len());
         let lr = usable_lr(lr);
         if lr == 0.0 {
             return StepInfo { effective_lr: 0.0 };
@@ -599,7 +562,7 @@ impl Optimizer for DAdaptSgd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::moments::{adam_denominator, addcdiv, ema, ema_sq};
+    use crate::moments::{adam_denominator, addcdiv, bias_correction, ema, ema_sq};
     use crate::test_support::{assert_fused_matches_reference, sequential_sum};
 
     /// D-Adaptation Adam as one whole-vector operation after another (the `dadaptation` step's

@@ -24,10 +24,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, POSITIVE};
-use crate::moments::{const_bool, simd, usable_lr};
+use crate::check::{Check, NON_NEGATIVE, POSITIVE, step_lengths};
+use crate::moments::{const_bool, simd, usable_lr, with_l2};
 use crate::reduce::{BLOCK, LANES, Lanes, sum1};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// State shared by DoG and DoWG: the initial point and the weight decay.
 #[derive(Debug, Clone)]
@@ -56,16 +56,7 @@ impl DistanceOverGradients {
     /// does), both summed in `f64`, in one pass (reads `g`, `x`, `x_0`; [`LANES`] lane-wise
     /// partial sums combined as [`crate::reduce`] does, so bit for bit its `sum1`/`sum2`).
     fn observe(&mut self, params: &[f32], grads: &[f32]) -> (f64, f64) {
-        assert_eq!(
-            params.len(),
-            self.n_params,
-            "parameter vector length changed"
-        );
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
+        step_lengths(params, grads, self.n_params);
         if !self.started {
             self.x0.extend_from_slice(params);
             self.started = true;
@@ -104,12 +95,6 @@ impl DistanceOverGradients {
     }
 }
 
-/// `g + l2 · x` (`l2_gradient`) when `L2`, else `g`.
-#[inline(always)]
-fn with_decay<const L2: bool>(l2: f32, g: f32, x: f32) -> f32 {
-    if L2 { g + l2 * x } else { g }
-}
-
 /// `(‖g + l2 · x‖², ‖x − x_0‖²)`, see [`DistanceOverGradients::observe`]. Block by block
 /// ([`BLOCK`]), each sum alone in its loop (with weight decay, the gradient's terms come from a
 /// buffer the block's per-coordinate loop fills).
@@ -138,7 +123,7 @@ fn observe_kernel<const L2: bool>(
         let g = if L2 {
             let gb = &mut g_buf[..len];
             for ((gb, &g), &x) in gb.iter_mut().zip(g).zip(x) {
-                *gb = with_decay::<L2>(l2, g, x);
+                *gb = with_l2::<L2>(l2, g, x);
             }
             &*gb
         } else {
@@ -171,7 +156,7 @@ fn descend_kernel<const L2: bool, const CLIP: bool>(
 ) {
     assert_eq!(grads.len(), params.len(), "lengths differ");
     for (x, &g) in params.iter_mut().zip(grads) {
-        let g = with_decay::<L2>(l2, g, *x);
+        let g = with_l2::<L2>(l2, g, *x);
         let g = if CLIP { g.clamp(-clip, clip) } else { g };
         *x += c * g;
     }
@@ -219,14 +204,7 @@ impl OptimizerConfig for DogConfig {
 
     /// Checks every field's range.
     fn validate(&self) -> Result<(), OptimError> {
-        let c = Check(Self::KIND);
-        c.field("r_eps", self.r_eps, POSITIVE)?;
-        c.field("eps", self.eps, NON_NEGATIVE)?;
-        c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
-        if let Some(eta) = self.init_eta {
-            c.field("init_eta", eta, POSITIVE)?;
-        }
-        Ok(())
+        self.check_as(Self::KIND)
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
@@ -235,9 +213,66 @@ impl OptimizerConfig for DogConfig {
         Ok(Dog {
             config: self.clone(),
             shared: DistanceOverGradients::new(n_params, self.weight_decay),
-            rbar: 0.0,
-            grad_sq_sum: 0.0,
+            step_size: DogStepSize::default(),
         })
+    }
+}
+
+impl DogConfig {
+    /// Checks every field's range, naming the optimizer `kind` in errors: DoG's fields are
+    /// also layer-wise DoG's ([`crate::ldog::LDogConfig`]).
+    pub(crate) fn check_as(&self, kind: &'static str) -> Result<(), OptimError> {
+        let c = Check(kind);
+        c.field("r_eps", self.r_eps, POSITIVE)?;
+        c.field("eps", self.eps, NON_NEGATIVE)?;
+        c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
+        c.optional("init_eta", self.init_eta, POSITIVE)
+    }
+}
+
+/// DoG's step size over one set of coordinates (the whole vector for [`Dog`], one tensor for
+/// [`crate::ldog::LDog`]): the largest distance `r̄` from `x_0` and the sum `G` of squared
+/// gradient norms, the rule both share (Ivgi, Hinder, Carmon 2023, Algorithm 1).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DogStepSize {
+    rbar: f64,
+    grad_sq_sum: f64,
+}
+
+impl DogStepSize {
+    /// This step's `η_t` from `‖g_t‖²` (with weight decay), updating `r̄` and `G`. `first`:
+    /// the first step, where `r̄_0 = r_eps · (1 + ‖x_0‖)` (0 with `init_eta`, whose `η_0 =
+    /// lr · init_eta` then applies) and `x0_norm` gives `‖x_0‖`; every later step asks
+    /// `distance` for `‖x_t − x_0‖`. Each is computed only when needed. `lr` is usable
+    /// ([`usable_lr`]); `η = 0` while `G = 0`.
+    pub(crate) fn eta(
+        &mut self,
+        cfg: &DogConfig,
+        first: bool,
+        lr: f64,
+        grad_sq: f64,
+        x0_norm: impl FnOnce() -> f64,
+        distance: impl FnOnce() -> f64,
+    ) -> f64 {
+        if first {
+            self.rbar = match cfg.init_eta {
+                Some(_) => 0.0,
+                None => cfg.r_eps * (1.0 + x0_norm()),
+            };
+            self.grad_sq_sum = grad_sq + cfg.eps;
+        } else {
+            self.rbar = self.rbar.max(distance());
+            self.grad_sq_sum += grad_sq;
+        }
+        let mut eta = if self.grad_sq_sum > 0.0 {
+            lr * self.rbar / self.grad_sq_sum.sqrt()
+        } else {
+            0.0
+        };
+        if first && let Some(init_eta) = cfg.init_eta {
+            eta = lr * init_eta;
+        }
+        eta
     }
 }
 
@@ -269,46 +304,23 @@ impl OptimizerConfig for DogConfig {
 pub struct Dog {
     config: DogConfig,
     shared: DistanceOverGradients,
-    rbar: f64,
-    grad_sq_sum: f64,
+    step_size: DogStepSize,
 }
 
 impl Optimizer for Dog {
-    fn name(&self) -> &'static str {
-        "dog"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(DogConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let first = !self.shared.started;
-        if first {
-            self.rbar = match self.config.init_eta {
-                Some(_) => 0.0,
-                None => {
-                    let x0_sq = sum1(params, |x| f64::from(x) * f64::from(x));
-                    self.config.r_eps * (1.0 + x0_sq.sqrt())
-                }
-            };
-        }
         let (grad_sq, dist_sq) = self.shared.observe(params, grads);
-        if first {
-            self.grad_sq_sum = grad_sq + self.config.eps;
-        } else {
-            self.rbar = self.rbar.max(dist_sq.sqrt());
-            self.grad_sq_sum += grad_sq;
-        }
-        let lr = usable_lr(lr);
-        let mut eta = if self.grad_sq_sum > 0.0 {
-            lr * self.rbar / self.grad_sq_sum.sqrt()
-        } else {
-            0.0
-        };
-        if first && let Some(init_eta) = self.config.init_eta {
-            eta = lr * init_eta;
-        }
+        let eta = self.step_size.eta(
+            &self.config,
+            first,
+            usable_lr(lr),
+            grad_sq,
+            || sum1(params, |x| f64::from(x) * f64::from(x)).sqrt(),
+            || dist_sq.sqrt(),
+        );
         if eta > 0.0 {
             self.shared.descend(params, grads, eta, None);
         }
@@ -414,13 +426,7 @@ pub struct Dowg {
 }
 
 impl Optimizer for Dowg {
-    fn name(&self) -> &'static str {
-        "dowg"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(DowgConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let (grad_sq, dist_sq) = self.shared.observe(params, grads);

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, UNIT_INTERVAL};
-use crate::moments::usable_lr;
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
+use crate::check::{Check, NON_NEGATIVE, UNIT_INTERVAL, step_lengths};
+use crate::moments::{WeightDecay, usable_lr};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Configuration of [`Kate`] (`kind = "kate"`). Defaults are those of `pytorch-optimizer`
 /// 4.1.0 `Kate` (whose `lr` default, 0.001, is the controller's business in lrctl).
@@ -109,36 +109,13 @@ pub struct Kate {
 }
 
 impl Optimizer for Kate {
-    fn name(&self) -> &'static str {
-        KateConfig::KIND
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(KateConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
-        assert_eq!(
-            params.len(),
-            self.m.len(),
-            "parameter vector length changed"
-        );
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
+        step_lengths(params, grads, self.m.len());
         let cfg = &self.config;
         let lr = usable_lr(lr);
-        let decay = cfg.weight_decay;
-        let (l2, scale) = match (decay != 0.0, cfg.weight_decouple) {
-            (true, true) => (
-                0.0,
-                (1.0 - decay * if cfg.fixed_decay { 1.0 } else { lr }) as f32,
-            ),
-            (true, false) => (decay as f32, 1.0),
-            (false, _) => (0.0, 1.0),
-        };
+        let decay = WeightDecay::new(cfg.weight_decay, cfg.weight_decouple, cfg.fixed_decay, lr);
         let (delta, eps, neg_lr) = (cfg.delta as f32, cfg.eps as f32, -lr as f32);
         for (((x, &g), m), b) in params
             .iter_mut()
@@ -146,10 +123,7 @@ impl Optimizer for Kate {
             .zip(self.m.iter_mut())
             .zip(self.b.iter_mut())
         {
-            if scale != 1.0 {
-                *x *= scale;
-            }
-            let g = if l2 != 0.0 { g + l2 * *x } else { g };
+            let g = decay.apply(x, g);
             let g2 = g * g;
             let b2 = *b * *b + g2 + eps;
             *m = (*m * *m + delta * g2 + g2 / b2).sqrt();

@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, POSITIVE};
+use crate::check::step_lengths;
+use crate::dog::{DogConfig, DogStepSize};
 use crate::moments::usable_lr;
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
+use crate::tensors::tensor_ranges;
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Configuration of [`LDog`] (`kind = "ldog"`). Defaults are those of `dog-optimizer` 1.0.3
 /// (its `lr` default, 1, is the controller's business in lrctl).
@@ -51,26 +53,31 @@ impl OptimizerConfig for LDogConfig {
         true
     }
 
+    /// DoG's ranges ([`DogConfig`]'s checks, errors naming `ldog`).
     fn validate(&self) -> Result<(), OptimError> {
-        let c = Check(Self::KIND);
-        c.field("r_eps", self.r_eps, POSITIVE)?;
-        c.field("eps", self.eps, NON_NEGATIVE)?;
-        c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
-        if let Some(eta) = self.init_eta {
-            c.field("init_eta", eta, POSITIVE)?;
-        }
-        Ok(())
+        self.as_dog().check_as(Self::KIND)
     }
 
     fn build(&self, n_params: usize) -> Result<LDog, OptimError> {
         self.validate()?;
         Ok(LDog {
-            config: self.clone(),
+            config: self.as_dog(),
             tensors: vec![(0, n_params)],
             x0: Vec::new(),
-            rbar: Vec::new(),
-            grad_sq_sum: Vec::new(),
+            step_sizes: Vec::new(),
         })
+    }
+}
+
+impl LDogConfig {
+    /// The same fields as DoG's configuration: each tensor follows [`crate::dog::Dog`]'s rule.
+    fn as_dog(&self) -> DogConfig {
+        DogConfig {
+            r_eps: self.r_eps,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            init_eta: self.init_eta,
+        }
     }
 }
 
@@ -97,60 +104,37 @@ impl OptimizerConfig for LDogConfig {
 /// sizes are `f64` (the reference's are `f32` tensors).
 #[derive(Debug, Clone)]
 pub struct LDog {
-    config: LDogConfig,
+    config: DogConfig,
     /// `(start, len)` of each tensor.
     tensors: Vec<(usize, usize)>,
     /// `x_0`, captured at the first step.
     x0: Vec<f32>,
-    rbar: Vec<f64>,
-    grad_sq_sum: Vec<f64>,
+    /// Each tensor's DoG step size.
+    step_sizes: Vec<DogStepSize>,
 }
 
 impl Optimizer for LDog {
-    fn name(&self) -> &'static str {
-        LDogConfig::KIND
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(LDogConfig);
 
     fn set_param_shapes(&mut self, shapes: &[Vec<usize>]) {
         if !self.x0.is_empty() {
             return;
         }
         let n: usize = self.tensors.iter().map(|t| t.1).sum();
-        let mut start = 0;
-        let tensors: Vec<(usize, usize)> = shapes
-            .iter()
-            .map(|s| {
-                let len = s.iter().product::<usize>();
-                start += len;
-                (start - len, len)
-            })
-            .collect();
-        assert_eq!(start, n, "parameter shapes do not cover the vector");
+        let tensors = tensor_ranges(shapes);
+        let covered: usize = tensors.iter().map(|t| t.1).sum();
+        assert_eq!(covered, n, "parameter shapes do not cover the vector");
         self.tensors = tensors;
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
         let cfg = &self.config;
         let first = self.x0.is_empty();
         if first {
             self.x0 = params.to_vec();
-            self.rbar = vec![0.0; self.tensors.len()];
-            self.grad_sq_sum = vec![0.0; self.tensors.len()];
+            self.step_sizes = vec![DogStepSize::default(); self.tensors.len()];
         }
-        assert_eq!(
-            self.x0.len(),
-            params.len(),
-            "parameter vector length changed"
-        );
+        step_lengths(params, grads, self.x0.len());
         let lr = usable_lr(lr);
         let l2 = cfg.weight_decay as f32;
         let grad = |g: f32, x: f32| if l2 != 0.0 { g + l2 * x } else { g };
@@ -163,33 +147,20 @@ impl Optimizer for LDog {
                 .zip(g)
                 .map(|(&x, &g)| f64::from(grad(g, x)).powi(2))
                 .sum();
-            if first {
-                self.rbar[i] = match cfg.init_eta {
-                    Some(_) => 0.0,
-                    None => {
-                        let norm = x.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
-                        cfg.r_eps * (1.0 + norm)
-                    }
-                };
-                self.grad_sq_sum[i] = grad_sq + cfg.eps;
-            } else {
-                let dist = x
-                    .iter()
-                    .zip(x0)
-                    .map(|(&x, &x0)| (f64::from(x) - f64::from(x0)).powi(2))
-                    .sum::<f64>()
-                    .sqrt();
-                self.rbar[i] = self.rbar[i].max(dist);
-                self.grad_sq_sum[i] += grad_sq;
-            }
-            let mut eta = if self.grad_sq_sum[i] > 0.0 {
-                lr * self.rbar[i] / self.grad_sq_sum[i].sqrt()
-            } else {
-                0.0
-            };
-            if first && let Some(init_eta) = cfg.init_eta {
-                eta = lr * init_eta;
-            }
+            let eta = self.step_sizes[i].eta(
+                cfg,
+                first,
+                lr,
+                grad_sq,
+                || x.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt(),
+                || {
+                    x.iter()
+                        .zip(x0)
+                        .map(|(&x, &x0)| (f64::from(x) - f64::from(x0)).powi(2))
+                        .sum::<f64>()
+                        .sqrt()
+                },
+            );
             if eta > 0.0 {
                 let c = (-eta) as f32;
                 for (x, &g) in x.iter_mut().zip(g) {

@@ -21,6 +21,7 @@
 
 pub mod adam;
 pub mod adamg;
+mod averaging;
 mod check;
 pub mod cocob;
 pub mod dadapt;
@@ -38,6 +39,7 @@ pub mod schedulefree_radam;
 pub mod schedulefree_wrapper;
 pub mod sgd;
 pub mod spec;
+mod tensors;
 #[cfg(test)]
 mod test_support;
 
@@ -145,6 +147,22 @@ pub trait Optimizer: Send {
         None
     }
 }
+
+/// The two [`Optimizer`] methods every optimizer whose whole state is its (`Clone`) struct
+/// writes alike, inside its `impl Optimizer`: `name`, its configuration's `kind` tag, and
+/// `snapshot`, a clone.
+macro_rules! name_and_snapshot {
+    ($config:ty) => {
+        fn name(&self) -> &'static str {
+            <$config as $crate::OptimizerConfig>::KIND
+        }
+
+        fn snapshot(&self) -> Option<Box<dyn $crate::Optimizer>> {
+            Some(Box::new(self.clone()))
+        }
+    };
+}
+pub(crate) use name_and_snapshot;
 
 /// Bad optimizer configuration.
 #[derive(Debug, thiserror::Error)]

@@ -276,6 +276,61 @@ macro_rules! const_bool {
 }
 pub(crate) use const_bool;
 
+/// Adam's bias correction folded into the step size, as D-Adaptation and Prodigy apply it:
+/// `sqrt(1 − β2^k) / (1 − β1^k)` after `k ≥ 1` steps ([`bias_correction`]), or 1 when
+/// `enabled` is false (their `use_bias_correction = False`, the default).
+pub(crate) fn step_size_correction(betas: [f64; 2], k: u64, enabled: bool) -> f64 {
+    let [beta1, beta2] = betas;
+    if enabled {
+        bias_correction(beta2, k).sqrt() / bias_correction(beta1, k)
+    } else {
+        1.0
+    }
+}
+
+/// The gradient with coupled (L2) weight decay for one coordinate, `g + l2·x` when `L2`
+/// (the per-coordinate form of [`l2_gradient`]), else `g` untouched: what the fused kernels
+/// of D-Adaptation, Prodigy and DoG form from the parameters before the step's update.
+#[inline(always)]
+pub(crate) fn with_l2<const L2: bool>(l2: f32, g: f32, x: f32) -> f32 {
+    if L2 { g + l2 * x } else { g }
+}
+
+/// Weight decay as `pytorch-optimizer`'s rules apply it (`weight_decay`, `weight_decouple`,
+/// `fixed_decay`; AdamG and KATE): either decoupled, `x ← x · scale` with
+/// `scale = 1 − weight_decay · lr` (`lr` taken as 1 with `fixed_decay`), or coupled,
+/// `g ← g + l2 · x`; both factors rounded once to `f32`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WeightDecay {
+    l2: f32,
+    scale: f32,
+}
+
+impl WeightDecay {
+    /// The factors of one step at learning rate `lr`.
+    pub(crate) fn new(weight_decay: f64, decouple: bool, fixed_decay: bool, lr: f64) -> Self {
+        let (l2, scale) = match (weight_decay != 0.0, decouple) {
+            (true, true) => (
+                0.0,
+                (1.0 - weight_decay * if fixed_decay { 1.0 } else { lr }) as f32,
+            ),
+            (true, false) => (weight_decay as f32, 1.0),
+            (false, _) => (0.0, 1.0),
+        };
+        Self { l2, scale }
+    }
+
+    /// One coordinate: decays `x` (decoupled) and returns the gradient `g` (with the coupled
+    /// term, formed from the decayed `x`, which is `x` itself then).
+    #[inline(always)]
+    pub(crate) fn apply(self, x: &mut f32, g: f32) -> f32 {
+        if self.scale != 1.0 {
+            *x *= self.scale;
+        }
+        if self.l2 != 0.0 { g + self.l2 * *x } else { g }
+    }
+}
+
 /// `m ← max(m, v)` coordinate-wise (AMSGrad's running maximum of the second moment).
 ///
 /// # Panics

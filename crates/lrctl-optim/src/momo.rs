@@ -2,12 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, Rule, UNIT_INTERVAL};
+use crate::check::{Check, FINITE, NON_NEGATIVE, UNIT_INTERVAL, step_lengths};
 use crate::moments::usable_lr;
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
-
-/// A finite number (a loss lower bound may be negative).
-const FINITE: Rule = (|x| x.is_finite(), "must be finite");
+use crate::tensors::tensor_ranges;
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Python's `max(a, b)`: `a` unless `b > a` (so a NaN `a` stays).
 fn py_max(a: f64, b: f64) -> f64 {
@@ -61,16 +59,33 @@ impl Model {
         if self.k > 0 {
             return;
         }
-        let mut start = 0;
-        self.tensors = shapes
-            .iter()
-            .map(|s| {
-                let len = s.iter().product::<usize>();
-                start += len;
-                (start - len, len)
-            })
-            .collect();
+        self.tensors = tensor_ranges(shapes);
         self.grad_dot_w = vec![0.0; self.tensors.len()];
+    }
+
+    /// Tensor `t`'s terms of the Polyak-type step's sums, once its average gradient `d` is
+    /// updated: `⟨g, x⟩` enters the tensor's average (`grad_dot_w`, which starts at the first
+    /// value when `first`), and `⟨x, d⟩`, the tensor's average and `norm` (its squared norm of
+    /// `d`, preconditioned or not) are added to `sums = [dot, γ, norm]`, each an `f32` sum as
+    /// in the reference.
+    #[allow(clippy::too_many_arguments)]
+    fn add_tensor(
+        &mut self,
+        sums: &mut [f32; 3],
+        t: usize,
+        (x, g, d): (&[f32], &[f32], &[f32]),
+        first: bool,
+        (b, w): (f32, f32),
+        norm: f32,
+    ) {
+        let xg = sum32(x.len(), |i| f64::from(x[i]) * f64::from(g[i]));
+        if first {
+            self.grad_dot_w[t] = xg;
+        }
+        self.grad_dot_w[t] = self.grad_dot_w[t] * b + w * xg;
+        sums[0] += sum32(x.len(), |i| f64::from(x[i]) * f64::from(d[i]));
+        sums[1] += self.grad_dot_w[t];
+        sums[2] += norm;
     }
 
     /// The Polyak-type step `τ` from the sums `⟨x, d⟩`, `γ = Σ grad_dot_w` and the squared
@@ -80,9 +95,7 @@ impl Model {
     #[allow(clippy::too_many_arguments)]
     fn polyak_step(
         &mut self,
-        dot: f32,
-        gamma: f32,
-        norm: f32,
+        [dot, gamma, norm]: [f32; 3],
         rho: f64,
         lr: f64,
         lambda: f64,
@@ -203,13 +216,7 @@ pub struct Momo {
 }
 
 impl Optimizer for Momo {
-    fn name(&self) -> &'static str {
-        MomoConfig::KIND
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(MomoConfig);
 
     fn set_param_shapes(&mut self, shapes: &[Vec<usize>]) {
         self.model.set_shapes(shapes);
@@ -220,16 +227,7 @@ impl Optimizer for Momo {
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
-        assert_eq!(
-            params.len(),
-            self.grad_avg.len(),
-            "parameter vector length changed"
-        );
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
+        step_lengths(params, grads, self.grad_avg.len());
         let cfg = &self.config;
         let lr = usable_lr(lr);
         let m = &mut self.model;
@@ -246,25 +244,22 @@ impl Optimizer for Momo {
         } else {
             1.0
         };
-        let (mut dot, mut gamma, mut norm) = (0.0f32, 0.0f32, 0.0f32);
-        for (t, &(start, len)) in m.tensors.iter().enumerate() {
+        let mut sums = [0.0f32; 3];
+        for t in 0..m.tensors.len() {
+            let (start, len) = m.tensors[t];
             let (x, g) = (&params[start..start + len], &grads[start..start + len]);
             let d = &mut self.grad_avg[start..start + len];
-            let xg = sum32(len, |i| f64::from(x[i]) * f64::from(g[i]));
             if first {
                 d.copy_from_slice(g);
-                m.grad_dot_w[t] = xg;
             }
             for (d, &g) in d.iter_mut().zip(g) {
                 *d = *d * b + w * g;
             }
-            m.grad_dot_w[t] = m.grad_dot_w[t] * b + w * xg;
-            dot += sum32(len, |i| f64::from(x[i]) * f64::from(d[i]));
-            gamma += m.grad_dot_w[t];
-            norm += sum32(len, |i| f64::from(d[i]) * f64::from(d[i]));
+            let norm = sum32(len, |i| f64::from(d[i]) * f64::from(d[i]));
+            m.add_tensor(&mut sums, t, (x, g, d), first, (b, w), norm);
         }
         let lambda = cfg.weight_decay;
-        let tau = m.polyak_step(dot, gamma, norm, rho, lr, lambda, cfg.use_fstar);
+        let tau = m.polyak_step(sums, rho, lr, lambda, cfg.use_fstar);
         let (neg_tau, one) = (-tau as f32, (1.0 + lr * lambda) as f32);
         for (x, &d) in params.iter_mut().zip(&self.grad_avg) {
             *x += neg_tau * d;
@@ -329,8 +324,7 @@ impl OptimizerConfig for MomoAdamConfig {
 
     fn validate(&self) -> Result<(), OptimError> {
         let c = Check(Self::KIND);
-        c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
-        c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
+        c.betas(&self.betas)?;
         c.field("eps", self.eps, NON_NEGATIVE)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
         c.field("lb", self.lb, FINITE)
@@ -373,13 +367,7 @@ pub struct MomoAdam {
 }
 
 impl Optimizer for MomoAdam {
-    fn name(&self) -> &'static str {
-        MomoAdamConfig::KIND
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(MomoAdamConfig);
 
     fn set_param_shapes(&mut self, shapes: &[Vec<usize>]) {
         self.model.set_shapes(shapes);
@@ -390,16 +378,7 @@ impl Optimizer for MomoAdam {
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
-        assert_eq!(
-            params.len(),
-            self.grad_avg.len(),
-            "parameter vector length changed"
-        );
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
+        step_lengths(params, grads, self.grad_avg.len());
         let cfg = &self.config;
         let lr = usable_lr(lr);
         let m = &mut self.model;
@@ -409,26 +388,24 @@ impl Optimizer for MomoAdam {
         let bc2 = (1.0 - beta2.powf(m.k as f64)) as f32;
         let (b1, w1) = (beta1 as f32, (1.0 - beta1) as f32);
         let (b2, w2, eps) = (beta2 as f32, (1.0 - beta2) as f32, cfg.eps as f32);
-        let (mut dot, mut gamma, mut norm) = (0.0f32, 0.0f32, 0.0f32);
-        for (t, &(start, len)) in m.tensors.iter().enumerate() {
+        let mut sums = [0.0f32; 3];
+        for t in 0..m.tensors.len() {
+            let (start, len) = m.tensors[t];
             let (x, g) = (&params[start..start + len], &grads[start..start + len]);
             let d = &mut self.grad_avg[start..start + len];
             let v = &mut self.grad_avg_sq[start..start + len];
             let dk = &mut self.denom[start..start + len];
-            let xg = sum32(len, |i| f64::from(x[i]) * f64::from(g[i]));
             for (((d, v), dk), &g) in d.iter_mut().zip(v.iter_mut()).zip(dk.iter_mut()).zip(g) {
                 *d = *d * b1 + w1 * g;
                 *v = *v * b2 + (w2 * g) * g;
                 *dk = (*v / bc2).sqrt() + eps;
             }
-            m.grad_dot_w[t] = m.grad_dot_w[t] * b1 + w1 * xg;
-            dot += sum32(len, |i| f64::from(x[i]) * f64::from(d[i]));
-            gamma += m.grad_dot_w[t];
-            norm += sum32(len, |i| f64::from(d[i]) * f64::from(d[i] / dk[i]));
+            let norm = sum32(len, |i| f64::from(d[i]) * f64::from(d[i] / dk[i]));
+            m.add_tensor(&mut sums, t, (x, g, d), false, (b1, w1), norm);
         }
         m.loss_avg = w1 * m.loss + b1 * m.loss_avg;
         let lambda = cfg.weight_decay;
-        let tau = m.polyak_step(dot, gamma, norm, bc1, lr, lambda, cfg.use_fstar);
+        let tau = m.polyak_step(sums, bc1, lr, lambda, cfg.use_fstar);
         let neg_tau = -tau as f32;
         let (shrink, divide) = ((1.0 - lambda * lr) as f32, (1.0 + lambda * lr) as f32);
         for ((x, &d), &dk) in params.iter_mut().zip(&self.grad_avg).zip(&self.denom) {

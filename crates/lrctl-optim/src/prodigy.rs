@@ -2,11 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL};
+use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL, step_lengths};
 use crate::dadapt::growth_factor;
-use crate::moments::{bias_correction, const_bool, simd, usable_lr};
+use crate::moments::{const_bool, simd, step_size_correction, usable_lr, with_l2};
 use crate::reduce::{BLOCK, LANES, Lanes};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Configuration of [`Prodigy`] (`kind = "prodigy"`). Defaults are those of `prodigyopt`
 /// 1.1.2; lrctl's paper setup sets `betas = [0.9, 0.99]`.
@@ -73,19 +73,13 @@ impl OptimizerConfig for ProdigyConfig {
     /// Checks every field's range.
     fn validate(&self) -> Result<(), OptimError> {
         let c = Check(Self::KIND);
-        c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
-        c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
-        if let Some(b3) = self.beta3 {
-            c.field("beta3", b3, UNIT_INTERVAL)?;
-        }
+        c.betas(&self.betas)?;
+        c.optional("beta3", self.beta3, UNIT_INTERVAL)?;
         c.field("eps", self.eps, POSITIVE)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
         c.field("d0", self.d0, POSITIVE)?;
         c.field("d_coef", self.d_coef, POSITIVE)?;
-        if let Some(g) = self.growth_rate {
-            c.field("growth_rate", g, GROWTH_RATE)?;
-        }
-        Ok(())
+        c.optional("growth_rate", self.growth_rate, GROWTH_RATE)
     }
 
     /// Validates and builds the optimizer for `n_params` parameters.
@@ -183,13 +177,7 @@ impl Prodigy {
 }
 
 impl Optimizer for Prodigy {
-    fn name(&self) -> &'static str {
-        "prodigy"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(ProdigyConfig);
 
     fn d_estimate(&self) -> Option<f64> {
         Some(self.d)
@@ -197,16 +185,7 @@ impl Optimizer for Prodigy {
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
-        assert_eq!(
-            params.len(),
-            self.x0.len(),
-            "parameter vector length changed"
-        );
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
+        step_lengths(params, grads, self.x0.len());
         if !self.started {
             self.x0.copy_from_slice(params);
             self.started = true;
@@ -217,12 +196,7 @@ impl Optimizer for Prodigy {
         }
         let [beta1, beta2] = cfg.betas;
         let beta3 = cfg.beta3.unwrap_or_else(|| beta2.sqrt());
-        let k = self.k + 1;
-        let bias_correction = if cfg.bias_correction {
-            bias_correction(beta2, k).sqrt() / bias_correction(beta1, k)
-        } else {
-            1.0
-        };
+        let bias_correction = step_size_correction(cfg.betas, self.k + 1, cfg.bias_correction);
         let d = self.d;
         let dlr = d * lr * bias_correction;
         let coupled = if cfg.decouple { 0.0 } else { cfg.weight_decay };
@@ -341,7 +315,7 @@ impl ProdigyKernel {
     /// The gradient with coupled decay, from the parameters before this step's update.
     #[inline(always)]
     fn grad<const L2: bool>(&self, g: f32, x: f32) -> f32 {
-        if L2 { g + self.l2 * x } else { g }
+        with_l2::<L2>(self.l2, g, x)
     }
 
     /// Pass 1 (reads `g`, `x`, `x_0`, `s`; writes `s`): `s ← β3 s + s_weight · g` and returns
@@ -457,7 +431,7 @@ impl ProdigyKernel {
 mod tests {
     use super::*;
     use crate::dadapt::decay_decoupled;
-    use crate::moments::{adam_denominator, addcdiv, ema, ema_sq, l2_gradient};
+    use crate::moments::{adam_denominator, addcdiv, bias_correction, ema, ema_sq, l2_gradient};
     use crate::test_support::{assert_fused_matches_reference, sequential_sum};
 
     /// Prodigy as one whole-vector operation after another (the `prodigyopt` step's sequence

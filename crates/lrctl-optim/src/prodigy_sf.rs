@@ -3,13 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, POSITIVE, Rule, UNIT_INTERVAL};
+use crate::averaging::{EvalSwitch, Rectification, average_from_y, averaging_coefficient};
+use crate::check::{Check, NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, UNIT_INTERVAL};
 use crate::moments::{bf16, lerp, usable_lr};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
-
-/// In `(0, 1)`: `betas[0]` interpolates between the average and `z`, and evaluating divides
-/// by it.
-const OPEN_UNIT_INTERVAL: Rule = (|x| x > 0.0 && x < 1.0, "must be in (0, 1)");
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// The reference estimates `d` from every 11th coordinate of each tensor (`slice_p = 11`).
 const SLICE: usize = 11;
@@ -182,8 +179,7 @@ impl OptimizerConfig for ProdigyScheduleFreeConfig {
             z: Vec::new(),
             p0: Vec::new(),
             s: Vec::new(),
-            saved_y: Vec::new(),
-            eval_mode: false,
+            eval: EvalSwitch::default(),
             scratch: Vec::new(),
             mask: Vec::new(),
         };
@@ -402,8 +398,7 @@ pub struct ProdigyScheduleFree {
     /// Prodigy's `s` on the sampled coordinates, bfloat16 values.
     s: Vec<f32>,
     /// The training point `y` while the parameters hold `x`.
-    saved_y: Vec<f32>,
-    eval_mode: bool,
+    eval: EvalSwitch,
     scratch: Vec<f32>,
     mask: Vec<f32>,
 }
@@ -466,10 +461,7 @@ impl ProdigyScheduleFree {
     }
 
     fn switch_to_train(&mut self, params: &mut [f32]) {
-        if self.eval_mode {
-            params.copy_from_slice(&self.saved_y);
-            self.eval_mode = false;
-        }
+        self.eval.enter_train(params);
     }
 
     /// The step of one tensor (everything but the end-of-step `d` update).
@@ -664,17 +656,8 @@ fn apply_decay_at_y(y: &mut [f32], z: &mut [f32], y_old: &[f32], decay: f64, xy_
 /// RAdam's rectification at step `k`: `(rect, β2 debiased, ρ_k)`, as the reference's
 /// `get_bias_correction`.
 fn rectification(beta2: f64, k: u64) -> (f64, f64, f64) {
-    let beta2_t = beta2.powf(k as f64);
-    let bias_correction2 = 1.0 - beta2_t;
-    let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
-    let rho_t = rho_inf - 2.0 * k as f64 * beta2_t / bias_correction2;
-    let rect = if rho_t > 4.0 {
-        ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-            .sqrt()
-    } else {
-        0.0
-    };
-    (rect, 1.0 - (1.0 - beta2) / bias_correction2, rho_t)
+    let r = Rectification::new(beta2, k);
+    (r.rect, 1.0 - (1.0 - beta2) / r.bias_correction2, r.rho_t)
 }
 
 /// Python's `statistics.harmonic_mean` of positive values.
@@ -684,13 +667,7 @@ fn harmonic_mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
 }
 
 impl Optimizer for ProdigyScheduleFree {
-    fn name(&self) -> &'static str {
-        ProdigyScheduleFreeConfig::KIND
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(ProdigyScheduleFreeConfig);
 
     fn set_param_shapes(&mut self, shapes: &[Vec<usize>]) {
         // The layout is fixed once the state exists.
@@ -700,16 +677,12 @@ impl Optimizer for ProdigyScheduleFree {
     }
 
     fn prepare_eval(&mut self, params: &mut [f32]) {
-        if self.eval_mode || !self.started {
+        if !self.started {
             return;
         }
-        self.saved_y.clear();
-        self.saved_y.extend_from_slice(params);
-        let w = (1.0 - 1.0 / self.config.betas[0]) as f32;
-        for (x, &z) in params.iter_mut().zip(&self.z) {
-            *x = lerp(*x, z, w);
-        }
-        self.eval_mode = true;
+        let (z, beta1) = (&self.z, self.config.betas[0]);
+        self.eval
+            .enter_eval(params, |y| average_from_y(y, z, beta1));
     }
 
     fn prepare_train(&mut self, params: &mut [f32]) {
@@ -764,11 +737,7 @@ impl Optimizer for ProdigyScheduleFree {
                 }
                 let weight = dlr * dlr;
                 let weight_sum = g.weight_sum + weight;
-                let mut ckp1 = if weight_sum != 0.0 {
-                    weight / weight_sum
-                } else {
-                    0.0
-                };
+                let mut ckp1 = averaging_coefficient(weight, weight_sum);
                 if cfg.schedulefree_c > 0.0 {
                     ckp1 = (ckp1 * (1.0 - beta1) * cfg.schedulefree_c).min(1.0);
                 }

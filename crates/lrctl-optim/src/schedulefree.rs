@@ -15,25 +15,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, POSITIVE, Rule, UNIT_INTERVAL};
+use crate::averaging::AveragingWeights;
+use crate::check::{Check, NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, step_lengths};
 use crate::moments::{add_scaled, ema_sq, scale, usable_lr};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
-
-/// In `(0, 1)`: Schedule-Free SGD's interpolation needs some momentum and some of `z`.
-const OPEN_UNIT_INTERVAL: Rule = (|x| x > 0.0 && x < 1.0, "must be in (0, 1)");
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// The averaging and warm-up state both variants share, and the train/eval switch.
 #[derive(Debug, Clone)]
 struct Averaging {
     warmup_steps: u64,
-    r: f64,
-    weight_lr_power: f64,
     /// Steps taken so far (`k` of the reference, 0-based at the first step).
     k: u64,
-    /// Largest warmed-up learning rate seen (`lr_max`, starts at −1 as in the reference).
-    lr_max: f64,
-    /// Sum of the averaging weights so far.
-    weight_sum: f64,
+    /// The averaging weights (`lr_max` of the warmed-up learning rates, starting at −1 as in
+    /// the reference).
+    weights: AveragingWeights,
     /// The base sequence `z` (empty before the first step).
     z: Vec<f32>,
     /// The averaged sequence `x` while training; `y` (the training point) while evaluating.
@@ -46,11 +41,8 @@ impl Averaging {
     fn new(warmup_steps: u64, r: f64, weight_lr_power: f64) -> Self {
         Self {
             warmup_steps,
-            r,
-            weight_lr_power,
             k: 0,
-            lr_max: -1.0,
-            weight_sum: 0.0,
+            weights: AveragingWeights::new(r, weight_lr_power, -1.0),
             z: Vec::new(),
             x: Vec::new(),
             eval_mode: false,
@@ -60,21 +52,12 @@ impl Averaging {
     /// Starts a step: switches back to `y` if needed, initialises `z = x = y` at the first
     /// step, and returns the warmed-up learning rate and the averaging coefficient `c_{k+1}`.
     fn begin(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> (f64, f64) {
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
         self.switch_to_train(params);
         if self.z.is_empty() {
             self.z.extend_from_slice(params);
             self.x.extend_from_slice(params);
         }
-        assert_eq!(
-            self.z.len(),
-            params.len(),
-            "parameter vector length changed"
-        );
+        step_lengths(params, grads, self.z.len());
         let k = self.k;
         let warmup = if k < self.warmup_steps {
             (k + 1) as f64 / self.warmup_steps as f64
@@ -82,16 +65,7 @@ impl Averaging {
             1.0
         };
         let lr = usable_lr(lr) * warmup;
-        self.lr_max = self.lr_max.max(lr);
-        let weight = ((k + 1) as f64).powf(self.r) * self.lr_max.powf(self.weight_lr_power);
-        self.weight_sum += weight;
-        // The reference catches the ZeroDivisionError of 0/0 (lr 0 so far) and uses 0.
-        let ckp1 = if self.weight_sum == 0.0 {
-            0.0
-        } else {
-            weight / self.weight_sum
-        };
-        (lr, ckp1)
+        (lr, self.weights.next(k + 1, lr))
     }
 
     /// Ends a step: `x ← (1 − c)·x + c·z`, then `y ← β·x + (1 − β)·z` written into `params`.
@@ -178,8 +152,7 @@ impl OptimizerConfig for ScheduleFreeSgdConfig {
         let c = Check(Self::KIND);
         c.field("momentum", self.momentum, OPEN_UNIT_INTERVAL)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
-        c.field("r", self.r, NON_NEGATIVE)?;
-        c.field("weight_lr_power", self.weight_lr_power, NON_NEGATIVE)
+        c.averaging(self.r, self.weight_lr_power)
     }
 
     /// Validates and builds the optimizer (state is allocated at the first step).
@@ -226,13 +199,7 @@ pub struct ScheduleFreeSgd {
 }
 
 impl Optimizer for ScheduleFreeSgd {
-    fn name(&self) -> &'static str {
-        "schedulefree-sgd"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(ScheduleFreeSgdConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let (lr, ckp1) = self.avg.begin(params, grads, lr);
@@ -318,12 +285,10 @@ impl OptimizerConfig for ScheduleFreeAdamWConfig {
     /// Checks every field's range.
     fn validate(&self) -> Result<(), OptimError> {
         let c = Check(Self::KIND);
-        c.field("betas[0]", self.betas[0], UNIT_INTERVAL)?;
-        c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
+        c.betas(&self.betas)?;
         c.field("eps", self.eps, POSITIVE)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
-        c.field("r", self.r, NON_NEGATIVE)?;
-        c.field("weight_lr_power", self.weight_lr_power, NON_NEGATIVE)
+        c.averaging(self.r, self.weight_lr_power)
     }
 
     /// Validates and builds the optimizer (state is allocated at the first step).
@@ -369,13 +334,7 @@ pub struct ScheduleFreeAdamW {
 }
 
 impl Optimizer for ScheduleFreeAdamW {
-    fn name(&self) -> &'static str {
-        "schedulefree-adamw"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(ScheduleFreeAdamWConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let (lr, ckp1) = self.avg.begin(params, grads, lr);

@@ -3,13 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, NON_NEGATIVE, POSITIVE, Rule, UNIT_INTERVAL};
+use crate::averaging::{AveragingWeights, EvalSwitch, Rectification, average_from_y};
+use crate::check::step_lengths;
+use crate::check::{Check, NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, UNIT_INTERVAL};
 use crate::moments::{lerp, usable_lr};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
-
-/// In `(0, 1)`: `betas[0]` interpolates between the average and `z`, and evaluating divides
-/// by it.
-const OPEN_UNIT_INTERVAL: Rule = (|x| x > 0.0 && x < 1.0, "must be in (0, 1)");
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Configuration of [`ScheduleFreeRAdam`] (`kind = "schedulefree-radam"`). Defaults are those
 /// of `schedulefree` 1.4.1 `RAdamScheduleFree` (whose `lr` default, 0.0025, is the
@@ -73,8 +71,7 @@ impl OptimizerConfig for ScheduleFreeRAdamConfig {
         c.field("betas[1]", self.betas[1], UNIT_INTERVAL)?;
         c.field("eps", self.eps, POSITIVE)?;
         c.field("weight_decay", self.weight_decay, NON_NEGATIVE)?;
-        c.field("r", self.r, NON_NEGATIVE)?;
-        c.field("weight_lr_power", self.weight_lr_power, NON_NEGATIVE)
+        c.averaging(self.r, self.weight_lr_power)
     }
 
     fn build(&self, _n_params: usize) -> Result<ScheduleFreeRAdam, OptimError> {
@@ -82,12 +79,10 @@ impl OptimizerConfig for ScheduleFreeRAdamConfig {
         Ok(ScheduleFreeRAdam {
             config: self.clone(),
             k: 0,
-            lr_max: -1.0,
-            weight_sum: 0.0,
+            weights: AveragingWeights::new(self.r, self.weight_lr_power, -1.0),
             z: Vec::new(),
             exp_avg_sq: Vec::new(),
-            saved_y: Vec::new(),
-            eval_mode: false,
+            eval: EvalSwitch::default(),
         })
     }
 }
@@ -124,85 +119,51 @@ pub struct ScheduleFreeRAdam {
     config: ScheduleFreeRAdamConfig,
     /// Steps taken.
     k: u64,
-    lr_max: f64,
-    weight_sum: f64,
+    weights: AveragingWeights,
     z: Vec<f32>,
     exp_avg_sq: Vec<f32>,
     /// The training point `y` while the parameters hold `x`.
-    saved_y: Vec<f32>,
-    eval_mode: bool,
+    eval: EvalSwitch,
 }
 
 impl Optimizer for ScheduleFreeRAdam {
-    fn name(&self) -> &'static str {
-        ScheduleFreeRAdamConfig::KIND
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(ScheduleFreeRAdamConfig);
 
     fn prepare_eval(&mut self, params: &mut [f32]) {
-        if self.eval_mode || self.z.is_empty() {
+        if self.z.is_empty() {
             return;
         }
-        self.saved_y.clear();
-        self.saved_y.extend_from_slice(params);
-        let w = (1.0 - 1.0 / self.config.betas[0]) as f32;
-        for (x, &z) in params.iter_mut().zip(&self.z) {
-            *x = lerp(*x, z, w);
-        }
-        self.eval_mode = true;
+        let (z, beta1) = (&self.z, self.config.betas[0]);
+        self.eval
+            .enter_eval(params, |y| average_from_y(y, z, beta1));
     }
 
     fn prepare_train(&mut self, params: &mut [f32]) {
-        if self.eval_mode {
-            params.copy_from_slice(&self.saved_y);
-            self.eval_mode = false;
-        }
+        self.eval.enter_train(params);
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
         self.prepare_train(params);
         if self.z.is_empty() {
             self.z = params.to_vec();
             self.exp_avg_sq = vec![0.0; params.len()];
         }
-        assert_eq!(
-            self.z.len(),
-            params.len(),
-            "parameter vector length changed"
-        );
+        step_lengths(params, grads, self.z.len());
         let cfg = &self.config;
         let [beta1, beta2] = cfg.betas;
         let step = self.k + 1;
-        let beta2_t = beta2.powf(step as f64);
-        let bias_correction2 = 1.0 - beta2_t;
-        let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
-        let rho_t = rho_inf - 2.0 * step as f64 * beta2_t / bias_correction2;
-        let adam = rho_t > 4.0;
+        let rectification = Rectification::new(beta2, step);
+        let bias_correction2 = rectification.bias_correction2;
+        let adam = rectification.rho_t > 4.0;
         let rect = if adam {
-            ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-                .sqrt()
+            rectification.rect
         } else if cfg.silent_sgd_phase {
             0.0
         } else {
             1.0
         };
         let lr = usable_lr(lr) * rect;
-        self.lr_max = self.lr_max.max(lr);
-        let weight = (step as f64).powf(cfg.r) * self.lr_max.powf(cfg.weight_lr_power);
-        self.weight_sum += weight;
-        let ckp1 = if self.weight_sum == 0.0 {
-            0.0
-        } else {
-            weight / self.weight_sum
-        };
+        let ckp1 = self.weights.next(step, lr);
         let adaptive_y_lr = (lr * (beta1 * (1.0 - ckp1) - 1.0)) as f32;
         let (b2, w2) = (beta2 as f32, (1.0 - beta2) as f32);
         let (bc2, eps, wd) = (

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::averaging::{AveragingWeights, EvalSwitch};
+use crate::check::step_lengths;
 use crate::check::{Check, NON_NEGATIVE, UNIT_INTERVAL};
 use crate::moments::{lerp, usable_lr};
 use crate::{OptimError, Optimizer, OptimizerConfig, OptimizerSpec, StepInfo};
@@ -78,8 +80,7 @@ impl OptimizerConfig for ScheduleFreeWrapperConfig {
         let c = Check(Self::KIND);
         c.field("momentum", self.momentum, UNIT_INTERVAL)?;
         c.field("weight_decay_at_y", self.weight_decay_at_y, NON_NEGATIVE)?;
-        c.field("r", self.r, NON_NEGATIVE)?;
-        c.field("weight_lr_power", self.weight_lr_power, NON_NEGATIVE)
+        c.averaging(self.r, self.weight_lr_power)
     }
 
     fn build(&self, n_params: usize) -> Result<ScheduleFreeWrapper, OptimError> {
@@ -88,15 +89,11 @@ impl OptimizerConfig for ScheduleFreeWrapperConfig {
             base: self.base.build(n_params)?,
             momentum: self.momentum,
             weight_decay_at_y: self.weight_decay_at_y,
-            r: self.r,
-            weight_lr_power: self.weight_lr_power,
             k: 0,
-            lr_max: 0.0,
-            weight_sum: 0.0,
+            weights: AveragingWeights::new(self.r, self.weight_lr_power, 0.0),
             z: Vec::new(),
             x: Vec::new(),
-            saved_y: Vec::new(),
-            eval_mode: false,
+            eval: EvalSwitch::default(),
         })
     }
 }
@@ -131,16 +128,12 @@ pub struct ScheduleFreeWrapper {
     base: Box<dyn Optimizer>,
     momentum: f64,
     weight_decay_at_y: f64,
-    r: f64,
-    weight_lr_power: f64,
     k: u64,
-    lr_max: f64,
-    weight_sum: f64,
+    weights: AveragingWeights,
     z: Vec<f32>,
     x: Vec<f32>,
     /// The training point `y` while the parameters hold `x`.
-    saved_y: Vec<f32>,
-    eval_mode: bool,
+    eval: EvalSwitch,
 }
 
 impl std::fmt::Debug for ScheduleFreeWrapper {
@@ -163,15 +156,11 @@ impl Optimizer for ScheduleFreeWrapper {
             base: self.base.snapshot()?,
             momentum: self.momentum,
             weight_decay_at_y: self.weight_decay_at_y,
-            r: self.r,
-            weight_lr_power: self.weight_lr_power,
             k: self.k,
-            lr_max: self.lr_max,
-            weight_sum: self.weight_sum,
+            weights: self.weights.clone(),
             z: self.z.clone(),
             x: self.x.clone(),
-            saved_y: self.saved_y.clone(),
-            eval_mode: self.eval_mode,
+            eval: self.eval.clone(),
         }))
     }
 
@@ -184,38 +173,24 @@ impl Optimizer for ScheduleFreeWrapper {
     }
 
     fn prepare_eval(&mut self, params: &mut [f32]) {
-        if self.eval_mode || self.x.is_empty() {
+        if self.x.is_empty() {
             return;
         }
-        self.saved_y.clear();
-        self.saved_y.extend_from_slice(params);
-        params.copy_from_slice(&self.x);
-        self.eval_mode = true;
+        let x = &self.x;
+        self.eval.enter_eval(params, |y| y.copy_from_slice(x));
     }
 
     fn prepare_train(&mut self, params: &mut [f32]) {
-        if self.eval_mode {
-            params.copy_from_slice(&self.saved_y);
-            self.eval_mode = false;
-        }
+        self.eval.enter_train(params);
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
-        assert_eq!(
-            grads.len(),
-            params.len(),
-            "gradient length != parameter length"
-        );
         self.prepare_train(params);
         if self.z.is_empty() {
             self.z = params.to_vec();
             self.x = params.to_vec();
         }
-        assert_eq!(
-            self.z.len(),
-            params.len(),
-            "parameter vector length changed"
-        );
+        step_lengths(params, grads, self.z.len());
         let lr = usable_lr(lr);
         if self.weight_decay_at_y != 0.0 {
             let c = (lr * self.weight_decay_at_y) as f32;
@@ -225,14 +200,7 @@ impl Optimizer for ScheduleFreeWrapper {
         }
         let base = self.base.step(&mut self.z, grads, lr);
         let lr_d = lr * self.base.d_estimate().unwrap_or(1.0);
-        self.lr_max = self.lr_max.max(lr_d);
-        let weight = ((self.k + 1) as f64).powf(self.r) * self.lr_max.powf(self.weight_lr_power);
-        self.weight_sum += weight;
-        let ckp1 = if self.weight_sum == 0.0 {
-            0.0
-        } else {
-            weight / self.weight_sum
-        };
+        let ckp1 = self.weights.next(self.k + 1, lr_d);
         let (c, to_z) = (ckp1 as f32, (1.0 - self.momentum) as f32);
         for ((y, x), &z) in params.iter_mut().zip(self.x.iter_mut()).zip(&self.z) {
             *x = lerp(*x, z, c);

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, NON_NEGATIVE, Rule, UNIT_INTERVAL};
 use crate::moments::{add_scaled, ema, l2_gradient, usable_lr};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo};
+use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// In `[0, 1]`.
 const CLOSED_UNIT_INTERVAL: Rule = (|x| (0.0..=1.0).contains(&x), "must be in [0, 1]");
@@ -121,13 +121,7 @@ pub struct Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn name(&self) -> &'static str {
-        "sgd"
-    }
-
-    fn snapshot(&self) -> Option<Box<dyn Optimizer>> {
-        Some(Box::new(self.clone()))
-    }
+    name_and_snapshot!(SgdConfig);
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         assert_eq!(
