@@ -330,3 +330,14 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// A tuning or meta-training objective by name, or the list of names.
+pub(crate) fn parse_objective(s: &str) -> Result<lrctl_tune::Objective, String> {
+    s.parse::<lrctl_tune::Objective>().map_err(|_| {
+        let known: Vec<&str> = lrctl_tune::Objective::ALL
+            .iter()
+            .map(|o| o.name())
+            .collect();
+        format!("unknown objective; use one of {}", known.join(", "))
+    })
+}

@@ -63,7 +63,7 @@ pub struct MetaTrainArgs {
     #[arg(long, default_value_t = 10.0)]
     max_factor: f64,
     /// What a run is scored on: final-train-loss, mean-train-loss, valid-loss, valid-metric.
-    #[arg(long, default_value = "final-train-loss", value_parser = parse_objective)]
+    #[arg(long, default_value = "final-train-loss", value_parser = crate::commands::parse_objective)]
     objective: Objective,
     /// Seeds the evolution strategy.
     #[arg(long = "tuning-seed", default_value_t = 0, value_name = "SEED")]
@@ -88,13 +88,6 @@ pub struct MetaTrainArgs {
     set: crate::commands::SetArgs,
     #[command(flatten)]
     data_args: DataArgs,
-}
-
-fn parse_objective(s: &str) -> Result<Objective, String> {
-    s.parse::<Objective>().map_err(|_| {
-        let known: Vec<&str> = Objective::ALL.iter().map(|o| o.name()).collect();
-        format!("unknown objective; use one of {}", known.join(", "))
-    })
 }
 
 /// `FILE.json` → `FILE.<ext>`.

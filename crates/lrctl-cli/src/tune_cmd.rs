@@ -58,7 +58,7 @@ pub struct TuneArgs {
     /// What a trial is scored on (lower is better): final-train-loss (the paper's),
     /// mean-train-loss, valid-loss or valid-metric (1 − validation accuracy, or bits per byte
     /// for language models).
-    #[arg(long, default_value = "valid-metric", value_parser = parse_objective)]
+    #[arg(long, default_value = "valid-metric", value_parser = crate::commands::parse_objective)]
     objective: Objective,
     /// Score of a trial that diverged or failed.
     #[arg(long, default_value_t = lrctl_tune::DEFAULT_WORST_SCORE, value_name = "X")]
@@ -108,13 +108,6 @@ pub struct TuneArgs {
     set: crate::commands::SetArgs,
     #[command(flatten)]
     data_args: DataArgs,
-}
-
-fn parse_objective(s: &str) -> Result<Objective, String> {
-    s.parse::<Objective>().map_err(|_| {
-        let known: Vec<&str> = Objective::ALL.iter().map(|o| o.name()).collect();
-        format!("unknown objective; use one of {}", known.join(", "))
-    })
 }
 
 /// Runs `lrctl tune`.

@@ -34,7 +34,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::{ActionMap, ActionMode, Policy, PolicyController, Steering};
+use super::policy::{
+    ActionMap, ActionMode, Policy, PolicyController, Steering, check_steering, check_version, one,
+    ten,
+};
 use crate::check::Ctx;
 use crate::observe::{OBSERVATION_LEN, OBSERVATION_NAMES, OBSERVATION_VERSION};
 use crate::spec::OnlineConfig;
@@ -262,14 +265,6 @@ pub enum PolicyWeights {
     Inline(Box<PolicyNet>),
 }
 
-fn one() -> u64 {
-    1
-}
-
-fn ten() -> f64 {
-    10.0
-}
-
 /// `kind = "learned"`: a [`PolicyNet`] scaling a base controller's rate every `interval` steps.
 ///
 /// ```toml
@@ -330,29 +325,14 @@ impl LearnedConfig {
                 (**net).clone()
             }
         };
-        ctx.at_least_one("interval", self.interval)?;
-        if !(self.max_factor.is_finite() && self.max_factor > 1.0) {
-            return Err(ctx.invalid(
-                "max_factor",
-                format!("must be a finite number > 1, got {}", self.max_factor),
-            ));
-        }
-        let lr_min = ctx.non_negative("lr_min", self.lr_min)?;
-        let lr_max = match self.lr_max {
-            Some(m) if m.is_nan() || m < lr_min => {
-                return Err(ctx.invalid(
-                    "lr_max",
-                    format!("must be a number >= lr_min ({lr_min}), got {m}"),
-                ));
-            }
-            Some(m) => m,
-            None => f64::INFINITY,
-        };
-        if let Some(v) = &self.version
-            && v.chars().any(char::is_control)
-        {
-            return Err(ctx.invalid("version", "holds control characters"));
-        }
+        let (lr_min, lr_max) = check_steering(
+            ctx,
+            self.interval,
+            self.max_factor,
+            self.lr_min,
+            self.lr_max.unwrap_or(f64::INFINITY),
+        )?;
+        check_version(ctx, &self.version)?;
         let map = ActionMap {
             mode: ActionMode::LogMultiplier,
             max_factor: self.max_factor,

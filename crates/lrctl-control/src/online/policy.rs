@@ -262,12 +262,48 @@ impl Controller for PolicyController {
     }
 }
 
-fn one() -> u64 {
+pub(super) fn one() -> u64 {
     1
 }
 
-fn ten() -> f64 {
+pub(super) fn ten() -> f64 {
     10.0
+}
+
+/// The checks every steering configuration shares: `interval` >= 1, `max_factor` > 1,
+/// 0 <= `lr_min` <= `lr_max`. Returns (`lr_min`, `lr_max`).
+pub(super) fn check_steering(
+    ctx: &Ctx,
+    interval: u64,
+    max_factor: f64,
+    lr_min: f64,
+    lr_max: f64,
+) -> Result<(f64, f64), ControlError> {
+    ctx.at_least_one("interval", interval)?;
+    if !(max_factor.is_finite() && max_factor > 1.0) {
+        return Err(ctx.invalid(
+            "max_factor",
+            format!("must be a finite number > 1, got {max_factor}"),
+        ));
+    }
+    let lr_min = ctx.non_negative("lr_min", lr_min)?;
+    if lr_max.is_nan() || lr_max < lr_min {
+        return Err(ctx.invalid(
+            "lr_max",
+            format!("must be a number >= lr_min ({lr_min}), got {lr_max}"),
+        ));
+    }
+    Ok((lr_min, lr_max))
+}
+
+/// A `version` tag goes into cell configurations and reports: no control characters.
+pub(super) fn check_version(ctx: &Ctx, version: &Option<String>) -> Result<(), ControlError> {
+    match version {
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(ctx.invalid("version", "holds control characters"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `kind = "policy"`: [`PolicyController`] with a Python policy.
@@ -338,25 +374,17 @@ impl PolicyConfig {
         if self.policy.chars().any(char::is_control) {
             return Err(ctx.invalid("policy", "holds control characters"));
         }
-        ctx.at_least_one("interval", self.interval)?;
-        if !(self.max_factor.is_finite() && self.max_factor > 1.0) {
-            return Err(ctx.invalid(
-                "max_factor",
-                format!("must be a finite number > 1, got {}", self.max_factor),
-            ));
-        }
-        let lr_min = ctx.non_negative("lr_min", self.lr_min)?;
-        let lr_max = match (self.lr_max, self.action) {
-            (Some(m), _) if m.is_nan() || m < lr_min => {
-                return Err(ctx.invalid(
-                    "lr_max",
-                    format!("must be a number >= lr_min ({lr_min}), got {m}"),
-                ));
-            }
-            (Some(m), _) => m,
-            (None, ActionMode::Absolute) => 1.0_f64.max(lr_min),
-            (None, ActionMode::LogMultiplier) => f64::INFINITY,
+        let default_max = match self.action {
+            ActionMode::Absolute => 1.0_f64.max(self.lr_min),
+            ActionMode::LogMultiplier => f64::INFINITY,
         };
+        let (lr_min, lr_max) = check_steering(
+            ctx,
+            self.interval,
+            self.max_factor,
+            self.lr_min,
+            self.lr_max.unwrap_or(default_max),
+        )?;
         if self.action == ActionMode::LogMultiplier && self.base.is_none() {
             return Err(ctx.invalid(
                 "base",
@@ -364,11 +392,7 @@ impl PolicyConfig {
                  rate the policy scales, e.g. base = { kind = \"constant\", lr = 0.001 })",
             ));
         }
-        if let Some(v) = &self.version
-            && v.chars().any(char::is_control)
-        {
-            return Err(ctx.invalid("version", "holds control characters"));
-        }
+        check_version(ctx, &self.version)?;
         Ok(ActionMap {
             mode: self.action,
             max_factor: self.max_factor,
