@@ -204,27 +204,17 @@ fn resmlp_tasks() -> Vec<TaskSpec> {
             blocks: 2,
         })
     };
-    let letter = TaskSpec {
-        name: "resmlp/letter".into(),
-        description: "Residual MLP (dim 128, 2 pre-norm blocks of 256) on LIBSVM letter \
-                      (15000 × 16, 26 classes, official test file), 20 epochs"
-            .into(),
-        data: DataSpec::Libsvm {
+    let letter = rows(
+        "resmlp/letter",
+        DataSpec::Libsvm {
             name: "letter".into(),
             path: None,
         },
-        model: model(128),
-        width: 1,
-        depth: 1,
-        batch_size: 64,
-        budget: Budget::Epochs(20.0),
-        evals: 10,
-        curve_points: 100,
-        eval_max_examples: 4096,
-        normalization: Normalization::Standardize,
-        holdout: Holdout::default(),
-        data_sha256: None,
-    };
+        "Residual MLP (dim 128, 2 pre-norm blocks of 256) on LIBSVM letter (15000 × 16, 26 \
+         classes, official test file), 20 epochs",
+        model(128),
+        Budget::Epochs(20.0),
+    );
     vec![
         embedded(
             "resmlp/digits",
@@ -305,12 +295,24 @@ fn embedded(
     model: ModelSpec,
     budget: Budget,
 ) -> TaskSpec {
+    let data = DataSpec::Embedded {
+        name: dataset.into(),
+    };
+    rows(name, data, description, model, budget)
+}
+
+/// A task on rows of features, standardised, batch 64, with the usual evaluation settings.
+fn rows(
+    name: &str,
+    data: DataSpec,
+    description: &str,
+    model: ModelSpec,
+    budget: Budget,
+) -> TaskSpec {
     TaskSpec {
         name: name.into(),
         description: description.into(),
-        data: DataSpec::Embedded {
-            name: dataset.into(),
-        },
+        data,
         model,
         width: 1,
         depth: 1,

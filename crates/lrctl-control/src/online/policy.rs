@@ -512,6 +512,19 @@ mod tests {
         o
     }
 
+    /// [`obs`] with a validation result (loss 0.7) arriving at step 4.
+    fn obs_eval_at_4(step: u64) -> Observation {
+        let mut o = obs(step);
+        if step == 4 {
+            o.eval = Some(EvalObservation {
+                step: 4,
+                loss: 0.7,
+                metric: None,
+            });
+        }
+        o
+    }
+
     fn constant(lr: f64) -> Box<dyn Controller> {
         ControllerSpec::Constant(crate::schedules::ConstantConfig { lr: Some(lr) })
             .build()
@@ -560,15 +573,7 @@ mod tests {
             env_vectors.push(env.vector(3 * k as u64, 100).to_vec());
             env.set_action(*a);
             for s in 3 * k as u64..3 * (k as u64 + 1) {
-                let mut o = obs(s);
-                if s == 4 {
-                    o.eval = Some(EvalObservation {
-                        step: 4,
-                        loss: 0.7,
-                        metric: None,
-                    });
-                }
-                env_lrs.push(env.lr(&o));
+                env_lrs.push(env.lr(&obs_eval_at_4(s)));
             }
         }
         // The controller, with a policy answering the same actions.
@@ -582,19 +587,7 @@ mod tests {
             3,
             Box::new(policy),
         );
-        let lrs: Vec<f64> = (0..9)
-            .map(|s| {
-                let mut o = obs(s);
-                if s == 4 {
-                    o.eval = Some(EvalObservation {
-                        step: 4,
-                        loss: 0.7,
-                        metric: None,
-                    });
-                }
-                c.lr(&o)
-            })
-            .collect();
+        let lrs: Vec<f64> = (0..9).map(|s| c.lr(&obs_eval_at_4(s))).collect();
         assert_eq!(lrs, env_lrs);
         let seen: Vec<Vec<f64>> = seen.lock().unwrap().iter().map(|x| x.1.clone()).collect();
         assert_eq!(seen, env_vectors);
