@@ -218,6 +218,7 @@ fn resmlp_tasks() -> Vec<TaskSpec> {
         eval_max_examples: 4096,
         normalization: Normalization::Standardize,
         holdout: Holdout::default(),
+        data_sha256: None,
     };
     vec![
         embedded(
