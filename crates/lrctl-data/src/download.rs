@@ -217,12 +217,18 @@ pub(crate) fn fetch(
         Ok(final_rel) => cache.join(final_rel),
         Err(mismatch) => {
             let _ = std::fs::remove_file(&part);
+            let content = match mismatch.content {
+                Some(c) => format!("content SHA-256 {c}, expected {}", file.content_sha256),
+                None => format!(
+                    "its content is not a valid gzip stream (content SHA-256 expected {})",
+                    file.content_sha256
+                ),
+            };
             return Err(DataError::DownloadChecksum {
                 url: url.to_string(),
                 expected: file.sha256.to_string(),
                 actual: mismatch.raw,
-                expected_content: file.content_sha256.to_string(),
-                actual_content: mismatch.content,
+                content,
             });
         }
     };

@@ -129,9 +129,8 @@ pub enum DataError {
     /// A downloaded file is not the pinned one; it was deleted, never used.
     #[error(
         "downloaded {url}, but it is not the expected file: SHA-256 {actual}, expected {expected} \
-         (the mirror's bytes){}; the download was deleted. Check the source, or use a mirror \
-         (LRCTL_DATA_URL) or a local copy (--data-dir)",
-        content_note(expected_content, actual_content.as_deref())
+         (the mirror's bytes); {content}; the download was deleted. Check the source, or use a \
+         mirror (LRCTL_DATA_URL) or a local copy (--data-dir)"
     )]
     DownloadChecksum {
         /// Where it came from.
@@ -140,22 +139,10 @@ pub enum DataError {
         expected: String,
         /// SHA-256 of the downloaded bytes (lowercase hex).
         actual: String,
-        /// Pinned SHA-256 of the decompressed content (lowercase hex).
-        expected_content: String,
-        /// SHA-256 of the downloaded content after gzip decompression, if it decompressed.
-        actual_content: Option<String>,
+        /// The content check, in words: the SHA-256 of the decompressed content and the pinned
+        /// one, or that the content is not a valid gzip stream.
+        content: String,
     },
-}
-
-/// The content half of a download checksum message.
-fn content_note(expected: &str, actual: Option<&str>) -> String {
-    match actual {
-        Some(a) if a == expected => String::new(),
-        Some(a) => format!(", content SHA-256 {a}, expected {expected}"),
-        None => format!(
-            ", and its content is not a valid gzip stream (content SHA-256 expected {expected})"
-        ),
-    }
 }
 
 /// Renders a token for an error message: lossy UTF-8, control characters escaped, shortened.

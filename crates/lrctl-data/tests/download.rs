@@ -147,7 +147,7 @@ fn a_corrupted_download_is_refused_naming_the_url_and_both_hashes() {
     };
     assert_eq!((u, expected, a), (&url, &f.sha256.to_string(), &actual));
     let msg = err.to_string();
-    for needle in [url.as_str(), f.sha256, actual.as_str()] {
+    for needle in [url.as_str(), f.sha256, actual.as_str(), f.content_sha256] {
         assert!(msg.contains(needle), "{needle}: {msg}");
     }
     // Nothing left behind: not under its name, not under the other, not as a part.
