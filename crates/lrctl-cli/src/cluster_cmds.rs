@@ -324,6 +324,8 @@ struct Script<'a> {
     store_arg: Option<&'a str>,
     store_shown: &'a str,
     data_dir: Option<&'a Path>,
+    /// `--offline` given to `submit`: the workers never download either.
+    offline: bool,
 }
 
 /// The sbatch script: an array of `workers` tasks, each one `lrctl worker` on the study.
@@ -383,6 +385,9 @@ fn script(s: &Script<'_>) -> String {
     if let Some(d) = s.data_dir {
         let _ = write!(cmd, " --data-dir {}", sh_quote(&d.display().to_string()));
     }
+    if s.offline {
+        cmd.push_str(" --offline");
+    }
     out.push_str(&cmd);
     out.push('\n');
     out
@@ -412,6 +417,7 @@ fn submit(args: SubmitArgs) -> Result<()> {
         store_arg: (!secret).then_some(location.as_str()),
         store_shown: &shown,
         data_dir: data_dir.as_deref(),
+        offline: args.data.offline(),
     });
     if args.dry_run {
         print!("{text}");
@@ -583,6 +589,7 @@ mod tests {
             store_arg: None,
             store_shown: &shown,
             data_dir: Some(Path::new("/data")),
+            offline: true,
         });
         for line in [
             "#SBATCH --array=0-3",
@@ -591,7 +598,7 @@ mod tests {
             "#SBATCH --time=01:00:00",
             "#SBATCH --gres=gpu:1",
             "#SBATCH --output=/scratch/s/logs/worker-%A_%a.log",
-            "exec '/opt/lrctl' worker --study 'my study' --jobs \"${SLURM_CPUS_PER_TASK:-1}\" --data-dir '/data'",
+            "exec '/opt/lrctl' worker --study 'my study' --jobs \"${SLURM_CPUS_PER_TASK:-1}\" --data-dir '/data' --offline",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -654,6 +661,7 @@ mod tests {
             store_arg: Some(store),
             store_shown: store,
             data_dir: Some(data),
+            offline: false,
         });
         let directives: Vec<&str> = text.lines().filter(|l| l.starts_with("#SBATCH")).collect();
         assert_eq!(
@@ -749,6 +757,7 @@ mod tests {
             store_arg: Some("/d/it's.db"),
             store_shown: "/d/it's.db",
             data_dir: None,
+            offline: false,
         });
         assert!(text.contains(r"--store '/d/it'\''s.db'"), "{text}");
         assert!(text.contains("#SBATCH --array=0-0"), "{text}");

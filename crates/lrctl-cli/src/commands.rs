@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use lrctl_data::DataDirs;
+use lrctl_data::{DataDirs, Network};
 use lrctl_engine::{RunOptions, RunResult};
 use lrctl_tasks::TaskSpec;
 
@@ -20,6 +20,11 @@ use crate::{cluster_cmds, output, select_cmd, study_cmds};
     long_about = None
 )]
 pub struct Cli {
+    /// Never download: a mirror dataset missing from the data dir and the user cache is an
+    /// error (also `LRCTL_OFFLINE=1`). Without it a missing file is downloaded into the user
+    /// cache from its canonical URL (or `LRCTL_DATA_URL`) and checked before use.
+    #[arg(long, global = true)]
+    offline: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -86,11 +91,28 @@ pub struct DataArgs {
     /// Directory holding the dataset mirror (`libsvm/`, `mnist/`, ...); also `LRCTL_DATA_DIR`.
     #[arg(long, env = "LRCTL_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The global `--offline`.
+    #[arg(from_global)]
+    offline: bool,
 }
 
 impl DataArgs {
+    /// The lookup: `--data-dir` / `LRCTL_DATA_DIR`, the user cache, and downloads into it
+    /// unless `--offline` or `LRCTL_OFFLINE=1`, drawn as a progress bar on stderr.
     pub(crate) fn dirs(&self) -> DataDirs {
+        let network = if self.offline {
+            Network::Offline
+        } else {
+            Network::from_env(Network::Allowed)
+        };
         DataDirs::new(self.data_dir.clone())
+            .with_network(network)
+            .with_observer(std::sync::Arc::new(crate::progress::DownloadBar::default()))
+    }
+
+    /// Whether `--offline` was given (`LRCTL_OFFLINE` is read where the lookup is built).
+    pub(crate) fn offline(&self) -> bool {
+        self.offline
     }
 
     /// The directory given with `--data-dir` or `LRCTL_DATA_DIR`, if any.

@@ -113,3 +113,44 @@ fn bar_observer() -> Observer {
         RunEvent::Finished => bar.finish_and_clear(),
     })
 }
+
+/// Draws dataset downloads (`lrctl_data::locate::DownloadObserver`): one line naming the URL
+/// and the destination, then a byte bar on stderr (hidden when stderr is not a terminal).
+#[derive(Default)]
+pub struct DownloadBar {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl lrctl_data::locate::DownloadObserver for DownloadBar {
+    fn started(&self, url: &str, dest: &Path, done: u64, total: Option<u64>) {
+        if done > 0 {
+            eprintln!(
+                "downloading {url} → {} (resuming after {done} bytes)",
+                dest.display()
+            );
+        } else {
+            eprintln!("downloading {url} → {}", dest.display());
+        }
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("a valid template"),
+        );
+        bar.set_position(done);
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+    }
+
+    fn progress(&self, done: u64, _total: Option<u64>) {
+        if let Some(bar) = &*self.bar.lock().unwrap_or_else(|e| e.into_inner()) {
+            bar.set_position(done);
+        }
+    }
+
+    fn finished(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}

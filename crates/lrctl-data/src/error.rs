@@ -118,6 +118,31 @@ pub enum DataError {
         /// Digest of the file (lowercase hex).
         actual: String,
     },
+    /// A download failed (connection, HTTP status, or a transfer that broke off).
+    #[error("cannot download {url}: {reason}")]
+    Download {
+        /// What was being downloaded.
+        url: String,
+        /// What went wrong, and what was kept for the next attempt.
+        reason: String,
+    },
+    /// A downloaded file is not the pinned one; it was deleted, never used.
+    #[error(
+        "downloaded {url}, but it is not the expected file: SHA-256 {actual}, expected {expected} \
+         (the mirror's bytes); {content}; the download was deleted. Check the source, or use a \
+         mirror (LRCTL_DATA_URL) or a local copy (--data-dir)"
+    )]
+    DownloadChecksum {
+        /// Where it came from.
+        url: String,
+        /// Pinned SHA-256 of the file's bytes (lowercase hex).
+        expected: String,
+        /// SHA-256 of the downloaded bytes (lowercase hex).
+        actual: String,
+        /// The content check, in words: the SHA-256 of the decompressed content and the pinned
+        /// one, or that the content is not a valid gzip stream.
+        content: String,
+    },
 }
 
 /// Renders a token for an error message: lossy UTF-8, control characters escaped, shortened.

@@ -9,6 +9,7 @@
 use std::path::Path;
 
 pub mod catalog;
+pub mod download;
 pub mod embedded;
 pub mod error;
 pub mod idx;
@@ -21,7 +22,7 @@ pub mod text;
 
 pub use error::DataError;
 pub use libsvm::LoadedSplits;
-pub use locate::DataDirs;
+pub use locate::{DataDirs, Network};
 pub use normalize::{Normalization, Normalizer};
 pub use split::Subsample;
 

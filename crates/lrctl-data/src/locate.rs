@@ -5,9 +5,16 @@
 //!    out like the project's mirror (`DIR/libsvm/letter.scale.gz`, `DIR/mnist/...`);
 //! 3. the user cache directory, `<cache>/lrctl/data` (e.g. `~/.cache/lrctl/data` on Linux), with
 //!    the same layout;
-//! 4. a download from the canonical source, checked against the pinned SHA-256. Downloading is
-//!    not built in yet, so when 1–3 fail the error says every place that was looked at, and
-//!    how to provide the file.
+//! 4. when the network is allowed ([`Network::Allowed`]), a download of the file's canonical URL
+//!    ([`FileEntry::url`]) into that cache, checked against the pinned digests before it is used
+//!    (see [`crate::download`]: `.part` file, resume, identity check, atomic rename).
+//!    `LRCTL_DATA_URL=BASE` fetches `BASE/<path>` instead, from a mirror with the project's
+//!    layout. The library never downloads unless its caller allows it ([`DataDirs::new`] and
+//!    [`DataDirs::only`] are offline; the `lrctl` binary allows it unless `--offline` or
+//!    `LRCTL_OFFLINE=1`).
+//!
+//! When every step fails the error says every place that was looked at, whether a download was
+//! tried (and why not), and how to provide the file.
 //!
 //! In directories both the mirror's file name and its other compression are accepted
 //! (`letter.scale.gz` or `letter.scale`), because the readers detect gzip by content.
@@ -18,22 +25,35 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{Dataset, FileEntry};
+pub use crate::download::{
+    DATA_URL_ENV, DownloadObserver, Network, OFFLINE_ENV, Observer, source_url,
+};
+use crate::download::{hex, other_compression};
 use crate::error::DataError;
 
 /// Environment variable naming the data directory.
 pub const DATA_DIR_ENV: &str = "LRCTL_DATA_DIR";
 
-/// The directories searched for dataset files.
+/// The directories searched for dataset files, and whether and how a missing one is
+/// downloaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDirs {
     /// The data directory (`--data-dir` / `LRCTL_DATA_DIR`), searched first.
     pub data_dir: Option<PathBuf>,
-    /// The user cache directory, searched second.
+    /// The user cache directory, searched second, and where downloads go.
     pub cache_dir: Option<PathBuf>,
+    /// Whether a file found nowhere is downloaded into `cache_dir`.
+    pub network: Network,
+    /// A base URL replacing every file's canonical origin (`LRCTL_DATA_URL`): `<base>/<path>`.
+    pub base_url: Option<String>,
+    /// Receives the progress of downloads.
+    pub observer: Option<Observer>,
 }
 
 impl DataDirs {
-    /// `data_dir` (from `--data-dir`), else `LRCTL_DATA_DIR` when set, plus the user cache.
+    /// `data_dir` (from `--data-dir`), else `LRCTL_DATA_DIR` when set, plus the user cache and
+    /// the base URL of `LRCTL_DATA_URL`. Offline: allow downloads with
+    /// [`DataDirs::with_network`].
     pub fn new(data_dir: Option<PathBuf>) -> DataDirs {
         let data_dir = data_dir.or_else(|| {
             std::env::var_os(DATA_DIR_ENV)
@@ -43,14 +63,43 @@ impl DataDirs {
         DataDirs {
             data_dir,
             cache_dir: Self::default_cache_dir(),
+            network: Network::Offline,
+            base_url: std::env::var(DATA_URL_ENV)
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+            observer: None,
         }
     }
 
-    /// Only `dir`: no environment, no cache (for tests and fully explicit setups).
+    /// Only `dir`: no environment, no cache, no network (for tests and fully explicit setups).
     pub fn only(dir: impl Into<PathBuf>) -> DataDirs {
         DataDirs {
             data_dir: Some(dir.into()),
             cache_dir: None,
+            network: Network::Offline,
+            base_url: None,
+            observer: None,
+        }
+    }
+
+    /// The same lookup with the network policy `network`.
+    pub fn with_network(self, network: Network) -> DataDirs {
+        DataDirs { network, ..self }
+    }
+
+    /// The same lookup downloading from `<base>/<path>` instead of the canonical URLs.
+    pub fn with_base_url(self, base: impl Into<String>) -> DataDirs {
+        DataDirs {
+            base_url: Some(base.into()),
+            ..self
+        }
+    }
+
+    /// The same lookup reporting download progress to `observer`.
+    pub fn with_observer(self, observer: std::sync::Arc<dyn DownloadObserver>) -> DataDirs {
+        DataDirs {
+            observer: Some(Observer(observer)),
+            ..self
         }
     }
 
@@ -64,14 +113,6 @@ impl Default for DataDirs {
     /// The standard lookup: `LRCTL_DATA_DIR` (if set) and the user cache.
     fn default() -> DataDirs {
         DataDirs::new(None)
-    }
-}
-
-/// The same relative path with the other compression: `a.gz` ↔ `a`.
-fn other_compression(rel: &str) -> String {
-    match rel.strip_suffix(".gz") {
-        Some(plain) => plain.to_string(),
-        None => format!("{rel}.gz"),
     }
 }
 
@@ -92,12 +133,18 @@ pub fn candidates(file: &FileEntry, dirs: &DataDirs) -> Vec<(PathBuf, &'static s
     out
 }
 
-/// Finds `file` of `dataset` in `dirs`, or explains where it was looked for and how to provide
-/// it.
+/// Finds `file` of `dataset` in `dirs`, downloading it into the cache when `dirs` allows the
+/// network, or explains where it was looked for and how to provide it.
 pub fn locate(dataset: &Dataset, file: &FileEntry, dirs: &DataDirs) -> Result<PathBuf, DataError> {
     let tried = candidates(file, dirs);
     if let Some((p, _)) = tried.iter().find(|(p, _)| p.is_file()) {
         return Ok(p.clone());
+    }
+    let url = source_url(file, dirs.base_url.as_deref());
+    if dirs.network == Network::Allowed
+        && let Some(cache) = &dirs.cache_dir
+    {
+        return crate::download::fetch(file, &url, cache, dirs.observer.as_ref());
     }
     let mut msg = format!(
         "{} dataset `{}`: file `{}` not found. Looked in:\n",
@@ -114,10 +161,16 @@ pub fn locate(dataset: &Dataset, file: &FileEntry, dirs: &DataDirs) -> Result<Pa
     if dirs.cache_dir.is_none() {
         msg.push_str("  - (no user cache dir on this platform)\n");
     }
-    msg.push_str(&format!(
-        "  - download from {}: not available (downloads are not built in; offline)\n",
-        file.url
-    ));
+    match dirs.network {
+        Network::Offline => msg.push_str(&format!(
+            "  - download from {url}: not tried, the network is forbidden (offline: --offline, \
+             LRCTL_OFFLINE=1, or a caller that does not download); to allow it, run lrctl \
+             without --offline and with LRCTL_OFFLINE unset\n"
+        )),
+        Network::Allowed => msg.push_str(&format!(
+            "  - download from {url}: not tried, there is no user cache dir to download into\n"
+        )),
+    }
     let cache = dirs
         .cache_dir
         .clone()
@@ -130,7 +183,6 @@ pub fn locate(dataset: &Dataset, file: &FileEntry, dirs: &DataDirs) -> Result<Pa
          --data PATH to use a file directly. Source: {url} (the mirror's copy has SHA-256 {sha}; \
          plain or gzip content is accepted).",
         path = file.path,
-        url = file.url,
         sha = file.sha256,
     ));
     Err(DataError::NotFound {
@@ -187,11 +239,7 @@ pub fn sha256_file(path: &Path) -> Result<String, DataError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(&hasher.finalize()))
 }
 
 /// Checks a file against an expected SHA-256 (lowercase or uppercase hex).
@@ -219,6 +267,7 @@ mod tests {
         let dirs = DataDirs {
             data_dir: Some(tmp.path().join("mirror")),
             cache_dir: Some(tmp.path().join("cache")),
+            ..DataDirs::only("")
         };
         let d = catalog::find("letter").unwrap();
         let f = d.file(catalog::Role::Train).unwrap();
@@ -235,6 +284,9 @@ mod tests {
             "LRCTL_DATA_DIR",
             "--data PATH",
             "download",
+            "network is forbidden",
+            "--offline",
+            "LRCTL_OFFLINE",
             f.url,
         ] {
             assert!(message.contains(needle), "{needle}: {message}");
@@ -252,6 +304,7 @@ mod tests {
         let dirs = DataDirs {
             data_dir: None,
             cache_dir: Some(tmp.path().to_path_buf()),
+            ..DataDirs::only("")
         };
         assert_eq!(locate(d, f, &dirs).unwrap(), plain);
         let msg = locate(d, f, &DataDirs::only(tmp.path().join("none")))

@@ -163,6 +163,7 @@ fn missing_files_say_where_they_were_looked_for() {
     let dirs = DataDirs {
         data_dir: Some(tmp.path().join("mirror")),
         cache_dir: Some(tmp.path().join("cache")),
+        ..DataDirs::only("")
     };
     let errors = [
         load_libsvm("letter", None, &dirs).unwrap_err(),

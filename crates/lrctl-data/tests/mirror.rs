@@ -116,6 +116,22 @@ fn every_mirror_file_has_its_pinned_sha256() {
 }
 
 #[test]
+fn every_catalog_file_has_its_pinned_content_sha256() {
+    use sha2::{Digest, Sha256};
+    let dir = mirror();
+    for d in catalog::all() {
+        for f in d.files {
+            let content = lrctl_data::read::read_bytes(&dir.join(f.path)).unwrap();
+            let sha: String = Sha256::digest(&content)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(sha, f.content_sha256, "{}", f.path);
+        }
+    }
+}
+
+#[test]
 fn train_and_test_files_share_classes_and_features() {
     let dirs = DataDirs::only(mirror());
     for name in catalog::names(Kind::Libsvm) {

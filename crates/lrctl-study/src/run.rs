@@ -187,12 +187,15 @@ enum PrepareError {
 }
 
 impl PrepareError {
-    /// Whether the task's data is simply not on this machine (another may have it).
+    /// Whether the task's data is simply not on this machine (another may have it): not found
+    /// offline, or its download failed (no network here). A download that arrived but is not
+    /// the pinned file is an error, not missing data.
     fn is_missing_data(&self) -> bool {
         matches!(
             self,
             PrepareError::Task(lrctl_tasks::TaskError::Data {
-                source: lrctl_data::DataError::NotFound { .. },
+                source: lrctl_data::DataError::NotFound { .. }
+                    | lrctl_data::DataError::Download { .. },
                 ..
             })
         )

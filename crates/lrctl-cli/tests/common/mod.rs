@@ -5,10 +5,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-/// The `lrctl` binary, without a store from the environment.
+/// The `lrctl` binary, without a store from the environment, and offline: a test never
+/// downloads from the internet (a missing dataset is the "not found" error), and the download
+/// tests allow it again against their own server on 127.0.0.1.
 pub fn lrctl() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lrctl"));
-    c.env_remove("LRCTL_STORE");
+    c.env_remove("LRCTL_STORE")
+        .env_remove("LRCTL_DATA_URL")
+        .env("LRCTL_OFFLINE", "1");
     c
 }
 
