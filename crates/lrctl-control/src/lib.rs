@@ -48,12 +48,52 @@ pub mod online;
 pub mod schedules;
 mod shape;
 mod spec;
+pub mod stepper;
 
 pub use error::ControlError;
 pub use observe::{OBSERVATION_LEN, OBSERVATION_NAMES, OBSERVATION_VERSION, ObservationEncoder};
 pub use schedules::{Clock, Horizon, Schedule, ScheduleController, Unit};
 pub use shape::Shape;
 pub use spec::{ControllerConfig, ControllerSpec};
+pub use stepper::{Inputs, MissingSignals, Stepper};
+
+/// An observation a controller reads besides the step counters: what a caller driving a
+/// controller from outside the engine (the Python `lrctl.torch.Scheduler`) must supply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    /// The mini-batch loss of every step ([`Observation::loss`]).
+    Loss,
+    /// The gradient norm of every step ([`GradStats::norm`]).
+    GradNorm,
+    /// The gradient's dot product with the previous update direction of every step after the
+    /// first ([`GradStats::dot_prev_direction`]).
+    DotPrevDirection,
+    /// The held-out loss of each evaluation, when one ran ([`EvalObservation::loss`]).
+    EvalLoss,
+    /// The held-out metric of each evaluation, when one ran ([`EvalObservation::metric`]).
+    EvalMetric,
+}
+
+impl Signal {
+    /// Its name as a keyword argument (`loss`, `grad_norm`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Loss => "loss",
+            Signal::GradNorm => "grad_norm",
+            Signal::DotPrevDirection => "dot_prev_direction",
+            Signal::EvalLoss => "eval_loss",
+            Signal::EvalMetric => "eval_metric",
+        }
+    }
+
+    /// Whether it comes every step (rather than only when an evaluation ran).
+    pub fn every_step(self) -> bool {
+        matches!(
+            self,
+            Signal::Loss | Signal::GradNorm | Signal::DotPrevDirection
+        )
+    }
+}
 
 /// Cheap global statistics of the current mini-batch gradient, computed by the engine over the
 /// whole model.

@@ -36,6 +36,11 @@ pub trait ControllerConfig:
     fn branch_step(&self, _budget: u64) -> Option<u64> {
         None
     }
+
+    /// The observations it reads besides the step counters (none for a fixed schedule).
+    fn signals(&self) -> Vec<crate::Signal> {
+        Vec::new()
+    }
 }
 
 /// A fixed schedule's configuration: builds a pure function of the step counter, which can be
@@ -184,6 +189,18 @@ macro_rules! controller_spec {
                     $( Self::$svariant(c) => ControllerConfig::branch_step(c, budget), )+
                     $( Self::$ovariant(c) => ControllerConfig::branch_step(c, budget), )+
                 }
+            }
+
+            /// The observations the controller reads besides the step counters, in order and
+            /// without repeats (none for fixed schedules).
+            pub fn signals(&self) -> Vec<crate::Signal> {
+                let mut v = match self {
+                    $( Self::$svariant(c) => ControllerConfig::signals(c), )+
+                    $( Self::$ovariant(c) => ControllerConfig::signals(c), )+
+                };
+                v.sort();
+                v.dedup();
+                v
             }
 
             /// The schedule of a fixed-schedule variant at `ctx`, with `inherited` as the base

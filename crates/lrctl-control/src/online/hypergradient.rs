@@ -84,6 +84,10 @@ pub struct HypergradientConfig {
 impl ControllerConfig for HypergradientConfig {
     const KIND: &'static str = "hypergradient";
 
+    fn signals(&self) -> Vec<crate::Signal> {
+        vec![crate::Signal::DotPrevDirection]
+    }
+
     fn lr(&self) -> Option<f64> {
         Some(self.lr)
     }

@@ -346,6 +346,12 @@ impl LearnedConfig {
 impl ControllerConfig for LearnedConfig {
     const KIND: &'static str = "learned";
 
+    fn signals(&self) -> Vec<crate::Signal> {
+        let mut v = vec![crate::Signal::Loss, crate::Signal::GradNorm];
+        v.extend(self.base.signals());
+        v
+    }
+
     /// The base controller's rate (what an action of 0 gives).
     fn lr(&self) -> Option<f64> {
         self.base.lr()

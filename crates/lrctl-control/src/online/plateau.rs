@@ -244,6 +244,14 @@ pub struct PlateauConfig {
 impl ControllerConfig for PlateauConfig {
     const KIND: &'static str = "reduce-on-plateau";
 
+    fn signals(&self) -> Vec<crate::Signal> {
+        vec![match self.monitor {
+            Monitor::TrainLoss => crate::Signal::Loss,
+            Monitor::EvalLoss => crate::Signal::EvalLoss,
+            Monitor::EvalMetric => crate::Signal::EvalMetric,
+        }]
+    }
+
     fn lr(&self) -> Option<f64> {
         Some(self.lr)
     }

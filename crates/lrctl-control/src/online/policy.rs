@@ -405,6 +405,13 @@ impl PolicyConfig {
 impl ControllerConfig for PolicyConfig {
     const KIND: &'static str = "policy";
 
+    fn signals(&self) -> Vec<crate::Signal> {
+        // The observation vector's loss and gradient terms, and the base controller's own.
+        let mut v = vec![crate::Signal::Loss, crate::Signal::GradNorm];
+        v.extend(self.base.iter().flat_map(|b| b.signals()));
+        v
+    }
+
     /// The base controller's rate (what a log-multiplier of 0 gives).
     fn lr(&self) -> Option<f64> {
         self.base.as_ref().and_then(|b| b.lr())

@@ -80,6 +80,10 @@ pub struct SpsConfig {
 impl ControllerConfig for SpsConfig {
     const KIND: &'static str = "sps";
 
+    fn signals(&self) -> Vec<crate::Signal> {
+        vec![crate::Signal::Loss, crate::Signal::GradNorm]
+    }
+
     fn lr(&self) -> Option<f64> {
         Some(self.lr)
     }
