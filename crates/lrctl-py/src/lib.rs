@@ -10,6 +10,7 @@
 //! The crate's Rust tests do not touch Python (no libpython is linked into them); the bindings
 //! are tested by pytest (`crates/lrctl-py/tests`).
 
+pub mod control;
 pub mod env;
 pub mod error;
 pub mod registry;
@@ -109,6 +110,7 @@ fn _lrctl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     registry::register(m)?;
     train::register(m)?;
     env::register(m)?;
+    control::register(m)?;
     study::register(m)?;
     Ok(())
 }

@@ -45,6 +45,31 @@ def _train(
 def _debug_panic() -> None:
     """Panics on a worker thread: raises RuntimeError (for the tests)."""
 
+class Controller:
+    """An lrctl controller stepped by hand (see :class:`lrctl.torch.Scheduler`)."""
+
+    def __init__(
+        self, method: MethodArg, total_steps: int, steps_per_epoch: int | None = None
+    ) -> None: ...
+    def step(
+        self,
+        *,
+        loss: float | None = None,
+        grad_norm: float | None = None,
+        dot_prev_direction: float | None = None,
+        cos_prev: float | None = None,
+        prev_update_norm: float | None = None,
+        param_norm: float | None = None,
+        eval_loss: float | None = None,
+        eval_metric: float | None = None,
+    ) -> float: ...
+    @property
+    def signals(self) -> list[str]: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+
 class EnvCore:
     """The native core of lrctl.Env: an episode runner on its own thread."""
 

@@ -1,0 +1,86 @@
+"""lrctl.torch.Scheduler: lrctl's controllers in a user's own PyTorch loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lrctl
+import lrctl.torch as ltorch
+
+
+class _Opt:
+    """Just what a scheduler touches of a torch optimizer (for the tests without torch)."""
+
+    def __init__(self, groups: int = 1) -> None:
+        self.param_groups = [{"lr": 0.5} for _ in range(groups)]
+
+
+@pytest.mark.parametrize("method", ["adamw-cosine", "cawr-default", "adamw-wsd"])
+def test_a_schedule_gives_the_rates_of_lrctls_own_run(method):
+    steps = 240
+    run = lrctl.train("logreg/iris", method, seed=0, steps=steps)
+    per_epoch = int(round(run.curve["step"][-1] / run.curve["epoch"][-1]))
+    sched = ltorch.Scheduler(_Opt(), method, total_steps=steps, steps_per_epoch=per_epoch)
+    assert sched.signals == []
+    lrs = [sched.step() for _ in range(steps)]
+    # A curve point at step s records the rate chosen for the step before it.
+    for s, lr in zip(run.curve["step"], run.curve["lr"]):
+        assert lrs[int(s) - 1] == lr, (s, lrs[int(s) - 1], lr)
+
+
+def test_online_controllers_say_what_they_read_and_what_is_missing():
+    sps = ltorch.Scheduler(_Opt(), "sps", total_steps=100)
+    assert sps.signals == ["loss", "grad_norm"]
+    with pytest.raises(ValueError, match="`grad_norm` was not given"):
+        sps.step(loss=1.0)
+    lr = sps.step(loss=1.0, grad_norm=np.float32(2.0))
+    assert lr > 0 and sps.get_last_lr() == [lr] and sps.steps == 1
+    plateau = ltorch.Scheduler(_Opt(), "plateau-adamw", total_steps=100)
+    assert plateau.signals == ["eval_loss"]
+    plateau.step()  # an evaluation result only when one ran
+    hd = ltorch.Scheduler(_Opt(), "hd-adam", total_steps=100)
+    assert hd.signals == ["dot_prev_direction"]
+    hd.step()
+    with pytest.raises(ValueError, match="dot_prev_direction"):
+        hd.step()
+
+
+def test_a_controller_table_and_group_scales():
+    opt = _Opt(groups=2)
+    opt.param_groups[1]["lr_scale"] = 0.1
+    sched = ltorch.Scheduler(opt, {"kind": "cosine", "lr": 0.1, "t_max": 10}, total_steps=10)
+    assert sched.kind == "cosine"
+    first = sched.step()
+    assert first == pytest.approx(0.1)
+    assert sched.get_last_lr() == pytest.approx([0.1, 0.01])
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1, 0.01])
+    with pytest.raises(ValueError, match="`total` must be at least 1"):
+        ltorch.Scheduler(_Opt(), {"kind": "cosine", "lr": 0.1, "t_max": 0}, total_steps=10)
+    with pytest.raises(lrctl.UnknownNameError):
+        ltorch.Scheduler(_Opt(), "no-such-method", total_steps=10)
+    with pytest.raises(ValueError, match="total_steps"):
+        ltorch.Scheduler(_Opt(), "adam-fixed", total_steps=0)
+
+
+def test_a_torch_training_loop_under_an_lrctl_controller():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    x = torch.randn(256, 8)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    steps = 120
+    sched = ltorch.Scheduler(opt, "sps", total_steps=steps, steps_per_epoch=8)
+    first_loss = None
+    for step in range(steps):
+        i = (step % 8) * 32
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x[i : i + 32]), y[i : i + 32])
+        loss.backward()
+        lr = sched.step(loss=loss, grad_norm=ltorch.grad_norm(model.parameters()))
+        assert opt.param_groups[0]["lr"] == lr and np.isfinite(lr)
+        opt.step()
+        first_loss = first_loss if first_loss is not None else loss.item()
+    assert loss.item() < first_loss
+    assert ltorch.grad_norm([torch.zeros(2, requires_grad=True)]) == 0.0
