@@ -143,13 +143,13 @@ pub fn run(args: MetaTrainArgs) -> Result<()> {
     }
 
     if args.loto {
-        return loto(&args, settings, &tasks, &base);
+        return loto(&args, settings, &tasks[..], &base);
     }
     let state = train(
         &args,
         &beside(&args.out, "state.json"),
         settings,
-        &tasks,
+        &tasks[..],
         &args.tasks,
         &base,
     )?;
@@ -164,7 +164,7 @@ pub fn run(args: MetaTrainArgs) -> Result<()> {
         .to_string();
     let inline = state.method(PolicyWeights::Inline(Box::new(net.clone())), &name);
     let s = &state.settings;
-    let cmp = meta::compare(&base, &inline, &tasks, &s.seeds, s.objective, s.jobs)?;
+    let cmp = meta::compare(&base, &inline, &tasks[..], &s.seeds, s.objective, s.jobs)?;
     let final_score = meta::mean_log_ratio(&cmp);
     let mut method = state.method(PolicyWeights::File(args.out.display().to_string()), &name);
     if let lrctl_control::ControllerSpec::Learned(c) = &mut method.controller {

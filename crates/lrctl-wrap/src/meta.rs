@@ -369,31 +369,6 @@ impl MetaTasks for [Arc<dyn Task>] {
     }
 }
 
-impl MetaTasks for Vec<Arc<dyn Task>> {
-    fn count(&self) -> usize {
-        self.as_slice().count()
-    }
-
-    fn name(&self, task: usize) -> String {
-        self.as_slice().name(task)
-    }
-
-    fn full_steps(&self, task: usize) -> u64 {
-        self.as_slice().full_steps(task)
-    }
-
-    fn train(
-        &self,
-        task: usize,
-        method: &MethodSpec,
-        seed: u64,
-        steps: u64,
-        objective: Objective,
-    ) -> Result<(f64, u64), WrapError> {
-        self.as_slice().train(task, method, seed, steps, objective)
-    }
-}
-
 /// Trains the jobs `jobs` at a time; returns each job's objective (NaN when it did not finish)
 /// and its steps and seconds.
 fn train_all(
@@ -671,12 +646,12 @@ mod tests {
 
     #[test]
     fn meta_training_runs_resumes_and_is_deterministic() {
-        let tasks = vec![task("logreg/iris"), task("logreg/wine-quality")];
+        let tasks = [task("logreg/iris"), task("logreg/wine-quality")];
         let base = lrctl_wrap_base();
         let run = |split: bool| {
-            let mut state = MetaState::new(settings(), &tasks, &base).unwrap();
+            let mut state = MetaState::new(settings(), &tasks[..], &base).unwrap();
             while !state.done() {
-                step(&mut state, &tasks).unwrap();
+                step(&mut state, &tasks[..]).unwrap();
                 if split {
                     let json = serde_json::to_string(&state).unwrap();
                     state = serde_json::from_str(&json).unwrap();
@@ -707,12 +682,20 @@ mod tests {
         // The zero policy is the base method: its log-ratio is exactly 0.
         let zero = PolicyNet::from_flat(&[], &vec![0.0; PolicyNet::n_params(&[])]).unwrap();
         let m = a.method(PolicyWeights::Inline(Box::new(zero)), "zero");
-        let c = compare(&base, &m, &tasks, &[0, 1], Objective::FinalTrainLoss, 2).unwrap();
+        let c = compare(&base, &m, &tasks[..], &[0, 1], Objective::FinalTrainLoss, 2).unwrap();
         assert_eq!(c.len(), 4);
         assert_eq!(mean_log_ratio(&c), 0.0);
         // The learned policy lowers the training loss it was trained on.
         let learned = a.method(PolicyWeights::Inline(Box::new(a.policy())), "learned");
-        let c = compare(&base, &learned, &tasks, &[0], Objective::FinalTrainLoss, 2).unwrap();
+        let c = compare(
+            &base,
+            &learned,
+            &tasks[..],
+            &[0],
+            Objective::FinalTrainLoss,
+            2,
+        )
+        .unwrap();
         assert!(mean_log_ratio(&c) < 0.0, "{c:?}");
     }
 
@@ -722,7 +705,7 @@ mod tests {
 
     #[test]
     fn a_learned_base_is_refused() {
-        let tasks = vec![task("logreg/iris")];
+        let tasks = [task("logreg/iris")];
         let s = settings();
         let zero = PolicyNet::from_flat(&[], &vec![0.0; PolicyNet::n_params(&[])]).unwrap();
         let learned = learned_method(
@@ -731,7 +714,9 @@ mod tests {
             &s,
             "x",
         );
-        let e = MetaState::new(s, &tasks, &learned).unwrap_err().to_string();
+        let e = MetaState::new(s, &tasks[..], &learned)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("itself a learned controller"), "{e}");
     }
 
