@@ -230,12 +230,14 @@ fn train(
 ) -> Result<MetaState> {
     let mut state = match std::fs::read_to_string(state_path) {
         Ok(text) if !args.fresh => {
-            let state: MetaState = serde_json::from_str(&text).with_context(|| {
+            let mut state: MetaState = serde_json::from_str(&text).with_context(|| {
                 format!(
                     "{}: not a meta-training state (delete it or pass --fresh)",
                     state_path.display()
                 )
             })?;
+            // How many runs train at once changes no result: a resume may use another number.
+            state.settings.jobs = settings.jobs;
             if state.settings != settings || state.tasks != names || &state.base != base {
                 bail!(
                     "{} was saved by a meta-training run with other settings, tasks or base \

@@ -52,9 +52,15 @@ fn meta_train_writes_a_policy_and_a_method_that_trains_on_a_held_out_task() {
     );
     assert!(out.contains("test"), "{out}");
 
-    // Run again: everything is in the saved state, nothing is trained twice, same policy.
+    // Run again (with another --jobs, which changes no result): everything is in the saved
+    // state, nothing is trained twice, same policy.
     let before = std::fs::read_to_string(d.join("pol.json")).unwrap();
-    let out = run_ok(d, ARGS);
+    let again: Vec<&str> = ARGS
+        .iter()
+        .map(|a| if *a == "2" { "1" } else { a })
+        .collect();
+    assert!(again.windows(2).any(|w| w == ["--jobs", "1"]));
+    let out = run_ok(d, &again);
     assert!(
         out.contains("resuming") && out.contains("after generation 4"),
         "{out}"
