@@ -302,12 +302,21 @@ pub fn learned_method(
     }
 }
 
-/// One run of one (candidate or base) method on one task and seed.
+/// One training run meta-training asks for: a task, a seed and a length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetaRun {
+    /// The task's index.
+    pub task: usize,
+    /// The training seed.
+    pub seed: u64,
+    /// Optimizer steps.
+    pub steps: u64,
+}
+
+/// A run of one (candidate or base) method.
 struct Job {
     candidate: Option<usize>,
-    task: usize,
-    seed: u64,
-    steps: u64,
+    run: MetaRun,
 }
 
 /// The tasks meta-training trains on: lrctl's own ([`Task`]s through the engine), or a
@@ -319,14 +328,12 @@ pub trait MetaTasks: Sync {
     fn name(&self, task: usize) -> String;
     /// Optimizer steps of task `task`'s full budget (at least 1).
     fn full_steps(&self, task: usize) -> u64;
-    /// Trains `method` on task `task` with `seed` for `steps`; the run's `objective` (NaN when
-    /// it did not finish) and the steps it took. Called from several threads at once.
+    /// Trains `method` for `run`; the run's `objective` (NaN when it did not finish) and the
+    /// steps it took. Called from several threads at once.
     fn train(
         &self,
-        task: usize,
+        run: MetaRun,
         method: &MethodSpec,
-        seed: u64,
-        steps: u64,
         objective: Objective,
     ) -> Result<(f64, u64), WrapError>;
 }
@@ -348,19 +355,17 @@ impl MetaTasks for [Arc<dyn Task>] {
 
     fn train(
         &self,
-        task: usize,
+        run: MetaRun,
         method: &MethodSpec,
-        seed: u64,
-        steps: u64,
         objective: Objective,
     ) -> Result<(f64, u64), WrapError> {
         let options = RunOptions {
-            seed,
-            steps: Some(steps),
+            seed: run.seed,
+            steps: Some(run.steps),
             ..RunOptions::default()
         };
         let run = lrctl_engine::with_threads(1, || {
-            lrctl_engine::train_method(self[task].as_ref(), method, &options)
+            lrctl_engine::train_method(self[run.task].as_ref(), method, &options)
         })?;
         Ok(match run {
             Some(r) => (objective_value(objective, &r).unwrap_or(f64::NAN), r.steps),
@@ -390,7 +395,7 @@ fn train_all(
                     let Some(job) = jobs.get(i) else { break };
                     let method = job.candidate.map_or(base, |c| &methods[c]);
                     let clock = Instant::now();
-                    match tasks.train(job.task, method, job.seed, job.steps, objective) {
+                    match tasks.train(job.run, method, objective) {
                         Ok((v, steps)) => {
                             out.lock().unwrap()[i] = (v, steps, clock.elapsed().as_secs_f64());
                         }
@@ -433,15 +438,17 @@ pub fn step(
             let steps = steps_at(tasks, ti, fraction);
             settings.seeds.iter().map(move |&seed| Job {
                 candidate: None,
-                task: ti,
-                seed,
-                steps,
+                run: MetaRun {
+                    task: ti,
+                    seed,
+                    steps,
+                },
             })
         })
         .filter(|j| {
             !state
                 .references
-                .contains_key(&key(&state.tasks[j.task], j.seed, j.steps))
+                .contains_key(&key(&state.tasks[j.run.task], j.run.seed, j.run.steps))
         })
         .collect();
     let base_runs = train_all(
@@ -455,7 +462,7 @@ pub fn step(
     for (j, (v, steps, secs)) in base_jobs.iter().zip(base_runs) {
         state
             .references
-            .insert(key(&state.tasks[j.task], j.seed, j.steps), v);
+            .insert(key(&state.tasks[j.run.task], j.run.seed, j.run.steps), v);
         steps_total += steps;
         seconds_total += secs;
     }
@@ -475,9 +482,11 @@ pub fn step(
             for &seed in &settings.seeds {
                 jobs.push(Job {
                     candidate: Some(c),
-                    task: ti,
-                    seed,
-                    steps,
+                    run: MetaRun {
+                        task: ti,
+                        seed,
+                        steps,
+                    },
                 });
             }
         }
@@ -493,7 +502,7 @@ pub fn step(
     let mut sums = vec![0.0; methods.len()];
     let per = (tasks.count() * settings.seeds.len()) as f64;
     for (j, (v, steps, secs)) in jobs.iter().zip(runs) {
-        let reference = state.references[&key(&state.tasks[j.task], j.seed, j.steps)];
+        let reference = state.references[&key(&state.tasks[j.run.task], j.run.seed, j.run.steps)];
         // A base run that diverged gives no scale: the candidate is judged on the others.
         let ratio = if reference.is_finite() && reference > 0.0 {
             (v.max(1e-12) / reference).ln()
@@ -563,9 +572,11 @@ pub fn compare(
             for candidate in [None, Some(0)] {
                 list.push(Job {
                     candidate,
-                    task: ti,
-                    seed,
-                    steps: steps_at(tasks, ti, 1.0),
+                    run: MetaRun {
+                        task: ti,
+                        seed,
+                        steps: steps_at(tasks, ti, 1.0),
+                    },
                 });
             }
         }
@@ -582,8 +593,8 @@ pub fn compare(
         .chunks(2)
         .zip(runs.chunks(2))
         .map(|(j, r)| Comparison {
-            task: tasks.name(j[0].task),
-            seed: j[0].seed,
+            task: tasks.name(j[0].run.task),
+            seed: j[0].run.seed,
             base: r[0].0,
             method: r[1].0,
         })
@@ -806,13 +817,11 @@ mod tests {
         }
         fn train(
             &self,
-            _: usize,
+            _: MetaRun,
             method: &MethodSpec,
-            seed: u64,
-            _: u64,
             _: Objective,
         ) -> Result<(f64, u64), WrapError> {
-            let _ = seed; // the expected dynamics have no noise to seed
+            // The expected dynamics have no noise for a seed to draw.
             Ok((self.run(&method.controller).0, self.steps))
         }
     }

@@ -51,18 +51,8 @@ class Controller:
     def __init__(
         self, method: MethodArg, total_steps: int, steps_per_epoch: int | None = None
     ) -> None: ...
-    def step(
-        self,
-        *,
-        loss: float | None = None,
-        grad_norm: float | None = None,
-        dot_prev_direction: float | None = None,
-        cos_prev: float | None = None,
-        prev_update_norm: float | None = None,
-        param_norm: float | None = None,
-        eval_loss: float | None = None,
-        eval_metric: float | None = None,
-    ) -> float: ...
+    def step(self, **signals: float | None) -> float:
+        """The keyword arguments of :meth:`lrctl.torch.Scheduler.step`."""
     @property
     def signals(self) -> list[str]: ...
     @property
