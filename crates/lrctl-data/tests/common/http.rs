@@ -60,8 +60,10 @@ impl Server {
                 }
                 let Ok(conn) = conn else { continue };
                 let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-                if let Some(s) = serve(conn, &root, mode, answered) {
-                    seen2.lock().unwrap().push(s);
+                // A request is recorded before its answer is written: a client that has read
+                // the whole answer always finds its request in `seen`.
+                let record = |seen: Seen| seen2.lock().unwrap().push(seen);
+                if serve(conn, &root, mode, answered, &record).is_some() {
                     answered += 1;
                 }
             }
@@ -101,7 +103,13 @@ pub fn corrupt_at(len: usize) -> usize {
     len / 2
 }
 
-fn serve(conn: TcpStream, root: &std::path::Path, mode: Mode, answered: usize) -> Option<Seen> {
+fn serve(
+    conn: TcpStream,
+    root: &std::path::Path,
+    mode: Mode,
+    answered: usize,
+    record: &dyn Fn(Seen),
+) -> Option<()> {
     let mut reader = BufReader::new(conn.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -125,13 +133,14 @@ fn serve(conn: TcpStream, root: &std::path::Path, mode: Mode, answered: usize) -
         .then(|| std::fs::read(root.join(&path)).ok())
         .flatten();
     let Some(mut body) = file else {
-        let _ = conn
-            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        return Some(Seen {
+        record(Seen {
             path,
             range,
             status: 404,
         });
+        let _ = conn
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return Some(());
     };
     if mode == Mode::Corrupt {
         let at = corrupt_at(body.len());
@@ -145,13 +154,22 @@ fn serve(conn: TcpStream, root: &std::path::Path, mode: Mode, answered: usize) -
         .and_then(|n| n.parse::<usize>().ok())
         .filter(|_| mode != Mode::IgnoreRange);
     let status = match from {
+        Some(f) if f >= len => 416,
+        Some(_) => 206,
+        None => 200,
+    };
+    record(Seen {
+        path,
+        range,
+        status,
+    });
+    match from {
         Some(f) if f >= len => {
             let head = format!(
                 "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\n\
                  Content-Length: 0\r\nConnection: close\r\n\r\n"
             );
             let _ = conn.write_all(head.as_bytes());
-            416
         }
         Some(f) => {
             let head = format!(
@@ -162,7 +180,6 @@ fn serve(conn: TcpStream, root: &std::path::Path, mode: Mode, answered: usize) -
             );
             let _ = conn.write_all(head.as_bytes());
             let _ = conn.write_all(&body[f..]);
-            206
         }
         None => {
             let head =
@@ -172,21 +189,12 @@ fn serve(conn: TcpStream, root: &std::path::Path, mode: Mode, answered: usize) -
                 let _ = conn.write_all(&body[..len / 2]);
                 let _ = conn.flush();
                 let _ = conn.shutdown(Shutdown::Both);
-                return Some(Seen {
-                    path,
-                    range,
-                    status: 200,
-                });
+                return Some(());
             }
             let _ = conn.write_all(&body);
-            200
         }
-    };
+    }
     let _ = conn.flush();
     let _ = conn.shutdown(Shutdown::Write);
-    Some(Seen {
-        path,
-        range,
-        status,
-    })
+    Some(())
 }
