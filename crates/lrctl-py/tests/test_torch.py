@@ -84,3 +84,89 @@ def test_a_torch_training_loop_under_an_lrctl_controller():
         first_loss = first_loss if first_loss is not None else loss.item()
     assert loss.item() < first_loss
     assert ltorch.grad_norm([torch.zeros(2, requires_grad=True)]) == 0.0
+
+
+# What each built-in method's optimizer is in PyTorch: (kind, class name). Methods missing here
+# have no PyTorch counterpart in lrctl.torch (asserted below).
+TORCH_CLASSES = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "prodigy": "Prodigy",
+    "dadapt-adam": "DAdaptAdam",
+    "dadapt-sgd": "DAdaptSGD",
+    "cocob": "COCOB",
+    "dog": "DoG",
+    "ldog": "LDoG",
+    "dowg": "ScalarDoWG",
+    "mechanic": "MechanizedAdamW",
+    "schedulefree-sgd": "SGDScheduleFree",
+    "schedulefree-adamw": "AdamWScheduleFree",
+    "schedulefree-radam": "RAdamScheduleFree",
+    "schedulefree-wrapper": "ScheduleFreeWrapper",
+}
+
+
+def _builtin(kind_filter=None):
+    return [m for m in lrctl.methods() if kind_filter is None or kind_filter(m["optimizer"])]
+
+
+@pytest.mark.parametrize(
+    "method", [m["name"] for m in _builtin(lambda k: k in TORCH_CLASSES)]
+)
+def test_every_method_with_a_pytorch_counterpart_builds_and_trains(method):
+    torch = pytest.importorskip("torch")
+    kind = lrctl._lrctl._method_config(method)["optimizer"]["kind"]
+    package = ltorch.OPTIMIZER_PACKAGES.get(kind)
+    if package is not None:
+        pytest.importorskip(package[0], reason=f"pip install --no-deps {package[1]}=={package[2]}")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    opt = ltorch.optimizer(model.parameters(), method)
+    assert type(opt).__name__.startswith(TORCH_CLASSES[kind]), type(opt).__name__
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    before = [p.detach().clone() for p in model.parameters()]
+    for _ in range(5):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    moved = sum(float((p.detach() - b).abs().sum()) for p, b in zip(model.parameters(), before))
+    assert np.isfinite(moved) and moved > 0
+    with ltorch.evaluating(opt, model):
+        assert not model.training
+        out = model(x)
+    assert model.training and torch.isfinite(out).all()
+
+
+def test_the_optimizer_takes_the_methods_settings():
+    torch = pytest.importorskip("torch")
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    adamw = ltorch.optimizer(params, "adam-fixed")
+    g = adamw.param_groups[0]
+    assert (g["lr"], g["betas"], g["eps"], g["weight_decay"]) == (1e-3, (0.9, 0.99), 1e-8, 0.0)
+    custom = {
+        "name": "sgd-nesterov",
+        "paradigm": "fixed",
+        "optimizer": {"kind": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4},
+        "controller": {"kind": "constant", "lr": 0.05},
+    }
+    sgd = ltorch.optimizer(params, custom).param_groups[0]
+    assert (sgd["lr"], sgd["momentum"], sgd["nesterov"], sgd["weight_decay"]) == (
+        0.05, 0.9, True, 1e-4)
+    assert ltorch.optimizer(params, custom, lr=0.5).param_groups[0]["lr"] == 0.5
+    pytest.importorskip("prodigyopt")
+    prodigy = ltorch.optimizer(params, "prodigy").param_groups[0]
+    assert (prodigy["lr"], prodigy["d0"], prodigy["betas"], prodigy["use_bias_correction"]) == (
+        1.0, 1e-6, (0.9, 0.99), False)
+
+
+def test_methods_without_a_counterpart_and_missing_packages_say_so(monkeypatch):
+    torch = pytest.importorskip("torch")
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    with pytest.raises(ValueError, match="does not build `kate`"):
+        ltorch.optimizer(params, "kate")
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dadaptation", None)  # import fails as if not installed
+    with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps dadaptation==3\.2"):
+        ltorch.optimizer(params, "dadapt-adam")

@@ -22,16 +22,243 @@ gradient (what lrctl's engine hands them), so the rate it sets is the one the co
 ``optimizer.step()`` uses. Give the observations the controller reads
 (:attr:`Scheduler.signals`); a missing one is a ``ValueError`` naming it. Given the same
 observations, the rates are exactly those of lrctl's own engine.
+
+:func:`optimizer` builds the PyTorch optimizer an lrctl method names, with the method's
+settings: ``torch.optim`` for SGD / Adam / AdamW, the authors' packages for the
+hyperparameter-free ones (the packages and classes lrctl's agreement fixtures were generated
+with, ``scripts/fixtures/``). Schedule-Free optimizers evaluate at their averaged point: wrap
+evaluations in :func:`evaluating`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import contextlib
+import io
+import math
+from typing import Any, Callable, Iterable, Iterator
 
 from . import _lrctl
 from ._util import method_arg
 
-__all__ = ["Scheduler", "grad_norm"]
+__all__ = ["OPTIMIZER_PACKAGES", "Scheduler", "evaluating", "grad_norm", "optimizer"]
+
+#: The package (pip name and the version lrctl's fixtures ran) behind each optimizer kind that
+#: ``torch.optim`` lacks: install it with ``pip install --no-deps NAME==VERSION`` (without
+#: ``--no-deps`` pip may replace your torch).
+OPTIMIZER_PACKAGES: dict[str, tuple[str, str, str]] = {
+    # kind: (import name, pip name, version)
+    "prodigy": ("prodigyopt", "prodigyopt", "1.1.2"),
+    "dadapt-adam": ("dadaptation", "dadaptation", "3.2"),
+    "dadapt-sgd": ("dadaptation", "dadaptation", "3.2"),
+    "cocob": ("parameterfree", "parameterfree", "0.0.1"),
+    "dog": ("dog", "dog-optimizer", "1.0.3"),
+    "ldog": ("dog", "dog-optimizer", "1.0.3"),
+    "dowg": ("dowg", "dowg", "0.3.1"),
+    "mechanic": ("mechanic_pytorch", "mechanic-pytorch", "0.0.1"),
+    "schedulefree-sgd": ("schedulefree", "schedulefree", "1.4.1"),
+    "schedulefree-adamw": ("schedulefree", "schedulefree", "1.4.1"),
+    "schedulefree-radam": ("schedulefree", "schedulefree", "1.4.1"),
+    "schedulefree-wrapper": ("schedulefree", "schedulefree", "1.4.1"),
+}
+
+#: lrctl optimizers whose PyTorch reference lrctl.torch does not build (yet): the packages
+#: lrctl's fixtures compared them with need shims on older torch or are not on PyPI.
+_NOT_BUILT = {
+    "kate": "pytorch-optimizer's Kate",
+    "adamg": "pytorch-optimizer's AdamG",
+    "momo": "the momo package's Momo",
+    "momo-adam": "the momo package's MomoAdam",
+    "prodigy-sf": "prodigy-plus-schedule-free's ProdigyPlusScheduleFree",
+}
+
+
+def _import(kind: str, method: str) -> Any:
+    module, pip, version = OPTIMIZER_PACKAGES[kind]
+    import importlib  # noqa: PLC0415
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ModuleNotFoundError(
+            f"method `{method}` uses the `{kind}` optimizer, whose PyTorch implementation is the "
+            f"authors' package `{pip}`, which is not installed: "
+            f"pip install --no-deps {pip}=={version}",
+            name=module,
+        ) from e
+
+
+def _torch_kwargs(cfg: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    out = {}
+    for n in names:
+        if n in cfg and cfg[n] is not None:
+            out[n] = tuple(cfg[n]) if n == "betas" else cfg[n]
+    return out
+
+
+def _build(params: Any, cfg: dict[str, Any], lr: float, method: str) -> Any:
+    """The PyTorch optimizer of one ``[optimizer]`` table (resolved: every field present)."""
+    import torch  # noqa: PLC0415
+
+    kind = cfg["kind"]
+    if kind in _NOT_BUILT:
+        raise ValueError(
+            f"method `{method}`: lrctl.torch.optimizer does not build `{kind}` (lrctl checked "
+            f"it against {_NOT_BUILT[kind]}); use another method or build it yourself"
+        )
+    if kind == "sgd":
+        kw = _torch_kwargs(cfg, ["momentum", "dampening", "nesterov", "weight_decay"])
+        return torch.optim.SGD(params, lr=lr, **kw)
+    if kind in ("adam", "adamw"):
+        kw = _torch_kwargs(cfg, ["betas", "eps", "weight_decay", "amsgrad"])
+        cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+        return cls(params, lr=lr, **kw)
+    growth = {"growth_rate": cfg.get("growth_rate") or math.inf}
+    if kind == "prodigy":
+        m = _import(kind, method)
+        kw = _torch_kwargs(cfg, ["betas", "beta3", "eps", "weight_decay", "decouple",
+                                 "safeguard_warmup", "d0", "d_coef"])
+        return m.Prodigy(params, lr=lr, use_bias_correction=cfg.get("bias_correction", False),
+                         **kw, **growth)
+    if kind == "dadapt-adam":
+        m = _import(kind, method)
+        kw = _torch_kwargs(cfg, ["betas", "eps", "weight_decay", "decouple", "d0"])
+        return m.DAdaptAdam(params, lr=lr, use_bias_correction=cfg.get("bias_correction", False),
+                            **kw, **growth)
+    if kind == "dadapt-sgd":
+        m = _import(kind, method)
+        kw = _torch_kwargs(cfg, ["momentum", "weight_decay", "d0"])
+        return m.DAdaptSGD(params, lr=lr, **kw, **growth)
+    if kind == "cocob":
+        # COCOB-Backprop has no learning rate: lrctl's multiplier (1.0 in its methods) is unused.
+        m = _import(kind, method)
+        return m.COCOB(params, **_torch_kwargs(cfg, ["alpha", "eps", "weight_decay"]))
+    if kind in ("dog", "ldog"):
+        m = _import(kind, method)
+        kw = _torch_kwargs(cfg, ["eps", "weight_decay", "init_eta"])
+        cls = m.DoG if kind == "dog" else m.LDoG
+        return cls(params, lr=lr, reps_rel=cfg.get("r_eps", 1e-6), **kw)
+    if kind == "dowg":
+        m = _import(kind, method)
+        # ScalarDoWG(eps=E) starts its squared distance at 1 - E and adds the same 1 - E to
+        # sqrt(v) in its denominator; lrctl's fixture maps r_eps^2 = 1 - E (lrctl's own `eps`,
+        # 0 in its method, is then ~1e-16). Its step() does nothing without a closure.
+        r_eps = float(cfg.get("r_eps", 1e-8))
+        opt = m.ScalarDoWG(params, eps=1.0 - r_eps**2, clip=cfg.get("clip") or math.inf)
+        _closure_optional(opt)
+        return opt
+    if kind == "mechanic":
+        m = _import(kind, method)
+        base = dict(cfg["base"])
+        base_kind = base["kind"]
+        classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+        if base_kind not in classes:
+            raise ValueError(f"method `{method}`: mechanic over `{base_kind}` is not built here")
+        names = ["momentum", "dampening", "nesterov"] if base_kind == "sgd" else [
+            "betas", "eps", "amsgrad"]
+        kw = _torch_kwargs(base, names + ["weight_decay"])
+        mk = _torch_kwargs(cfg, ["s_decay", "betas", "s_init", "eps", "store_delta"])
+        if "betas" in mk:
+            mk["betas"] = tuple(mk["betas"])
+        return m.mechanize(classes[base_kind], **mk)(params, lr=lr, **kw)
+    if kind.startswith("schedulefree"):
+        sf = _import(kind, method)
+        # The fast classes need torch._foreach_lerp_ (torch >= 2); the reference classes are the
+        # ones lrctl's fixtures ran on torch 1.13.
+        fast = hasattr(torch, "_foreach_lerp_")
+        if kind == "schedulefree-sgd":
+            cls = sf.SGDScheduleFree if fast else sf.SGDScheduleFreeReference
+            kw = _torch_kwargs(cfg, ["momentum", "weight_decay", "warmup_steps", "r",
+                                     "weight_lr_power"])
+            opt = cls(params, lr=lr, **kw)
+        elif kind == "schedulefree-adamw":
+            cls = sf.AdamWScheduleFree if fast else sf.AdamWScheduleFreeReference
+            kw = _torch_kwargs(cfg, ["betas", "eps", "weight_decay", "warmup_steps", "r",
+                                     "weight_lr_power"])
+            if not fast:
+                kw.update(_torch_kwargs(cfg, ["decay_at_z"]))
+            opt = cls(params, lr=lr, **kw)
+        elif kind == "schedulefree-radam":
+            kw = _torch_kwargs(cfg, ["betas", "eps", "weight_decay", "r", "weight_lr_power",
+                                     "silent_sgd_phase"])
+            opt = sf.RAdamScheduleFree(params, lr=lr, foreach=fast, **kw)
+        else:  # schedulefree-wrapper
+            base = _build(params, cfg["base"], lr, method)
+            if isinstance(base, torch.optim.AdamW) and not fast:
+                _prime_adamw(base)
+            kw = _torch_kwargs(cfg, ["momentum", "weight_decay_at_y", "r", "weight_lr_power"])
+            opt = sf.ScheduleFreeWrapperReference(base, **kw)
+        opt.train()
+        return opt
+    raise ValueError(f"method `{method}`: no PyTorch optimizer for lrctl's `{kind}`")
+
+
+def _prime_adamw(base: Any) -> None:
+    # torch 1.13's AdamW creates its state only while a parameter's state dict is empty, and the
+    # Schedule-Free wrapper keeps z, x and y in that same dict: create AdamW's initial state
+    # (step 0, zero moments) as its own first step would (as lrctl's fixture does).
+    import torch  # noqa: PLC0415
+
+    for group in base.param_groups:
+        for p in group["params"]:
+            base.state[p]["step"] = torch.tensor(0.0)
+            base.state[p]["exp_avg"] = torch.zeros_like(p)
+            base.state[p]["exp_avg_sq"] = torch.zeros_like(p)
+
+
+def _closure_optional(opt: Any) -> None:
+    step = opt.step
+
+    def step_with_closure(closure: Callable[[], Any] | None = None) -> Any:
+        return step(closure if closure is not None else (lambda: None))
+
+    opt.step = step_with_closure
+
+
+def optimizer(params: Iterable[Any], method: Any, *, lr: float | None = None) -> Any:
+    """The PyTorch optimizer of an lrctl method (name, ``.toml`` path or dict), with its
+    settings.
+
+    ``torch.optim.SGD`` / ``Adam`` / ``AdamW`` for lrctl's ``sgd`` / ``adam`` / ``adamw``; the
+    authors' packages for the hyperparameter-free optimizers (:data:`OPTIMIZER_PACKAGES`:
+    Prodigy, D-Adaptation, COCOB, DoG / L-DoG, DoWG, Mechanic, Schedule-Free), configured as in
+    lrctl's agreement fixtures. A missing package raises ``ModuleNotFoundError`` with the pip
+    line. ``lr`` is the initial rate (default: the method's controller's ``lr``, 1.0 for the
+    hyperparameter-free methods); a :class:`Scheduler` over the same method sets it every step.
+
+    Schedule-Free optimizers come in training mode; evaluate inside :func:`evaluating`.
+    """
+    cfg = _lrctl._method_config(method_arg(method))
+    name = cfg.get("name", "method")
+    if lr is None:
+        lr = float(cfg.get("controller", {}).get("lr", 1.0))
+    # Some packages print at construction and at mode switches (D-Adaptation's "Using decoupled
+    # weight decay", Schedule-Free's reference classes): libraries print nothing here.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return _build(params, cfg["optimizer"], lr, name)
+
+
+@contextlib.contextmanager
+def evaluating(optimizer: Any, model: Any = None) -> Iterator[None]:
+    """Evaluation mode for the block: ``model.eval()`` and, for a Schedule-Free optimizer, its
+    parameters at the averaged point (``optimizer.eval()``), where lrctl evaluates too; training
+    mode is restored afterwards. Other optimizers are left alone."""
+    switch = callable(getattr(optimizer, "eval", None)) and callable(
+        getattr(optimizer, "train", None)
+    )
+    was_training = getattr(model, "training", None)
+    if model is not None:
+        model.eval()
+    if switch:
+        with contextlib.redirect_stdout(io.StringIO()):
+            optimizer.eval()
+    try:
+        yield
+    finally:
+        if switch:
+            with contextlib.redirect_stdout(io.StringIO()):
+                optimizer.train()
+        if model is not None and was_training:
+            model.train()
 
 
 def grad_norm(parameters: Iterable[Any]) -> float:
@@ -68,7 +295,7 @@ class Scheduler:
     ) -> None:
         self.optimizer = optimizer
         self._controller = _lrctl.Controller(method_arg(method), total_steps, steps_per_epoch)
-        self._last_lr: list[float] = [float(g["lr"]) for g in optimizer.param_groups]
+        self._last_lr: list[float] = [float(g.get("lr", 1.0)) for g in optimizer.param_groups]
 
     @property
     def signals(self) -> list[str]:
