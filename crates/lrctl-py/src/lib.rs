@@ -16,6 +16,7 @@ pub mod error;
 pub mod registry;
 pub mod study;
 pub mod train;
+pub mod user;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -112,5 +113,6 @@ fn _lrctl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     env::register(m)?;
     control::register(m)?;
     study::register(m)?;
+    user::register(m)?;
     Ok(())
 }

@@ -10,6 +10,7 @@
 pub mod aslib;
 pub mod estimate;
 pub mod export;
+pub mod external;
 pub mod run;
 pub mod selection;
 pub mod snapshot;
@@ -17,6 +18,7 @@ pub mod spec;
 pub mod suite;
 pub mod summary;
 
+pub use external::{ExternalMetric, ExternalTask, is_external, submit_external};
 pub use run::{Observer, RunConfig, RunEvent, RunReport, run_study, submit, work};
 pub use spec::{
     CellPlan, ENGINE_VERSION, LRCTL_VERSION, Seeds, Study, StudyError, StudyFile, check_submitter,

@@ -435,6 +435,21 @@ fn worker(
             wait(poll, &cfg.cancel);
             continue;
         };
+        if crate::external::is_external(&cell.task_config) {
+            // A user's task: only the process holding its training function trains it.
+            release(&cell.lease)?;
+            filter.skip.push(cell.lease.cell);
+            cfg.emit(RunEvent::CellSkipped {
+                worker: worker_id.clone(),
+                cell: cell.lease.cell,
+                task: cell.task.clone(),
+                method: cell.method.clone(),
+                reason: "a user task: trained by its Python training function \
+                         (lrctl.Study.run(task=..., fn=...)), not by lrctl's engine"
+                    .into(),
+            });
+            continue;
+        }
         // The guard must be dropped before the refusal below locks the store again.
         let verdict = compatible(
             &cell,

@@ -121,10 +121,14 @@ impl Snapshot {
                 continue;
             }
             let spec: Option<TaskSpec> = serde_json::from_str(&c.task_config).ok();
-            let (metric, maximize) = spec.as_ref().map_or(("metric", true), |s| {
-                let (m, d) = s.primary_metric();
-                (m, d == Direction::Maximize)
-            });
+            let (metric, direction) = match &spec {
+                Some(s) => s.primary_metric(),
+                None => crate::external::ExternalTask::parse(&c.task_config)
+                    .map_or(("metric", Direction::Maximize), |t| {
+                        (t.metric.name(), t.metric.direction())
+                    }),
+            };
+            let maximize = direction == Direction::Maximize;
             tasks.push(TaskInfo {
                 name: c.task.clone(),
                 metric,

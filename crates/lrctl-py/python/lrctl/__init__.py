@@ -5,7 +5,9 @@
 * :class:`Env` / :class:`VecEnv` — a gymnasium environment over any lrctl task whose action is
   the learning rate (needs ``gymnasium``; imported on first use);
 * :class:`Study` — a study's cells and curves as pandas DataFrames (or dicts of numpy arrays),
-  its progress, and running it;
+  its progress, and running it — over lrctl's tasks, or over your own training function
+  (``Study.run(task=..., fn=...)``, each cell a :class:`Trial`);
+* :mod:`lrctl.torch` — lrctl's controllers and methods' optimizers in a PyTorch loop;
 * :data:`OBSERVATION_NAMES` — the observation vector that :class:`Env` returns and ``policy``
   methods receive.
 
@@ -25,6 +27,7 @@ import numpy as np
 from . import _lrctl
 from ._errors import UnknownNameError
 from ._util import ensure_policy_python, method_arg
+from ._user import Trial, TrialStopped
 from .study import Study
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,6 +41,8 @@ __all__ = [
     "OBSERVATION_VERSION",
     "RunResult",
     "Study",
+    "Trial",
+    "TrialStopped",
     "UnknownNameError",
     "VecEnv",
     "__version__",

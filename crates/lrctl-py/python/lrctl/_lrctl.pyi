@@ -125,3 +125,36 @@ def _study_run(
     data_dir: str | None = None,
 ) -> dict[str, Any]:
     """Runs a study into the store (GIL released; Ctrl-C puts cells back)."""
+
+class UserStudy:
+    """The store side of a study over a user's training function (see ``lrctl._user``)."""
+
+    #: The engine's divergence factor: a loss above this multiple of the first diverged.
+    DIVERGENCE_FACTOR: float
+
+    def __init__(
+        self,
+        location: str,
+        study: str,
+        task: str,
+        description: str,
+        budget_steps: int,
+        methods: list[MethodArg],
+        seeds: list[int],
+        *,
+        steps_per_epoch: int | None = None,
+        metric: Literal["loss", "accuracy"] = "loss",
+        backend: str = "pytorch",
+    ) -> None: ...
+    @property
+    def submitted(self) -> dict[str, Any]:
+        """``study``, ``cells``, ``added``, ``existing``, ``superseded``."""
+    def claim(self) -> dict[str, Any] | None:
+        """The next queued cell of the task (``cell``, ``method``, ``seed``,
+        ``method_config``, ``attempt``), leased; None when none is left."""
+    def heartbeat(self, cell: int) -> None:
+        """Renews a claimed cell's lease."""
+    def release(self, cell: int) -> None:
+        """Puts a claimed cell back in the queue."""
+    def finish(self, cell: int, result: dict[str, Any], curve: list[dict[str, Any]]) -> None:
+        """Writes a claimed cell's result and curve."""

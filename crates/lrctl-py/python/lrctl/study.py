@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -89,6 +89,12 @@ class Study:
         steps: int | None = None,
         file: str | os.PathLike[str] | None = None,
         data_dir: str | os.PathLike[str] | None = None,
+        task: str | None = None,
+        fn: Callable[..., Any] | None = None,
+        budget_steps: int | None = None,
+        description: Any = None,
+        metric: str = "loss",
+        steps_per_epoch: int | None = None,
     ) -> dict[str, Any]:
         """Runs a study into the store, as ``lrctl run`` does: adds its cells (finished ones are
         kept, changed ones superseded) and trains every cell without a result, ``jobs`` at once
@@ -106,7 +112,27 @@ class Study:
         ``ran``, ``interrupted``, ``seconds``, ``skipped`` (tasks whose data is not here).
         The GIL is released while cells train; Ctrl-C puts the cells in flight back in the
         queue and raises ``KeyboardInterrupt`` (run again to resume).
+
+        **Your own model**: ``run(task="my-model", fn=train_fn, methods=[...], seeds=3,
+        budget_steps=N)`` trains a task lrctl's engine does not know: ``train_fn(trial)`` is
+        called once per cell (task × method × seed without a result) with a
+        :class:`lrctl.Trial`; it builds its model and data, uses ``trial.optimizer(params)`` and
+        ``trial.scheduler`` and reports with ``trial.report(step, loss, grad_norm=...,
+        eval=...)``. Results and curves go to the same store as the engine's cells (``lrctl
+        status``, ``show``, ``export`` and ``report`` read them); finished cells are skipped on
+        a rerun. The task's identity is its name, ``description`` (any JSON-able value, e.g.
+        the model's and data's settings; default: the function's qualified name) and
+        ``budget_steps``: change one and the cells are new. ``metric`` is what the evaluations
+        report besides the loss (``"loss"`` or ``"accuracy"``: ``eval={"loss": ...,
+        "accuracy": ...}``); ``steps_per_epoch`` serves epoch-based controllers. A
+        ``train_fn`` that raises fails its cell with the traceback and the study goes on; a
+        non-finite loss or one above the engine's divergence factor is a diverged cell; one
+        that never reports fails. Cells train one at a time, in this process. Plain methods
+        only for now (tuned and selection methods are refused).
         """
+        if fn is not None or task is not None:
+            return self._run_user(tasks, methods, seeds, jobs, suites, file, task, fn,
+                                  budget_steps, description, metric, steps_per_epoch)
         ensure_policy_python()
         if isinstance(tasks, str) or isinstance(suites, str):
             raise TypeError("tasks and suites are lists of names, not a single string")
@@ -124,5 +150,29 @@ class Study:
             jobs=jobs,
             data_dir=None if data_dir is None else os.fspath(data_dir),
         )
+        self.name = report["study"]
+        return report
+
+    def _run_user(self, tasks: Any, methods: Any, seeds: Any, jobs: Any, suites: Any,
+                  file: Any, task: str | None, fn: Any, budget_steps: int | None,
+                  description: Any, metric: str, steps_per_epoch: int | None) -> dict[str, Any]:
+        from ._user import run_user  # noqa: PLC0415
+
+        if task is None or fn is None:
+            raise TypeError("a study over your own training function needs both task= and fn=")
+        if not callable(fn):
+            raise TypeError("fn is the training function, called as fn(trial)")
+        if tuple(tasks) or tuple(suites) or file is not None:
+            raise TypeError("task=/fn= run one user task: leave tasks, suites and file out")
+        if jobs not in (None, 1):
+            raise ValueError("cells over a training function run one at a time (jobs=1)")
+        if budget_steps is None:
+            raise TypeError("budget_steps is required with fn=: the optimizer steps of one run")
+        if methods is None or isinstance(methods, (str, os.PathLike, Mapping)):
+            raise TypeError("methods is a list (of names, paths or dicts)")
+        seed_list = list(range(seeds)) if isinstance(seeds, int) else (
+            [0] if seeds is None else [int(s) for s in seeds])
+        report = run_user(self.store, self.name, task, fn, [method_arg(m) for m in methods],
+                          seed_list, budget_steps, description, metric, steps_per_epoch)
         self.name = report["study"]
         return report

@@ -1,0 +1,204 @@
+"""Studies over a user's own PyTorch training function: Study.run(task=..., fn=...)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import lrctl
+
+torch = pytest.importorskip("torch")
+
+BUDGET = 30
+
+# A small MLP on a fixed synthetic problem: what a user's train_fn looks like.
+TRAIN_FN = textwrap.dedent(
+    '''
+    import torch
+    import lrctl.torch as ltorch
+
+    def train_fn(trial):
+        g = torch.Generator().manual_seed(1234)          # the data: the same in every cell
+        x = torch.randn(512, 10, generator=g)
+        y = (x[:, 0] - x[:, 1] > 0).long()
+        xv, yv = x[448:], y[448:]
+        model = torch.nn.Sequential(                      # initialised from trial.seed
+            torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+        opt = trial.optimizer(model.parameters())
+        for step in range(1, trial.budget_steps + 1):
+            i = ((step - 1) % 14) * 32
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x[i:i + 32]), y[i:i + 32])
+            loss.backward()
+            trial.scheduler.step(loss=loss, grad_norm=ltorch.grad_norm(model.parameters()))
+            opt.step()
+            ev = None
+            if step % 10 == 0:
+                with trial.evaluating(model), torch.no_grad():
+                    out = model(xv)
+                    ev = {"loss": torch.nn.functional.cross_entropy(out, yv).item(),
+                          "accuracy": (out.argmax(1) == yv).float().mean().item()}
+            trial.report(step, loss, grad_norm=ltorch.grad_norm(model.parameters()), eval=ev)
+    '''
+)
+
+METHODS = ["adam-fixed", "adamw-cosine", "plateau-adamw"]
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "usermodel.py").write_text(TRAIN_FN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    import usermodel
+
+    return importlib.reload(usermodel)
+
+
+def test_a_study_over_a_torch_mlp_is_killed_and_resumed(tmp_path, user_module):
+    store = tmp_path / "s.db"
+    # A process that dies (os._exit, like kill -9) while training its fourth cell.
+    killed = textwrap.dedent(
+        f'''
+        import os, sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import lrctl, usermodel
+        calls = []
+        def dies(trial):
+            calls.append(trial)
+            if len(calls) == 4:
+                os._exit(9)
+            usermodel.train_fn(trial)
+        lrctl.Study({str(store)!r}, "mine").run(task="mlp-mine", fn=dies, methods={METHODS!r},
+            seeds=2, budget_steps={BUDGET}, metric="accuracy",
+            description={{"model": "mlp 10-32-2"}})
+        '''
+    )
+    r = subprocess.run([sys.executable, "-c", killed], capture_output=True, text=True)
+    assert r.returncode == 9, r.stderr
+    s = lrctl.Study(store, "mine")
+    st = s.status()
+    assert (st["total"], st["done"], st["running"]) == (6, 3, 1)
+    calls = []
+
+    def counted(trial):
+        calls.append((trial.method, trial.seed))
+        user_module.train_fn(trial)
+
+    rep = s.run(task="mlp-mine", fn=counted, methods=METHODS, seeds=2, budget_steps=BUDGET,
+                metric="accuracy", description={"model": "mlp 10-32-2"})
+    # The dead process's cell went back to the queue; the three finished ones were kept.
+    assert (rep["existing"], rep["added"], rep["ran"]) == (6, 0, 3) and len(calls) == 3
+    st = s.status()
+    assert (st["done"], st["finished"]) == (6, 6)
+    cells = s.cells()
+    assert set(cells.method) == set(METHODS) and set(cells.seed) == {0, 1}
+    assert (cells.steps == BUDGET).all() and (cells.metric_name == "accuracy").all()
+    assert (cells.test_metric > 0.5).all() and cells.final_train_loss.notna().all()
+    curves = s.curves()
+    assert (curves.groupby("cell_id").step.max() == BUDGET).all()
+    assert curves.eval_metric.notna().sum() == 6 * (BUDGET // 10)
+    # The learning rates in the store are the controller's: cosine decays, adam-fixed does not.
+    cos = curves[(curves.method == "adamw-cosine") & (curves.seed == 0)]
+    assert cos.lr.iloc[0] == pytest.approx(1e-3, rel=0.01) and cos.lr.iloc[-1] < 1e-4
+    assert (curves[curves.method == "adam-fixed"].lr == 1e-3).all()
+    # A rerun trains nothing; a changed description makes new cells.
+    assert s.run(task="mlp-mine", fn=counted, methods=METHODS, seeds=2, budget_steps=BUDGET,
+                 metric="accuracy", description={"model": "mlp 10-32-2"})["ran"] == 0
+    rep = s.run(task="mlp-mine", fn=counted, methods=["adam-fixed"], seeds=1,
+                budget_steps=BUDGET, metric="accuracy", description={"model": "other"})
+    assert (rep["superseded"], rep["ran"]) == (1, 1)
+
+
+def test_bad_training_functions_are_recorded_not_raised(tmp_path):
+    def bad(trial):
+        model = torch.nn.Linear(3, 1)
+        trial.optimizer(model.parameters())
+        if trial.seed == 0:
+            raise ZeroDivisionError("my model blew up")
+        if trial.seed == 1:
+            return  # never reports
+        if trial.seed == 2:
+            trial.report(1, 1.0)
+            trial.report(2, float("nan"))
+        if trial.seed == 3:
+            trial.report(2, 1.0)
+            trial.report(2, 1.0)  # not increasing
+        if trial.seed == 4:
+            for step in range(1, 100):
+                trial.report(step, 1.0 / step)  # past the budget of 10
+        if trial.seed == 5:
+            trial.report(1, 1.0)
+            trial.report(2, 1e4)  # explodes: above the engine's divergence factor
+        if trial.seed == 6:
+            try:
+                trial.report(1, 1.0)
+                trial.report(2, float("inf"))
+            except Exception:  # a user's catch-all does not swallow lrctl's stop
+                pytest.fail("TrialStopped is not an Exception")
+
+    s = lrctl.Study(tmp_path / "bad.db")
+    rep = s.run(task="bad", fn=bad, methods=["sps"], seeds=7, budget_steps=10)
+    assert rep["ran"] == 7 and rep["failed"] == 3
+    cells = s.cells().sort_values("seed").reset_index(drop=True)
+    outcome = list(cells.outcome)
+    assert outcome == ["failed", "failed", "diverged", "failed", "finished", "diverged",
+                       "diverged"]
+    assert "ZeroDivisionError: my model blew up" in cells.reason[0]
+    assert "Traceback" in cells.reason[0]
+    assert "without reporting a step" in cells.reason[1]
+    assert "non-finite loss at step 2" in cells.reason[2]
+    assert "step 2 after step 2" in cells.reason[3]
+    assert cells.steps[4] == 10 and cells.total_steps[4] == 10
+    assert "exceeds 100" in cells.reason[5]
+
+
+def test_bad_arguments_are_refused_clearly(tmp_path):
+    s = lrctl.Study(tmp_path / "args.db")
+    fn = lambda trial: None  # noqa: E731
+    with pytest.raises(ValueError, match="built-in task"):
+        s.run(task="logreg/iris", fn=fn, methods=["adam-fixed"], budget_steps=5)
+    with pytest.raises(ValueError, match="tuned or selection method"):
+        s.run(task="mine", fn=fn, methods=["smac-fixed"], budget_steps=5)
+    with pytest.raises(TypeError, match="budget_steps"):
+        s.run(task="mine", fn=fn, methods=["adam-fixed"])
+    with pytest.raises(ValueError, match="metric"):
+        s.run(task="mine", fn=fn, methods=["adam-fixed"], budget_steps=5, metric="f1")
+    with pytest.raises(lrctl.UnknownNameError):
+        s.run(task="mine", fn=fn, methods=["no-such-method"], budget_steps=5)
+
+
+def test_report_over_a_store_mixing_rust_and_python_cells(tmp_path, user_module, lrctl_bin):
+    store = tmp_path / "mixed.db"
+    s = lrctl.Study(store, "mixed")
+
+    def interrupted(trial):
+        raise KeyboardInterrupt
+
+    # Python cells left queued (an interrupted run) in the study the engine then runs: its
+    # workers leave them to the training function instead of failing them.
+    with pytest.raises(KeyboardInterrupt):
+        s.run(task="mlp-mine", fn=interrupted, methods=["adam-fixed", "adamw-cosine"],
+              seeds=1, budget_steps=BUDGET, metric="accuracy", description="mlp")
+    rust = s.run(tasks=["logreg/iris"], methods=["adam-fixed", "adamw-cosine"], seeds=1,
+                 steps=BUDGET, jobs=2)
+    assert rust["ran"] == 2
+    py = s.run(task="mlp-mine", fn=user_module.train_fn, methods=["adam-fixed", "adamw-cosine"],
+               seeds=1, budget_steps=BUDGET, metric="accuracy", description="mlp")
+    assert py["ran"] == 2 and py["existing"] == 2
+    cells = s.cells()
+    assert set(cells.task) == {"logreg/iris", "mlp-mine"} and (cells.outcome == "finished").all()
+    out = tmp_path / "report"
+    subprocess.run([lrctl_bin, "report", "--store", str(store), "--study", "mixed", "--out",
+                    str(out), "--reps", "50"], check=True, capture_output=True, text=True)
+    md = (out / "report.md").read_text()
+    assert "mlp-mine" in md and "logreg/iris" in md
+    status = subprocess.run([lrctl_bin, "status", "--store", str(store)], check=True,
+                            capture_output=True, text=True).stdout
+    assert "4" in status
+    np.testing.assert_array_equal(sorted(cells.steps), [BUDGET] * 4)
