@@ -13,12 +13,6 @@ use lrctl_wrap::probe;
 use crate::commands::DataArgs;
 use crate::study_cmds::{StoreArgs, find_study};
 
-/// Fewer study tasks than this, and a recommendation is flagged as resting on little evidence.
-const MIN_TASKS: usize = 8;
-
-/// Fewer seeds per (task, method) than this, and a recommendation is flagged likewise.
-const MIN_SEEDS: usize = 3;
-
 /// `lrctl select`.
 #[derive(Debug, Args)]
 pub struct SelectArgs {
@@ -185,95 +179,74 @@ fn target_task(args: &SelectArgs, snap: &Snapshot) -> Result<lrctl_tasks::TaskSp
     crate::commands::resolve_task(name, args.data.as_ref())
 }
 
+/// A user task of the study (trained by its Python function), when `--task` names one.
+fn user_task(args: &SelectArgs, snap: &Snapshot) -> Option<lrctl_study::ExternalTask> {
+    let name = args.task.as_deref()?;
+    if args.data.is_some() {
+        return None;
+    }
+    snap.cells
+        .iter()
+        .find(|c| c.task == name)
+        .and_then(|c| lrctl_study::ExternalTask::parse(&c.task_config))
+}
+
 /// Recommends a method for `--task` from the study's evidence, and says how much backs it.
 fn recommend(args: &SelectArgs, all: &Snapshot, dirs: &lrctl_data::DataDirs) -> Result<()> {
-    let spec = target_task(args, all)?;
-    let name = spec.name.clone();
+    let name = args.task.clone().expect("checked");
     // A task of the study is held out of what the selector learns from (leave-one-task-out).
-    let snap = if all.tasks.iter().any(|t| t.name == name) {
-        let cells = all
-            .cells
-            .iter()
-            .filter(|c| c.task != name)
-            .cloned()
-            .collect();
-        Snapshot::from_cells(all.study.clone(), cells)
-    } else {
-        Snapshot::from_cells(all.study.clone(), all.cells.clone())
-    };
-    if snap.tasks.len() < 2 {
-        bail!(
-            "study `{}` has {} other task(s) with results: a selector learns across tasks and \
-             needs at least 2 (run a larger study, e.g. `lrctl run --suite libsvm --suite vision`)",
-            snap.study.name,
-            snap.tasks.len()
-        );
-    }
-    let table = snap.score_table();
+    let snap = lrctl_study::selection::without_task(all, &name);
     let (feats, _) = features(&snap, args.probe_steps, dirs)?;
     let start = Instant::now();
-    let task = lrctl_tasks::prepare(&spec, dirs)
-        .with_context(|| format!("loading task `{name}` to measure it"))?;
-    let mut target = lrctl_wrap::features::task_features(task.as_ref())?.values();
-    if args.probe_steps > 0 {
-        let p = probe::probe(task.as_ref(), args.probe_steps, 0)
-            .map_err(|e| anyhow::anyhow!("probing `{name}`: {e}"))?;
-        target.extend(p.features);
-    }
-    let probe_seconds = start.elapsed().as_secs_f64();
-
-    let perf = lrctl_select::performance_matrix(&table);
-    let all_tasks: Vec<usize> = (0..snap.tasks.len()).collect();
-    let standardizer = feats.standardizer(&all_tasks);
-    let train = feats.standardized(&standardizer, &all_tasks);
-    let mut selector = lrctl_select::selector(&args.selector).with_context(|| {
-        format!(
-            "unknown selector `{}`; the selectors are: {}",
-            args.selector,
-            SELECTOR_NAMES.join(", ")
-        )
-    })?;
-    selector.fit(&train, &perf);
-    let x = standardizer.transform(&target);
-    let predicted = selector.predict(&x);
-    let mut order: Vec<usize> = (0..predicted.len()).collect();
-    order.sort_by(|&a, &b| predicted[b].total_cmp(&predicted[a]));
-    let Some(&best) = order.first() else {
-        bail!("study `{}` has no methods", snap.study.name);
+    let target = match user_task(args, all) {
+        Some(user) => {
+            if args.probe_steps > 0 {
+                bail!(
+                    "`{name}` is a user task, trained by its Python function: lrctl cannot \
+                     probe it (leave out --probe-steps)"
+                );
+            }
+            user.features()
+                .with_context(|| {
+                    format!(
+                        "user task `{name}` was described without meta-features: run it with \
+                         description=lrctl.describe(model, loader, budget_steps)"
+                    )
+                })?
+                .values()
+        }
+        None => {
+            let spec = target_task(args, all)?;
+            let task = lrctl_tasks::prepare(&spec, dirs)
+                .with_context(|| format!("loading task `{name}` to measure it"))?;
+            let mut target = lrctl_wrap::features::task_features(task.as_ref())?.values();
+            if args.probe_steps > 0 {
+                let p = probe::probe(task.as_ref(), args.probe_steps, 0)
+                    .map_err(|e| anyhow::anyhow!("probing `{name}`: {e}"))?;
+                target.extend(p.features);
+            }
+            target
+        }
     };
-    let method = &snap.methods[best];
+    let probe_seconds = start.elapsed().as_secs_f64();
+    let r = lrctl_study::selection::recommend(&snap, &feats, &name, &target, &args.selector)?;
     println!(
-        "recommended for {name}: {method}  (selector {})",
-        args.selector
+        "recommended for {name}: {}  (selector {})",
+        r.method, args.selector
     );
     // Predicted scores are rough: two decimals, and the selector's own track record.
     println!("expected ranking (predicted normalised score, 1 = a task's best run):");
-    for (rank, &m) in order.iter().enumerate() {
-        println!(
-            "  {:>2}. {:20} {:.2}",
-            rank + 1,
-            snap.methods[m],
-            predicted[m]
-        );
+    for (rank, (m, score)) in r.ranking.iter().enumerate() {
+        println!("  {:>2}. {m:20} {score:.2}", rank + 1);
     }
-    evidence(args, &snap, &table, &feats, method)?;
-    // Evidence: the nearest study tasks in standardised feature space and their winners.
-    let portfolio = lrctl_eval::portfolio(&lrctl_eval::normalize_minmax(&table));
-    let mut near: Vec<(f64, usize)> = train
-        .iter()
-        .enumerate()
-        .map(|(t, row)| {
-            let d: f64 = row.iter().zip(&x).map(|(a, b)| (a - b) * (a - b)).sum();
-            (d.sqrt(), t)
-        })
-        .collect();
-    near.sort_by(|a, b| a.0.total_cmp(&b.0));
+    print_evidence(&r);
     println!("nearest study tasks by static meta-features:");
-    for (d, t) in near.iter().take(3) {
-        let winner = portfolio.oracle_choice[*t].map_or("—", |m| snap.methods[m].as_str());
+    for n in &r.nearest {
         println!(
             "  {:28} distance {:.2}  best: {}",
-            snap.tasks[*t].name, d, winner
+            n.task,
+            n.distance,
+            n.best.as_deref().unwrap_or("—")
         );
     }
     println!(
@@ -284,75 +257,52 @@ fn recommend(args: &SelectArgs, all: &Snapshot, dirs: &lrctl_data::DataDirs) -> 
             String::new()
         }
     );
-    if let Some(cell) = snap.cells.iter().find(|c| &c.method == method) {
-        println!("configuration: {}", cell.method_config);
+    if let Some(config) = &r.configuration {
+        println!("configuration: {config}");
     }
     Ok(())
 }
 
 /// How much the study backs a recommendation: its size, the selector's leave-one-task-out
 /// record on it, and the recommended method's divergences.
-fn evidence(
-    args: &SelectArgs,
-    snap: &Snapshot,
-    table: &lrctl_eval::ScoreTable,
-    feats: &MetaFeatures,
-    method: &str,
-) -> Result<()> {
-    let seeds = (0..table.n_methods())
-        .flat_map(|m| (0..table.n_tasks()).map(move |t| (m, t)))
-        .map(|(m, t)| table.scores[m][t].len())
-        .filter(|&n| n > 0)
-        .min()
-        .unwrap_or(0);
+fn print_evidence(r: &lrctl_study::selection::Recommendation) {
     println!(
-        "evidence: {} study task(s), at least {seeds} seed(s) per task and method",
-        snap.tasks.len()
+        "evidence: {} study task(s), at least {} seed(s) per task and method",
+        r.study_tasks, r.min_seeds
     );
-    if snap.tasks.len() < MIN_TASKS || seeds < MIN_SEEDS {
+    if r.little_evidence {
         println!(
-            "warning: little evidence (fewer than {MIN_TASKS} tasks or {MIN_SEEDS} seeds): treat \
-             the recommendation as a guess; a larger study (`lrctl run --suite libsvm --suite \
-             vision --suite lm`) backs it better"
+            "warning: little evidence (fewer than {} tasks or {} seeds): treat the \
+             recommendation as a guess; a larger study (`lrctl run --suite libsvm --suite \
+             vision --suite lm`) backs it better",
+            lrctl_study::selection::MIN_TASKS,
+            lrctl_study::selection::MIN_SEEDS
         );
     }
-    if snap.tasks.len() >= 3 {
-        match lrctl_select::evaluate_loto(table, feats, &args.selector, None) {
-            Ok(r) => println!(
-                "  on this study, {} chose the best method for {:.0} % of held-out tasks and \
-                 closed {} of the single-best → oracle gap",
-                args.selector,
-                100.0 * r.optimal_fraction,
-                r.gap_closed
-                    .map_or("none (no gap to close)".to_string(), |g| format!(
-                        "{:.0} %",
-                        100.0 * g
-                    ))
-            ),
-            Err(e) => println!("  (leave-one-task-out not possible here: {e})"),
+    match (&r.loto, &r.loto_unavailable) {
+        (Some(l), _) => println!(
+            "  on this study, {} chose the best method for {:.0} % of held-out tasks and closed \
+             {} of the single-best → oracle gap",
+            r.selector,
+            100.0 * l.optimal_fraction,
+            l.gap_closed
+                .map_or("none (no gap to close)".to_string(), |g| format!(
+                    "{:.0} %",
+                    100.0 * g
+                ))
+        ),
+        (None, Some(e)) if r.study_tasks >= 3 => {
+            println!("  (leave-one-task-out not possible here: {e})")
         }
+        _ => {}
     }
-    let runs: Vec<_> = snap
-        .cells
-        .iter()
-        .filter(|c| c.method == method)
-        .filter_map(|c| c.result.as_ref().map(|r| (c.task.as_str(), r.outcome)))
-        .collect();
-    let bad: Vec<&str> = runs
-        .iter()
-        .filter(|(_, o)| *o != lrctl_record::Outcome::Finished)
-        .map(|(t, _)| *t)
-        .collect();
-    if !bad.is_empty() {
-        let mut tasks: Vec<&str> = bad.clone();
-        tasks.sort_unstable();
-        tasks.dedup();
+    if r.bad_runs > 0 {
         println!(
-            "warning: {method} diverged or failed in {} of its {} runs in the study (on {})",
-            bad.len(),
-            runs.len(),
-            tasks.join(", ")
+            "warning: {} diverged or failed in {} of its {} runs in the study (on {})",
+            r.method,
+            r.bad_runs,
+            r.runs,
+            r.bad_tasks.join(", ")
         );
     }
-    Ok(())
 }

@@ -309,7 +309,85 @@ fn _study_run<'py>(
     Ok(pythonize(py, &report)?)
 }
 
+/// Recommends a method from the study's evidence for `task` (one of the study's tasks, held
+/// out of what the selector learns) or for a task described by its meta-features
+/// (`description`: JSON text with `lrctl.describe`'s keys). Static meta-features only.
+#[pyfunction]
+#[pyo3(signature = (location, name=None, *, task=None, description=None, selector="regression".to_string()))]
+fn _recommend<'py>(
+    py: Python<'py>,
+    location: String,
+    name: Option<String>,
+    task: Option<String>,
+    description: Option<String>,
+    selector: String,
+) -> PyResult<Bound<'py, PyAny>> {
+    let r = blocking(py, move |_| {
+        let mut store = open_read(&location)?;
+        let study = find(store.as_mut(), name.as_deref())?;
+        let all = lrctl_study::snapshot::Snapshot::read(store.as_mut(), study)?;
+        let cands = lrctl_study::selection::candidates_only(&all);
+        let (target_name, target, snap) = match (task, description) {
+            (Some(task), None) => {
+                let Some(i) = cands.tasks.iter().position(|t| t.name == task) else {
+                    let names: Vec<&str> = cands.tasks.iter().map(|t| t.name.as_str()).collect();
+                    return Err(Error::Unknown(format!(
+                        "study `{}` has no task `{task}`; its tasks: {}",
+                        cands.study.name,
+                        names.join(", ")
+                    )));
+                };
+                let target = cands.static_features().swap_remove(i);
+                if target.iter().all(|v| v.is_nan()) {
+                    return Err(Error::Value(format!(
+                        "task `{task}` has no meta-features: a user task needs \
+                         description=lrctl.describe(model, loader, budget_steps) when it runs"
+                    )));
+                }
+                let snap = lrctl_study::selection::without_task(&cands, &task);
+                (task, target, snap)
+            }
+            (None, Some(text)) => {
+                let d: Value = serde_json::from_str(&text)
+                    .map_err(|e| Error::Value(format!("description: {e}")))?;
+                let f = lrctl_study::description_features(&d, None).ok_or_else(|| {
+                    Error::Value(
+                        "the description has no `batch_size`: describe the task with \
+                         lrctl.describe(model, loader, budget_steps)"
+                            .into(),
+                    )
+                })?;
+                let label = d
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("your task")
+                    .to_string();
+                (label, f.values(), cands)
+            }
+            _ => {
+                return Err(Error::Value(
+                    "give a task of the study or a description, not both".into(),
+                ));
+            }
+        };
+        let feats = lrctl_select::MetaFeatures::new(
+            lrctl_wrap::features::static_names(),
+            snap.static_features(),
+        )
+        .map_err(|e| Error::Value(e.to_string()))?;
+        Ok(lrctl_study::selection::recommend(
+            &snap,
+            &feats,
+            &target_name,
+            &target,
+            &selector,
+        )?)
+    })?;
+    Ok(pythonize(py, &r)?)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_recommend, m)?)?;
     m.add_function(wrap_pyfunction!(_study_check, m)?)?;
     m.add_function(wrap_pyfunction!(_study_cells, m)?)?;
     m.add_function(wrap_pyfunction!(_study_curves, m)?)?;

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import lrctl
+import lrctl.torch as ltorch
 
 torch = pytest.importorskip("torch")
 
@@ -163,8 +164,8 @@ def test_bad_arguments_are_refused_clearly(tmp_path):
     fn = lambda trial: None  # noqa: E731
     with pytest.raises(ValueError, match="built-in task"):
         s.run(task="logreg/iris", fn=fn, methods=["adam-fixed"], budget_steps=5)
-    with pytest.raises(ValueError, match="tuned or selection method"):
-        s.run(task="mine", fn=fn, methods=["smac-fixed"], budget_steps=5)
+    with pytest.raises(ValueError, match="`auto` selection method"):
+        s.run(task="mine", fn=fn, methods=["auto"], budget_steps=5)
     with pytest.raises(TypeError, match="budget_steps"):
         s.run(task="mine", fn=fn, methods=["adam-fixed"])
     with pytest.raises(ValueError, match="metric"):
@@ -202,3 +203,116 @@ def test_report_over_a_store_mixing_rust_and_python_cells(tmp_path, user_module,
                             capture_output=True, text=True).stdout
     assert "4" in status
     np.testing.assert_array_equal(sorted(cells.steps), [BUDGET] * 4)
+
+
+def test_tuned_methods_call_the_training_function_per_trial(tmp_path, user_module):
+    budgets = []
+
+    def counted(trial):
+        budgets.append((trial.method, trial.budget_steps, trial.config["controller"]["lr"]))
+        user_module.train_fn(trial)
+
+    s = lrctl.Study(tmp_path / "tuned.db")
+    small_smac = {
+        **lrctl._lrctl._method_config("smac-fixed"),
+        "name": "smac-small",
+    }
+    small_smac["tune"] = {**small_smac["tune"], "trials": 6}
+    rep = s.run(task="mlp-tuned", fn=counted, methods=[small_smac, "bohb-fixed"], seeds=2,
+                budget_steps=BUDGET, metric="accuracy", description="mlp")
+    assert rep["ran"] == 4 and rep["failed"] == 0
+    cells = s.cells().sort_values(["method", "seed"]).reset_index(drop=True)
+    assert (cells.outcome == "finished").all() and (cells.steps == BUDGET).all()
+    # Tuning is charged to every cell of the method, like the engine's tuned cells.
+    assert (cells.cost_steps > cells.steps).all()
+    smac = [b for b in budgets if b[0] == "smac-small"]
+    # 6 trials (low budgets included), then two cells at the full budget; the second seed's
+    # cell replays the stored trials instead of training them again.
+    assert len(smac) == 6 + 2 and min(b[1] for b in smac) < BUDGET
+    assert cells.cost_steps[cells.method == "smac-small"].nunique() == 1
+    tuned_lr = {b[2] for b in smac[-2:]}
+    assert len(tuned_lr) == 1 and tuned_lr != {1e-3}
+    # A rerun trains nothing.
+    budgets.clear()
+    assert s.run(task="mlp-tuned", fn=counted, methods=[small_smac, "bohb-fixed"], seeds=2,
+                 budget_steps=BUDGET, metric="accuracy", description="mlp")["ran"] == 0
+    assert budgets == []
+
+
+def test_race_runs_its_candidates_through_the_training_function(tmp_path, user_module):
+    runs = []
+
+    def counted(trial):
+        runs.append((trial.config["name"], trial.seed, trial.budget_steps, trial._horizon))
+        user_module.train_fn(trial)
+
+    race = {**lrctl._lrctl._method_config("race"), "name": "race3"}
+    race["select"] = {**race["select"], "candidates": ["adam-fixed", "adamw-cosine", "sps"],
+                      "fraction": 0.3}
+    s = lrctl.Study(tmp_path / "race.db")
+    rep = s.run(task="mlp-race", fn=counted, methods=[race], seeds=1, budget_steps=BUDGET,
+                metric="accuracy", description="mlp")
+    assert rep["ran"] == 1 and rep["failed"] == 0
+    # Three candidates for 9 steps each, scheduled over the whole budget, on the cell's seed;
+    # then the winner from the start.
+    assert [r[2:] for r in runs[:3]] == [(9, BUDGET)] * 3
+    assert {r[0] for r in runs[:3]} == {"adam-fixed", "adamw-cosine", "sps"}
+    assert runs[3][0] in {"adam-fixed", "adamw-cosine", "sps"} and runs[3][2:] == (BUDGET, BUDGET)
+    cell = s.cells().iloc[0]
+    assert cell.outcome == "finished" and cell.cost_steps == BUDGET + 27
+
+
+def test_describe_and_recommend_for_a_user_task(tmp_path, lrctl_bin):
+    data = torch.utils.data.TensorDataset(torch.randn(256, 12), torch.randint(0, 3, (256,)))
+    loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True)
+
+    def make_model():
+        return torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.ReLU(),
+                                   torch.nn.Linear(16, 3))
+
+    desc = lrctl.describe(make_model(), loader, budget_steps=BUDGET)
+    assert desc == {"train_rows": 256, "n_features": 12, "n_classes": 3,
+                    "n_params": 12 * 16 + 16 + 16 * 3 + 3, "batch_size": 32,
+                    "budget_steps": BUDGET, "family": "mlp"}
+    assert lrctl.describe(torch.nn.Linear(12, 3), loader, 10)["family"] == "linear"
+
+    def train_fn(trial):
+        model = make_model()
+        opt = trial.optimizer(model.parameters())
+        step = 0
+        while step < trial.budget_steps:
+            for x, y in loader:
+                step += 1
+                opt.zero_grad()
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                loss.backward()
+                trial.scheduler.step(loss=loss, grad_norm=ltorch.grad_norm(model.parameters()))
+                opt.step()
+                trial.report(step, loss, eval=loss.item() if step == trial.budget_steps else None)
+                if step == trial.budget_steps:
+                    break
+
+    s = lrctl.Study(tmp_path / "sel.db", "sel")
+    methods = ["adam-fixed", "sps"]
+    s.run(tasks=["logreg/iris", "mlp/digits"], methods=methods, seeds=1, steps=BUDGET)
+    s.run(task="mlp-user", fn=train_fn, methods=methods, seeds=1, budget_steps=BUDGET,
+          description=desc)
+    # For a task of the study: held out of what the selector learns.
+    rec = lrctl.recommend(s, "mlp-user")
+    assert rec["task"] == "mlp-user" and rec["method"] in methods
+    assert [m for m, _ in rec["ranking"]] and {m for m, _ in rec["ranking"]} == set(methods)
+    assert rec["study_tasks"] == 2 and rec["little_evidence"]
+    assert {n["task"] for n in rec["nearest"]} == {"logreg/iris", "mlp/digits"}
+    # For a described task: every study task with meta-features counts, the user's included.
+    rec = lrctl.recommend(s, {**desc, "n_params": 10_000})
+    assert rec["study_tasks"] == 3 and rec["method"] in methods
+    assert rec["nearest"][0]["task"] == "mlp-user"
+    with pytest.raises(lrctl.UnknownNameError):
+        lrctl.recommend(s, "no-such-task")
+    with pytest.raises(ValueError, match="batch_size"):
+        lrctl.recommend(s, {"family": "mlp"})
+    # lrctl select --task takes the study's user task too.
+    out = subprocess.run([lrctl_bin, "select", "--store", str(tmp_path / "sel.db"), "--task",
+                          "mlp-user"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert f"recommended for mlp-user: {lrctl.recommend(s, 'mlp-user')['method']}" in out.stdout

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use lrctl_store::{AddReport, NewCell, Store, StudyId};
 use lrctl_tasks::Direction;
 use lrctl_wrap::Method;
+use lrctl_wrap::features::StaticFeatures;
 
 use crate::spec::{ENGINE_VERSION, LRCTL_VERSION, StudyError};
 
@@ -140,17 +141,40 @@ impl ExternalTask {
     /// the engine version, the task (its description by hash) and the method, like
     /// [`config_hash`](crate::config_hash) for built-in tasks.
     pub fn config_hash(&self, method: &Method) -> String {
-        let mut task = serde_json::to_value(self).expect("a task serialises");
-        if let Some(t) = task.as_object_mut() {
-            t.remove("description");
-        }
         let json = serde_json::json!({
             "engine": ENGINE_VERSION,
-            "task": task,
+            "task": self.identity(),
             "method": method,
         });
         let digest = Sha256::digest(json.to_string().as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The task's meta-features, when its description gives them ([`description_features`]).
+    pub fn features(&self) -> Option<StaticFeatures> {
+        description_features(&self.description, Some(self.budget_steps))
+    }
+
+    /// The key a tuned method's trials on this task are stored under (shared by the method's
+    /// cells of every seed, like [`lrctl_wrap::tuned::tuning_key`] for built-in tasks).
+    pub fn tuning_key(&self, method: &Method) -> String {
+        let json = serde_json::json!({
+            "engine": ENGINE_VERSION,
+            "task": self.identity(),
+            "method": method,
+            "purpose": "tuning",
+        });
+        let digest = Sha256::digest(json.to_string().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The task as JSON without its description (which its hash stands for).
+    fn identity(&self) -> serde_json::Value {
+        let mut task = serde_json::to_value(self).expect("a task serialises");
+        if let Some(t) = task.as_object_mut() {
+            t.remove("description");
+        }
+        task
     }
 
     /// The cells of this task under `methods` × `seeds`.
@@ -173,6 +197,30 @@ impl ExternalTask {
         }
         out
     }
+}
+
+/// The meta-features a user task's description gives (the keys `lrctl.describe` writes:
+/// `train_rows`, `n_features`, `n_classes`, `n_params`, `batch_size`, `budget_steps`,
+/// `family`), or `None` without a batch size. `budget_steps` defaults to `budget`.
+pub fn description_features(
+    description: &serde_json::Value,
+    budget: Option<u64>,
+) -> Option<StaticFeatures> {
+    let d = description.as_object()?;
+    let uint = |k: &str| d.get(k).and_then(serde_json::Value::as_u64);
+    Some(StaticFeatures {
+        train_rows: uint("train_rows").and_then(|v| usize::try_from(v).ok()),
+        n_features: uint("n_features").and_then(|v| usize::try_from(v).ok()),
+        n_classes: uint("n_classes").and_then(|v| usize::try_from(v).ok()),
+        n_params: uint("n_params"),
+        batch_size: usize::try_from(uint("batch_size")?).ok()?,
+        budget_steps: uint("budget_steps").or(budget),
+        family: d
+            .get("family")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    })
 }
 
 /// Whether a stored `task_config` is an external task's (which lrctl's engine cannot train).
@@ -275,6 +323,17 @@ mod tests {
             &serde_json::to_string(&builtin).expect("serialises")
         ));
         assert_eq!(a.cells(&[m, p], &[0, 1, 2]).len(), 6);
+        assert_eq!(a.features(), None);
+        let described = task(
+            serde_json::json!({"batch_size": 32, "n_params": 1000, "family": "mlp"}),
+            100,
+        );
+        let f = described.features().expect("a batch size");
+        assert_eq!(
+            (f.batch_size, f.n_params, f.budget_steps),
+            (32, Some(1000), Some(100))
+        );
+        assert_eq!(f.family, "mlp");
     }
 
     #[test]

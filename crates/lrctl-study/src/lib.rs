@@ -18,7 +18,9 @@ pub mod spec;
 pub mod suite;
 pub mod summary;
 
-pub use external::{ExternalMetric, ExternalTask, is_external, submit_external};
+pub use external::{
+    ExternalMetric, ExternalTask, description_features, is_external, submit_external,
+};
 pub use run::{Observer, RunConfig, RunEvent, RunReport, run_study, submit, work};
 pub use spec::{
     CellPlan, ENGINE_VERSION, LRCTL_VERSION, Seeds, Study, StudyError, StudyFile, check_submitter,

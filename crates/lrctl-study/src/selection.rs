@@ -183,3 +183,195 @@ pub fn realised(snap: &Snapshot) -> Vec<Realised> {
         })
         .collect()
 }
+
+/// Fewer study tasks than this, and a recommendation rests on little evidence.
+pub const MIN_TASKS: usize = 8;
+
+/// Fewer seeds per (task, method) than this, and a recommendation rests on little evidence.
+pub const MIN_SEEDS: usize = 3;
+
+/// A study task near the one a recommendation is for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NearTask {
+    /// The study task.
+    pub task: String,
+    /// Euclidean distance in standardised meta-feature space.
+    pub distance: f64,
+    /// Its best method in the study (the oracle's choice).
+    pub best: Option<String>,
+}
+
+/// How a selector did by leave-one-task-out on the study a recommendation comes from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LotoRecord {
+    /// Share of held-out tasks for which it chose the best method.
+    pub optimal_fraction: f64,
+    /// Share of the single-best → oracle gap it closed (None: no gap to close).
+    pub gap_closed: Option<f64>,
+}
+
+/// A method recommended for a task from a study's evidence (`lrctl select --task`,
+/// `lrctl.recommend`), with what backs it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Recommendation {
+    /// The task it is for.
+    pub task: String,
+    /// The selector that chose (`lrctl_select::SELECTOR_NAMES`).
+    pub selector: String,
+    /// The recommended method.
+    pub method: String,
+    /// Every method with its predicted normalised score (1 = a task's best run), best first.
+    pub ranking: Vec<(String, f64)>,
+    /// The nearest study tasks by meta-features (at most three), nearest first.
+    pub nearest: Vec<NearTask>,
+    /// Study tasks the selector learnt from.
+    pub study_tasks: usize,
+    /// The fewest seeds of any (task, method) with results.
+    pub min_seeds: usize,
+    /// Fewer than [`MIN_TASKS`] tasks or [`MIN_SEEDS`] seeds: treat the choice as a guess.
+    pub little_evidence: bool,
+    /// The selector's leave-one-task-out record on the study (three tasks or more).
+    pub loto: Option<LotoRecord>,
+    /// Why there is no such record.
+    pub loto_unavailable: Option<String>,
+    /// The recommended method's runs in the study.
+    pub runs: usize,
+    /// Of which diverged or failed.
+    pub bad_runs: usize,
+    /// The tasks of those runs.
+    pub bad_tasks: Vec<String>,
+    /// The recommended method's stored configuration (JSON).
+    pub configuration: Option<String>,
+}
+
+/// The snapshot without `task`'s cells: a task of the study is held out of what a selector
+/// learns when a method is recommended for it (leave-one-task-out).
+pub fn without_task(all: &Snapshot, task: &str) -> Snapshot {
+    let cells = all
+        .cells
+        .iter()
+        .filter(|c| c.task != task)
+        .cloned()
+        .collect();
+    Snapshot::from_cells(all.study.clone(), cells)
+}
+
+/// Recommends a method for a task whose meta-features are `target` (the columns of
+/// `features`), with `selector` fitted on `snap`'s tasks (the target task left out, see
+/// [`without_task`]) and their `features`.
+pub fn recommend(
+    snap: &Snapshot,
+    features: &lrctl_select::MetaFeatures,
+    task: &str,
+    target: &[f64],
+    selector: &str,
+) -> Result<Recommendation, crate::StudyError> {
+    let refused = |m: String| crate::StudyError::Refused(m);
+    if snap.tasks.len() < 2 {
+        return Err(refused(format!(
+            "study `{}` has {} other task(s) with results: a selector learns across tasks and \
+             needs at least 2 (run a larger study, e.g. `lrctl run --suite libsvm --suite \
+             vision`)",
+            snap.study.name,
+            snap.tasks.len()
+        )));
+    }
+    let mut chooser = lrctl_select::selector(selector).ok_or_else(|| {
+        refused(format!(
+            "unknown selector `{selector}`; the selectors are: {}",
+            lrctl_select::SELECTOR_NAMES.join(", ")
+        ))
+    })?;
+    let table = snap.score_table();
+    let perf = lrctl_select::performance_matrix(&table);
+    let all_tasks: Vec<usize> = (0..snap.tasks.len()).collect();
+    let standardizer = features.standardizer(&all_tasks);
+    let train = features.standardized(&standardizer, &all_tasks);
+    chooser.fit(&train, &perf);
+    let x = standardizer.transform(target);
+    let predicted = chooser.predict(&x);
+    let mut order: Vec<usize> = (0..predicted.len()).collect();
+    order.sort_by(|&a, &b| predicted[b].total_cmp(&predicted[a]));
+    let Some(&best) = order.first() else {
+        return Err(refused(format!(
+            "study `{}` has no methods",
+            snap.study.name
+        )));
+    };
+    let method = snap.methods[best].clone();
+    let min_seeds = (0..table.n_methods())
+        .flat_map(|m| (0..table.n_tasks()).map(move |t| (m, t)))
+        .map(|(m, t)| table.scores[m][t].len())
+        .filter(|&n| n > 0)
+        .min()
+        .unwrap_or(0);
+    let (loto, loto_unavailable) = if snap.tasks.len() >= 3 {
+        match lrctl_select::evaluate_loto(&table, features, selector, None) {
+            Ok(r) => (
+                Some(LotoRecord {
+                    optimal_fraction: r.optimal_fraction,
+                    gap_closed: r.gap_closed,
+                }),
+                None,
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    } else {
+        (None, Some("fewer than 3 study tasks".into()))
+    };
+    let portfolio = lrctl_eval::portfolio(&lrctl_eval::normalize_minmax(&table));
+    let mut near: Vec<(f64, usize)> = train
+        .iter()
+        .enumerate()
+        .map(|(t, row)| {
+            let d: f64 = row.iter().zip(&x).map(|(a, b)| (a - b) * (a - b)).sum();
+            (d.sqrt(), t)
+        })
+        .collect();
+    near.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let runs: Vec<(&str, lrctl_store::Outcome)> = snap
+        .cells
+        .iter()
+        .filter(|c| c.method == method)
+        .filter_map(|c| c.result.as_ref().map(|r| (c.task.as_str(), r.outcome)))
+        .collect();
+    let mut bad_tasks: Vec<String> = runs
+        .iter()
+        .filter(|(_, o)| *o != lrctl_store::Outcome::Finished)
+        .map(|(t, _)| t.to_string())
+        .collect();
+    let bad_runs = bad_tasks.len();
+    bad_tasks.sort_unstable();
+    bad_tasks.dedup();
+    Ok(Recommendation {
+        task: task.to_string(),
+        selector: selector.to_string(),
+        ranking: order
+            .iter()
+            .map(|&m| (snap.methods[m].clone(), predicted[m]))
+            .collect(),
+        nearest: near
+            .iter()
+            .take(3)
+            .map(|&(distance, t)| NearTask {
+                task: snap.tasks[t].name.clone(),
+                distance,
+                best: portfolio.oracle_choice[t].map(|m| snap.methods[m].clone()),
+            })
+            .collect(),
+        study_tasks: snap.tasks.len(),
+        min_seeds,
+        little_evidence: snap.tasks.len() < MIN_TASKS || min_seeds < MIN_SEEDS,
+        loto,
+        loto_unavailable,
+        runs: runs.len(),
+        bad_runs,
+        bad_tasks,
+        configuration: snap
+            .cells
+            .iter()
+            .find(|c| c.method == method)
+            .map(|c| c.method_config.clone()),
+        method,
+    })
+}

@@ -261,7 +261,17 @@ impl Snapshot {
             .iter()
             .map(|t| match &t.spec {
                 Some(spec) => self.task_features(&t.name, spec).values(),
-                None => vec![f64::NAN; StaticFeatures::names().len()],
+                // A user task described by its meta-features (`lrctl.describe`).
+                None => self
+                    .cells
+                    .iter()
+                    .find(|c| c.task == t.name)
+                    .and_then(|c| crate::external::ExternalTask::parse(&c.task_config))
+                    .and_then(|e| e.features())
+                    .map_or_else(
+                        || vec![f64::NAN; StaticFeatures::names().len()],
+                        |f| f.values(),
+                    ),
             })
             .collect()
     }

@@ -8,6 +8,8 @@
   its progress, and running it — over lrctl's tasks, or over your own training function
   (``Study.run(task=..., fn=...)``, each cell a :class:`Trial`);
 * :mod:`lrctl.torch` — lrctl's controllers and methods' optimizers in a PyTorch loop;
+* :func:`describe` / :func:`recommend` — your task's meta-features, and a method for it from a
+  study's evidence;
 * :data:`OBSERVATION_NAMES` — the observation vector that :class:`Env` returns and ``policy``
   methods receive.
 
@@ -27,6 +29,7 @@ import numpy as np
 from . import _lrctl
 from ._errors import UnknownNameError
 from ._util import ensure_policy_python, method_arg
+from ._select import describe, recommend
 from ._user import Trial, TrialStopped
 from .study import Study
 
@@ -46,7 +49,9 @@ __all__ = [
     "UnknownNameError",
     "VecEnv",
     "__version__",
+    "describe",
     "methods",
+    "recommend",
     "suites",
     "tasks",
     "train",

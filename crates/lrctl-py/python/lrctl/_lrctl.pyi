@@ -151,10 +151,26 @@ class UserStudy:
         """``study``, ``cells``, ``added``, ``existing``, ``superseded``."""
     def claim(self) -> dict[str, Any] | None:
         """The next queued cell of the task (``cell``, ``method``, ``seed``,
-        ``method_config``, ``attempt``), leased; None when none is left."""
+        ``method_config``, ``attempt``, ``tuned``, ``race``), leased; None when none is left."""
     def heartbeat(self, cell: int) -> None:
         """Renews a claimed cell's lease."""
     def release(self, cell: int) -> None:
         """Puts a claimed cell back in the queue."""
+    def tune(self, cell: int, train_trial: Any) -> dict[str, Any]:
+        """Tunes a claimed cell's tuned method, ``train_trial(method_config, budget, seed)``
+        training each trial; returns the tuned method's configuration."""
+    def race(self, cell: int, seed: int, train_trial: Any) -> dict[str, Any]:
+        """Races a claimed cell's race method's candidates, ``train_trial(method_config,
+        budget, seed, horizon)`` training each; returns the winner's configuration."""
     def finish(self, cell: int, result: dict[str, Any], curve: list[dict[str, Any]]) -> None:
         """Writes a claimed cell's result and curve."""
+
+def _recommend(
+    location: str,
+    name: str | None = None,
+    *,
+    task: str | None = None,
+    description: str | None = None,
+    selector: str = "regression",
+) -> dict[str, Any]:
+    """A recommendation for a study task (held out) or a described task (JSON text)."""

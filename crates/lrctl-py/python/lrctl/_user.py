@@ -62,7 +62,7 @@ class Trial:
     """
 
     def __init__(self, study: Any, cell: Mapping[str, Any], task: str, budget_steps: int,
-                 steps_per_epoch: int | None, metric: str) -> None:
+                 steps_per_epoch: int | None, metric: str, horizon: int | None = None) -> None:
         #: The task's name.
         self.task: str = task
         #: The method's name.
@@ -95,6 +95,8 @@ class Trial:
         self._extra: dict[str, Any] = {}
         self._n_params = 0
         self._curve_every = max(self.budget_steps // CURVE_POINTS, 1)
+        # The controller's horizon: the budget, or a whole run's for a race's short runs.
+        self._horizon = int(horizon or budget_steps)
 
     def __repr__(self) -> str:
         return f"Trial({self.task!r}, {self.method!r}, seed={self.seed}, budget={self.budget_steps})"
@@ -110,7 +112,7 @@ class Trial:
         self._optimizer = ltorch.optimizer(params, self.config)
         self._scheduler = _TrialScheduler(
             self,
-            ltorch.Scheduler(self._optimizer, self.config, total_steps=self.budget_steps,
+            ltorch.Scheduler(self._optimizer, self.config, total_steps=self._horizon,
                              steps_per_epoch=self.steps_per_epoch),
         )
         return self._optimizer
@@ -248,6 +250,16 @@ class Trial:
         return result, self._curve
 
 
+def _mean_train_loss(curve: Sequence[Mapping[str, Any]]) -> float | None:
+    """The training loss averaged over the steps the curve covers (each point weighs the steps
+    of its interval), as lrctl's tuners' `mean-train-loss` objective takes it."""
+    total, prev = 0.0, 0
+    for p in curve:
+        total += p["train_loss"] * (p["step"] - prev)
+        prev = p["step"]
+    return total / prev if prev > 0 and math.isfinite(total) else None
+
+
 def _float(x: Any) -> float:
     item = getattr(x, "item", None)
     return float(item() if callable(item) else x)
@@ -285,19 +297,53 @@ def run_user(store: str, study: str | None, task: str, fn: Callable[[Trial], Any
                           metric=metric, backend=_backend())
     report = dict(us.submitted)
     ran = failed = 0
-    while (cell := us.claim()) is not None:
-        trial = Trial(us, cell, task, budget_steps, steps_per_epoch, metric)
+    def train(trial: Trial) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         _seed_everything(trial.seed)
         try:
             fn(trial)
         except TrialStopped:
             pass
+        except Exception:  # noqa: BLE001 - the cell fails with the traceback, the study goes on
+            trial._fail("the training function raised:\n" + traceback.format_exc())
+        return trial._result()
+
+    while (cell := us.claim()) is not None:
+        trial = Trial(us, cell, task, budget_steps, steps_per_epoch, metric)
+        try:
+            if cell.get("tuned") or cell.get("race"):
+                # A tuned method: its tuner calls train_fn once per trial, with the trial's
+                # configuration and budget, and the cell trains the incumbent. A race: each
+                # candidate trains a fraction of the budget, and the cell trains the winner.
+                def short_run(config: dict[str, Any], budget: int, seed: int,
+                              horizon: int | None = None,
+                              cell: Mapping[str, Any] = cell) -> dict[str, Any]:
+                    t = Trial(us, {**cell, "method_config": config, "seed": seed}, task,
+                              budget, steps_per_epoch, metric, horizon=horizon)
+                    result, curve = train(t)
+                    result["mean_train_loss"] = _mean_train_loss(curve)
+                    return result
+
+                try:
+                    if cell.get("tuned"):
+                        tuned = us.tune(trial._cell, short_run)
+                    else:
+                        tuned = us.race(trial._cell, trial.seed, short_run)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as e:  # noqa: BLE001
+                    what = "tuning" if cell.get("tuned") else "the race"
+                    trial._fail(f"{what} failed: {e}")
+                    result, curve = trial._result()
+                    us.finish(trial._cell, result, curve)
+                    ran += 1
+                    failed += 1
+                    continue
+                trial = Trial(us, {**cell, "method_config": tuned}, task, budget_steps,
+                              steps_per_epoch, metric)
+            result, curve = train(trial)
         except KeyboardInterrupt:
             us.release(trial._cell)
             raise
-        except Exception:  # noqa: BLE001 - the cell fails with the traceback, the study goes on
-            trial._fail("the training function raised:\n" + traceback.format_exc())
-        result, curve = trial._result()
         us.finish(trial._cell, result, curve)
         ran += 1
         failed += result["outcome"] == "failed"

@@ -127,8 +127,13 @@ class Study:
         "accuracy": ...}``); ``steps_per_epoch`` serves epoch-based controllers. A
         ``train_fn`` that raises fails its cell with the traceback and the study goes on; a
         non-finite loss or one above the engine's divergence factor is a diverged cell; one
-        that never reports fails. Cells train one at a time, in this process. Plain methods
-        only for now (tuned and selection methods are refused).
+        that never reports fails. Cells train one at a time, in this process. Tuned methods
+        (``smac-fixed``, ``bohb-fixed``, ``cawr-tuned``, …) call ``train_fn`` once per tuning
+        trial with the trial's ``trial.budget_steps`` (trials are stored, shared by the
+        method's seeds and replayed on a rerun; their cost is charged to the cells); ``race``
+        methods run each candidate through ``train_fn`` for a fraction of the budget and train
+        the winner from the start (a Python run cannot be paused: every race step is charged);
+        ``auto`` is refused (it needs meta-features of the study's tasks).
         """
         if fn is not None or task is not None:
             return self._run_user(tasks, methods, seeds, jobs, suites, file, task, fn,
