@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use numpy::PyArray1;
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pythonize::pythonize;
@@ -116,7 +116,52 @@ fn _train<'py>(
     result_dict(py, result)
 }
 
+/// A classification task's prepared splits exactly as lrctl's engine trains and evaluates on
+/// them (after holdout and normalisation): `{split}_x` (rows × features, float32) and
+/// `{split}_y` (int64) for `train`, `validation` and `test`, with `batch_size`,
+/// `steps_per_epoch` and `budget_steps` (a reference run in PyTorch on lrctl's data).
+#[pyfunction]
+#[pyo3(signature = (task, data_dir=None, data=None))]
+fn _task_data<'py>(
+    py: Python<'py>,
+    task: &str,
+    data_dir: Option<PathBuf>,
+    data: Option<PathBuf>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let spec = task_spec(task, data)?;
+    let (spec, loaded) = blocking(py, move |_| {
+        let loaded = lrctl_tasks::data::load(&spec, &lrctl_data::DataDirs::new(data_dir))?;
+        Ok((spec, loaded))
+    })?;
+    let lrctl_tasks::TaskData::Class(c) = loaded else {
+        return Err(Error::Value(format!(
+            "task `{}` trains on text: only classification tasks' rows come out here",
+            spec.name
+        ))
+        .into());
+    };
+    let d = PyDict::new(py);
+    for (name, rows) in [
+        ("train", &c.train),
+        ("validation", &c.validation),
+        ("test", &c.test),
+    ] {
+        let x = PyArray1::from_slice(py, &rows.x).reshape([rows.n_rows, rows.n_features])?;
+        let y: Vec<i64> = rows.y.iter().map(|&v| i64::from(v)).collect();
+        d.set_item(format!("{name}_x"), x)?;
+        d.set_item(format!("{name}_y"), PyArray1::from_vec(py, y))?;
+    }
+    let n = c.train.n_rows;
+    let batch = spec.batch_size.min(n).max(1);
+    d.set_item("n_classes", c.train.n_classes)?;
+    d.set_item("batch_size", spec.batch_size)?;
+    d.set_item("steps_per_epoch", lrctl_tasks::steps_per_epoch(n, batch))?;
+    d.set_item("budget_steps", spec.budget.steps(n, batch))?;
+    Ok(d)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_task_data, m)?)?;
     m.add_function(wrap_pyfunction!(_train, m)?)?;
     Ok(())
 }

@@ -316,3 +316,86 @@ def test_describe_and_recommend_for_a_user_task(tmp_path, lrctl_bin):
                           "mlp-user"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert f"recommended for mlp-user: {lrctl.recommend(s, 'mlp-user')['method']}" in out.stdout
+
+
+def test_a_torch_model_agrees_with_lrctls_own_cell_of_the_same_task(tmp_path):
+    # lrctl's own logreg/iris, trained in PyTorch on lrctl's prepared splits (the same rows,
+    # batch size, budget and epoch length) under adamw-cosine, against the engine's cells.
+    d = lrctl._lrctl._task_data("logreg/iris")
+    x, y = torch.from_numpy(d["train_x"]), torch.from_numpy(d["train_y"])
+    xt, yt = torch.from_numpy(d["test_x"]), torch.from_numpy(d["test_y"])
+    batch, per_epoch, budget = d["batch_size"], d["steps_per_epoch"], d["budget_steps"]
+
+    def train_fn(trial):
+        model = torch.nn.Linear(x.shape[1], d["n_classes"])  # PyTorch's default init, as lrctl
+        opt = trial.optimizer(model.parameters())
+        g = torch.Generator().manual_seed(trial.seed)
+        step = 0
+        while step < trial.budget_steps:
+            order = torch.randperm(len(x), generator=g)      # a fresh order every epoch
+            for i in range(0, len(x), batch):                # the last batch is partial
+                idx, step = order[i:i + batch], step + 1
+                opt.zero_grad()
+                loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+                loss.backward()
+                trial.scheduler.step(loss=loss, grad_norm=ltorch.grad_norm(model.parameters()))
+                opt.step()
+                ev = None
+                if step == trial.budget_steps:
+                    with torch.no_grad():
+                        out = model(xt)
+                    ev = {"loss": torch.nn.functional.cross_entropy(out, yt).item(),
+                          "accuracy": (out.argmax(1) == yt).double().mean().item()}
+                trial.report(step, loss, eval=ev)
+                if step == trial.budget_steps:
+                    break
+
+    s = lrctl.Study(tmp_path / "ref.db", "ref")
+    seeds = 6
+    s.run(tasks=["logreg/iris"], methods=["adamw-cosine"], seeds=seeds, jobs=2)
+    s.run(task="torch/iris", fn=train_fn, methods=["adamw-cosine"], seeds=seeds,
+          budget_steps=budget, steps_per_epoch=per_epoch, metric="accuracy",
+          description="logreg/iris in PyTorch")
+    cells, curves = s.cells(), s.curves()
+    rust, py = cells[cells.task == "logreg/iris"], cells[cells.task == "torch/iris"]
+    assert (rust.steps == budget).all() and (py.steps == budget).all()
+    # The learning rates in the store are identical at every step both recorded.
+    for seed in range(seeds):
+        r = curves[(curves.task == "logreg/iris") & (curves.seed == seed)].set_index("step")
+        p = curves[(curves.task == "torch/iris") & (curves.seed == seed)].set_index("step")
+        common = r.index.intersection(p.index)
+        assert len(common) >= 90
+        np.testing.assert_array_equal(r.lr[common].to_numpy(), p.lr[common].to_numpy())
+    # The final test loss is the same within seed noise (initialisation and data order differ).
+    for col in ("test_loss", "final_train_loss"):
+        a, b = rust[col].to_numpy(), py[col].to_numpy()
+        noise = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+        assert abs(a.mean() - b.mean()) < 3 * noise + 0.01, (col, a, b)
+
+
+def test_a_user_study_and_an_engine_study_share_a_store_at_once(tmp_path, user_module):
+    import threading
+    import time
+
+    store = tmp_path / "both.db"
+    errors = []
+
+    def engine():
+        try:
+            lrctl.Study(store, "engine").run(tasks=["logreg/iris", "mlp/digits"],
+                                             methods=["adam-fixed", "sps"], seeds=2, steps=80,
+                                             jobs=1)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    t = threading.Thread(target=engine)
+    t.start()
+    while not store.exists() and t.is_alive():
+        time.sleep(0.01)
+    rep = lrctl.Study(store, "mine").run(task="mlp-mine", fn=user_module.train_fn,
+                                         methods=METHODS, seeds=2, budget_steps=BUDGET,
+                                         metric="accuracy", description="mlp")
+    t.join()
+    assert not errors and rep["ran"] == 6 and rep["failed"] == 0
+    assert lrctl.Study(store, "engine").status()["finished"] == 8
+    assert lrctl.Study(store, "mine").status()["finished"] == 6

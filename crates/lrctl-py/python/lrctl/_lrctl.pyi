@@ -42,6 +42,13 @@ def _train(
 ) -> dict[str, Any]:
     """One cell's result as a dict, ``curve`` as a dict of numpy arrays (GIL released)."""
 
+def _task_data(
+    task: str, data_dir: str | None = None, data: str | None = None
+) -> dict[str, Any]:
+    """A classification task's prepared splits as numpy arrays (``train_x``, ``train_y``,
+    ``validation_x``, …) with ``n_classes``, ``batch_size``, ``steps_per_epoch`` and
+    ``budget_steps``."""
+
 def _debug_panic() -> None:
     """Panics on a worker thread: raises RuntimeError (for the tests)."""
 
