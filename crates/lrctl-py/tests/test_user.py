@@ -399,3 +399,31 @@ def test_a_user_study_and_an_engine_study_share_a_store_at_once(tmp_path, user_m
     assert not errors and rep["ran"] == 6 and rep["failed"] == 0
     assert lrctl.Study(store, "engine").status()["finished"] == 8
     assert lrctl.Study(store, "mine").status()["finished"] == 6
+
+
+def test_leases_are_renewed_while_a_cell_trains(tmp_path, user_module, monkeypatch):
+    import lrctl._user
+
+    monkeypatch.setattr(lrctl._user, "HEARTBEAT_SECONDS", 0.0)  # renew at every report
+    beats = []
+    native = lrctl._lrctl.UserStudy
+
+    class Counting:
+        DIVERGENCE_FACTOR = native.DIVERGENCE_FACTOR
+
+        def __init__(self, *args, **kwargs):
+            self._inner = native(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        def heartbeat(self, cell):
+            beats.append(cell)
+            return self._inner.heartbeat(cell)
+
+    monkeypatch.setattr(lrctl._lrctl, "UserStudy", Counting)
+    s = lrctl.Study(tmp_path / "beat.db")
+    rep = s.run(task="mlp-beat", fn=user_module.train_fn, methods=["adam-fixed"], seeds=1,
+                budget_steps=BUDGET, metric="accuracy")
+    assert rep["ran"] == 1 and s.status()["finished"] == 1
+    assert len(beats) == BUDGET

@@ -62,7 +62,8 @@ class Trial:
     """
 
     def __init__(self, study: Any, cell: Mapping[str, Any], task: str, budget_steps: int,
-                 steps_per_epoch: int | None, metric: str, horizon: int | None = None) -> None:
+                 steps_per_epoch: int | None, metric: str, horizon: int | None = None,
+                 beat: list[float] | None = None) -> None:
         #: The task's name.
         self.task: str = task
         #: The method's name.
@@ -82,7 +83,9 @@ class Trial:
         self._scheduler: Any = None
         self._pending_eval: tuple[float, float | None] | None = None
         self._start = time.perf_counter()
-        self._beat = self._start
+        # When the cell's lease was last renewed: shared by the cell's tuning or race runs,
+        # which are each shorter than a renewal interval.
+        self._beat = beat if beat is not None else [self._start]
         self._curve: list[dict[str, Any]] = []
         self._interval: list[float] = []
         self._last_step = 0
@@ -181,8 +184,8 @@ class Trial:
         if step % self._curve_every == 0 or step == self.budget_steps or ev is not None:
             self._point(step, gn, ev)
         now = time.perf_counter()
-        if now - self._beat >= HEARTBEAT_SECONDS:
-            self._beat = now
+        if now - self._beat[0] >= HEARTBEAT_SECONDS:
+            self._beat[0] = now
             self._study.heartbeat(self._cell)
 
     def _eval(self, eval: Any) -> tuple[float, float | None] | None:
@@ -308,7 +311,8 @@ def run_user(store: str, study: str | None, task: str, fn: Callable[[Trial], Any
         return trial._result()
 
     while (cell := us.claim()) is not None:
-        trial = Trial(us, cell, task, budget_steps, steps_per_epoch, metric)
+        beat = [time.perf_counter()]
+        trial = Trial(us, cell, task, budget_steps, steps_per_epoch, metric, beat=beat)
         try:
             if cell.get("tuned") or cell.get("race"):
                 # A tuned method: its tuner calls train_fn once per trial, with the trial's
@@ -316,9 +320,10 @@ def run_user(store: str, study: str | None, task: str, fn: Callable[[Trial], Any
                 # candidate trains a fraction of the budget, and the cell trains the winner.
                 def short_run(config: dict[str, Any], budget: int, seed: int,
                               horizon: int | None = None,
-                              cell: Mapping[str, Any] = cell) -> dict[str, Any]:
+                              cell: Mapping[str, Any] = cell,
+                              beat: list[float] = beat) -> dict[str, Any]:
                     t = Trial(us, {**cell, "method_config": config, "seed": seed}, task,
-                              budget, steps_per_epoch, metric, horizon=horizon)
+                              budget, steps_per_epoch, metric, horizon=horizon, beat=beat)
                     result, curve = train(t)
                     result["mean_train_loss"] = _mean_train_loss(curve)
                     return result
@@ -339,7 +344,7 @@ def run_user(store: str, study: str | None, task: str, fn: Callable[[Trial], Any
                     failed += 1
                     continue
                 trial = Trial(us, {**cell, "method_config": tuned}, task, budget_steps,
-                              steps_per_epoch, metric)
+                              steps_per_epoch, metric, beat=beat)
             result, curve = train(trial)
         except KeyboardInterrupt:
             us.release(trial._cell)
