@@ -1,7 +1,10 @@
 //! Studies over a user's own training function (`lrctl.Study.run(task=..., fn=...)`): the
 //! store side. Python trains; this module submits the user task's cells, claims them one at a
 //! time under a lease, renews it, and writes each result and curve through the same store API
-//! as the engine's workers ([`lrctl_study::external`] is the task's identity).
+//! as the engine's workers ([`lrctl_study::external`] is the task's identity). A tuned method's
+//! trials run through `lrctl_tune::run_trials` and a race's candidates one by one, each a call
+//! back into the training function; what they cost is charged to the cell as
+//! `lrctl_wrap::cell` charges the engine's.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
