@@ -187,7 +187,10 @@ pub fn advantage_trend(rungs: &[AdvantageRung], cfg: &BootstrapConfig) -> Result
         let (s, spans) = flatten(r);
         strata.extend(s);
         layout.push((
-            spans.into_iter().map(|(a, n)| (a + offset, n)).collect::<Vec<_>>(),
+            spans
+                .into_iter()
+                .map(|(a, n)| (a + offset, n))
+                .collect::<Vec<_>>(),
             r.tuned.len(),
         ));
     }
@@ -226,7 +229,13 @@ mod tests {
 
     /// A ladder whose true advantage is `a + b (x − x̄)`: one tuned method at `base + adv`, the
     /// best untuned at `base` and a clearly worse untuned one, `runs` seeds of noise `sd`.
-    fn ladder(rng: &mut ChaCha8Rng, xs: &[f64], b: f64, runs: usize, sd: f64) -> Vec<AdvantageRung> {
+    fn ladder(
+        rng: &mut ChaCha8Rng,
+        xs: &[f64],
+        b: f64,
+        runs: usize,
+        sd: f64,
+    ) -> Vec<AdvantageRung> {
         let xbar = xs.iter().sum::<f64>() / xs.len() as f64;
         xs.iter()
             .map(|&x| {

@@ -31,6 +31,7 @@ pub use render_scale::scale_tables;
 pub use render_study::render;
 pub use scale::{
     FamilyAxis, FamilyPoint, LadderAnalysis, MethodRole, MethodScale, Rung, ScaleAnalysis,
+    analyse as analyse_scale,
 };
 
 use lrctl_doc::Document;

@@ -12,10 +12,9 @@ use crate::scale::{
 
 fn interval_cell(i: Option<Interval>) -> Cell {
     match i {
-        Some(i) if i.point.is_finite() => Cell::numeric(format!(
-            "{:+.3} [{:+.3}, {:+.3}]",
-            i.point, i.lo, i.hi
-        )),
+        Some(i) if i.point.is_finite() => {
+            Cell::numeric(format!("{:+.3} [{:+.3}, {:+.3}]", i.point, i.lo, i.hi))
+        }
         _ => Cell::text("—"),
     }
 }

@@ -192,7 +192,12 @@ fn roles(snap: &Snapshot) -> Vec<MethodRole> {
 }
 
 /// The advantage rung of `tasks` (indices into the snapshot's tasks) at `x`.
-fn advantage_rung(norm: &ScoreTable, roles: &[MethodRole], tasks: &[usize], x: f64) -> AdvantageRung {
+fn advantage_rung(
+    norm: &ScoreTable,
+    roles: &[MethodRole],
+    tasks: &[usize],
+    x: f64,
+) -> AdvantageRung {
     let side = |role: MethodRole| {
         roles
             .iter()
@@ -240,9 +245,9 @@ fn ladder(
                 .map(|r| r.n_params)
                 .find(|&n| n > 0)
                 .or_else(|| Some(spec?.n_params(shape.as_ref()?)));
-            let flops_per_step = spec.zip(shape.as_ref()).map(|(s, sh)| {
-                6.0 * s.forward_macs(sh) as f64 * s.batch_size as f64
-            });
+            let flops_per_step = spec
+                .zip(shape.as_ref())
+                .map(|(s, sh)| 6.0 * s.forward_macs(sh) as f64 * s.batch_size as f64);
             let per_method = |f: &dyn Fn(&lrctl_store::CellResult) -> f64| {
                 snap.methods
                     .iter()

@@ -123,7 +123,11 @@ fn a_shrinking_advantage_is_found_and_shown() {
     assert!(l.rungs[0].flops_per_step.unwrap() > 0.0);
     assert_eq!(l.rungs[0].tuning_seconds, [Some(30.0), None, None]);
     let trend = l.trend_params.as_ref().unwrap();
-    assert_eq!(trend.verdict, lrctl_eval::TrendVerdict::Shrinks, "{trend:?}");
+    assert_eq!(
+        trend.verdict,
+        lrctl_eval::TrendVerdict::Shrinks,
+        "{trend:?}"
+    );
     assert!(trend.slope.hi < 0.0);
     // Families: logistic regression (iris) and MLP (the ×1 rung), complexity 0 and 1.
     let fam: Vec<(&str, u32)> = families

@@ -85,7 +85,10 @@ pub fn ladders(tasks: &[TaskSpec]) -> Vec<Ladder> {
     let mut out = Vec::new();
     for (key, members) in groups {
         let axes = key.model.axes();
-        for (axis, has) in [(ScaleAxis::Width, axes.width), (ScaleAxis::Depth, axes.depth)] {
+        for (axis, has) in [
+            (ScaleAxis::Width, axes.width),
+            (ScaleAxis::Depth, axes.depth),
+        ] {
             if !has {
                 continue;
             }
