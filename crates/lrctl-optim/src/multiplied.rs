@@ -11,7 +11,7 @@
 //! that set their own step size (D-Adaptation, Prodigy, COCOB, DoG, Mechanic, …: their state
 //! reads the distance travelled, which the wrapper changes behind their back) nor for
 //! Schedule-Free's interpolated iterates; [`Multiplied::new`] is only meant for the first kind
-//! and callers refuse the others (`lrctl_wrap::width`).
+//! and `lrctl_engine::parametrize` refuses the others.
 
 use crate::{Optimizer, StepInfo};
 

@@ -174,18 +174,46 @@ pub fn lr_multipliers(
     width_ratio: f64,
     shapes: &[Vec<usize>],
 ) -> Option<Vec<f32>> {
-    if parametrization.is_standard() || width_ratio == 1.0 {
+    lr_or_init(parametrization, rule, width_ratio, shapes, |s| s.lr)
+}
+
+/// Per-coordinate factors on the standard initial values (scaling a draw of the standard
+/// initialisation scales its standard deviation): each tensor's [`Parametrization::scaling`]
+/// `init_std`, which under µP is below 1 for the output layer only (the SGD and Adam columns
+/// agree on initialisation). `None` when nothing changes.
+pub fn init_multipliers(
+    parametrization: Parametrization,
+    width_ratio: f64,
+    shapes: &[Vec<usize>],
+) -> Option<Vec<f32>> {
+    lr_or_init(
+        parametrization,
+        UpdateRule::Adam,
+        width_ratio,
+        shapes,
+        |s| s.init_std,
+    )
+}
+
+fn lr_or_init(
+    parametrization: Parametrization,
+    rule: UpdateRule,
+    width_ratio: f64,
+    shapes: &[Vec<usize>],
+    pick: impl Fn(Scaling) -> f64,
+) -> Option<Vec<f32>> {
+    // One matrix (logistic regression): its fans do not widen, nothing scales.
+    if parametrization.is_standard()
+        || width_ratio == 1.0
+        || shapes.iter().filter(|s| s.len() >= 2).count() < 2
+    {
         return None;
     }
     let mut out = Vec::new();
     for (shape, role) in shapes.iter().zip(roles(shapes)) {
         let n: usize = shape.iter().product();
-        let lr = if shapes.iter().filter(|s| s.len() >= 2).count() < 2 {
-            1.0
-        } else {
-            parametrization.scaling(role, rule, width_ratio).lr
-        };
-        out.extend(std::iter::repeat_n(lr as f32, n));
+        let f = pick(parametrization.scaling(role, rule, width_ratio));
+        out.extend(std::iter::repeat_n(f as f32, n));
     }
     Some(out)
 }
@@ -303,5 +331,11 @@ mod tests {
             lr_multipliers(Parametrization::Standard, UpdateRule::Adam, 4.0, &shapes).is_none()
         );
         assert!(lr_multipliers(Parametrization::Mup, UpdateRule::Adam, 1.0, &shapes).is_none());
+        let init = init_multipliers(Parametrization::Mup, 4.0, &shapes).unwrap();
+        assert_eq!(
+            (init[0], init[784 * 256 + 256], init[n - 11]),
+            (1.0, 1.0, 0.5)
+        );
+        assert_eq!(init[n - 1], 1.0);
     }
 }

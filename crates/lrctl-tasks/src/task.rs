@@ -142,13 +142,27 @@ impl Task for LoadedTask {
 
     fn instantiate(&self, seed: u64, device: &Device) -> Result<Box<dyn Workload>, TaskError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed_for_init(seed));
-        self.spec
+        let mut workload = self
+            .spec
             .model
             .workload(self.spec.scale(), &self.data, &mut rng, device)?
             .ok_or_else(|| TaskError::Invalid {
                 name: self.spec.name.clone(),
                 reason: "the model family does not fit the data".into(),
-            })
+            })?;
+        if let Some(factors) = crate::mup::init_multipliers(
+            self.spec.parametrization,
+            f64::from(self.spec.width),
+            &workload.param_shapes(),
+        ) {
+            let mut params = Vec::new();
+            workload.params(&mut params);
+            for (p, f) in params.iter_mut().zip(factors) {
+                *p *= f;
+            }
+            workload.set_params(&params);
+        }
+        Ok(workload)
     }
 }
 
