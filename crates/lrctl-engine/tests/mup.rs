@@ -58,10 +58,10 @@ fn mup_scales_the_readout_and_trains_with_adam() {
 fn mup_refuses_an_optimizer_that_sets_its_own_step_size() {
     let task = prepare("mlp/digits@w2", Parametrization::Mup);
     let prodigy = lrctl_method::find("prodigy").unwrap();
-    let err = lrctl_engine::train_method(task.as_ref(), &prodigy, &options())
-        .err()
-        .expect("refused")
-        .to_string();
+    let Err(err) = lrctl_engine::train_method(task.as_ref(), &prodigy, &options()) else {
+        panic!("refused");
+    };
+    let err = err.to_string();
     assert!(err.contains("needs SGD or Adam/AdamW"), "{err}");
     // A linear model has no width for µP to scale: refused when the task is checked.
     let mut spec = lrctl_tasks::registry::find("logreg/iris").unwrap();
