@@ -128,4 +128,30 @@ mod tests {
         let e = check_method(&adam, &space("optimizer.weight_decay")).unwrap_err();
         assert!(e.to_string().contains("controller.lr"), "{e}");
     }
+
+    /// `tune.width_from` in a method file: a search space without the learning rate is refused
+    /// when the method is validated.
+    #[test]
+    fn width_from_needs_the_learning_rate_in_the_space() {
+        let text = |search: &str| {
+            format!(
+                "name = \"x\"\nparadigm = \"tuned\"\n[optimizer]\nkind = \"adamw\"\n\
+                 [controller]\nkind = \"constant\"\nlr = 0.001\n[tune]\ntuner = \"random\"\n\
+                 width_from = 1\n{search}"
+            )
+        };
+        let ok = crate::Method::from_toml(&text(""), "x.toml").unwrap();
+        assert_eq!(ok.tune().unwrap().width_from, Some(1));
+        ok.validate().unwrap();
+        let bad = crate::Method::from_toml(
+            &text("[tune.search.\"optimizer.weight_decay\"]\nlow = 0.0\nhigh = 0.1\n"),
+            "x.toml",
+        )
+        .unwrap();
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("tune.width_from") && e.contains("controller.lr"),
+            "{e}"
+        );
+    }
 }
