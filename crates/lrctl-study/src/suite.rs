@@ -174,7 +174,15 @@ fn ladder_suites() -> Vec<Suite> {
         methods: methods.clone(),
         seeds: 3,
     };
+    let mup = rungs("mlp/fashion-mnist-ladder-mup", &widths(16));
     vec![
+        suite(
+            "ladder-mlp-mup",
+            "The MLP width ladder under µP (Tensor Programs V) instead of the standard \
+             parametrisation, the paper's methods (the free ones train under the standard \
+             parametrisation's learning rates: µP refuses them, their cells fail with the reason)",
+            mup,
+        ),
         suite(
             "ladder-mlp",
             "MLP on Fashion-MNIST 8k at width ×1–×16 and depth ×1–×3, the paper's methods: \

@@ -213,7 +213,7 @@ fn ladder_tasks() -> Vec<TaskSpec> {
         t
     };
     let rows = LADDER_ROWS;
-    vec![
+    let mut tasks = vec![
         small(images(
             "logreg/fashion-mnist-ladder",
             "fashion-mnist",
@@ -274,7 +274,18 @@ fn ladder_tasks() -> Vec<TaskSpec> {
             eval_max_examples: 32,
             ..lm_tinyshakespeare()
         },
-    ]
+    ];
+    // The MLP ladder under µP (Tensor Programs V): at width ×1 it is the same network; wider
+    // rungs scale the readout's initialisation and the per-layer learning rates.
+    let mut mup = tasks[1].clone();
+    mup.name = "mlp/fashion-mnist-ladder-mup".into();
+    mup.description = format!(
+        "{}; µP parametrisation relative to width ×1",
+        mup.description.split(':').next().unwrap_or_default()
+    );
+    mup.parametrization = crate::Parametrization::Mup;
+    tasks.push(mup);
+    tasks
 }
 
 /// Residual MLPs (`models::resmlp`): two pre-norm blocks of twice the stream's width, on the
