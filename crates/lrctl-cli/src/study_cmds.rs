@@ -97,8 +97,12 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Only this task's table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "scale")]
     task: Option<String>,
+    /// The Scale section's tables instead: per ladder, the HPO advantage and tuning bill per
+    /// rung and each method's normalised score, then the families on the complexity axis.
+    #[arg(long)]
+    scale: bool,
     /// The study (default: the only one, else the most recently changed).
     #[arg(long)]
     study: Option<String>,
@@ -517,7 +521,27 @@ pub fn show(args: ShowArgs) -> Result<()> {
     let mut store = lrctl_store::open_read_only(&args.store.store)?;
     let study = find_study(store.as_mut(), args.study.as_deref())?;
     println!("study `{}` in {}", study.name, store.location());
+    if args.scale {
+        return print_scale(store.as_mut(), &study);
+    }
     print_tables(store.as_mut(), &study, args.task.as_deref())
+}
+
+/// `lrctl show --scale`: the report's Scale tables as Markdown.
+fn print_scale(store: &mut dyn Store, study: &StudyRow) -> Result<()> {
+    let snap = lrctl_study::snapshot::Snapshot::from_cells(
+        study.clone(),
+        store.cells(study.id, lrctl_store::CellSet::Current)?,
+    );
+    let scale = lrctl_report::analyse_scale(&snap, &lrctl_report::ReportOptions::default());
+    if let lrctl_report::ScaleAnalysis::NoLadder { reason } = &scale {
+        println!("\nThis study has no ladder: {reason}.");
+        return Ok(());
+    }
+    for (_, caption, table) in lrctl_report::scale_tables(&scale) {
+        println!("\n{caption}\n\n{}", table.to_markdown());
+    }
+    Ok(())
 }
 
 /// `lrctl export`.

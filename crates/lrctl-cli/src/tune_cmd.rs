@@ -50,11 +50,17 @@ pub struct TuneArgs {
     /// over the trial's own budget), full-horizon (from scratch, the full run's schedule cut
     /// short: naive multi-fidelity), continue (full-horizon, and a promoted trial continues
     /// its parent's run, paused in memory, instead of restarting: fewer steps, the same
-    /// results as full-horizon) or wsd-branch (warmup-stable-decay methods: schedules over
+    /// results as full-horizon), wsd-branch (warmup-stable-decay methods: schedules over
     /// each trial's own budget, a promotion continues the parent's stable phase and decays
-    /// over its own tail: fewer steps, the same results as restart).
+    /// over its own tail: fewer steps, the same results as restart) or width (tune the
+    /// learning rate on the task at `--width-from` times the base width, trials restarting,
+    /// and transfer it to the task's width; refused for a task without a width axis or a
+    /// method without a tunable learning rate).
     #[arg(long, default_value = "restart", value_name = "MODE")]
-    fidelity: FidelitySchedule,
+    fidelity: FidelityArg,
+    /// With `--fidelity width`: the width multiplier tuned at (below the task's).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    width_from: u32,
     /// What a trial is scored on (lower is better): final-train-loss (the paper's),
     /// mean-train-loss, valid-loss or valid-metric (1 − validation accuracy, or bits per byte
     /// for language models).
@@ -110,6 +116,28 @@ pub struct TuneArgs {
     data_args: DataArgs,
 }
 
+/// `--fidelity`: a trial schedule of `lrctl_tune`, or tuning along width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FidelityArg {
+    Restart,
+    FullHorizon,
+    Continue,
+    WsdBranch,
+    Width,
+}
+
+impl FidelityArg {
+    /// The trials' schedule (width fidelity restarts its trials, on the narrower task).
+    fn schedule(self) -> FidelitySchedule {
+        match self {
+            FidelityArg::Restart | FidelityArg::Width => FidelitySchedule::Restart,
+            FidelityArg::FullHorizon => FidelitySchedule::FullHorizon,
+            FidelityArg::Continue => FidelitySchedule::Continue,
+            FidelityArg::WsdBranch => FidelitySchedule::WsdBranch,
+        }
+    }
+}
+
 /// Runs `lrctl tune`.
 pub fn run(args: TuneArgs) -> Result<()> {
     // Everything that can be checked without data first, so that a typo fails at once.
@@ -161,7 +189,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
     // A tuned method is tuned over its own search space unless `--space` says otherwise.
     let own_space = wrapped.tune().and_then(|t| t.search.clone());
     let method = wrapped.spec;
-    if args.fidelity == FidelitySchedule::WsdBranch && method.controller.branch_step(1).is_none() {
+    if args.fidelity == FidelityArg::WsdBranch && method.controller.branch_step(1).is_none() {
         bail!(
             "--fidelity wsd-branch needs a warmup-stable-decay controller; `{}` has `{}` (use \
              restart, full-horizon or continue)",
@@ -179,7 +207,25 @@ pub fn run(args: TuneArgs) -> Result<()> {
         None => "the method's search space".to_string(),
     })?;
 
-    let task = lrctl_tasks::prepare(&spec, &args.data_args.dirs())?;
+    if args.fidelity == FidelityArg::Width {
+        lrctl_wrap::width::check_task(&spec, args.width_from)?;
+        lrctl_wrap::width::check_method(&method, &space)?;
+    }
+    let mut task = lrctl_tasks::prepare(&spec, &args.data_args.dirs())?;
+    if args.fidelity == FidelityArg::Width {
+        task = task.at_width(args.width_from)?;
+        eprintln!(
+            "width fidelity: tuning on `{}`; the learning rate found is for `{}` ({} \
+             parametrisation)",
+            task.spec().name,
+            spec.name,
+            if spec.parametrization.is_standard() {
+                "standard"
+            } else {
+                "µP"
+            }
+        );
+    }
     let fidelity = fidelity(&args, task.as_ref())?;
     let settings = TuneSettings {
         trials: args.trials,
@@ -192,7 +238,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         eval_limit: args.eval_examples.map(|n| n.max(1)),
-        fidelity_schedule: args.fidelity,
+        fidelity_schedule: args.fidelity.schedule(),
         ..TuneSettings::new(tuner, fidelity)
     };
     eprintln!(
@@ -250,7 +296,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
     install_ctrlc(Arc::clone(&cancel));
     // Trials go to the store as they are told, keyed by everything that decides them, so a
     // killed run replays them and trains only what is missing.
-    let key = tuning_key(&spec, &method, &space, &settings);
+    let key = tuning_key(task.spec(), &method, &space, &settings);
     let store = if args.no_store {
         None
     } else {

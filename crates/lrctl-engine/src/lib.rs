@@ -103,6 +103,47 @@ pub enum StartError {
     Method(#[from] lrctl_method::MethodError),
 }
 
+/// The optimizer under the task's parametrisation: under µP at a width other than ×1, the
+/// method's optimizer with µP's per-layer learning-rate multipliers
+/// ([`lrctl_optim::multiplied::Multiplied`], [`lrctl_tasks::mup`]); otherwise unchanged. µP's
+/// learning rates are defined for SGD (the SGD column of Table 3) and Adam/AdamW (the Adam
+/// column); an optimizer that sets its own step size, or another rule, is refused with the
+/// reason (scaling its steps from outside would fight its own step-size estimate).
+pub fn parametrize(
+    task: &TaskSpec,
+    method: &MethodSpec,
+    workload: &dyn Workload,
+    optimizer: Box<dyn Optimizer>,
+) -> Result<Box<dyn Optimizer>, StartError> {
+    use lrctl_optim::OptimizerSpec;
+    use lrctl_tasks::mup::{UpdateRule, lr_multipliers};
+    let shapes = workload.param_shapes();
+    let width = f64::from(task.width);
+    // Nothing to scale: leave the optimizer alone whatever it is.
+    if lr_multipliers(task.parametrization, UpdateRule::Adam, width, &shapes).is_none() {
+        return Ok(optimizer);
+    }
+    let rule = match &method.optimizer {
+        OptimizerSpec::Sgd(_) => UpdateRule::Sgd,
+        OptimizerSpec::Adam(_) | OptimizerSpec::AdamW(_) => UpdateRule::Adam,
+        other => {
+            return Err(StartError::Model(lrctl_tasks::TaskError::Invalid {
+                name: task.name.clone(),
+                reason: format!(
+                    "parametrization = \"mup\" needs SGD or Adam/AdamW (the optimizers of µP's \
+                     Table 3); method `{}` uses `{}`",
+                    method.name,
+                    other.kind()
+                ),
+            }));
+        }
+    };
+    let m = lr_multipliers(task.parametrization, rule, width, &shapes).expect("checked above");
+    Ok(Box::new(lrctl_optim::multiplied::Multiplied::new(
+        optimizer, m,
+    )))
+}
+
 /// Builds `task`'s model seeded with `options.seed` and a fresh optimizer and controller from
 /// `method`, paused before the first step: the model and the [`Checkpoint`] that trains it.
 pub fn start(
@@ -112,6 +153,7 @@ pub fn start(
 ) -> Result<(Box<dyn Workload>, Checkpoint), StartError> {
     let workload = task.instantiate(options.seed, &lrctl_tasks::default_device())?;
     let (optimizer, controller) = method.build(workload.n_params())?;
+    let optimizer = parametrize(task.spec(), method, &*workload, optimizer)?;
     let run = Checkpoint::new(&*workload, task.spec(), optimizer, controller, options);
     Ok((workload, run))
 }
@@ -126,7 +168,8 @@ pub fn train_method(
 ) -> Result<Option<RunResult>, StartError> {
     let device = lrctl_tasks::default_device();
     let mut workload = task.instantiate(options.seed, &device)?;
-    let (mut opt, mut ctl) = method.build(workload.n_params())?;
+    let (opt, mut ctl) = method.build(workload.n_params())?;
+    let mut opt = parametrize(task.spec(), method, &*workload, opt)?;
     Ok(train(
         workload.as_mut(),
         task.spec(),

@@ -21,6 +21,9 @@
 //!   with an exactly integrated score ([`integrated_score`]).
 //! * **Portfolio** — [`portfolio`]: single best vs virtual best (oracle) and the marginal
 //!   contribution of every method.
+//! * **Scale** — [`score_ci`], [`hpo_advantage`] (best tuned minus best untuned method) and
+//!   [`advantage_trend`] (its slope against scale, with a bootstrap interval and a
+//!   [`TrendVerdict`]).
 //!
 //! # Conventions
 //!
@@ -62,6 +65,7 @@ mod poi;
 mod portfolio;
 mod profile;
 mod ranks;
+mod scale;
 mod table;
 
 pub use aggregate::{
@@ -87,6 +91,10 @@ pub use profile::{
     score_distribution,
 };
 pub use ranks::{Ranks, gap_to_best, ranks};
+pub use scale::{
+    AdvantageRung, MethodRuns, Trend, TrendVerdict, advantage_trend, group_score, hpo_advantage,
+    ols, score_ci,
+};
 pub use table::{ScoreTable, normalize_minmax, normalize_to_best};
 
 /// Errors of this crate: malformed input or invalid settings.

@@ -31,6 +31,7 @@ pub mod ldog;
 pub mod mechanic;
 pub mod moments;
 pub mod momo;
+pub mod multiplied;
 pub mod prodigy;
 pub mod prodigy_sf;
 pub mod reduce;

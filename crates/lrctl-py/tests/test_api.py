@@ -26,7 +26,7 @@ def test_registries_list_what_the_cli_lists():
     assert suites["quick"]["cells"] == len(suites["quick"]["tasks"]) * len(
         suites["quick"]["methods"]
     ) * suites["quick"]["seeds"]
-    assert "mlp/fashion-mnist-10k" in suites["ladder"]["tasks"]
+    assert "mlp/fashion-mnist-ladder@w16" in suites["ladder"]["tasks"]
 
 
 def test_train_returns_the_result_and_the_curve_as_arrays():

@@ -64,6 +64,8 @@ pub struct StudyAnalysis {
     pub tasks: Vec<TaskAnalysis>,
     /// The across-task statistics; `None` while no cell has a held-out score.
     pub across: Option<AcrossTasks>,
+    /// The Scale section: trends of the HPO advantage along the study's ladders.
+    pub scale: crate::scale::ScaleAnalysis,
     /// Diverged or failed seeds of every method.
     pub divergences: Vec<Divergences>,
     /// Builds and machines that produced the results.
@@ -195,6 +197,7 @@ pub fn analyse(snap: &Snapshot, opts: &ReportOptions) -> StudyAnalysis {
         left_out: snap.left_out.iter().map(ToString::to_string).collect(),
         tasks: snap.tasks.iter().map(|t| task(snap, t, opts)).collect(),
         across: across::analyse(snap, opts),
+        scale: crate::scale::analyse(snap, opts),
         divergences: divergences(snap),
         provenance: snap.provenance.clone(),
         config_hashes: config_hashes(snap),

@@ -5,7 +5,7 @@
 //! learning curves and final scores; across tasks ranks, gap to best, IQM with
 //! stratified-bootstrap confidence intervals, performance profiles, probability of
 //! improvement, cost against quality, time-to-target profiles, the portfolio, algorithm
-//! selection and divergences — with `lrctl-eval`, `lrctl-select` and `lrctl-study`, into a
+//! selection and divergences, and the Scale section's trends against model size — with `lrctl-eval`, `lrctl-select` and `lrctl-study`, into a
 //! plain, serialisable [`StudyAnalysis`]. [`render`] only formats an analysis into a document
 //! with `lrctl-doc`; [`build`] does both.
 //!
@@ -15,7 +15,9 @@
 mod across;
 mod analysis;
 mod render_across;
+mod render_scale;
 mod render_study;
+mod scale;
 
 pub use across::{
     AcrossTasks, Aggregates, CONFIDENCE, CostQuality, MIN_SELECTION_TASKS, RunProfile, Selection,
@@ -25,7 +27,12 @@ pub use analysis::{
     ConfigHash, CurveSeries, DivergenceCount, Divergences, FinalRow, MissingSeeds, ReportOptions,
     StudyAnalysis, TaskAnalysis, analyse,
 };
+pub use render_scale::scale_tables;
 pub use render_study::render;
+pub use scale::{
+    FamilyAxis, FamilyPoint, LadderAnalysis, MethodRole, MethodScale, Rung, ScaleAnalysis,
+    analyse as analyse_scale,
+};
 
 use lrctl_doc::Document;
 use lrctl_study::snapshot::Snapshot;

@@ -26,6 +26,7 @@ pub fn render(a: &StudyAnalysis) -> Document {
         task_section(&mut doc, a, task);
     }
     crate::render_across::across_tasks(&mut doc, a);
+    crate::render_scale::scale_section(&mut doc, &a.scale);
     provenance(&mut doc, a);
     doc
 }

@@ -105,19 +105,6 @@ pub fn suites() -> Vec<Suite> {
             seeds: 3,
         },
         Suite {
-            name: "ladder",
-            description: "One family (MLP on Fashion-MNIST 10k) at width × 1, 2, 4, 8: the axis \
-                          on which the paper saw HPO decline",
-            // Width 1 is the task itself: `@w1` is refused as a non-canonical spelling.
-            tasks: [1, 2, 4, 8]
-                .iter()
-                .map(|w| lrctl_tasks::registry::scale_suffix(*w, 1))
-                .map(|suffix| format!("mlp/fashion-mnist-10k{suffix}"))
-                .collect(),
-            methods: None,
-            seeds: 3,
-        },
-        Suite {
             name: "paper",
             description: "The paper's setups at CPU scale: its LIBSVM datasets, a CNN and an LM \
                           standing in for the GPU tasks, the paper's methods",
@@ -133,6 +120,7 @@ pub fn suites() -> Vec<Suite> {
             seeds: 10,
         },
     ];
+    suites.extend(ladder_suites());
     // The libsvm, vision and lm suites' tasks under the post-paper methods.
     let tasks = suites
         .iter()
@@ -148,6 +136,81 @@ pub fn suites() -> Vec<Suite> {
         seeds: 3,
     });
     suites
+}
+
+/// The rungs of one ladder: `base` at each (width, depth) multiplier.
+fn rungs(base: &str, scales: &[(u32, u32)]) -> Vec<String> {
+    scales
+        .iter()
+        .map(|&(w, d)| format!("{base}{}", lrctl_tasks::registry::scale_suffix(w, d)))
+        .collect()
+}
+
+/// The scale ladders (issue 20): one suite per family and `ladder`, all of them with logistic
+/// regression on the same data for the complexity axis. Every rung is a real task; the bottom
+/// rungs are small and short (see `lrctl tasks`) so the paper's eight methods, tuned ones
+/// included, train every rung on three seeds in a few hours on two cores.
+fn ladder_suites() -> Vec<Suite> {
+    let widths = |n: u32| {
+        std::iter::successors(Some(1u32), |w| Some(w * 2))
+            .take_while(|&w| w <= n)
+            .map(|w| (w, 1))
+            .collect::<Vec<_>>()
+    };
+    let mlp = rungs(
+        "mlp/fashion-mnist-ladder",
+        &[widths(16), vec![(1, 2), (1, 3)]].concat(),
+    );
+    let cnn = rungs("cnn/fashion-mnist-ladder", &widths(8));
+    let lm = rungs(
+        "lm/tinyshakespeare-ladder",
+        &[(1, 1), (2, 1), (3, 1), (4, 1), (1, 2), (1, 3), (1, 4)],
+    );
+    let methods = Some(PAPER_METHODS.iter().map(|s| s.to_string()).collect());
+    let suite = |name, description, tasks: Vec<String>| Suite {
+        name,
+        description,
+        tasks,
+        methods: methods.clone(),
+        seeds: 3,
+    };
+    let mup = rungs("mlp/fashion-mnist-ladder-mup", &widths(16));
+    vec![
+        suite(
+            "ladder-mlp-mup",
+            "The MLP width ladder under µP (Tensor Programs V) instead of the standard \
+             parametrisation, the paper's methods (the free ones train under the standard \
+             parametrisation's learning rates: µP refuses them, their cells fail with the reason)",
+            mup,
+        ),
+        suite(
+            "ladder-mlp",
+            "MLP on Fashion-MNIST 8k at width ×1–×16 and depth ×1–×3, the paper's methods: \
+             does tuning lose its edge as the model grows?",
+            mlp.clone(),
+        ),
+        suite(
+            "ladder-cnn",
+            "CNN on Fashion-MNIST 8k at width ×1–×8, the paper's methods",
+            cnn.clone(),
+        ),
+        suite(
+            "ladder-lm",
+            "Byte-level transformer on tiny Shakespeare at width ×1–×4 and depth ×1–×4, the \
+             paper's methods",
+            lm.clone(),
+        ),
+        suite(
+            "ladder",
+            "Every family's ladder (MLP, CNN, LM) and logistic regression on the same images: \
+             tuning's advantage against scale and along the complexity axis",
+            std::iter::once("logreg/fashion-mnist-ladder".to_string())
+                .chain(mlp)
+                .chain(cnn)
+                .chain(lm)
+                .collect(),
+        ),
+    ]
 }
 
 /// Looks a suite up by name.

@@ -32,6 +32,7 @@ pub fn builtin() -> Vec<TaskSpec> {
     tasks.extend(image_tasks());
     tasks.push(lm_tinyshakespeare());
     tasks.extend(resmlp_tasks());
+    tasks.extend(ladder_tasks());
     tasks.extend(user_file_templates());
     tasks
 }
@@ -92,6 +93,7 @@ fn builtin_paper_libsvm() -> Vec<TaskSpec> {
             model: ModelSpec::Linear(LinearSpec {}),
             width: 1,
             depth: 1,
+            parametrization: Default::default(),
             batch_size: 64,
             budget: Budget::Epochs(100.0),
             evals: 10,
@@ -180,6 +182,7 @@ fn lm_tinyshakespeare() -> TaskSpec {
         }),
         width: 1,
         depth: 1,
+        parametrization: Default::default(),
         batch_size: 32,
         budget: Budget::Steps(600),
         evals: 6,
@@ -192,6 +195,97 @@ fn lm_tinyshakespeare() -> TaskSpec {
         },
         data_sha256: None,
     }
+}
+
+/// Subsample of Fashion-MNIST the image ladders train on.
+const LADDER_ROWS: usize = 8000;
+
+/// The bottom rungs of the scale ladders (`@wN` / `@dN` climb them): logistic regression, an
+/// MLP and a CNN on one 8k-row subsample of Fashion-MNIST, and a small byte-level transformer.
+/// Narrow and short on purpose (the width-16 MLP is 784-1024-1024-10): the ladder
+/// suites train every rung under the paper's eight methods, tuned ones included, in a few
+/// hours on two cores.
+fn ladder_tasks() -> Vec<TaskSpec> {
+    let small = |mut t: TaskSpec| {
+        t.evals = 4;
+        t.curve_points = 40;
+        t.eval_max_examples = 1024;
+        t
+    };
+    let rows = LADDER_ROWS;
+    let mut tasks = vec![
+        small(images(
+            "logreg/fashion-mnist-ladder",
+            "fashion-mnist",
+            &format!(
+                "Logistic regression on a {rows}-row subsample of Fashion-MNIST, 5 epochs: the \
+                 complexity axis's first family next to the ladders"
+            ),
+            ModelSpec::Linear(LinearSpec {}),
+            128,
+            Some(rows),
+            Budget::Epochs(5.0),
+        )),
+        small(images(
+            "mlp/fashion-mnist-ladder",
+            "fashion-mnist",
+            &format!(
+                "MLP 784-64-64-10 on a {rows}-row subsample of Fashion-MNIST, 5 epochs: the MLP \
+                 ladder's bottom rung (width up to ×16, depth up to ×3)"
+            ),
+            ModelSpec::Mlp(MlpSpec {
+                hidden: vec![64, 64],
+            }),
+            128,
+            Some(rows),
+            Budget::Epochs(5.0),
+        )),
+        small(images(
+            "cnn/fashion-mnist-ladder",
+            "fashion-mnist",
+            &format!(
+                "CNN conv8-pool-conv16-pool-fc32-fc10 on a {rows}-row subsample of \
+                 Fashion-MNIST, 2 epochs: the CNN ladder's bottom rung (width up to ×8)"
+            ),
+            ModelSpec::Cnn(CnnSpec {
+                channels: [8, 16],
+                hidden: 32,
+            }),
+            64,
+            Some(rows),
+            Budget::Epochs(2.0),
+        )),
+        TaskSpec {
+            name: "lm/tinyshakespeare-ladder".into(),
+            description: "Byte-level transformer (1 pre-LN block, d 64, 2 heads, context 64) on \
+                          tiny Shakespeare, 300 steps: the LM ladder's bottom rung (width and \
+                          depth up to ×4)"
+                .into(),
+            model: ModelSpec::Lm(LmSpec {
+                d_model: 64,
+                layers: 1,
+                heads: 2,
+                context: 64,
+            }),
+            batch_size: 16,
+            budget: Budget::Steps(300),
+            evals: 4,
+            curve_points: 30,
+            eval_max_examples: 32,
+            ..lm_tinyshakespeare()
+        },
+    ];
+    // The MLP ladder under µP (Tensor Programs V): at width ×1 it is the same network; wider
+    // rungs scale the readout's initialisation and the per-layer learning rates.
+    let mut mup = tasks[1].clone();
+    mup.name = "mlp/fashion-mnist-ladder-mup".into();
+    mup.description = format!(
+        "{}; µP parametrisation relative to width ×1",
+        mup.description.split(':').next().unwrap_or_default()
+    );
+    mup.parametrization = crate::Parametrization::Mup;
+    tasks.push(mup);
+    tasks
 }
 
 /// Residual MLPs (`models::resmlp`): two pre-norm blocks of twice the stream's width, on the
@@ -316,6 +410,7 @@ fn rows(
         model,
         width: 1,
         depth: 1,
+        parametrization: Default::default(),
         batch_size: 64,
         budget,
         evals: 10,
@@ -347,6 +442,7 @@ fn images(
         model,
         width: 1,
         depth: 1,
+        parametrization: Default::default(),
         batch_size,
         budget,
         evals: 10,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::TaskError;
 
 pub use crate::models::{ModelSpec, Scale};
+pub use crate::mup::Parametrization;
 
 pub use lrctl_data::Normalization;
 
@@ -31,6 +32,11 @@ pub struct TaskSpec {
     /// Depth multiplier (hidden layers, transformer blocks).
     #[serde(default = "one")]
     pub depth: u32,
+    /// How initialisation and per-layer learning rates scale with `width`: `standard` (the
+    /// default, left out of the JSON so existing configuration hashes hold) or `mup`
+    /// ([`crate::mup`], relative to width ×1).
+    #[serde(default, skip_serializing_if = "Parametrization::is_standard")]
+    pub parametrization: Parametrization,
     /// Mini-batch size.
     pub batch_size: usize,
     /// Training length.
@@ -248,6 +254,16 @@ impl TaskSpec {
         }
         crate::registry::check_axes(&self.model, self.width, self.depth)
             .map_err(|r| bad("width/depth:", r))?;
+        if self.parametrization == Parametrization::Mup && !self.model.axes().width {
+            return Err(bad(
+                "parametrization",
+                format!(
+                    "= \"mup\": µP scales initialisation and learning rates with width, and a {} \
+                     model has no width axis; use \"standard\"",
+                    self.model.family()
+                ),
+            ));
+        }
         if self.batch_size == 0 {
             return Err(bad(
                 "batch_size",

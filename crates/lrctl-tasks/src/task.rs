@@ -37,6 +37,16 @@ pub trait Task: Send + Sync {
     fn summary(&self) -> DataSummary;
     /// Builds the model for `seed` (seeded initialisation) on `device`.
     fn instantiate(&self, seed: u64, device: &Device) -> Result<Box<dyn Workload>, TaskError>;
+
+    /// The same task and data at width multiplier `width` (a narrower proxy to tune on, for
+    /// `--fidelity width`), named as the registry names it. The default refuses: only a task
+    /// that holds its data can share it.
+    fn at_width(&self, width: u32) -> Result<std::sync::Arc<dyn Task>, TaskError> {
+        Err(TaskError::Invalid {
+            name: self.spec().name.clone(),
+            reason: format!("this task cannot be rebuilt at width ×{width}"),
+        })
+    }
 }
 
 /// The only [`Task`] implementation: a spec and its loaded data. Model families are chosen by
@@ -140,15 +150,43 @@ impl Task for LoadedTask {
         }
     }
 
+    fn at_width(&self, width: u32) -> Result<std::sync::Arc<dyn Task>, TaskError> {
+        let mut spec = self.spec.clone();
+        spec.width = width;
+        spec.name = format!(
+            "{}{}",
+            crate::ladder::base_name(&self.spec.name),
+            crate::registry::scale_suffix(width, spec.depth)
+        );
+        Ok(std::sync::Arc::new(LoadedTask::new(
+            spec,
+            self.data.clone(),
+        )?))
+    }
+
     fn instantiate(&self, seed: u64, device: &Device) -> Result<Box<dyn Workload>, TaskError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed_for_init(seed));
-        self.spec
+        let mut workload = self
+            .spec
             .model
             .workload(self.spec.scale(), &self.data, &mut rng, device)?
             .ok_or_else(|| TaskError::Invalid {
                 name: self.spec.name.clone(),
                 reason: "the model family does not fit the data".into(),
-            })
+            })?;
+        if let Some(factors) = crate::mup::init_multipliers(
+            self.spec.parametrization,
+            f64::from(self.spec.width),
+            &workload.param_shapes(),
+        ) {
+            let mut params = Vec::new();
+            workload.params(&mut params);
+            for (p, f) in params.iter_mut().zip(factors) {
+                *p *= f;
+            }
+            workload.set_params(&params);
+        }
+        Ok(workload)
     }
 }
 

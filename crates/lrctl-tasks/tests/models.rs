@@ -41,6 +41,7 @@ fn spec(name: &str, model: ModelSpec, data: DataSpec) -> TaskSpec {
         model,
         width: 1,
         depth: 1,
+        parametrization: Default::default(),
         batch_size: 8,
         budget: Budget::Steps(10),
         evals: 2,

@@ -25,6 +25,7 @@ pub mod race;
 pub mod select;
 pub mod tune;
 pub mod tuned;
+pub mod width;
 
 pub use cell::{Caches, CellContext, TrainedCell, panic_message};
 pub use error::{CellError, WrapError};

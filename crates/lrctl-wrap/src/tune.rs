@@ -65,6 +65,10 @@ pub struct TuneSpec {
     /// [`lrctl_method::default_space`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<SearchSpace>,
+    /// Width fidelity ([`crate::width`]): tune on the task at this width multiplier and train
+    /// the cell's (wider) task with the learning rate found there. Absent: tune the task itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_from: Option<u32>,
 }
 
 fn default_min_fraction() -> f64 {
@@ -110,6 +114,11 @@ impl TuneSpec {
             ..TunerSettings::new(space, fidelity)
         };
         lrctl_tune::tuner(&self.tuner, &settings)?;
+        if self.width_from.is_some() {
+            let space = self.space(method)?;
+            crate::width::check_method(method, &space)
+                .map_err(|e| WrapError::Invalid(format!("tune.width_from: {e}")))?;
+        }
         check_worst_score(&self.scoring)
     }
 }

@@ -85,6 +85,16 @@ pub fn resolve(
     let Some(spec) = method.tune() else {
         return Ok(None);
     };
+    // Width fidelity: tune on a narrower copy of the task, keyed by it.
+    let proxy = match spec.width_from {
+        Some(from) => {
+            let fail = |e: &dyn std::fmt::Display| CellError::failed("tuning along width", e);
+            crate::width::check_task(task.spec(), from).map_err(|e| fail(&e))?;
+            Some(task.at_width(from).map_err(|e| fail(&e))?)
+        }
+        None => None,
+    };
+    let task = proxy.as_deref().unwrap_or(task);
     let key = tuning_key(task.spec(), method);
     let cell = {
         let mut map = cache.lock().expect("not poisoned");

@@ -60,6 +60,7 @@ fn image(shape: &Shape) -> [usize; 3] {
 impl ModelFamily for CnnSpec {
     const KIND: &'static str = "cnn";
     const AXES: Axes = Axes::WIDTH;
+    const COMPLEXITY: u32 = 2;
     const MACS_PER_SECOND: f64 = 10e9;
     const BENCH_STEPS: u64 = 40;
     type Network = Cnn;

@@ -18,6 +18,7 @@ pub struct LinearSpec {}
 impl ModelFamily for LinearSpec {
     const KIND: &'static str = "linear";
     const AXES: Axes = Axes::NONE;
+    const COMPLEXITY: u32 = 0;
     const MACS_PER_SECOND: f64 = 30e9;
     const BENCH_STEPS: u64 = 3000;
     type Network = Logistic;

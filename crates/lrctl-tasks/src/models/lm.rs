@@ -30,6 +30,7 @@ pub struct LmSpec {
 impl ModelFamily for LmSpec {
     const KIND: &'static str = "lm";
     const AXES: Axes = Axes::BOTH;
+    const COMPLEXITY: u32 = 3;
     const MACS_PER_SECOND: f64 = 15e9;
     const BENCH_STEPS: u64 = 12;
     type Network = ByteLm;

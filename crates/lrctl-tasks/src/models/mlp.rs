@@ -40,6 +40,7 @@ impl MlpSpec {
 impl ModelFamily for MlpSpec {
     const KIND: &'static str = "mlp";
     const AXES: Axes = Axes::BOTH;
+    const COMPLEXITY: u32 = 1;
     const MACS_PER_SECOND: f64 = 30e9;
     const BENCH_STEPS: u64 = 400;
     type Network = Mlp;

@@ -73,6 +73,11 @@ pub trait ModelFamily:
     /// The scale multipliers the family has (a suffix naming another one is refused).
     const AXES: Axes;
 
+    /// The family's place on the seed paper's complexity axis, logistic regression (0) → MLP
+    /// (1) → CNN (2) → transformer LM (3): the x axis on which the report's Scale section
+    /// compares tuning across families.
+    const COMPLEXITY: u32;
+
     /// Multiply-accumulates per second lrctl's CPU back end trains this family at on one
     /// thread (forward and backward counted as three forward passes), measured with
     /// `lrctl train` (README's performance table): the CPU-time estimates of `lrctl suites`.
@@ -278,6 +283,7 @@ pub fn lm_workload<N: LanguageModel + 'static>(
 trait AnyFamily {
     fn kind(&self) -> &'static str;
     fn axes(&self) -> Axes;
+    fn complexity(&self) -> u32;
     fn macs_per_second(&self) -> f64;
     fn bench_steps(&self) -> u64;
     fn input(&self) -> Input;
@@ -301,6 +307,9 @@ impl<F: ModelFamily> AnyFamily for F {
     }
     fn axes(&self) -> Axes {
         F::AXES
+    }
+    fn complexity(&self) -> u32 {
+        F::COMPLEXITY
     }
     fn macs_per_second(&self) -> f64 {
         F::MACS_PER_SECOND
@@ -348,6 +357,11 @@ impl ModelSpec {
     /// The scale multipliers the family has.
     pub fn axes(&self) -> Axes {
         self.family_ref().axes()
+    }
+
+    /// The family's place on the complexity axis ([`ModelFamily::COMPLEXITY`]).
+    pub fn complexity(&self) -> u32 {
+        self.family_ref().complexity()
     }
 
     /// The data the model trains on.

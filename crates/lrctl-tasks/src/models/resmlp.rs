@@ -61,6 +61,8 @@ impl ResMlpSpec {
 impl ModelFamily for ResMlpSpec {
     const KIND: &'static str = "resmlp";
     const AXES: Axes = Axes::BOTH;
+    // A residual MLP is an MLP on this axis (the paper has no residual MLP).
+    const COMPLEXITY: u32 = 1;
     // Dense layers like the MLP's; LayerNorm's passes are not counted as MACs.
     const MACS_PER_SECOND: f64 = 30e9;
     const BENCH_STEPS: u64 = 400;
