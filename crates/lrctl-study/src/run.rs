@@ -601,9 +601,11 @@ fn run_cell(
             }
         }
     };
+    let prepare = |config: &str| prepared(shared, config, &cfg.dirs).map_err(|e| e.to_string());
     let references = crate::selection::StoreReferences {
         store,
         study: cell.study,
+        prepare: &prepare,
     };
     let ctx = CellContext {
         store,

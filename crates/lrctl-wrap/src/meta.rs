@@ -166,6 +166,26 @@ impl EvolverState {
     }
 }
 
+/// JSON writes NaN as `null`; these read it back as NaN, so a state with a diverged run
+/// resumes.
+mod nan_null {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let v = Vec::<Option<f64>>::deserialize(d)?;
+        Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    }
+
+    pub fn map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let m = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+        Ok(m.into_iter()
+            .map(|(k, x)| (k, x.unwrap_or(f64::NAN)))
+            .collect())
+    }
+}
+
 /// One generation, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRecord {
@@ -173,7 +193,8 @@ pub struct GenerationRecord {
     pub generation: u64,
     /// Fraction of each task's budget trained.
     pub fraction: f64,
-    /// Every candidate's fitness (NaN: a run diverged or failed).
+    /// Every candidate's fitness (NaN: a run diverged or failed; `null` in JSON).
+    #[serde(deserialize_with = "nan_null::vec")]
     pub fitness: Vec<f64>,
     /// The best finite fitness of the generation.
     pub best: Option<f64>,
@@ -196,7 +217,9 @@ pub struct MetaState {
     pub evolver: EvolverState,
     /// One record per finished generation.
     pub history: Vec<GenerationRecord>,
-    /// The base method's objective per `task/seed/steps` key (NaN: it diverged).
+    /// The base method's objective per `task/seed/steps` key (NaN: it diverged; `null` in
+    /// JSON).
+    #[serde(deserialize_with = "nan_null::map")]
     pub references: BTreeMap<String, f64>,
 }
 
@@ -712,6 +735,37 @@ mod tests {
 
     fn lrctl_wrap_base() -> MethodSpec {
         crate::find("adam-fixed").unwrap().spec
+    }
+
+    /// Every run diverges: NaN fitness and references, which JSON writes as `null`.
+    struct Diverging;
+
+    impl MetaTasks for Diverging {
+        fn count(&self) -> usize {
+            2
+        }
+        fn name(&self, t: usize) -> String {
+            format!("t{t}")
+        }
+        fn full_steps(&self, _: usize) -> u64 {
+            10
+        }
+        fn train(&self, _: MetaRun, _: &MethodSpec, _: Objective) -> Result<(f64, u64), WrapError> {
+            Ok((f64::NAN, 3))
+        }
+    }
+
+    #[test]
+    fn a_state_with_diverged_runs_round_trips_through_json() {
+        let mut state = MetaState::new(settings(), &Diverging, &lrctl_wrap_base()).unwrap();
+        step(&mut state, &Diverging).unwrap();
+        assert!(state.history[0].fitness.iter().all(|f| f.is_nan()));
+        let json = serde_json::to_string(&state).unwrap();
+        let back: MetaState = serde_json::from_str(&json).unwrap();
+        assert!(back.history[0].fitness.iter().all(|f| f.is_nan()));
+        assert!(back.references.values().all(|r| r.is_nan()));
+        assert_eq!(back.history[0].steps, state.history[0].steps);
+        assert_eq!(back.policy(), state.policy());
     }
 
     #[test]
