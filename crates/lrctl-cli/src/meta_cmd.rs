@@ -313,7 +313,7 @@ fn train(
         inner: tasks,
         tick: &|| {
             let n = runs.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 8 == 0 {
+            if n.is_multiple_of(8) {
                 bar.tick();
             }
         },
