@@ -1,7 +1,8 @@
 #!/bin/sh
 # The small leave-one-task-out measurement of the README's "Learned controllers" section:
 # six LIBSVM tasks, the eight plain methods of the selection study, `race`, `auto` and
-# `learned-loto` (each task's policy meta-trained on the five others), two seeds, one job.
+# `learned-loto` and `learned-loto-prodigy` (each task's policy meta-trained on the five
+# others), two seeds, one job.
 # About 3 CPU-minutes on the 2-core development VM. Usage:
 #   scripts/learned/loto-small.sh [STORE] [REPORT_DIR]   (defaults: learned-small.db, learned-small-report)
 set -eu
@@ -13,5 +14,5 @@ LRCTL="${LRCTL:-lrctl}"
   --task libsvm/dna --task libsvm/pendigits \
   --method adam-fixed --method cawr-default --method adamw-cosine --method dadapt-adam \
   --method prodigy --method cocob --method dowg --method schedulefree-adamw \
-  --method race --method auto --method learned-loto
+  --method race --method auto --method learned-loto --method learned-loto-prodigy
 "$LRCTL" report --study learned-small --store "$STORE" --out "$REPORT"

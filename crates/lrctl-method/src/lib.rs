@@ -185,6 +185,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("race-restart", include_str!("../methods/race-restart.toml")),
     ("auto", include_str!("../methods/auto.toml")),
     ("learned-loto", include_str!("../methods/learned-loto.toml")),
+    (
+        "learned-loto-prodigy",
+        include_str!("../methods/learned-loto-prodigy.toml"),
+    ),
     ("dadapt-adam", include_str!("../methods/dadapt-adam.toml")),
     ("prodigy", include_str!("../methods/prodigy.toml")),
     ("cocob", include_str!("../methods/cocob.toml")),

@@ -35,6 +35,9 @@ pub struct LearnedMethod {
     pub oracle: f64,
     /// Share of the single-best → oracle gap closed; `None` when there is no gap.
     pub gap_closed: Option<f64>,
+    /// The plain method of the study that is its base (same optimizer and controller), and
+    /// its mean normalised score on the same tasks: what the policy changed.
+    pub base: Option<(String, f64)>,
     /// The study's selection methods (`auto`, `race`, …) on the same tasks: name and mean
     /// normalised score (over the tasks where they have results).
     pub selections: Vec<(String, f64)>,
@@ -168,6 +171,10 @@ pub fn analyse(snap: &Snapshot) -> Option<Learned> {
                 })
             })
             .collect();
+        let base = base_method(snap, name).and_then(|b| {
+            let i = table.method_index(&b)?;
+            Some((b, mean(&|t| perf[t][i])))
+        });
         let per_task: Vec<LearnedTask> = tasks
             .iter()
             .map(|&t| {
@@ -212,6 +219,7 @@ pub fn analyse(snap: &Snapshot) -> Option<Learned> {
             sbs: (table.methods[sbs].clone(), sbs_score),
             oracle,
             gap_closed: (gap > 1e-12).then(|| (score - sbs_score) / gap),
+            base,
             selections,
             per_task,
             cost,
@@ -328,6 +336,7 @@ pub fn render(doc: &mut Document, learned: Option<&Learned>) {
         "learned method",
         "tasks",
         "score",
+        "its base",
         "single best",
         "oracle",
         "gap closed",
@@ -344,6 +353,11 @@ pub fn render(doc: &mut Document, learned: Option<&Learned>) {
             Cell::text(&m.method),
             Cell::number(m.tasks as f64, 0),
             Cell::number(m.score, 3),
+            m.base
+                .as_ref()
+                .map_or(Cell::text("not in the study"), |(b, s)| {
+                    Cell::text(format!("{b} {s:.3}"))
+                }),
             Cell::text(format!("{} {:.3}", m.sbs.0, m.sbs.1)),
             Cell::number(m.oracle, 3),
             m.gap_closed
@@ -358,8 +372,9 @@ pub fn render(doc: &mut Document, learned: Option<&Learned>) {
     }
     doc.table(
         "learned-scores",
-        "Learned methods on held-out tasks against the single best plain method, the oracle \
-         (the best plain method per task) and the study's selection methods on the same tasks. \
+        "Learned methods on held-out tasks against their base (the plain method they steer, \
+         where the study runs it), the single best plain method, the oracle (the best plain \
+         method per task) and the study's selection methods on the same tasks. \
          Gap closed: (score − single best) / (oracle − single best). Cost: charged optimizer \
          steps (the run plus the amortised meta-training) over the single best's, mean over \
          tasks.",

@@ -63,6 +63,7 @@ fn the_section_scores_learned_methods_against_the_others_and_draws_their_rates()
     if let Some(g) = m.gap_closed {
         assert!(((m.score - m.sbs.1) / (m.oracle - m.sbs.1) - g).abs() < 1e-12);
     }
+    assert_eq!(m.base.as_ref().unwrap().0, "adam-fixed");
     let names: Vec<&str> = m.selections.iter().map(|s| s.0.as_str()).collect();
     assert_eq!(names, ["race", "auto"]);
     // Per task: a policy trained on the two others; the fold's cost spread over three tasks.
