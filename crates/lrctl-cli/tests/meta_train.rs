@@ -118,6 +118,26 @@ fn meta_train_refuses_bad_input_before_training() {
     );
     assert!(err.contains("bad.json"), "{err}");
     assert!(!d.join("p.json").exists());
+    // A task whose data is missing is named before any training: no state is saved.
+    let out = common::lrctl()
+        .current_dir(d)
+        .args([
+            "meta-train",
+            "--tasks",
+            "logreg/iris,libsvm/a9a",
+            "--out",
+            "p.json",
+            "--data-dir",
+            "/nonexistent/dir",
+        ])
+        .env("HOME", d)
+        .env("XDG_CACHE_HOME", d.join("cache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("libsvm/a9a"), "{err}");
+    assert!(!d.join("p.state.json").exists());
 }
 
 #[test]
