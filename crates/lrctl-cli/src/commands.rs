@@ -286,7 +286,8 @@ pub fn plain_method(name: &str, set: &SetArgs) -> Result<lrctl_method::MethodSpe
         Some(lrctl_wrap::Wrapper::Learn(_)) => bail!(
             "method `{name}` is a learned method: its policy for a task is meta-trained on a \
              study's other tasks. Run it in a study of three or more tasks (`lrctl run --task \
-             T1,T2,T3 --method {name}`), or meta-train a policy with `lrctl meta-train`"
+             T1 --task T2 --task T3 --method {name}`), or meta-train a policy with `lrctl \
+             meta-train`"
         ),
     }
 }
