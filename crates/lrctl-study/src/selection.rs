@@ -23,8 +23,10 @@ pub fn is_learned(method_config: &str) -> bool {
         .is_ok_and(|v| v.get("learn").is_some_and(|s| !s.is_null()))
 }
 
-/// Prepares a task from its stored configuration (JSON), once per process.
-pub type PrepareTask<'a> = dyn Fn(&str) -> Result<Arc<dyn lrctl_tasks::Task>, String> + Sync + 'a;
+/// Prepares a task from its stored configuration (JSON), once per process: the task, or why
+/// not ([`CellError::Unavailable`] when its data is missing on this machine).
+pub type PrepareTask<'a> =
+    dyn Fn(&str) -> Result<Arc<dyn lrctl_tasks::Task>, CellError> + Sync + 'a;
 
 /// The results of a stored study an `auto` cell learns from — every other task's cells of
 /// methods that do not themselves learn from the study (selection and learned methods) — and
@@ -103,8 +105,11 @@ impl References for StoreReferences<'_> {
         configs
             .iter()
             .map(|(name, config)| {
-                (self.prepare)(config).map_err(|e| {
-                    CellError::Failed(format!("preparing the study's task `{name}`: {e}"))
+                (self.prepare)(config).map_err(|e| match e {
+                    CellError::Unavailable(why) => CellError::Unavailable(format!(
+                        "the study's task `{name}` cannot be prepared here: {why}"
+                    )),
+                    e => CellError::Failed(format!("preparing the study's task `{name}`: {e}")),
                 })
             })
             .collect()

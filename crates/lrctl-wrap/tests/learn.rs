@@ -210,3 +210,31 @@ fn a_study_too_small_for_leave_one_task_out_fails_the_cell_with_why() {
     let e = lrctl_wrap::learn::resolve(tasks[0].as_ref(), &method(), &ctx).unwrap_err();
     assert!(e.to_string().contains("at least 3 tasks"), "{e}");
 }
+
+/// A study one of whose tasks has no data on this machine.
+struct MissingHere;
+
+impl References for MissingHere {
+    fn references(&self, _: &str) -> Result<Option<ReferenceSet>, CellError> {
+        Ok(None)
+    }
+    fn study_tasks(&self) -> Result<Vec<Arc<dyn Task>>, CellError> {
+        Err(CellError::Unavailable("libsvm/a9a: data missing".into()))
+    }
+}
+
+#[test]
+fn a_fold_whose_tasks_are_missing_here_leaves_the_cell_to_another_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, "missing.db");
+    let cache = lrctl_wrap::learn::LearnCache::default();
+    let ctx = lrctl_wrap::learn::Context {
+        references: &MissingHere,
+        store: &s,
+        cache: &cache,
+        cancel: &AtomicBool::new(false),
+        beat: &|| {},
+    };
+    let e = lrctl_wrap::learn::resolve(task(TASKS[0]).as_ref(), &method(), &ctx).unwrap_err();
+    assert!(matches!(e, CellError::Unavailable(_)), "{e:?}");
+}
