@@ -283,6 +283,12 @@ pub fn plain_method(name: &str, set: &SetArgs) -> Result<lrctl_method::MethodSpe
             "method `{name}` is a selection method: it chooses among other methods using a \
              study. Run it in a study: `lrctl run --task T --method {name}`"
         ),
+        Some(lrctl_wrap::Wrapper::Learn(_)) => bail!(
+            "method `{name}` is a learned method: its policy for a task is meta-trained on a \
+             study's other tasks. Run it in a study of three or more tasks (`lrctl run --task \
+             T1 --task T2 --task T3 --method {name}`), or meta-train a policy with `lrctl \
+             meta-train`"
+        ),
     }
 }
 

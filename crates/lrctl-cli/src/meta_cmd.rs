@@ -2,13 +2,15 @@
 //! its policy file and a method file that uses it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lrctl_control::online::{PolicyNet, PolicyWeights};
 use lrctl_tune::Objective;
-use lrctl_wrap::meta::{self, EvolverKind, MetaSettings, MetaState};
+use lrctl_wrap::meta::{self, EvolverKind, MetaRun, MetaSettings, MetaState, MetaTasks};
 use serde::Serialize;
 
 use crate::commands::{DataArgs, resolve_task};
@@ -78,6 +80,10 @@ pub struct MetaTrainArgs {
     /// three tasks). `--out` then receives the per-task report (JSON).
     #[arg(long)]
     loto: bool,
+    /// Also keep every training run in this store (SQLite path or PostgreSQL URL), in its
+    /// trial table under the run's key (`meta-train-<SHA-256>`), one row per run.
+    #[arg(long, value_name = "LOCATION")]
+    store: Option<String>,
     /// Start again even if a saved state exists.
     #[arg(long)]
     fresh: bool,
@@ -171,9 +177,11 @@ pub fn run(args: MetaTrainArgs) -> Result<()> {
         c.version = Some(format!("{:016x}", fnv(net.to_json().as_bytes())));
     }
     let toml_path = beside(&args.out, "toml");
+    let (cost_steps, cost_secs) = state.cost();
     let text = format!(
         "# Written by `lrctl meta-train` (lrctl {}): {} steered by the policy in {}.\n# Use it \
-         with `--method {}` (from this directory).\n\n{}",
+         with `--method {}` (from this directory).\n# Meta-training cost: {cost_steps} optimizer \
+         steps, {cost_secs:.1} s of training (charge it to the tasks the policy serves).\n\n{}",
         env!("CARGO_PKG_VERSION"),
         base.name,
         args.out.display(),
@@ -183,6 +191,20 @@ pub fn run(args: MetaTrainArgs) -> Result<()> {
     lrctl_store::atomic::write(&toml_path, text)
         .with_context(|| format!("writing {}", toml_path.display()))?;
     let (steps, secs) = state.cost();
+    if let Some(init) = &s.init {
+        // Finetuning: what the extra generations bought over the policy it started from.
+        let before = state.method(PolicyWeights::Inline(Box::new(init.clone())), "init");
+        let cmp = meta::compare(&base, &before, &tasks[..], &s.seeds, s.objective, s.jobs)?;
+        let init_score = meta::mean_log_ratio(&cmp);
+        let gain = init_score - final_score;
+        println!(
+            "finetuning: mean log-ratio {init_score:+.4} (initial policy) → {final_score:+.4}, \
+             a gain of {gain:+.4} for {steps} extra optimizer steps ({:+.4} per million steps, \
+             {:+.4} per hour of training)",
+            gain / (steps.max(1) as f64 / 1e6),
+            gain / (secs.max(1e-9) / 3600.0)
+        );
+    }
     println!(
         "meta-trained {} on {} task(s) × {} seed(s): mean log-ratio to {} at the full budget \
          {:+.4} ({:.1} % {} {}); cost {} steps, {:.1} s of training",
@@ -254,13 +276,65 @@ fn train(
         }
         _ => MetaState::new(settings, tasks, base)?,
     };
+    let store = match &args.store {
+        Some(location) => Some(Mutex::new(lrctl_store::open(location).with_context(
+            || format!("opening the store {}", lrctl_store::redact(location)),
+        )?)),
+        None => None,
+    };
+    // Generations saved before a kill are stored again (a row that exists is kept).
+    if let Some(s) = &store {
+        for g in &state.history {
+            store_runs(s, &state.key(), g)?;
+        }
+    }
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(
+            Some(state.settings.generations),
+            ProgressDrawTarget::stderr(),
+        )
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} generations, {elapsed} {msg}")
+            .expect("valid template"),
+    );
+    bar.set_position(state.history.len() as u64);
+    let best = |s: &MetaState| {
+        s.history
+            .iter()
+            .filter_map(|g| g.best)
+            .reduce(f64::min)
+            .map_or("best —".to_string(), |b| format!("best {b:+.4}"))
+    };
+    let runs = AtomicU64::new(0);
+    let ticking = Ticking {
+        inner: tasks,
+        tick: &|| {
+            let n = runs.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_multiple_of(8) {
+                bar.tick();
+            }
+        },
+    };
+    bar.set_message(best(&state));
     while !state.done() {
-        let g = meta::step(&mut state, tasks)?;
+        let g = meta::step(&mut state, &ticking)?;
         lrctl_store::atomic::write(state_path, serde_json::to_vec(&state)?)
             .with_context(|| format!("writing {}", state_path.display()))?;
+        if let Some(s) = &store {
+            store_runs(s, &state.key(), &g)?;
+        }
+        bar.inc(1);
+        bar.set_message(format!(
+            "{}, {} runs",
+            best(&state),
+            runs.load(Ordering::Relaxed)
+        ));
         if !args.quiet {
             let (steps, secs) = state.cost();
-            eprintln!(
+            let line = format!(
                 "generation {:>3}/{} ({:>3.0} % budget): best {:+.4}, median {:+.4}  [{} steps, {:.1} s so far]",
                 g.generation + 1,
                 state.settings.generations,
@@ -270,9 +344,87 @@ fn train(
                 steps,
                 secs
             );
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
     }
+    bar.finish_and_clear();
+    if let Some(location) = &args.store {
+        let (steps, secs) = state.cost();
+        eprintln!(
+            "stored every run in {} (trial table, key {}): {steps} optimizer steps, {secs:.1} s \
+             of training in all",
+            lrctl_store::redact(location),
+            state.key()
+        );
+    }
     Ok(state)
+}
+
+/// Meta-training tasks that call `tick` after every run (the progress bar).
+struct Ticking<'a> {
+    inner: &'a [Arc<dyn lrctl_tasks::Task>],
+    tick: &'a (dyn Fn() + Sync),
+}
+
+impl MetaTasks for Ticking<'_> {
+    fn count(&self) -> usize {
+        self.inner.count()
+    }
+    fn name(&self, task: usize) -> String {
+        self.inner.name(task)
+    }
+    fn full_steps(&self, task: usize) -> u64 {
+        self.inner.full_steps(task)
+    }
+    fn train(
+        &self,
+        run: MetaRun,
+        method: &lrctl_method::MethodSpec,
+        objective: Objective,
+    ) -> Result<(f64, u64), lrctl_wrap::WrapError> {
+        let out = self.inner.train(run, method, objective);
+        (self.tick)();
+        out
+    }
+}
+
+/// Stores generation `g`'s runs in the trial table under `key`: trial
+/// `generation · 1 000 000 + index`, its configuration the run (candidate, task, seed, budget).
+fn store_runs(
+    store: &Mutex<Box<dyn lrctl_store::Store>>,
+    key: &str,
+    g: &meta::GenerationRecord,
+) -> Result<()> {
+    let mut s = store.lock().expect("not poisoned");
+    for (i, r) in g.runs.iter().enumerate() {
+        let row = lrctl_store::TrialRow {
+            tuning_key: key.to_string(),
+            trial: g.generation * 1_000_000 + i as u64,
+            config_json: serde_json::json!({
+                "generation": g.generation,
+                "candidate": r.candidate,
+                "task": r.task,
+                "seed": r.seed,
+            })
+            .to_string(),
+            budget: r.budget,
+            score: Some(r.objective).filter(|v| v.is_finite()),
+            outcome: if r.objective.is_finite() {
+                lrctl_store::Outcome::Finished
+            } else {
+                lrctl_store::Outcome::Diverged
+            },
+            steps: r.steps,
+            seconds: r.seconds,
+        };
+        s.put_trial(&row)
+            .with_context(|| format!("storing run {i} of generation {}", g.generation))?;
+    }
+    Ok(())
 }
 
 /// One fold of leave-one-task-out.

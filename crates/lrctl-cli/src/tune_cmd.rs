@@ -186,6 +186,13 @@ pub fn run(args: TuneArgs) -> Result<()> {
             args.method
         );
     }
+    if wrapped.learn().is_some() {
+        bail!(
+            "method `{}` is a learned method: its policy is meta-trained across a study's \
+             tasks, not tuned on one; run it in a study, or `lrctl meta-train`",
+            args.method
+        );
+    }
     // A tuned method is tuned over its own search space unless `--space` says otherwise.
     let own_space = wrapped.tune().and_then(|t| t.search.clone());
     let method = wrapped.spec;

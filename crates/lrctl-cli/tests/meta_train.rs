@@ -118,6 +118,26 @@ fn meta_train_refuses_bad_input_before_training() {
     );
     assert!(err.contains("bad.json"), "{err}");
     assert!(!d.join("p.json").exists());
+    // A task whose data is missing is named before any training: no state is saved.
+    let out = common::lrctl()
+        .current_dir(d)
+        .args([
+            "meta-train",
+            "--tasks",
+            "logreg/iris,libsvm/a9a",
+            "--out",
+            "p.json",
+            "--data-dir",
+            "/nonexistent/dir",
+        ])
+        .env("HOME", d)
+        .env("XDG_CACHE_HOME", d.join("cache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("libsvm/a9a"), "{err}");
+    assert!(!d.join("p.state.json").exists());
 }
 
 #[test]
@@ -171,4 +191,114 @@ fn leave_one_task_out_tests_each_policy_on_the_task_it_never_saw() {
         assert!(!trained.contains(&held), "{held} in {trained:?}");
         assert_eq!(f["objective"][0]["task"], held);
     }
+}
+
+#[test]
+fn a_policy_over_prodigy_stores_every_run_and_finetuning_reports_its_gain_per_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The policy scales Prodigy's d·lr (its controller's lr of 1 is the base rate).
+    let out = run_ok(
+        d,
+        &[
+            "meta-train",
+            "--tasks",
+            "logreg/iris,logreg/wine-quality",
+            "--method",
+            "prodigy",
+            "--out",
+            "p.json",
+            "--generations",
+            "2",
+            "--full-generations",
+            "1",
+            "--jobs",
+            "2",
+            "--store",
+            "s.db",
+        ],
+    );
+    assert!(out.contains("stored every run in s.db"), "{out}");
+    let method = std::fs::read_to_string(d.join("p.toml")).unwrap();
+    assert!(method.contains("kind = \"prodigy\""), "{method}");
+    assert!(method.contains("# Meta-training cost: "), "{method}");
+    // One stored row per run of the saved state, under the printed key.
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("meta-train-"))
+        .unwrap()
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("p.state.json")).unwrap()).unwrap();
+    let runs: usize = state["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["runs"].as_array().unwrap().len())
+        .sum();
+    let mut store = lrctl_store::open(d.join("s.db").to_str().unwrap()).unwrap();
+    let rows = store.trials(key).unwrap();
+    assert_eq!(rows.len(), runs);
+    let steps: u64 = rows.iter().map(|r| r.steps).sum();
+    let recorded: u64 = state["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["steps"].as_u64().unwrap())
+        .sum();
+    assert_eq!(steps, recorded, "the rows add up to the recorded cost");
+    // The learned method over Prodigy trains.
+    let out = run_ok(
+        d,
+        &[
+            "train",
+            "--task",
+            "logreg/breast-cancer",
+            "--method",
+            "p.toml",
+        ],
+    );
+    assert!(out.contains("test"), "{out}");
+
+    // Finetuning on a new task states what the extra cost bought.
+    let out = run_ok(
+        d,
+        &[
+            "meta-train",
+            "--init",
+            "p.json",
+            "--method",
+            "prodigy",
+            "--tasks",
+            "logreg/breast-cancer",
+            "--generations",
+            "1",
+            "--full-generations",
+            "1",
+            "--jobs",
+            "2",
+            "--out",
+            "f.json",
+        ],
+    );
+    assert!(
+        out.contains("finetuning: mean log-ratio") && out.contains("per million steps"),
+        "{out}"
+    );
+    // A policy of another shape cannot start a finetuning run: both shapes are named.
+    let err = run_err(
+        d,
+        &[
+            "meta-train",
+            "--init",
+            "p.json",
+            "--hidden",
+            "4",
+            "--tasks",
+            "logreg/breast-cancer",
+            "--out",
+            "g.json",
+        ],
+    );
+    assert!(err.contains("[]") && err.contains("[4]"), "{err}");
 }

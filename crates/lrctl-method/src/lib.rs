@@ -150,7 +150,7 @@ pub enum MethodError {
         file: String,
         /// The method's name.
         name: String,
-        /// `tune` or `select`.
+        /// `tune`, `select` or `learn`.
         table: &'static str,
     },
 }
@@ -184,6 +184,11 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("race", include_str!("../methods/race.toml")),
     ("race-restart", include_str!("../methods/race-restart.toml")),
     ("auto", include_str!("../methods/auto.toml")),
+    ("learned-loto", include_str!("../methods/learned-loto.toml")),
+    (
+        "learned-loto-prodigy",
+        include_str!("../methods/learned-loto-prodigy.toml"),
+    ),
     ("dadapt-adam", include_str!("../methods/dadapt-adam.toml")),
     ("prodigy", include_str!("../methods/prodigy.toml")),
     ("cocob", include_str!("../methods/cocob.toml")),
@@ -218,9 +223,9 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
 ];
 
 /// The tables of a method file that make it wrap other methods.
-pub const WRAPPER_TABLES: [&str; 2] = ["tune", "select"];
+pub const WRAPPER_TABLES: [&str; 3] = ["tune", "select", "learn"];
 
-/// The wrapper table (`tune` or `select`) a method file's TOML text has, if any; `None` also
+/// The wrapper table (`tune`, `select` or `learn`) a method file's TOML text has, if any; `None` also
 /// when the text does not parse (the parse then reports it).
 pub fn wrapper_table(text: &str) -> Option<&'static str> {
     let table: toml::Table = toml::from_str(text).ok()?;

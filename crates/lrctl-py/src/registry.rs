@@ -89,6 +89,7 @@ fn methods(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
                 None => None,
                 Some(lrctl_wrap::Wrapper::Tune(_)) => Some("tune"),
                 Some(lrctl_wrap::Wrapper::Select(_)) => Some("select"),
+                Some(lrctl_wrap::Wrapper::Learn(_)) => Some("learn"),
             },
             config: &m,
         };
@@ -171,6 +172,11 @@ pub fn plain(method: lrctl_wrap::Method) -> Result<lrctl_method::MethodSpec, Err
         Some(lrctl_wrap::Wrapper::Select(_)) => Err(Error::Value(format!(
             "method `{name}` is a selection method: it chooses among other methods using a \
              study; run it in a study (lrctl.Study(...).run(methods=[\"{name}\"]))"
+        ))),
+        Some(lrctl_wrap::Wrapper::Learn(_)) => Err(Error::Value(format!(
+            "method `{name}` is a learned method: its policy for a task is meta-trained on a \
+             study's other tasks; run it in a study of three or more tasks \
+             (lrctl.Study(...).run(methods=[\"{name}\"]))"
         ))),
     }
 }

@@ -20,6 +20,7 @@ def test_registries_list_what_the_cli_lists():
     assert methods["prodigy"]["paradigm"] == "free"
     assert methods["smac-fixed"]["wraps"] == "tune"
     assert methods["race"]["wraps"] == "select"
+    assert methods["learned-loto"]["wraps"] == "learn"
     assert methods["adam-fixed"]["config"]["controller"]["kind"] == "constant"
     assert any(m["default"] for m in methods.values())
     suites = {s["name"]: s for s in lrctl.suites()}

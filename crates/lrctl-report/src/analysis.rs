@@ -72,6 +72,8 @@ pub struct StudyAnalysis {
     pub provenance: Vec<ProvenanceRow>,
     /// The configuration hash of every (task, method), sorted by task then method.
     pub config_hashes: Vec<ConfigHash>,
+    /// The learned methods' section (`None`: the study has none).
+    pub learned: Option<crate::learned::Learned>,
 }
 
 /// A (task, method) with seeds missing from the statistics (diverged, failed or not run yet).
@@ -201,6 +203,7 @@ pub fn analyse(snap: &Snapshot, opts: &ReportOptions) -> StudyAnalysis {
         divergences: divergences(snap),
         provenance: snap.provenance.clone(),
         config_hashes: config_hashes(snap),
+        learned: crate::learned::analyse(snap),
     }
 }
 

@@ -5,8 +5,9 @@
 //! learning curves and final scores; across tasks ranks, gap to best, IQM with
 //! stratified-bootstrap confidence intervals, performance profiles, probability of
 //! improvement, cost against quality, time-to-target profiles, the portfolio, algorithm
-//! selection and divergences, and the Scale section's trends against model size — with `lrctl-eval`, `lrctl-select` and `lrctl-study`, into a
-//! plain, serialisable [`StudyAnalysis`]. [`render`] only formats an analysis into a document
+//! selection, learned controllers, divergences and the Scale section's trends against model
+//! size — with `lrctl-eval`, `lrctl-select` and `lrctl-study`, into a plain, serialisable
+//! [`StudyAnalysis`]. [`render`] only formats an analysis into a document
 //! with `lrctl-doc`; [`build`] does both.
 //!
 //! Unfinished cells and missing seeds are stated where they matter, so the report can be
@@ -14,6 +15,7 @@
 
 mod across;
 mod analysis;
+mod learned;
 mod render_across;
 mod render_scale;
 mod render_study;
@@ -27,6 +29,7 @@ pub use analysis::{
     ConfigHash, CurveSeries, DivergenceCount, Divergences, FinalRow, MissingSeeds, ReportOptions,
     StudyAnalysis, TaskAnalysis, analyse,
 };
+pub use learned::{Learned, LearnedCost, LearnedMethod, LearnedSection, LearnedTask, Trajectory};
 pub use render_scale::scale_tables;
 pub use render_study::render;
 pub use scale::{

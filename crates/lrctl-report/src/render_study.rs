@@ -26,6 +26,7 @@ pub fn render(a: &StudyAnalysis) -> Document {
         task_section(&mut doc, a, task);
     }
     crate::render_across::across_tasks(&mut doc, a);
+    crate::learned::render(&mut doc, a.learned.as_ref());
     crate::render_scale::scale_section(&mut doc, &a.scale);
     provenance(&mut doc, a);
     doc

@@ -494,6 +494,19 @@ fn worker(
                 wait(Duration::from_millis(100), &cfg.cancel);
                 continue;
             }
+            Err(CellError::Unavailable(reason)) => {
+                // Data it needs is missing here: leave the cell to another worker.
+                release(&lease)?;
+                filter.skip.push(cell.lease.cell);
+                cfg.emit(RunEvent::CellSkipped {
+                    worker: worker_id.clone(),
+                    cell: cell.lease.cell,
+                    task: cell.task.clone(),
+                    method: cell.method.clone(),
+                    reason,
+                });
+                continue;
+            }
             Err(CellError::Cancelled) => {
                 // Cancelled: the cell goes back to the queue, nothing half-written.
                 release(&lease)?;
@@ -616,9 +629,19 @@ fn run_cell(
             }
         }
     };
+    let prepare = |config: &str| {
+        prepared(shared, config, &cfg.dirs).map_err(|e| {
+            if e.is_missing_data() {
+                CellError::Unavailable(e.to_string())
+            } else {
+                CellError::Failed(e.to_string())
+            }
+        })
+    };
     let references = crate::selection::StoreReferences {
         store,
         study: cell.study,
+        prepare: &prepare,
     };
     let ctx = CellContext {
         store,

@@ -2,8 +2,8 @@
 //! ([`StoreReferences`]), and how a study's selection methods did against the candidates they
 //! choose from ([`realised`]).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use lrctl_store::{CellState, Store, StudyId};
 use lrctl_wrap::{CellError, Method, ReferenceSet, References};
@@ -16,13 +16,28 @@ pub fn is_selection(method_config: &str) -> bool {
         .is_ok_and(|v| v.get("select").is_some_and(|s| !s.is_null()))
 }
 
-/// The results of a stored study an `auto` cell learns from: every other task's cells of
-/// non-selection methods.
+/// Whether a stored method configuration (JSON) is a learned method (`[learn]`: its policy is
+/// meta-trained on the study's other tasks).
+pub fn is_learned(method_config: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(method_config)
+        .is_ok_and(|v| v.get("learn").is_some_and(|s| !s.is_null()))
+}
+
+/// Prepares a task from its stored configuration (JSON), once per process: the task, or why
+/// not ([`CellError::Unavailable`] when its data is missing on this machine).
+pub type PrepareTask<'a> =
+    dyn Fn(&str) -> Result<Arc<dyn lrctl_tasks::Task>, CellError> + Sync + 'a;
+
+/// The results of a stored study an `auto` cell learns from — every other task's cells of
+/// methods that do not themselves learn from the study (selection and learned methods) — and
+/// the study's tasks a learned method meta-trains on.
 pub struct StoreReferences<'a> {
     /// The store (shared with the cell's heartbeats).
     pub store: &'a Mutex<Box<dyn Store>>,
     /// The cell's study.
     pub study: StudyId,
+    /// Prepares a task from its stored configuration.
+    pub prepare: &'a PrepareTask<'a>,
 }
 
 impl References for StoreReferences<'_> {
@@ -36,7 +51,9 @@ impl References for StoreReferences<'_> {
             .map_err(|e| failed(&e))?;
         let reference: Vec<_> = cells
             .into_iter()
-            .filter(|c| c.task != task && !is_selection(&c.method_config))
+            .filter(|c| {
+                c.task != task && !is_selection(&c.method_config) && !is_learned(&c.method_config)
+            })
             .collect();
         if reference.iter().any(|c| c.state == CellState::Queued) {
             return Err(CellError::Deferred);
@@ -74,6 +91,29 @@ impl References for StoreReferences<'_> {
             methods,
         }))
     }
+
+    fn study_tasks(&self) -> Result<Vec<Arc<dyn lrctl_tasks::Task>>, CellError> {
+        let cells = self
+            .store
+            .lock()
+            .expect("not poisoned")
+            .cells(self.study, lrctl_store::CellSet::Current)
+            .map_err(|e| CellError::Failed(e.to_string()))?;
+        // The newest configuration of each task, in name order.
+        let configs: BTreeMap<String, String> =
+            cells.into_iter().map(|c| (c.task, c.task_config)).collect();
+        configs
+            .iter()
+            .map(|(name, config)| {
+                (self.prepare)(config).map_err(|e| match e {
+                    CellError::Unavailable(why) => CellError::Unavailable(format!(
+                        "the study's task `{name}` cannot be prepared here: {why}"
+                    )),
+                    e => CellError::Failed(format!("preparing the study's task `{name}`: {e}")),
+                })
+            })
+            .collect()
+    }
 }
 
 /// How a study's selection methods did against the candidates they choose from.
@@ -81,8 +121,8 @@ impl References for StoreReferences<'_> {
 /// Scores are per-task min–max normalised final scores over *all* of the task's runs
 /// (candidates and selection methods alike; 1 = the task's best run), averaged over seeds and
 /// then over the tasks where the selection method has results. The single best candidate
-/// (`sbs`) and the per-task oracle are taken among the candidates (the non-selection methods)
-/// on the same tasks; `gap_closed` is `(score − sbs) / (oracle − sbs)`.
+/// (`sbs`) and the per-task oracle are taken among the candidates (neither selection nor
+/// learned methods) on the same tasks; `gap_closed` is `(score − sbs) / (oracle − sbs)`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Realised {
     /// The selection method (`race`, `auto`, …).
@@ -115,10 +155,24 @@ pub fn selection_methods(snap: &Snapshot) -> Vec<String> {
         .collect()
 }
 
-/// The snapshot without its selection methods: the candidates that selectors choose from
-/// (what leave-one-task-out evaluates and what `auto` learns from).
+/// The names of a snapshot's learned methods (their stored configuration has `[learn]`).
+pub fn learned_methods(snap: &Snapshot) -> Vec<String> {
+    snap.methods
+        .iter()
+        .filter(|m| {
+            snap.cells
+                .iter()
+                .any(|c| &c.method == *m && is_learned(&c.method_config))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The snapshot without its selection and learned methods: the candidates that selectors
+/// choose from (what leave-one-task-out evaluates and what `auto` learns from).
 pub fn candidates_only(snap: &Snapshot) -> Snapshot {
-    let selection = selection_methods(snap);
+    let mut selection = selection_methods(snap);
+    selection.extend(learned_methods(snap));
     let cells = snap
         .cells
         .iter()
@@ -147,8 +201,9 @@ pub fn realised(snap: &Snapshot) -> Vec<Realised> {
             .collect();
         v.iter().sum::<f64>() / v.len().max(1) as f64
     };
+    let learned = learned_methods(snap);
     let candidates: Vec<usize> = (0..table.n_methods())
-        .filter(|&m| !selection.contains(&table.methods[m]))
+        .filter(|&m| !selection.contains(&table.methods[m]) && !learned.contains(&table.methods[m]))
         .collect();
     selection
         .iter()

@@ -323,6 +323,21 @@ impl StudyFile {
         if methods.is_empty() {
             return Err(StudyError::Empty("methods"));
         }
+        if let Some(m) = methods.iter().find(|m| m.learn().is_some())
+            && tasks.len() < lrctl_wrap::learn::MIN_STUDY_TASKS
+        {
+            return Err(StudyError::Invalid {
+                field: "methods".into(),
+                reason: format!(
+                    "`{}` is a learned method: its policy for each task is meta-trained on the \
+                     study's other tasks (leave-one-task-out), so the study needs at least {} \
+                     tasks; it has {}",
+                    m.name(),
+                    lrctl_wrap::learn::MIN_STUDY_TASKS,
+                    tasks.len()
+                ),
+            });
+        }
 
         let seeds = match &self.seeds {
             Some(s) => {

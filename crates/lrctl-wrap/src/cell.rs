@@ -1,7 +1,8 @@
 //! The flow of one cell, from method to recorded result: a selection method first chooses
 //! ([`crate::select`]), a tuned method then tunes itself ([`crate::tuned`]), and the chosen
-//! configuration trains on the cell's seed (continuing a race winner's paused run). What
-//! choosing and tuning cost is charged to the cell.
+//! configuration trains on the cell's seed (continuing a race winner's paused run); a learned
+//! method trains its base steered by its fold's policy ([`crate::learn`]). What choosing,
+//! tuning and meta-training cost is charged to the cell.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
@@ -12,6 +13,7 @@ use lrctl_store::{CellResult, CurvePointRow, Store};
 use lrctl_tasks::{Task, TaskSpec};
 
 use crate::error::CellError;
+use crate::learn::{LearnCache, Learned};
 use crate::method::Method;
 use crate::select::{References, Selected, SelectionCache};
 use crate::tuned::{Tuned, TuningCache};
@@ -23,13 +25,15 @@ pub struct Caches {
     pub tuning: TuningCache,
     /// Shared selections, by (task, method).
     pub selection: SelectionCache,
+    /// Learned methods' folds, by learn key.
+    pub learning: LearnCache,
 }
 
 /// What a cell's run needs besides its task, method and seed.
 pub struct CellContext<'a> {
     /// The store tuning trials go to (and are replayed from).
     pub store: &'a Mutex<Box<dyn Store>>,
-    /// The study's other results, for `auto`.
+    /// The study's other results, for `auto`, and its tasks, for learned methods.
     pub references: &'a dyn References,
     /// What the cells of this process share.
     pub caches: &'a Caches,
@@ -49,6 +53,8 @@ pub struct TrainedCell {
     pub selected: Option<Selected>,
     /// What tuning found (and what it cost).
     pub tuned: Option<Tuned>,
+    /// A learned method's fold (and what meta-training cost).
+    pub learned: Option<Learned>,
 }
 
 /// The message of a caught panic.
@@ -87,6 +93,16 @@ pub fn train(
         None => (None, None),
     };
     let method = selected.as_ref().map_or(method, |s| &s.method);
+    let learned = guarded("meta-training", || {
+        let learn_ctx = crate::learn::Context {
+            references: ctx.references,
+            store: ctx.store,
+            cache: &ctx.caches.learning,
+            cancel: ctx.cancel,
+            beat: &beat,
+        };
+        crate::learn::resolve(task, method, &learn_ctx)
+    })?;
     let tuned = guarded("tuning", || {
         crate::tuned::resolve(
             task,
@@ -97,7 +113,11 @@ pub fn train(
             &beat,
         )
     })?;
-    let spec = tuned.as_ref().map_or(&method.spec, |t| &t.method);
+    let spec = match (&learned, &tuned) {
+        (Some(l), _) => &l.method,
+        (None, Some(t)) => &t.method,
+        (None, None) => &method.spec,
+    };
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
         lrctl_engine::with_threads(1, || {
             let options = RunOptions {
@@ -127,6 +147,7 @@ pub fn train(
             run,
             selected,
             tuned,
+            learned,
         }),
         Ok(Ok(None)) => Err(CellError::Cancelled),
         Ok(Err(e)) => Err(CellError::from(e)),
@@ -138,8 +159,8 @@ pub fn train(
 }
 
 impl TrainedCell {
-    /// The store's record and curve, with choosing and tuning charged and described in the
-    /// result JSON (under `selection` and `tuning`).
+    /// The store's record and curve, with choosing, tuning and (amortised) meta-training
+    /// charged and described in the result JSON (under `selection`, `tuning` and `learning`).
     pub fn into_store(self, task: &TaskSpec) -> (CellResult, Vec<CurvePointRow>) {
         let (mut result, curve) = self.run.to_record(task);
         if let Some(s) = &self.selected {
@@ -147,6 +168,9 @@ impl TrainedCell {
         }
         if let Some(t) = &self.tuned {
             charge(&mut result, "tuning", t.steps, t.seconds, t);
+        }
+        if let Some(l) = &self.learned {
+            charge(&mut result, "learning", l.steps, l.seconds, l);
         }
         (result, curve)
     }

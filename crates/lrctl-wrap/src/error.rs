@@ -44,6 +44,10 @@ pub enum CellError {
     /// Cells it learns from are still queued: put it back and train those first.
     #[error("deferred until the cells it learns from have results")]
     Deferred,
+    /// It cannot run on this worker (data a learned method meta-trains on is missing here):
+    /// put it back for another worker and go on with other cells.
+    #[error("{0}")]
+    Unavailable(String),
     /// It cannot run: the cell is recorded as failed with this reason.
     #[error("{0}")]
     Failed(String),

@@ -9,6 +9,8 @@
 //!   candidates briefly and continues the best ([`race`]), `auto` asks a selector fitted on the
 //!   study's other tasks ([`auto`], [`features`] for the meta-features, [`probe`] for a short
 //!   reference run's).
+//! * a **learned method** ([`LearnSpec`], [`learn`]) steers its optimizer and controller with a
+//!   policy meta-trained ([`meta`]) on the study's other tasks: leave-one-task-out.
 //!
 //! [`cell::train`] is the flow of one cell: choose, tune, train, charge. The registry of
 //! methods by name or file ([`find`], [`builtin`]) lives here because only this crate can read
@@ -18,6 +20,7 @@ pub mod auto;
 pub mod cell;
 mod error;
 pub mod features;
+pub mod learn;
 pub mod meta;
 mod method;
 pub mod probe;
@@ -29,6 +32,7 @@ pub mod width;
 
 pub use cell::{Caches, CellContext, TrainedCell, panic_message};
 pub use error::{CellError, WrapError};
+pub use learn::{LearnSpec, Learned};
 pub use method::{Method, Wrapper, builtin, default_names, find};
 pub use select::{AutoSpec, RaceSpec, ReferenceSet, References, SelectKind, SelectSpec, Selected};
 pub use tune::{TuneReport, TuneSettings, TuneSpec, tune};

@@ -166,6 +166,30 @@ impl EvolverState {
     }
 }
 
+/// JSON writes NaN as `null`; these read it back as NaN, so a state with a diverged run
+/// resumes.
+mod nan_null {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn num<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+
+    pub fn vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let v = Vec::<Option<f64>>::deserialize(d)?;
+        Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    }
+
+    pub fn map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let m = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+        Ok(m.into_iter()
+            .map(|(k, x)| (k, x.unwrap_or(f64::NAN)))
+            .collect())
+    }
+}
+
 /// One generation, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRecord {
@@ -173,13 +197,37 @@ pub struct GenerationRecord {
     pub generation: u64,
     /// Fraction of each task's budget trained.
     pub fraction: f64,
-    /// Every candidate's fitness (NaN: a run diverged or failed).
+    /// Every candidate's fitness (NaN: a run diverged or failed; `null` in JSON).
+    #[serde(deserialize_with = "nan_null::vec")]
     pub fitness: Vec<f64>,
     /// The best finite fitness of the generation.
     pub best: Option<f64>,
     /// Optimizer steps trained in the generation (base runs included).
     pub steps: u64,
     /// Seconds of training, summed over threads.
+    pub seconds: f64,
+    /// Every run of the generation (base runs first), in a fixed order.
+    #[serde(default)]
+    pub runs: Vec<RunRecord>,
+}
+
+/// One training run of meta-training, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The candidate's index in its generation; `None` for a run of the base method.
+    pub candidate: Option<usize>,
+    /// The task's name.
+    pub task: String,
+    /// The training seed.
+    pub seed: u64,
+    /// Steps asked for.
+    pub budget: u64,
+    /// The run's objective (NaN: it did not finish; `null` in JSON).
+    #[serde(deserialize_with = "nan_null::num")]
+    pub objective: f64,
+    /// Steps it trained.
+    pub steps: u64,
+    /// Seconds it took.
     pub seconds: f64,
 }
 
@@ -196,7 +244,9 @@ pub struct MetaState {
     pub evolver: EvolverState,
     /// One record per finished generation.
     pub history: Vec<GenerationRecord>,
-    /// The base method's objective per `task/seed/steps` key (NaN: it diverged).
+    /// The base method's objective per `task/seed/steps` key (NaN: it diverged; `null` in
+    /// JSON).
+    #[serde(deserialize_with = "nan_null::map")]
     pub references: BTreeMap<String, f64>,
 }
 
@@ -266,6 +316,24 @@ impl MetaState {
         self.history
             .iter()
             .fold((0, 0.0), |(s, t), g| (s + g.steps, t + g.seconds))
+    }
+
+    /// Identifies this meta-training run (its settings but `jobs`, tasks, base method and the
+    /// engine version) as a key of the store's trial table, where `lrctl meta-train --store`
+    /// keeps every run.
+    pub fn key(&self) -> String {
+        let settings = MetaSettings {
+            jobs: 1,
+            ..self.settings.clone()
+        };
+        let json = serde_json::json!({
+            "engine": lrctl_engine::ENGINE_VERSION,
+            "settings": settings,
+            "tasks": self.tasks,
+            "base": self.base,
+            "purpose": "meta-train",
+        });
+        format!("meta-train-{}", crate::sha256_hex(&json.to_string()))
     }
 
     /// The learned method: the base method's optimizer, its controller steered by `net`.
@@ -459,7 +527,18 @@ pub fn step(
         settings.objective,
         settings.jobs,
     )?;
+    let mut records = Vec::new();
+    let record = |j: &Job, v: f64, steps: u64, secs: f64, tasks: &[String]| RunRecord {
+        candidate: j.candidate,
+        task: tasks[j.run.task].clone(),
+        seed: j.run.seed,
+        budget: j.run.steps,
+        objective: v,
+        steps,
+        seconds: secs,
+    };
     for (j, (v, steps, secs)) in base_jobs.iter().zip(base_runs) {
+        records.push(record(j, v, steps, secs, &state.tasks));
         state
             .references
             .insert(key(&state.tasks[j.run.task], j.run.seed, j.run.steps), v);
@@ -502,6 +581,7 @@ pub fn step(
     let mut sums = vec![0.0; methods.len()];
     let per = (tasks.count() * settings.seeds.len()) as f64;
     for (j, (v, steps, secs)) in jobs.iter().zip(runs) {
+        records.push(record(j, v, steps, secs, &state.tasks));
         let reference = state.references[&key(&state.tasks[j.run.task], j.run.seed, j.run.steps)];
         // A base run that diverged gives no scale: the candidate is judged on the others.
         let ratio = if reference.is_finite() && reference > 0.0 {
@@ -531,6 +611,7 @@ pub fn step(
         fitness: sums,
         steps: steps_total,
         seconds: seconds_total,
+        runs: records,
     };
     state.history.push(record.clone());
     Ok(record)
@@ -712,6 +793,37 @@ mod tests {
 
     fn lrctl_wrap_base() -> MethodSpec {
         crate::find("adam-fixed").unwrap().spec
+    }
+
+    /// Every run diverges: NaN fitness and references, which JSON writes as `null`.
+    struct Diverging;
+
+    impl MetaTasks for Diverging {
+        fn count(&self) -> usize {
+            2
+        }
+        fn name(&self, t: usize) -> String {
+            format!("t{t}")
+        }
+        fn full_steps(&self, _: usize) -> u64 {
+            10
+        }
+        fn train(&self, _: MetaRun, _: &MethodSpec, _: Objective) -> Result<(f64, u64), WrapError> {
+            Ok((f64::NAN, 3))
+        }
+    }
+
+    #[test]
+    fn a_state_with_diverged_runs_round_trips_through_json() {
+        let mut state = MetaState::new(settings(), &Diverging, &lrctl_wrap_base()).unwrap();
+        step(&mut state, &Diverging).unwrap();
+        assert!(state.history[0].fitness.iter().all(|f| f.is_nan()));
+        let json = serde_json::to_string(&state).unwrap();
+        let back: MetaState = serde_json::from_str(&json).unwrap();
+        assert!(back.history[0].fitness.iter().all(|f| f.is_nan()));
+        assert!(back.references.values().all(|r| r.is_nan()));
+        assert_eq!(back.history[0].steps, state.history[0].steps);
+        assert_eq!(back.policy(), state.policy());
     }
 
     #[test]

@@ -9,13 +9,14 @@ use lrctl_method::{MethodError, MethodSpec, Paradigm};
 use lrctl_optim::OptimizerSpec;
 use serde::{Deserialize, Serialize};
 
+use crate::learn::LearnSpec;
 use crate::select::SelectSpec;
 use crate::tune::TuneSpec;
 
 /// A method as a study names it: a plain method, possibly wrapped.
 ///
 /// It reads and writes the fields of a method file (`name`, `description`, `paradigm`,
-/// `default`, `[optimizer]`, `[controller]`, and `[tune]` or `[select]`), so its JSON is the
+/// `default`, `[optimizer]`, `[controller]`, and `[tune]`, `[select]` or `[learn]`), so its JSON is the
 /// one a cell's configuration hash is computed from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "MethodFile", into = "MethodFile")]
@@ -34,6 +35,9 @@ pub enum Wrapper {
     Tune(TuneSpec),
     /// A *selection method* (`race`, `auto`): it chooses, per task, which method to train.
     Select(SelectSpec),
+    /// A *learned method*: a policy meta-trained on the study's other tasks steers it
+    /// ([`crate::learn`]).
+    Learn(LearnSpec),
 }
 
 /// The file form of a [`Method`]: every field a method file may have, unknown ones refused.
@@ -52,20 +56,30 @@ struct MethodFile {
     tune: Option<TuneSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     select: Option<SelectSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    learn: Option<LearnSpec>,
 }
 
 impl TryFrom<MethodFile> for Method {
     type Error = String;
 
     fn try_from(f: MethodFile) -> Result<Self, String> {
-        let wrapper = match (f.tune, f.select) {
-            (None, None) => None,
-            (Some(t), None) => Some(Wrapper::Tune(t)),
-            (None, Some(s)) => Some(Wrapper::Select(s)),
-            (Some(_), Some(_)) => {
+        let wrapper = match (f.tune, f.select, f.learn) {
+            (None, None, None) => None,
+            (Some(t), None, None) => Some(Wrapper::Tune(t)),
+            (None, Some(s), None) => Some(Wrapper::Select(s)),
+            (None, None, Some(l)) => Some(Wrapper::Learn(l)),
+            (Some(_), Some(_), _) => {
                 return Err(format!(
                     "method `{}` has both a [tune] and a [select] table; a method is either \
                      tuned or a selection method (a selection may choose a tuned method)",
+                    f.name
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "method `{}` has a [learn] table and a [tune] or [select] table; a learned \
+                     method steers its own optimizer and controller, so it has only [learn]",
                     f.name
                 ));
             }
@@ -86,10 +100,11 @@ impl TryFrom<MethodFile> for Method {
 
 impl From<Method> for MethodFile {
     fn from(m: Method) -> Self {
-        let (tune, select) = match m.wrapper {
-            None => (None, None),
-            Some(Wrapper::Tune(t)) => (Some(t), None),
-            Some(Wrapper::Select(s)) => (None, Some(s)),
+        let (tune, select, learn) = match m.wrapper {
+            None => (None, None, None),
+            Some(Wrapper::Tune(t)) => (Some(t), None, None),
+            Some(Wrapper::Select(s)) => (None, Some(s), None),
+            Some(Wrapper::Learn(l)) => (None, None, Some(l)),
         };
         MethodFile {
             name: m.spec.name,
@@ -100,6 +115,7 @@ impl From<Method> for MethodFile {
             controller: m.spec.controller,
             tune,
             select,
+            learn,
         }
     }
 }
@@ -131,6 +147,14 @@ impl Method {
     pub fn select(&self) -> Option<&SelectSpec> {
         match &self.wrapper {
             Some(Wrapper::Select(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The `[learn]` table of a learned method.
+    pub fn learn(&self) -> Option<&LearnSpec> {
+        match &self.wrapper {
+            Some(Wrapper::Learn(l)) => Some(l),
             _ => None,
         }
     }
@@ -215,6 +239,7 @@ impl Method {
             None => Ok(()),
             Some(Wrapper::Tune(t)) => t.validate(&self.spec),
             Some(Wrapper::Select(s)) => s.validate(&self.spec),
+            Some(Wrapper::Learn(l)) => l.validate(&self.spec),
         }
     }
 }
@@ -264,6 +289,7 @@ mod tests {
         assert!(find("smac-fixed").unwrap().tune().is_some());
         assert!(find("race").unwrap().is_selection());
         assert!(find("adam-fixed").unwrap().wrapper.is_none());
+        assert!(find("learned-loto").unwrap().learn().is_some());
         assert!(!default_names().is_empty());
     }
 

@@ -190,6 +190,13 @@ pub trait References: Sync {
     /// `Err(Deferred)` while some are still queued (train those first), `Ok(None)` while some
     /// are running (wait), `Ok(Some(_))` once all are done.
     fn references(&self, task: &str) -> Result<Option<ReferenceSet>, CellError>;
+
+    /// Every task of the cell's study, its own included, prepared, in name order: what a
+    /// learned method ([`crate::learn`]) meta-trains its fold on (after leaving the cell's task
+    /// out). Default: none (not in a study).
+    fn study_tasks(&self) -> Result<Vec<Arc<dyn Task>>, CellError> {
+        Ok(Vec::new())
+    }
 }
 
 /// What a selection needs besides the task: the study's results, heartbeats, cancellation.

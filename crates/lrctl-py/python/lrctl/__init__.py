@@ -87,8 +87,8 @@ def methods() -> list[dict[str, Any]]:
 
     Each dict has ``name``, ``description``, ``paradigm`` (fixed, schedule, free, online, tuned,
     selected), ``default`` (in ``lrctl run``'s default set), ``optimizer`` and ``controller``
-    (their kinds), ``wraps`` (``tune``, ``select`` or None) and ``config`` (the method file's
-    fields, which a method dict may use).
+    (their kinds), ``wraps`` (``tune``, ``select``, ``learn`` or None) and ``config`` (the
+    method file's fields, which a method dict may use).
     """
     return _lrctl.methods()
 

@@ -1,0 +1,389 @@
+//! Learned methods inside studies (`learned-loto`, or any method with a `[learn]` table):
+//! honest leave-one-task-out. For a cell of task T, a policy is meta-trained
+//! ([`crate::meta`]) on the study's *other* tasks — never on T — and then steers the method's
+//! own optimizer and controller (the base) on T, exactly as `auto` learns only from the other
+//! tasks' results.
+//!
+//! The fold's policy depends on the held-out task, the other tasks and the method, not on the
+//! evaluation seed, so it is meta-trained once per (study's tasks, held-out task, method):
+//! cells of one process share it ([`LearnCache`]) and its state goes to the store's trial
+//! table after every generation, keyed by [`learn_key`] (trial = generation, configuration =
+//! the whole [`MetaState`]). A cell that finds stored generations (another seed's cell, another
+//! worker, or a killed run) resumes after the last one, so a kill -9 loses at most the
+//! generation in flight. Two workers that start the same fold at once both train it (the
+//! result is deterministic; the store keeps the first row of each generation).
+//!
+//! **Cost.** A fold's meta-training cost (every generation's steps and seconds, base runs
+//! included) is recorded whole in the cell's result (`learning.cost_steps`), and each cell is
+//! charged it **amortised over the study's tasks**: `cost / n_tasks`. A policy trained on the
+//! other tasks is what one deployable policy costs, and in use it serves every task of the
+//! distribution, not one; charging the whole fold to each task would count the same kind of
+//! policy `n_tasks` times. (Tuned methods, by contrast, pay their whole tuning per task,
+//! because tuning serves only that task.) The report states both numbers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use lrctl_control::ControllerSpec;
+use lrctl_control::online::PolicyWeights;
+use lrctl_method::MethodSpec;
+use lrctl_record::Outcome;
+use lrctl_store::{Store, TrialRow};
+use lrctl_tasks::{Task, TaskSpec};
+use lrctl_tune::Objective;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CellError, WrapError};
+use crate::meta::{EvolverKind, MetaRun, MetaSettings, MetaState, MetaTasks};
+use crate::method::Method;
+
+/// How a learned method meta-trains its policy (the `[learn]` table of a method file). The
+/// method's `[optimizer]` and `[controller]` are the base the policy steers.
+///
+/// ```toml
+/// [learn]
+/// hidden = []          # a linear policy; [16] for an MLP with 16 hidden units
+/// evolver = "cma"      # or "es"
+/// generations = 6
+/// full_generations = 1 # the last generation trains each task's whole budget
+/// fidelity = 0.2       # the ones before train 20 % of it
+/// seeds = [0]
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnSpec {
+    /// Hidden layer sizes of the policy (empty: linear).
+    #[serde(default)]
+    pub hidden: Vec<usize>,
+    /// The evolution strategy.
+    #[serde(default = "default_evolver")]
+    pub evolver: EvolverKind,
+    /// Generations in all.
+    #[serde(default = "default_generations")]
+    pub generations: u64,
+    /// The last this many generations train each task's whole budget.
+    #[serde(default = "default_full")]
+    pub full_generations: u64,
+    /// Fraction of each task's budget in the earlier generations, in (0, 1].
+    #[serde(default = "default_fidelity")]
+    pub fidelity: f64,
+    /// Training seeds of every meta-training task.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// Initial step size of the search over weights.
+    #[serde(default = "default_sigma")]
+    pub sigma: f64,
+    /// Steps between the policy's decisions.
+    #[serde(default = "default_interval")]
+    pub interval: u64,
+    /// The largest factor the policy may scale the base rate by.
+    #[serde(default = "default_max_factor")]
+    pub max_factor: f64,
+    /// What a meta-training run is scored on (lower is better).
+    #[serde(default = "default_objective")]
+    pub objective: Objective,
+    /// Seeds the evolver.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_evolver() -> EvolverKind {
+    EvolverKind::Cma
+}
+fn default_generations() -> u64 {
+    6
+}
+fn default_full() -> u64 {
+    1
+}
+fn default_fidelity() -> f64 {
+    0.2
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+fn default_sigma() -> f64 {
+    0.5
+}
+fn default_interval() -> u64 {
+    10
+}
+fn default_max_factor() -> f64 {
+    10.0
+}
+fn default_objective() -> Objective {
+    Objective::FinalTrainLoss
+}
+
+/// Fewest tasks a study with a learned method needs: a fold meta-trains on two or more others
+/// (with one, the policy learns that task, not a distribution).
+pub const MIN_STUDY_TASKS: usize = 3;
+
+impl LearnSpec {
+    /// The meta-training settings: one job (a cell holds one core), no initial policy.
+    pub fn settings(&self) -> MetaSettings {
+        MetaSettings {
+            hidden: self.hidden.clone(),
+            evolver: self.evolver,
+            generations: self.generations,
+            full_generations: self.full_generations,
+            fidelity: self.fidelity,
+            seeds: self.seeds.clone(),
+            sigma: self.sigma,
+            interval: self.interval,
+            max_factor: self.max_factor,
+            objective: self.objective,
+            seed: self.seed,
+            jobs: 1,
+            init: None,
+        }
+    }
+
+    /// Checks the settings and that the base is not itself learned.
+    pub fn validate(&self, base: &MethodSpec) -> Result<(), WrapError> {
+        self.settings()
+            .validate()
+            .map_err(|e| WrapError::Invalid(format!("[learn]: {e}")))?;
+        if matches!(base.controller, ControllerSpec::Learned(_)) {
+            return Err(WrapError::Invalid(format!(
+                "method `{}` has a [learn] table over a learned controller; its [controller] \
+                 is the base the policy steers",
+                base.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What a learned method's fold produced for one held-out task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Learned {
+    /// The method trained: the base steered by the fold's policy (inline weights).
+    pub method: MethodSpec,
+    /// The task the policy never saw (the cell's).
+    pub held_out: String,
+    /// The tasks it was meta-trained on.
+    pub trained_on: Vec<String>,
+    /// Generations run.
+    pub generations: u64,
+    /// The last generation's best fitness (mean log-ratio to the base; NaN: none finished).
+    pub best_fitness: Option<f64>,
+    /// The fold's whole meta-training cost, in optimizer steps (replayed generations included:
+    /// they were paid for once).
+    pub cost_steps: u64,
+    /// The fold's whole meta-training cost, in seconds of training (one core each).
+    pub cost_seconds: f64,
+    /// The study's tasks the cost is spread over (see the module docs).
+    pub amortised_over: usize,
+    /// Steps charged to the cell: `cost_steps / amortised_over`, rounded.
+    pub steps: u64,
+    /// Seconds charged to the cell: `cost_seconds / amortised_over`.
+    pub seconds: f64,
+    /// Generations this process trained (the rest came from the store).
+    pub trained_here: u64,
+    /// Identifies the fold's meta-training in the store's `trial` table.
+    pub learn_key: String,
+}
+
+/// Folds shared by the cells of one process, by learn key.
+pub type LearnCache = Mutex<HashMap<String, Arc<OnceLock<Result<Learned, CellError>>>>>;
+
+/// Identifies a fold: SHA-256 over the held-out task, the tasks it trains on (in name order),
+/// the method ([learn] settings included) and the engine version.
+pub fn learn_key(held_out: &TaskSpec, trained_on: &[&TaskSpec], method: &Method) -> String {
+    let json = serde_json::json!({
+        "engine": lrctl_engine::ENGINE_VERSION,
+        "held_out": held_out,
+        "trained_on": trained_on,
+        "method": method,
+        "purpose": "learned-policy",
+    });
+    crate::sha256_hex(&json.to_string())
+}
+
+/// What a fold needs besides the task and method.
+pub struct Context<'a> {
+    /// Where the study's tasks come from.
+    pub references: &'a dyn crate::References,
+    /// The store generations go to (and resume from).
+    pub store: &'a Mutex<Box<dyn Store>>,
+    /// Folds of this process.
+    pub cache: &'a LearnCache,
+    /// Cancellation (checked before every meta-training run).
+    pub cancel: &'a AtomicBool,
+    /// Called after every meta-training run (heartbeats).
+    pub beat: &'a (dyn Fn() + Sync),
+}
+
+/// Resolves a learned method for the cell's task: its fold's policy, meta-trained on the
+/// study's other tasks (or resumed from the store). `Ok(None)` for other methods.
+pub fn resolve(
+    task: &dyn Task,
+    method: &Method,
+    ctx: &Context<'_>,
+) -> Result<Option<Learned>, CellError> {
+    let Some(spec) = method.learn() else {
+        return Ok(None);
+    };
+    let me = task.spec().name.clone();
+    let all = ctx.references.study_tasks()?;
+    // The held-out task never enters meta-training: only the others do.
+    let mut others: Vec<Arc<dyn Task>> = all
+        .iter()
+        .filter(|t| t.spec().name != me)
+        .cloned()
+        .collect();
+    // In name order, so the fold (and its key) does not depend on how the study lists them.
+    others.sort_by(|a, b| a.spec().name.cmp(&b.spec().name));
+    let n_tasks = others.len() + 1;
+    if n_tasks < MIN_STUDY_TASKS {
+        return Err(CellError::failed(
+            method.name(),
+            format!(
+                "a learned method needs a study of at least {MIN_STUDY_TASKS} tasks (its policy \
+                 for a task is meta-trained on the others); this study has {n_tasks}"
+            ),
+        ));
+    }
+    let specs: Vec<&TaskSpec> = others.iter().map(|t| t.spec()).collect();
+    let key = learn_key(task.spec(), &specs, method);
+    let cell = {
+        let mut map = ctx.cache.lock().expect("not poisoned");
+        Arc::clone(map.entry(key.clone()).or_default())
+    };
+    let result = cell
+        .get_or_init(|| fold(&me, &others[..], n_tasks, method, spec, &key, ctx))
+        .clone();
+    if result == Err(CellError::Cancelled) {
+        // Do not keep a cancelled fold: the next attempt resumes from the stored generations.
+        ctx.cache.lock().expect("not poisoned").remove(&key);
+    }
+    result.map(Some)
+}
+
+/// Meta-trains (or resumes) the fold of `held_out` on `tasks` — which must not contain it —
+/// storing the state after every generation.
+fn fold(
+    held_out: &str,
+    tasks: &(impl MetaTasks + ?Sized),
+    n_tasks: usize,
+    method: &Method,
+    spec: &LearnSpec,
+    key: &str,
+    ctx: &Context<'_>,
+) -> Result<Learned, CellError> {
+    let context = format!("meta-training {} without {held_out}", method.name());
+    let err = |e: &dyn std::fmt::Display| CellError::failed(&context, e);
+    let names: Vec<String> = (0..tasks.count()).map(|t| tasks.name(t)).collect();
+    if names.iter().any(|n| n == held_out) {
+        return Err(err(&"the held-out task is among the training tasks"));
+    }
+    let settings = spec.settings();
+    let stored = ctx
+        .store
+        .lock()
+        .expect("not poisoned")
+        .trials(key)
+        .map_err(|e| err(&e))?;
+    let mut state = match stored.iter().max_by_key(|r| r.trial) {
+        Some(row) => {
+            let state: MetaState = serde_json::from_str(&row.config_json).map_err(|e| {
+                err(&format!(
+                    "stored generation {} is unreadable: {e}",
+                    row.trial
+                ))
+            })?;
+            if state.tasks != names || state.settings != settings || state.base != method.spec {
+                return Err(err(&format!(
+                    "stored generation {} belongs to another fold (learn key {key})",
+                    row.trial
+                )));
+            }
+            state
+        }
+        None => MetaState::new(settings, tasks, &method.spec).map_err(|e| err(&e))?,
+    };
+    let watched = Watched {
+        inner: tasks,
+        cancel: ctx.cancel,
+        beat: ctx.beat,
+    };
+    let mut trained_here = 0;
+    while !state.done() {
+        let record = match crate::meta::step(&mut state, &watched) {
+            Ok(r) => r,
+            Err(_) if ctx.cancel.load(Ordering::Relaxed) => return Err(CellError::Cancelled),
+            Err(e) => return Err(err(&e)),
+        };
+        trained_here += 1;
+        let row = TrialRow {
+            tuning_key: key.to_string(),
+            trial: record.generation,
+            config_json: serde_json::to_string(&state).map_err(|e| err(&e))?,
+            budget: (record.fraction * 1e6).round() as u64,
+            score: record.best.filter(|s| s.is_finite()),
+            outcome: if record.best.is_some() {
+                Outcome::Finished
+            } else {
+                Outcome::Diverged
+            },
+            steps: record.steps,
+            seconds: record.seconds,
+        };
+        ctx.store
+            .lock()
+            .expect("not poisoned")
+            .put_trial(&row)
+            .map_err(|e| err(&format!("storing generation {}: {e}", record.generation)))?;
+    }
+    let (cost_steps, cost_seconds) = state.cost();
+    let net = state.policy();
+    let learned = state.method(PolicyWeights::Inline(Box::new(net)), method.name());
+    Ok(Learned {
+        method: learned,
+        held_out: held_out.to_string(),
+        trained_on: names,
+        generations: state.history.len() as u64,
+        best_fitness: state.history.last().and_then(|g| g.best),
+        cost_steps,
+        cost_seconds,
+        amortised_over: n_tasks,
+        steps: (cost_steps as f64 / n_tasks as f64).round() as u64,
+        seconds: cost_seconds / n_tasks as f64,
+        trained_here,
+        learn_key: key.to_string(),
+    })
+}
+
+/// Meta-training tasks that beat after every run and stop when cancelled.
+struct Watched<'a, T: ?Sized> {
+    inner: &'a T,
+    cancel: &'a AtomicBool,
+    beat: &'a (dyn Fn() + Sync),
+}
+
+impl<T: MetaTasks + ?Sized> MetaTasks for Watched<'_, T> {
+    fn count(&self) -> usize {
+        self.inner.count()
+    }
+    fn name(&self, task: usize) -> String {
+        self.inner.name(task)
+    }
+    fn full_steps(&self, task: usize) -> u64 {
+        self.inner.full_steps(task)
+    }
+    fn train(
+        &self,
+        run: MetaRun,
+        method: &MethodSpec,
+        objective: Objective,
+    ) -> Result<(f64, u64), WrapError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(WrapError::Invalid("cancelled".into()));
+        }
+        let out = self.inner.train(run, method, objective);
+        (self.beat)();
+        out
+    }
+}
