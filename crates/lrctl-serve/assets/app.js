@@ -1,5 +1,5 @@
-// lrctl dashboard. Every element is built with textContent and attributes, never innerHTML
-// with data: study, task and method names are shown, never parsed as markup. Numbers come
+// lrctl dashboard. Every element is built with textContent and attributes, never from
+// markup strings: study, task and method names are shown, never parsed as HTML. Numbers come
 // from the server (lrctl-report's analysis); nothing statistical is computed here.
 "use strict";
 
