@@ -17,7 +17,8 @@ const KEEP: usize = 4;
 
 /// A few read-only connections to one store, opened on demand.
 pub struct StorePool {
-    location: String,
+    /// The location as given (it may hold a password: never shown).
+    url: String,
     redacted: String,
     /// The SQLite store's `-wal` file; `None` for PostgreSQL.
     wal: Option<PathBuf>,
@@ -37,7 +38,7 @@ impl StorePool {
         };
         let first = lrctl_store::open_read_only(location)?;
         Ok(StorePool {
-            location: location.to_string(),
+            url: location.to_string(),
             redacted: first.location().to_string(),
             wal,
             idle: Mutex::new(Vec::new()),
@@ -64,7 +65,7 @@ impl StorePool {
             Some(s) => (s, true),
             None => {
                 let before = self.wal_exists();
-                let s = lrctl_store::open_read_only(&self.location)?;
+                let s = lrctl_store::open_read_only(&self.url)?;
                 (s, before && self.wal_exists())
             }
         };

@@ -83,7 +83,7 @@ fn every_route_answers_and_names_stay_data() {
     assert!(
         methods
             .iter()
-            .any(|m| m == &format!("{name}:{ATTR}").as_str())
+            .any(|m| m == format!("{name}:{ATTR}").as_str())
     );
     assert!(methods.iter().any(|m| m == "other:plain"));
 

@@ -41,8 +41,11 @@ pub struct CellContext<'a> {
     /// Told the curve so far whenever the final run records a point (the caller throttles
     /// it and writes it to the store as the cell's partial curve, for live dashboards).
     /// Advancing in pieces changes no result (see [`lrctl_engine::Run`]).
-    pub curve: Option<&'a (dyn Fn(&[CurvePoint]) + Sync)>,
+    pub curve: Option<&'a CurveSink<'a>>,
 }
+
+/// Receives a training run's curve so far ([`CellContext::curve`]).
+pub type CurveSink<'a> = dyn Fn(&[CurvePoint]) + Sync + 'a;
 
 /// Advances `run` to `end` in about a thousand pieces, telling `sink` the curve after each
 /// piece that added a point; at once without a sink.
@@ -51,7 +54,7 @@ fn advance_streaming(
     workload: &mut dyn Workload,
     end: u64,
     options: &RunOptions<'_>,
-    sink: Option<&(dyn Fn(&[CurvePoint]) + Sync)>,
+    sink: Option<&CurveSink<'_>>,
 ) -> Result<(), Cancelled> {
     let Some(sink) = sink else {
         return run.advance_to(workload, end, options);
