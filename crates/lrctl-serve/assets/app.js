@@ -12,7 +12,13 @@ const QUANTITIES = [
 ];
 
 // What a test (or a curious user) can read: points drawn per chart, renders, errors.
-window.lrctl = { renders: 0, points: {}, ready: false, errors: [] };
+window.lrctl = { renders: 0, points: {}, ready: false, errors: [], charts: [] };
+window.addEventListener("error", (e) => {
+  const t = e.target && e.target !== window ? ` (${e.target.src || e.target.href || e.target.tagName})` : "";
+  window.lrctl.errors.push(`${e.message || "failed to load"}${t}`);
+}, true);
+window.addEventListener("unhandledrejection", (e) => window.lrctl.errors.push(`unhandled: ${e.reason}`));
+document.addEventListener("securitypolicyviolation", (e) => window.lrctl.errors.push(`CSP: ${e.violatedDirective} ${e.blockedURI}`));
 
 let page = { stop: () => {} };
 
@@ -256,6 +262,7 @@ async function studyPage(main, name) {
         state.charts.push(u);
       }
     }
+    window.lrctl.charts = state.charts;
     for (const [q] of QUANTITIES) window.lrctl.points[q] = d.quantities[q].reduce((n, s) => n + s.n, 0);
     window.lrctl.live = d.live;
     markRendered();

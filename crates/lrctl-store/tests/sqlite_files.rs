@@ -88,7 +88,15 @@ fn new_store_is_wal_and_marked_as_lrctl() {
     tables.sort();
     assert_eq!(
         tables,
-        ["cell", "curve", "meta", "partial_curve", "provenance", "study", "trial"]
+        [
+            "cell",
+            "curve",
+            "meta",
+            "partial_curve",
+            "provenance",
+            "study",
+            "trial"
+        ]
     );
 }
 
