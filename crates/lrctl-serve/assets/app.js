@@ -407,7 +407,11 @@ async function comparePage(main, a, b) {
 
 // ---- routing ---------------------------------------------------------------------------------
 
-function markRendered() { window.lrctl.renders += 1; window.lrctl.ready = true; }
+function markRendered() {
+  if (!window.lrctl.ready) window.lrctl.readyAt = performance.now();
+  window.lrctl.renders += 1;
+  window.lrctl.ready = true;
+}
 function showError(e) {
   window.lrctl.errors.push(String(e && e.message ? e.message : e));
   status(`error: ${e && e.message ? e.message : e}`);

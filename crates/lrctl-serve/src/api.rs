@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use lrctl_report::{ReportOptions, StudyAnalysis};
 use lrctl_store::{
     CellId, CellRow, CellSet, CellState, CurvePointRow, Outcome, PartialCurveInfo, Progress, Store,
-    StoreError, StudyRow, Timestamp,
+    StoreError, StudyId, StudyRow, Timestamp,
 };
 use lrctl_study::snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -100,6 +101,63 @@ fn to_json(v: impl Serialize) -> Value {
 #[derive(Default)]
 pub struct Cache {
     stats: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
+    curves: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
+    cells: Mutex<HashMap<StudyId, (Stamp, Instant, Arc<Vec<CellRow>>)>>,
+    /// Held while statistics are computed, so that a page's request waits for the
+    /// computation the study page started instead of repeating it.
+    computing: Mutex<()>,
+}
+
+/// How long a study's cell list is reused while its stamp stays the same (only heartbeat and
+/// lease times can change then).
+const CELLS_FRESH: Duration = Duration::from_secs(2);
+
+/// At most this many points per quantity in per-seed charts (thousands of traces would
+/// otherwise send tens of megabytes).
+const SEED_POINTS: usize = 40_000;
+
+impl Cache {
+    /// The study's current cells, read again when its stamp changed or after [`CELLS_FRESH`].
+    fn cells(
+        &self,
+        store: &mut dyn Store,
+        study: &StudyRow,
+        stamp: &Stamp,
+    ) -> Result<Arc<Vec<CellRow>>, StoreError> {
+        if let Some((st, at, cells)) = self.cells.lock().expect("not poisoned").get(&study.id)
+            && st == stamp
+            && at.elapsed() < CELLS_FRESH
+        {
+            return Ok(Arc::clone(cells));
+        }
+        let cells = Arc::new(store.cells(study.id, CellSet::Current)?);
+        self.cells.lock().expect("not poisoned").insert(
+            study.id,
+            (stamp.clone(), Instant::now(), Arc::clone(&cells)),
+        );
+        Ok(cells)
+    }
+
+    fn get(
+        map: &Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
+        key: &str,
+        stamp: &Stamp,
+    ) -> Option<Value> {
+        let map = map.lock().expect("not poisoned");
+        let (st, v) = map.get(key)?;
+        (st == stamp).then(|| (**v).clone())
+    }
+
+    fn put(
+        map: &Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
+        key: String,
+        stamp: Stamp,
+        v: &Value,
+    ) {
+        map.lock()
+            .expect("not poisoned")
+            .insert(key, (stamp, Arc::new(v.clone())));
+    }
 }
 
 /// What changes whenever a study's results or curves do: its cells' states and results, and
@@ -183,12 +241,12 @@ fn holders(cells: &[CellRow]) -> Vec<Holder> {
 
 /// `GET /api/studies`: every study with its progress, the workers holding its cells and an ETA.
 pub async fn studies(State(state): State<AppState>) -> ApiResult {
-    blocking(&state, |store, _| {
+    blocking(&state, |store, cache| {
         let mut out = Vec::new();
         for s in store.studies()? {
-            let progress = store.progress(s.id)?;
-            let cells = store.cells(s.id, CellSet::Current)?;
-            let partial = store.partial_curves(s.id)?;
+            let st = stamp(store, &s)?;
+            let cells = cache.cells(store, &s, &st)?;
+            let (progress, partial) = (st.progress, st.partial);
             out.push(json!({
                 "name": s.name,
                 "created_at": s.created_at,
@@ -257,10 +315,22 @@ fn brief(c: &CellRow, partial: &HashMap<CellId, PartialCurveInfo>) -> CellBrief 
 /// `GET /api/study?study=NAME`: the study, its tasks, methods, seeds, progress, workers, ETA
 /// and every current cell.
 pub async fn study(State(state): State<AppState>, Query(q): Query<StudyQuery>) -> ApiResult {
-    blocking(&state, move |store, _| {
+    // The page asks for the statistics next: start computing them now (the bootstrap is the
+    // slowest part of a study's first view).
+    {
+        let warm = state.clone();
+        let name = q.study.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = warm
+                .pool
+                .with(|store| Ok(stats_of(store, &warm.cache, &name, reps(None)).is_ok()));
+        });
+    }
+    blocking(&state, move |store, cache| {
         let s = find_study(store, &q.study)?;
-        let progress = store.progress(s.id)?;
-        let cells = store.cells(s.id, CellSet::Current)?;
+        let st = stamp(store, &s)?;
+        let progress = st.progress;
+        let cells = (*cache.cells(store, &s, &st)?).clone();
         let partial: HashMap<CellId, PartialCurveInfo> = store
             .partial_curves(s.id)?
             .into_iter()
@@ -333,27 +403,31 @@ fn reps(r: Option<usize>) -> usize {
 /// portfolio, selection), cached until the study changes.
 pub async fn stats(State(state): State<AppState>, Query(q): Query<StatsQuery>) -> ApiResult {
     blocking(&state, move |store, cache| {
-        let s = find_study(store, &q.study)?;
-        let reps = reps(q.reps);
-        let key = format!("{}\u{0}{reps}", s.id.0);
-        let st = stamp(store, &s)?;
-        if let Some((old, v)) = cache.stats.lock().expect("not poisoned").get(&key)
-            && *old == st
-        {
-            return Ok(Json((**v).clone()));
-        }
-        let cells = store.cells(s.id, CellSet::Current)?;
-        let mut snap = Snapshot::from_cells(s, cells);
-        add_provenance(store, &mut snap)?;
-        let v = Arc::new(analysis_json(&snap, reps));
-        cache
-            .stats
-            .lock()
-            .expect("not poisoned")
-            .insert(key, (st, Arc::clone(&v)));
-        Ok(Json((*v).clone()))
+        Ok(Json(stats_of(store, cache, &q.study, reps(q.reps))?))
     })
     .await
+}
+
+/// The statistics of a study, from the cache or computed (and cached).
+fn stats_of(
+    store: &mut dyn Store,
+    cache: &Cache,
+    study: &str,
+    reps: usize,
+) -> Result<Value, ApiError> {
+    let _one_at_a_time = cache.computing.lock().expect("not poisoned");
+    let s = find_study(store, study)?;
+    let key = format!("{}\u{0}{reps}", s.id.0);
+    let st = stamp(store, &s)?;
+    if let Some(v) = Cache::get(&cache.stats, &key, &st) {
+        return Ok(v);
+    }
+    let cells = (*cache.cells(store, &s, &st)?).clone();
+    let mut snap = Snapshot::from_cells(s, cells);
+    add_provenance(store, &mut snap)?;
+    let v = analysis_json(&snap, reps);
+    Cache::put(&cache.stats, key, st, &v);
+    Ok(v)
 }
 
 fn add_provenance(store: &mut dyn Store, snap: &mut Snapshot) -> Result<(), StoreError> {
@@ -430,12 +504,13 @@ struct Series {
 /// The snapshot of one task of a study with every curve: done cells' and partial ones.
 fn task_snapshot(
     store: &mut dyn Store,
-    study: &str,
+    cache: &Cache,
+    s: StudyRow,
+    st: &Stamp,
     task: &str,
 ) -> Result<(Snapshot, Vec<CellId>), ApiError> {
-    let s = find_study(store, study)?;
-    let partial: Vec<PartialCurveInfo> = store.partial_curves(s.id)?;
-    let cells = store.cells(s.id, CellSet::Current)?;
+    let partial = &st.partial;
+    let cells = (*cache.cells(store, &s, st)?).clone();
     let mut snap = Snapshot::from_cells(s, cells);
     if !snap.tasks.iter().any(|t| t.name == task) {
         return Err(ApiError::not_found(format!(
@@ -447,7 +522,7 @@ fn task_snapshot(
     for c in snap.cells.iter().filter(|c| c.task == task) {
         if c.result.is_some() {
             snap.curves.insert(c.id, store.curve(c.id)?);
-        } else if partial.iter().any(|p| p.cell == c.id) {
+        } else if partial.iter().any(|p| p.0 == c.id.0) {
             snap.curves.insert(c.id, store.partial_curve(c.id)?);
             partial_cells.push(c.id);
         }
@@ -524,6 +599,12 @@ fn per_seed_series(
     partial: &[CellId],
 ) -> Vec<Series> {
     let (_, value, _) = *q;
+    let traces = snap
+        .cells
+        .iter()
+        .filter(|c| c.task == task && snap.curves.contains_key(&c.id))
+        .count();
+    let width = width.min((SEED_POINTS / traces.max(1)).max(16));
     let mut out = Vec::new();
     for m in &snap.methods {
         for c in snap.cells_of(task, m) {
@@ -554,9 +635,15 @@ fn per_seed_series(
 /// training loss, validation metric, the controller's lr and the optimizer's effective lr
 /// over steps, running cells included, thinned to `width` points.
 pub async fn curves(State(state): State<AppState>, Query(q): Query<CurvesQuery>) -> ApiResult {
-    blocking(&state, move |store, _| {
-        let width = q.width.unwrap_or(800);
-        let (snap, partial) = task_snapshot(store, &q.study, &q.task)?;
+    blocking(&state, move |store, cache| {
+        let width = q.width.unwrap_or(800).clamp(3, downsample::MAX_POINTS);
+        let s = find_study(store, &q.study)?;
+        let st = stamp(store, &s)?;
+        let key = format!("{}\u{0}{}\u{0}{:?}\u{0}{width}", s.id.0, q.task, q.mode);
+        if let Some(v) = Cache::get(&cache.curves, &key, &st) {
+            return Ok(Json(v));
+        }
+        let (snap, partial) = task_snapshot(store, cache, s, &st, &q.task)?;
         let info = snap
             .tasks
             .iter()
@@ -570,7 +657,7 @@ pub async fn curves(State(state): State<AppState>, Query(q): Query<CurvesQuery>)
             };
             quantities.insert(quantity.0.to_string(), to_json(series));
         }
-        Ok(Json(json!({
+        let v = json!({
             "study": snap.study.name,
             "task": q.task,
             "metric": info.metric,
@@ -578,7 +665,9 @@ pub async fn curves(State(state): State<AppState>, Query(q): Query<CurvesQuery>)
             "methods": snap.methods,
             "live": partial.len(),
             "quantities": quantities,
-        })))
+        });
+        Cache::put(&cache.curves, key, st, &v);
+        Ok(Json(v))
     })
     .await
 }

@@ -231,3 +231,55 @@ async fn a_running_study_in_headless_chromium() {
     let report = runner.join().unwrap().expect("the run stops cleanly");
     assert!(report.interrupted);
 }
+
+/// Not a check: with `LRCTL_SERVE_BENCH_URL=http://HOST:PORT/#/study/NAME` (and
+/// `LRCTL_BROWSER_TEST=1`), prints how long that page took to its first meaningful render
+/// (charts and table drawn, `window.lrctl.readyAt`, from navigation start), for the README's
+/// benchmark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_render_time() {
+    let (Ok("1"), Ok(url)) = (
+        std::env::var("LRCTL_BROWSER_TEST").as_deref(),
+        std::env::var("LRCTL_SERVE_BENCH_URL"),
+    ) else {
+        println!("skipped: set LRCTL_BROWSER_TEST=1 and LRCTL_SERVE_BENCH_URL");
+        return;
+    };
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs"),
+    );
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Value::Object(caps) = json!({ "goog:chromeOptions": { "args": [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1800"] } })
+    else {
+        unreachable!()
+    };
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    for run in 0..3 {
+        c.goto("about:blank").await.unwrap();
+        c.goto(&url).await.unwrap();
+        assert!(
+            until(
+                &c,
+                "return !!(window.lrctl && window.lrctl.ready)",
+                Duration::from_secs(120)
+            )
+            .await
+        );
+        let t = eval(&c, "return window.lrctl.readyAt").await;
+        println!("first meaningful render, load {run}: {t} ms");
+    }
+    c.close().await.unwrap();
+}
