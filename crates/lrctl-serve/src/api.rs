@@ -102,11 +102,14 @@ fn to_json(v: impl Serialize) -> Value {
 pub struct Cache {
     stats: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
     curves: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
-    cells: Mutex<HashMap<StudyId, (Stamp, Instant, Arc<Vec<CellRow>>)>>,
+    cells: Mutex<HashMap<StudyId, CachedCells>>,
     /// Held while statistics are computed, so that a page's request waits for the
     /// computation the study page started instead of repeating it.
     computing: Mutex<()>,
 }
+
+/// A study's cells as read at a stamp and a time.
+type CachedCells = (Stamp, Instant, Arc<Vec<CellRow>>);
 
 /// How long a study's cell list is reused while its stamp stays the same (only heartbeat and
 /// lease times can change then).

@@ -85,7 +85,7 @@ async fn a_running_study_in_headless_chromium() {
             let mut cfg = lrctl_study::RunConfig::new(lrctl_data::DataDirs::new(None));
             cfg.jobs = 1;
             cfg.cancel = cancel;
-            lrctl_study::run_study(db.to_str().unwrap(), &study, &cfg)
+            lrctl_study::run_study(db.to_str().unwrap(), &study, &cfg).map_err(|e| e.to_string())
         })
     };
 
