@@ -238,3 +238,48 @@ fn a_server_beside_a_running_study() {
     }
     assert!(changes.load(Ordering::SeqCst) >= 2);
 }
+
+/// The same API over a PostgreSQL store (`LRCTL_TEST_POSTGRES`, an admin URL; skipped without).
+#[test]
+fn a_postgres_store_is_served() {
+    let admin = match std::env::var("LRCTL_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var_os("LRCTL_REQUIRE_POSTGRES").is_none(),
+                "LRCTL_REQUIRE_POSTGRES is set but LRCTL_TEST_POSTGRES is not"
+            );
+            eprintln!("skipped: set LRCTL_TEST_POSTGRES=postgres://… to serve a PostgreSQL store");
+            return;
+        }
+    };
+    let name = format!("lrctl_serve_test_{}", std::process::id());
+    let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+    c.execute(&format!("DROP DATABASE IF EXISTS {name}"), &[])
+        .unwrap();
+    c.execute(&format!("CREATE DATABASE {name}"), &[]).unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    run_at_url(&url);
+    let addr = start(&url, None);
+    let studies = json(addr, "/api/studies");
+    assert_eq!(studies["studies"][0]["progress"]["finished"], 4);
+    let curves = json(addr, "/api/study/curves?study=pg&task=iris&width=20");
+    assert_eq!(
+        curves["quantities"]["train_loss"].as_array().unwrap().len(),
+        2
+    );
+    let st = json(addr, "/api/study?study=pg");
+    let id = st["cells"][0]["id"].as_i64().unwrap();
+    assert!(
+        json(addr, &format!("/api/cell?id={id}"))["curve_points"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    c.execute(&format!("DROP DATABASE {name} WITH (FORCE)"), &[])
+        .unwrap();
+}
+
+fn run_at_url(url: &str) {
+    common::run_at(url, &study("pg", "iris", "fixed", 2, 60));
+}

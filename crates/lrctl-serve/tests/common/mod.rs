@@ -101,8 +101,13 @@ pub fn study(name: &str, task: &str, method: &str, seeds: u32, steps: u64) -> St
 
 /// Runs the study into the store, one job.
 pub fn run(store: &Path, file: &StudyFile) -> lrctl_study::RunReport {
+    run_at(store.to_str().unwrap(), file)
+}
+
+/// Runs the study into the store at `location` (a path or a URL), one job.
+pub fn run_at(location: &str, file: &StudyFile) -> lrctl_study::RunReport {
     let study = file.resolve().expect("study resolves");
     let mut cfg = RunConfig::new(lrctl_data::DataDirs::new(None));
     cfg.jobs = 1;
-    lrctl_study::run_study(store.to_str().unwrap(), &study, &cfg).expect("study runs")
+    lrctl_study::run_study(location, &study, &cfg).expect("study runs")
 }
