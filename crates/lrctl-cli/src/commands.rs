@@ -51,6 +51,9 @@ enum Command {
     Run(study_cmds::RunArgs),
     /// Progress of the studies in a store.
     Status(study_cmds::StatusArgs),
+    /// A live, read-only web dashboard over a store: progress, workers, interactive curves,
+    /// the report's statistics, cells, and comparisons of studies.
+    Serve(crate::serve_cmd::ServeArgs),
     /// Results tables of a study (per task: mean ± standard error over seeds).
     Show(study_cmds::ShowArgs),
     /// Export a study's cells or curves as CSV or JSON.
@@ -208,6 +211,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Controllers => crate::catalog_cmds::controllers(),
         Command::Run(args) => study_cmds::run(args),
         Command::Status(args) => study_cmds::status(args),
+        Command::Serve(args) => crate::serve_cmd::serve(args),
         Command::Show(args) => study_cmds::show(args),
         Command::Export(args) => study_cmds::export(args),
         Command::Suites => study_cmds::suites(),

@@ -9,6 +9,7 @@ mod meta_cmd;
 mod output;
 mod progress;
 mod select_cmd;
+mod serve_cmd;
 mod study_cmds;
 mod tune_cmd;
 

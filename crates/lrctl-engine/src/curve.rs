@@ -27,6 +27,23 @@ pub struct CurvePoint {
     pub eval: Option<Metrics>,
 }
 
+impl CurvePoint {
+    /// The point as the store keeps it.
+    pub fn to_row(&self) -> lrctl_record::CurvePointRow {
+        lrctl_record::CurvePointRow {
+            step: self.step,
+            epoch: self.epoch,
+            train_loss: self.train_loss,
+            lr: self.lr,
+            effective_lr: self.effective_lr,
+            grad_norm: self.grad_norm,
+            wall_seconds: self.wall_seconds,
+            eval_loss: self.eval.map(|m| m.loss),
+            eval_metric: self.eval.as_ref().and_then(crate::task_metric),
+        }
+    }
+}
+
 /// The result of one cell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
@@ -93,21 +110,7 @@ impl RunResult {
             result_json: serde_json::to_string(&summary).expect("a result serialises"),
             provenance: lrctl_record::ProvenanceId(0),
         };
-        let curve = self
-            .curve
-            .iter()
-            .map(|p| lrctl_record::CurvePointRow {
-                step: p.step,
-                epoch: p.epoch,
-                train_loss: p.train_loss,
-                lr: p.lr,
-                effective_lr: p.effective_lr,
-                grad_norm: p.grad_norm,
-                wall_seconds: p.wall_seconds,
-                eval_loss: p.eval.map(|m| m.loss),
-                eval_metric: p.eval.as_ref().and_then(crate::task_metric),
-            })
-            .collect();
+        let curve = self.curve.iter().map(CurvePoint::to_row).collect();
         (result, curve)
     }
 }

@@ -446,6 +446,31 @@ pub(crate) fn decode_study(row: &impl RawRow, location: &str) -> Result<StudyRow
     })
 }
 
+/// The columns of a partial curve's header, as [`decode_partial`] reads them (from
+/// `partial_curve p`).
+pub(crate) const PARTIAL_COLUMNS: &str = "p.cell_id, p.attempt, p.updated_at, p.n_points";
+
+/// A partial curve's header selected with [`PARTIAL_COLUMNS`].
+pub(crate) fn decode_partial(
+    row: &impl RawRow,
+    location: &str,
+) -> Result<crate::types::PartialCurveInfo> {
+    let mut r = RowReader::new(
+        row,
+        location,
+        "a partial curve row",
+        "cell_id, attempt, updated_at, n_points",
+    );
+    let cell = CellId(r.int(0)?);
+    r.named(format!("partial curve of cell {cell}"));
+    Ok(crate::types::PartialCurveInfo {
+        cell,
+        attempt: r.u32(1)?,
+        updated_at: r.timestamp(2)?,
+        n_points: r.u64(3)?,
+    })
+}
+
 /// A trial row selected with [`TRIAL_COLUMNS`].
 pub(crate) fn decode_trial(row: &impl RawRow, location: &str) -> Result<TrialRow> {
     let mut r = RowReader::new(row, location, "a trial row", TRIAL_COLUMNS);

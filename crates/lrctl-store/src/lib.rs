@@ -51,8 +51,8 @@ pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 pub use types::{
     AddReport, CellId, CellResult, CellRow, CellSet, CellState, ClaimFilter, ClaimedCell, Lease,
-    NewCell, Outcome, Progress, Provenance, ProvenanceId, ProvenanceRow, StudyId, StudyRow,
-    Timestamp, TrialRow,
+    NewCell, Outcome, PartialCurveInfo, Progress, Provenance, ProvenanceId, ProvenanceRow, StudyId,
+    StudyRow, Timestamp, TrialRow,
 };
 
 /// Encoding and decoding of stored curves (exposed for back ends and tools that read blobs).
@@ -130,6 +130,17 @@ pub trait Store: Send {
 
     /// The curve of a cell (empty until it is done).
     fn curve(&mut self, cell: CellId) -> Result<Vec<CurvePointRow>>;
+
+    /// Replaces the curve so far of a leased cell while it trains, so that readers (the
+    /// dashboard) see it before the result; [`Store::finish`] and [`Store::requeue_cells`]
+    /// delete it. Fails like [`Store::heartbeat`] when the lease is no longer held.
+    fn put_partial_curve(&mut self, lease: &Lease, curve: &[CurvePointRow]) -> Result<()>;
+
+    /// The partial curves of the study's current cells without a result, by cell id.
+    fn partial_curves(&mut self, study: StudyId) -> Result<Vec<PartialCurveInfo>>;
+
+    /// The partial curve of a cell (empty when it has none).
+    fn partial_curve(&mut self, cell: CellId) -> Result<Vec<CurvePointRow>>;
 
     /// Counts of the study's current cells.
     fn progress(&mut self, study: StudyId) -> Result<Progress>;

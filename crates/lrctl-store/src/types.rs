@@ -346,6 +346,22 @@ pub struct CellRow {
     pub result: Option<CellResult>,
 }
 
+/// A curve written while its cell trained ([`Store::put_partial_curve`](crate::Store::put_partial_curve)),
+/// of a current cell that has no result yet. While the cell runs under the same attempt it is
+/// the live curve so far; otherwise its worker stopped (killed, cancelled) and the curve is
+/// all that attempt left: partial either way, never a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialCurveInfo {
+    /// The cell.
+    pub cell: CellId,
+    /// The claim ([`Lease::attempt`]) that wrote it.
+    pub attempt: u32,
+    /// When it was last written.
+    pub updated_at: Timestamp,
+    /// How many points it has.
+    pub n_points: u64,
+}
+
 /// Counts of a study's current (not superseded) cells.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {

@@ -130,6 +130,7 @@ suite_tests!(
     claims_skip_the_cells_a_worker_put_back,
     requeued_cells_lose_their_result_and_train_again,
     retired_cells_leave_the_study_and_keep_their_results,
+    partial_curves_follow_the_lease_and_vanish_on_finish,
 );
 
 #[test]

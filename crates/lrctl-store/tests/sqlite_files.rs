@@ -88,7 +88,15 @@ fn new_store_is_wal_and_marked_as_lrctl() {
     tables.sort();
     assert_eq!(
         tables,
-        ["cell", "curve", "meta", "provenance", "study", "trial"]
+        [
+            "cell",
+            "curve",
+            "meta",
+            "partial_curve",
+            "provenance",
+            "study",
+            "trial"
+        ]
     );
 }
 
@@ -253,9 +261,19 @@ fn damaged_file_is_an_error_not_a_panic() {
         "nothing written to a damaged file"
     );
 
-    // Damage in a data page is found by the integrity check.
+    // Damage in a data page (the curve table's, which holds rows) is found by the integrity
+    // check.
+    std::fs::write(&path, &good).unwrap();
+    let root: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'curve'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     let mut bad = good.clone();
-    let last_page = good.len() - 4096;
+    let last_page = (root as usize - 1) * 4096;
     for b in &mut bad[last_page + 8..last_page + 4000] {
         *b ^= 0x5a;
     }

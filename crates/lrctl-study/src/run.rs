@@ -600,6 +600,9 @@ fn compatible(
     Ok(())
 }
 
+/// How often a training cell's curve so far is written to the store.
+pub const LIVE_CURVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Trains one claimed cell: its record and curve, or why there is nothing to record. A cell
 /// that cannot run is a failed record, not an error.
 fn run_cell(
@@ -638,12 +641,29 @@ fn run_cell(
             }
         })
     };
+    // The curve so far goes to the store at most once per LIVE_CURVE_EVERY, for dashboards;
+    // like heartbeats, a failed write is left to `finish` to report.
+    let last_curve: Mutex<Option<Instant>> = Mutex::new(None);
+    let live = |curve: &[lrctl_engine::CurvePoint]| {
+        let mut last = last_curve.lock().expect("not poisoned");
+        if last.is_some_and(|t| t.elapsed() < LIVE_CURVE_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let rows: Vec<_> = curve.iter().map(lrctl_engine::CurvePoint::to_row).collect();
+        let l = lease.lock().expect("not poisoned").clone();
+        let _ = store
+            .lock()
+            .expect("not poisoned")
+            .put_partial_curve(&l, &rows);
+    };
     let references = crate::selection::StoreReferences {
         store,
         study: cell.study,
         prepare: &prepare,
     };
     let ctx = CellContext {
+        curve: Some(&live),
         store,
         references: &references,
         caches: &shared.wrapped,

@@ -8,9 +8,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
-use lrctl_engine::{RunOptions, RunResult};
+use lrctl_engine::{Cancelled, Checkpoint, CurvePoint, RunOptions, RunResult};
 use lrctl_store::{CellResult, CurvePointRow, Store};
-use lrctl_tasks::{Task, TaskSpec};
+use lrctl_tasks::{Task, TaskSpec, Workload};
 
 use crate::error::CellError;
 use crate::learn::{LearnCache, Learned};
@@ -42,6 +42,41 @@ pub struct CellContext<'a> {
     /// Called with (steps done, total steps) while training, and while choosing or tuning
     /// (heartbeats ride on it).
     pub progress: &'a (dyn Fn(u64, u64) + Sync),
+    /// Told the curve so far whenever the final run records a point (the caller throttles
+    /// it and writes it to the store as the cell's partial curve, for live dashboards).
+    /// Advancing in pieces changes no result (see [`lrctl_engine::Run`]).
+    pub curve: Option<&'a CurveSink<'a>>,
+}
+
+/// Receives a training run's curve so far ([`CellContext::curve`]).
+pub type CurveSink<'a> = dyn Fn(&[CurvePoint]) + Sync + 'a;
+
+/// Advances `run` to `end` in about a thousand pieces, telling `sink` the curve after each
+/// piece that added a point; at once without a sink.
+fn advance_streaming(
+    run: &mut Checkpoint,
+    workload: &mut dyn Workload,
+    end: u64,
+    options: &RunOptions<'_>,
+    sink: Option<&CurveSink<'_>>,
+) -> Result<(), Cancelled> {
+    let Some(sink) = sink else {
+        return run.advance_to(workload, end, options);
+    };
+    let piece = (end / 1000).max(1);
+    loop {
+        let (steps, points) = (run.run.steps(), run.run.curve().len());
+        if steps >= end || run.run.outcome() != lrctl_engine::Outcome::Finished {
+            return Ok(());
+        }
+        run.advance_to(workload, (steps + piece).min(end), options)?;
+        if run.run.curve().len() != points {
+            sink(run.run.curve());
+        }
+        if run.run.steps() == steps {
+            return Ok(());
+        }
+    }
 }
 
 /// A trained cell: the run, and what was chosen and tuned before it.
@@ -133,12 +168,24 @@ pub fn train(
                     let mut workload = task.instantiate(seed, &lrctl_tasks::default_device())?;
                     run.run.load_into(workload.as_mut());
                     let end = run.run.horizon();
-                    if run.advance_to(workload.as_mut(), end, &options).is_err() {
+                    if advance_streaming(&mut run, workload.as_mut(), end, &options, ctx.curve)
+                        .is_err()
+                    {
+                        return Ok::<_, lrctl_engine::StartError>(None);
+                    }
+                    Ok(Some(run.finish(workload.as_mut())))
+                }
+                // `lrctl_engine::train_method`, in pieces.
+                None => {
+                    let (mut workload, mut run) = lrctl_engine::start(task, spec, &options)?;
+                    let end = run.run.horizon();
+                    if advance_streaming(&mut run, workload.as_mut(), end, &options, ctx.curve)
+                        .is_err()
+                    {
                         return Ok(None);
                     }
                     Ok(Some(run.finish(workload.as_mut())))
                 }
-                None => lrctl_engine::train_method(task, spec, &options),
             }
         })
     }));

@@ -100,6 +100,7 @@ fn a_cell_trains_a_policy_meta_trained_only_on_the_other_tasks() {
         caches: &caches,
         cancel: &cancel,
         progress: &|_, _| {},
+        curve: None,
     };
     // The cell's own task: iris. Its run is the only time the spy may see it.
     let held = &tasks[0];

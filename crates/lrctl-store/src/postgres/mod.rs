@@ -9,8 +9,9 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use crate::common::{
-    self, CELL_COLUMNS, CLAIMED_COLUMNS, PROVENANCE_COLUMNS, RawRow, STUDY_COLUMNS, TRIAL_COLUMNS,
-    check_json, check_name, check_result, check_trial, check_worker, to_i64,
+    self, CELL_COLUMNS, CLAIMED_COLUMNS, PARTIAL_COLUMNS, PROVENANCE_COLUMNS, RawRow,
+    STUDY_COLUMNS, TRIAL_COLUMNS, check_json, check_name, check_result, check_trial, check_worker,
+    to_i64,
 };
 use crate::curve::{self, CurvePointRow};
 use crate::error::{Result, StoreError};
@@ -678,6 +679,10 @@ impl Store for PostgresStore {
                 "INSERT INTO curve (cell_id, n_points, format, data) VALUES ($1, $2, 1, $3)",
                 &[&lease.cell.0, &n_points, &blob],
             )?;
+            tx.execute(
+                "DELETE FROM partial_curve WHERE cell_id = $1",
+                &[&lease.cell.0],
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -751,10 +756,12 @@ impl Store for PostgresStore {
                 "SELECT id FROM cell WHERE study_id = $1 AND id = ANY($2::bigint[])
                    AND NOT (state = 'running' AND lease_expires_at > {NOW})"
             );
-            tx.execute(
-                &format!("DELETE FROM curve WHERE cell_id IN ({chosen})"),
-                &[&study.0, &ids],
-            )?;
+            for table in ["curve", "partial_curve"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE cell_id IN ({chosen})"),
+                    &[&study.0, &ids],
+                )?;
+            }
             let n = tx.execute(
                 &format!(
                     "UPDATE cell SET state = 'queued', worker = NULL, claimed_at = NULL,
@@ -853,6 +860,73 @@ impl Store for PostgresStore {
                 )));
             }
             Ok(points)
+        })
+    }
+
+    fn put_partial_curve(&mut self, lease: &Lease, points: &[CurvePointRow]) -> Result<()> {
+        self.writable("put_partial_curve")?;
+        let blob = curve::encode(points);
+        let n_points = points.len() as i64;
+        let location = self.location.clone();
+        self.run(|c, _| {
+            let n = c.execute(
+                &format!(
+                    "INSERT INTO partial_curve (cell_id, attempt, n_points, format, data, updated_at)
+                     SELECT id, attempts, $4, 1, $5, {NOW} FROM cell WHERE {LEASE_HELD}
+                     ON CONFLICT (cell_id) DO UPDATE SET attempt = excluded.attempt,
+                         n_points = excluded.n_points, format = excluded.format,
+                         data = excluded.data, updated_at = excluded.updated_at"
+                ),
+                &[
+                    &lease.cell.0,
+                    &lease.worker,
+                    &attempt(lease),
+                    &n_points,
+                    &blob,
+                ],
+            )?;
+            if n == 0 {
+                return Err(lease_error(c, &location, lease));
+            }
+            Ok(())
+        })
+    }
+
+    fn partial_curves(&mut self, study: StudyId) -> Result<Vec<PartialCurveInfo>> {
+        let location = self.location.clone();
+        self.run(|c, _| {
+            c.query(
+                &format!(
+                    "SELECT {PARTIAL_COLUMNS} FROM partial_curve p JOIN cell c ON c.id = p.cell_id
+                     WHERE c.study_id = $1 AND c.superseded_at IS NULL AND c.state <> 'done'
+                     ORDER BY p.cell_id"
+                ),
+                &[&study.0],
+            )?
+            .iter()
+            .map(|r| decoded(common::decode_partial(&Raw(r), &location)))
+            .collect()
+        })
+    }
+
+    fn partial_curve(&mut self, cell: CellId) -> Result<Vec<CurvePointRow>> {
+        let location = self.location.clone();
+        self.run(|c, _| {
+            let row = c.query_opt(
+                "SELECT data FROM partial_curve WHERE cell_id = $1",
+                &[&cell.0],
+            )?;
+            let Some(row) = row else {
+                return Ok(Vec::new());
+            };
+            let corrupt = |message: String| {
+                Fail::Store(StoreError::Corrupt {
+                    location: location.clone(),
+                    message: format!("partial curve of cell {cell}: {message}"),
+                })
+            };
+            let blob: Vec<u8> = row.try_get(0).map_err(|e| corrupt(e.to_string()))?;
+            curve::decode(&blob).map_err(corrupt)
         })
     }
 

@@ -21,7 +21,23 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: V2,
     },
+    Migration {
+        version: 3,
+        sql: V3,
+    },
 ];
+
+// Version 3: the curve of a running cell so far (see the SQLite twin).
+const V3: &str = r#"
+CREATE TABLE partial_curve (
+    cell_id    BIGINT PRIMARY KEY REFERENCES cell(id) ON DELETE CASCADE,
+    attempt    BIGINT NOT NULL,
+    n_points   BIGINT NOT NULL,
+    format     INTEGER NOT NULL,
+    data       BYTEA NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+"#;
 
 // Version 2: the tuners' finished trials (see the SQLite twin).
 const V2: &str = r#"

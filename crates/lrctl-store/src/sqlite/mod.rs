@@ -11,8 +11,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::common::{
-    self, CELL_COLUMNS, CLAIMED_COLUMNS, PROVENANCE_COLUMNS, RawRow, STUDY_COLUMNS, TRIAL_COLUMNS,
-    check_json, check_name, check_result, check_trial, check_worker, to_i64,
+    self, CELL_COLUMNS, CLAIMED_COLUMNS, PARTIAL_COLUMNS, PROVENANCE_COLUMNS, RawRow,
+    STUDY_COLUMNS, TRIAL_COLUMNS, check_json, check_name, check_result, check_trial, check_worker,
+    to_i64,
 };
 use crate::curve::{self, CurvePointRow};
 use crate::error::{Result, StoreError};
@@ -665,6 +666,11 @@ impl Store for SqliteStore {
             params![lease.cell.0, points.len() as i64, blob],
         )
         .at(&location)?;
+        tx.execute(
+            "DELETE FROM partial_curve WHERE cell_id = ?1",
+            [lease.cell.0],
+        )
+        .at(&location)?;
         tx.commit().at(&location)
     }
 
@@ -750,11 +756,13 @@ impl Store for SqliteStore {
                AND NOT (state = 'running' AND lease_expires_at > {})",
             now.0
         );
-        tx.execute(
-            &format!("DELETE FROM curve WHERE cell_id IN ({chosen})"),
-            params![study.0, ids],
-        )
-        .at(&location)?;
+        for table in ["curve", "partial_curve"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE cell_id IN ({chosen})"),
+                params![study.0, ids],
+            )
+            .at(&location)?;
+        }
         let n = tx
             .execute(
                 &format!(
@@ -830,6 +838,65 @@ impl Store for SqliteStore {
                 Ok(points)
             }
         }
+    }
+
+    fn put_partial_curve(&mut self, lease: &Lease, points: &[CurvePointRow]) -> Result<()> {
+        self.writable("put_partial_curve")?;
+        let blob = curve::encode(points);
+        // One statement: the row is written only while the lease is held.
+        let n = self
+            .conn
+            .execute(
+                &format!(
+                    "INSERT INTO partial_curve (cell_id, attempt, n_points, format, data, updated_at)
+                     SELECT id, attempts, ?4, 1, ?5, ?6 FROM cell WHERE {LEASE_HELD}
+                     ON CONFLICT (cell_id) DO UPDATE SET attempt = excluded.attempt,
+                         n_points = excluded.n_points, format = excluded.format,
+                         data = excluded.data, updated_at = excluded.updated_at"
+                ),
+                params![
+                    lease.cell.0,
+                    lease.worker,
+                    lease.attempt,
+                    points.len() as i64,
+                    blob,
+                    Timestamp::now().0
+                ],
+            )
+            .at(&self.location)?;
+        if n == 0 {
+            return Err(lease_error(&self.conn, &self.location, lease));
+        }
+        Ok(())
+    }
+
+    fn partial_curves(&mut self, study: StudyId) -> Result<Vec<PartialCurveInfo>> {
+        let sql = format!(
+            "SELECT {PARTIAL_COLUMNS} FROM partial_curve p JOIN cell c ON c.id = p.cell_id
+             WHERE c.study_id = ?1 AND c.superseded_at IS NULL AND c.state <> 'done'
+             ORDER BY p.cell_id"
+        );
+        query_all(&self.conn, &self.location, &sql, [study.0], |r, l| {
+            common::decode_partial(r, l)
+        })
+    }
+
+    fn partial_curve(&mut self, cell: CellId) -> Result<Vec<CurvePointRow>> {
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT CAST(data AS BLOB) FROM partial_curve WHERE cell_id = ?1",
+                [cell.0],
+                |r| r.get(0),
+            )
+            .optional()
+            .at(&self.location)?;
+        blob.map_or(Ok(Vec::new()), |b| {
+            curve::decode(&b).map_err(|message| StoreError::Corrupt {
+                location: self.location.clone(),
+                message: format!("partial curve of cell {cell}: {message}"),
+            })
+        })
     }
 
     fn progress(&mut self, study: StudyId) -> Result<Progress> {

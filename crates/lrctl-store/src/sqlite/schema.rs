@@ -21,10 +21,28 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: V2,
     },
+    Migration {
+        version: 3,
+        sql: V3,
+    },
 ];
 
 /// The newest schema version this binary understands.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+// Version 3: the curve of a running cell so far, rewritten while it trains so that a
+// dashboard shows it live; deleted when the cell finishes. A row left behind by a killed
+// worker is that attempt's partial curve.
+const V3: &str = r#"
+CREATE TABLE partial_curve (
+    cell_id    INTEGER PRIMARY KEY REFERENCES cell(id) ON DELETE CASCADE,
+    attempt    INTEGER NOT NULL,   -- the lease's attempt that wrote it
+    n_points   INTEGER NOT NULL,
+    format     INTEGER NOT NULL,   -- 1 (lrctl_store::curve_blob)
+    data       BLOB NOT NULL,
+    updated_at INTEGER NOT NULL    -- ms since epoch
+);
+"#;
 
 // Version 2: the tuners' finished trials, so that a killed tuning run resumes from them.
 const V2: &str = r#"

@@ -969,3 +969,57 @@ pub fn retired_cells_leave_the_study_and_keep_their_results(b: &dyn Backend) {
     assert_eq!(report.reinstated, 2);
     assert_eq!(s.progress(study).unwrap().done, 1);
 }
+
+pub fn partial_curves_follow_the_lease_and_vanish_on_finish(b: &dyn Backend) {
+    let c = b.create();
+    let mut s = c.connect();
+    let prov = provenance(&mut *s);
+    let study = s.upsert_study("st", "{}").unwrap();
+    s.add_cells(study, &new_cells(2, "h")).unwrap();
+    let any = lrctl_store::ClaimFilter::any();
+    let lease = s.claim(&any, "w", HOUR).unwrap().unwrap().lease;
+    assert!(s.partial_curves(study).unwrap().is_empty());
+    s.put_partial_curve(&lease, &curve_for(lease.cell, 3))
+        .unwrap();
+    s.put_partial_curve(&lease, &curve_for(lease.cell, 5))
+        .unwrap();
+    let infos = s.partial_curves(study).unwrap();
+    assert_eq!(infos.len(), 1);
+    assert_eq!(
+        (infos[0].cell, infos[0].attempt, infos[0].n_points),
+        (lease.cell, 1, 5)
+    );
+    assert!(same_curve(
+        &s.partial_curve(lease.cell).unwrap(),
+        &curve_for(lease.cell, 5)
+    ));
+    // Another connection (a dashboard) sees it.
+    assert_eq!(c.connect().partial_curves(study).unwrap().len(), 1);
+    // A stale lease cannot write one.
+    let mut stale = lease.clone();
+    stale.attempt += 1;
+    assert!(matches!(
+        s.put_partial_curve(&stale, &curve_for(lease.cell, 9)),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    // A released (killed) cell keeps its partial curve, marked by the attempt that wrote it.
+    s.release(&lease).unwrap();
+    assert_eq!(s.partial_curves(study).unwrap()[0].n_points, 5);
+    // Finishing replaces it by the curve.
+    let lease = s.claim(&any, "w", HOUR).unwrap().unwrap().lease;
+    s.put_partial_curve(&lease, &curve_for(lease.cell, 2))
+        .unwrap();
+    s.finish(
+        &lease,
+        &result_for(lease.cell, 1, prov),
+        &curve_for(lease.cell, 7),
+    )
+    .unwrap();
+    assert!(
+        s.partial_curves(study)
+            .unwrap()
+            .iter()
+            .all(|p| p.cell != lease.cell)
+    );
+    assert!(s.partial_curve(lease.cell).unwrap().is_empty());
+}

@@ -1,0 +1,820 @@
+//! The JSON API. Every handler reads the store on a blocking thread through the
+//! [`StorePool`](crate::StorePool); names travel in query strings (`?study=…&task=…`) so that
+//! any name, `/` and `%` included, reaches the store unchanged, and only as a bound parameter.
+//!
+//! Statistics are [`lrctl_report::analyse`]'s, serialised; curves are the report's
+//! ([`Snapshot::mean_curve`]: mean ± SE over seeds, learning rates averaged on a log scale)
+//! with running cells' partial curves included, thinned by [`crate::downsample`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lrctl_report::{ReportOptions, StudyAnalysis};
+use lrctl_store::{
+    CellId, CellRow, CellSet, CellState, CurvePointRow, Outcome, PartialCurveInfo, Progress, Store,
+    StoreError, StudyId, StudyRow, Timestamp,
+};
+use lrctl_study::snapshot::Snapshot;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::downsample;
+
+/// An error as the API answers it: a status and `{"error": message}`. Messages come from the
+/// store, whose locations are redacted.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn not_found(what: String) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: what,
+        }
+    }
+
+    fn bad(what: String) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: what,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// Runs `f` on a pooled connection on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mut dyn Store, &Cache) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let pool = Arc::clone(&state.pool);
+    let cache = Arc::clone(&state.cache);
+    tokio::task::spawn_blocking(move || {
+        let mut out = None;
+        let r = pool.with(|s| {
+            out = Some(f(s, &cache));
+            Ok(())
+        });
+        match (r, out) {
+            (Err(e), _) => Err(ApiError::from(e)),
+            (Ok(()), Some(x)) => x,
+            (Ok(()), None) => unreachable!("the closure ran"),
+        }
+    })
+    .await
+    .map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("request failed: {e}"),
+    })?
+}
+
+fn to_json(v: impl Serialize) -> Value {
+    serde_json::to_value(v).expect("API values serialise")
+}
+
+/// Results computed from a study that stay valid while its [`Stamp`] does.
+#[derive(Default)]
+pub struct Cache {
+    stats: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
+    curves: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
+    cells: Mutex<HashMap<StudyId, CachedCells>>,
+    /// Held while statistics are computed, so that a page's request waits for the
+    /// computation the study page started instead of repeating it.
+    computing: Mutex<()>,
+}
+
+/// A study's cells as read at a stamp and a time.
+type CachedCells = (Stamp, Instant, Arc<Vec<CellRow>>);
+
+/// How long a study's cell list is reused while its stamp stays the same (only heartbeat and
+/// lease times can change then).
+const CELLS_FRESH: Duration = Duration::from_secs(2);
+
+/// At most this many points per quantity in per-seed charts (thousands of traces would
+/// otherwise send tens of megabytes).
+const SEED_POINTS: usize = 40_000;
+
+impl Cache {
+    /// The study's current cells, read again when its stamp changed or after [`CELLS_FRESH`].
+    fn cells(
+        &self,
+        store: &mut dyn Store,
+        study: &StudyRow,
+        stamp: &Stamp,
+    ) -> Result<Arc<Vec<CellRow>>, StoreError> {
+        if let Some((st, at, cells)) = self.cells.lock().expect("not poisoned").get(&study.id)
+            && st == stamp
+            && at.elapsed() < CELLS_FRESH
+        {
+            return Ok(Arc::clone(cells));
+        }
+        let cells = Arc::new(store.cells(study.id, CellSet::Current)?);
+        self.cells.lock().expect("not poisoned").insert(
+            study.id,
+            (stamp.clone(), Instant::now(), Arc::clone(&cells)),
+        );
+        Ok(cells)
+    }
+
+    fn get(
+        map: &Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
+        key: &str,
+        stamp: &Stamp,
+    ) -> Option<Value> {
+        let map = map.lock().expect("not poisoned");
+        let (st, v) = map.get(key)?;
+        (st == stamp).then(|| (**v).clone())
+    }
+
+    fn put(
+        map: &Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
+        key: String,
+        stamp: Stamp,
+        v: &Value,
+    ) {
+        map.lock()
+            .expect("not poisoned")
+            .insert(key, (stamp, Arc::new(v.clone())));
+    }
+}
+
+/// What changes whenever a study's results or curves do: its cells' states and results, and
+/// its partial curves. Cheap to read (two small queries).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stamp {
+    /// Counts of the study's current cells.
+    pub progress: Progress,
+    /// The partial curves' (cell, attempt, points, time).
+    pub partial: Vec<(i64, u32, u64, i64)>,
+}
+
+/// The stamp of a study.
+pub fn stamp(store: &mut dyn Store, study: &StudyRow) -> Result<Stamp, StoreError> {
+    Ok(Stamp {
+        progress: store.progress(study.id)?,
+        partial: store
+            .partial_curves(study.id)?
+            .iter()
+            .map(|p| (p.cell.0, p.attempt, p.n_points, p.updated_at.0))
+            .collect(),
+    })
+}
+
+fn find_study(store: &mut dyn Store, name: &str) -> Result<StudyRow, ApiError> {
+    store
+        .study(name)?
+        .ok_or_else(|| ApiError::not_found(format!("no study named {name:?}")))
+}
+
+/// A worker holding a cell.
+#[derive(Debug, Serialize)]
+struct Holder {
+    worker: String,
+    cell: CellId,
+    task: String,
+    method: String,
+    seed: u64,
+    attempt: u32,
+    heartbeat_at: Option<Timestamp>,
+    lease_expires_at: Option<Timestamp>,
+    /// The lease ran out: the worker is probably dead and the cell will be claimed again.
+    expired: bool,
+}
+
+/// Estimated seconds until the study is done: the mean cost of its done cells times the cells
+/// left, shared by the workers now running (at least one). `None` before any cell finished.
+fn eta(cells: &[CellRow], progress: &Progress) -> Option<f64> {
+    let costs: Vec<f64> = cells
+        .iter()
+        .filter_map(|c| c.result.as_ref())
+        .map(|r| r.cost_seconds)
+        .filter(|s| s.is_finite())
+        .collect();
+    if costs.is_empty() {
+        return None;
+    }
+    let mean = costs.iter().sum::<f64>() / costs.len() as f64;
+    let workers = progress.running.max(1) as f64;
+    Some(mean * (progress.queued + progress.running) as f64 / workers)
+}
+
+fn holders(cells: &[CellRow]) -> Vec<Holder> {
+    let now = Timestamp::now();
+    cells
+        .iter()
+        .filter(|c| c.state == CellState::Running)
+        .map(|c| Holder {
+            worker: c.worker.clone().unwrap_or_default(),
+            cell: c.id,
+            task: c.task.clone(),
+            method: c.method.clone(),
+            seed: c.seed,
+            attempt: c.attempts,
+            heartbeat_at: c.heartbeat_at,
+            lease_expires_at: c.lease_expires_at,
+            expired: c.lease_expires_at.is_some_and(|t| t < now),
+        })
+        .collect()
+}
+
+/// `GET /api/studies`: every study with its progress, the workers holding its cells and an ETA.
+pub async fn studies(State(state): State<AppState>) -> ApiResult {
+    blocking(&state, |store, cache| {
+        let mut out = Vec::new();
+        for s in store.studies()? {
+            let st = stamp(store, &s)?;
+            let cells = cache.cells(store, &s, &st)?;
+            let (progress, partial) = (st.progress, st.partial);
+            out.push(json!({
+                "name": s.name,
+                "created_at": s.created_at,
+                "updated_at": s.updated_at,
+                "progress": progress,
+                "total": progress.total(),
+                "workers": holders(&cells),
+                "eta_seconds": eta(&cells, &progress),
+                "partial_curves": partial.len(),
+            }));
+        }
+        Ok(Json(json!({ "studies": out })))
+    })
+    .await
+}
+
+/// Query of the study routes.
+#[derive(Debug, Deserialize)]
+pub struct StudyQuery {
+    /// The study's name.
+    pub study: String,
+}
+
+/// A cell in a study's list: identity, state and headline numbers.
+#[derive(Debug, Serialize)]
+struct CellBrief {
+    id: CellId,
+    task: String,
+    method: String,
+    seed: u64,
+    state: CellState,
+    outcome: Option<Outcome>,
+    attempts: u32,
+    worker: Option<String>,
+    test_metric: Option<f64>,
+    validation_metric: Option<f64>,
+    final_train_loss: Option<f64>,
+    steps: Option<u64>,
+    total_steps: Option<u64>,
+    cost_seconds: Option<f64>,
+    /// Its partial curve (running, or left by a stopped worker).
+    partial: Option<PartialCurveInfo>,
+}
+
+fn brief(c: &CellRow, partial: &HashMap<CellId, PartialCurveInfo>) -> CellBrief {
+    let r = c.result.as_ref();
+    CellBrief {
+        id: c.id,
+        task: c.task.clone(),
+        method: c.method.clone(),
+        seed: c.seed,
+        state: c.state,
+        outcome: r.map(|r| r.outcome),
+        attempts: c.attempts,
+        worker: c.worker.clone(),
+        test_metric: r.and_then(|r| r.test_metric),
+        validation_metric: r.and_then(|r| r.validation_metric),
+        final_train_loss: r.and_then(|r| r.final_train_loss),
+        steps: r.map(|r| r.steps),
+        total_steps: r.map(|r| r.total_steps),
+        cost_seconds: r.map(|r| r.cost_seconds),
+        partial: partial.get(&c.id).copied(),
+    }
+}
+
+/// `GET /api/study?study=NAME`: the study, its tasks, methods, seeds, progress, workers, ETA
+/// and every current cell.
+pub async fn study(State(state): State<AppState>, Query(q): Query<StudyQuery>) -> ApiResult {
+    // The page asks for the statistics next: start computing them now (the bootstrap is the
+    // slowest part of a study's first view).
+    {
+        let warm = state.clone();
+        let name = q.study.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = warm
+                .pool
+                .with(|store| Ok(stats_of(store, &warm.cache, &name, reps(None)).is_ok()));
+        });
+    }
+    blocking(&state, move |store, cache| {
+        let s = find_study(store, &q.study)?;
+        let st = stamp(store, &s)?;
+        let progress = st.progress;
+        let cells = (*cache.cells(store, &s, &st)?).clone();
+        let partial: HashMap<CellId, PartialCurveInfo> = store
+            .partial_curves(s.id)?
+            .into_iter()
+            .map(|p| (p.cell, p))
+            .collect();
+        let workers = holders(&cells);
+        let eta = eta(&cells, &progress);
+        let snap = Snapshot::from_cells(s, cells);
+        let tasks: Vec<Value> = snap
+            .tasks
+            .iter()
+            .map(|t| json!({ "name": t.name, "metric": t.metric, "maximize": t.maximize }))
+            .collect();
+        let spec: Value = serde_json::from_str(&snap.study.spec_json).unwrap_or(Value::Null);
+        Ok(Json(json!({
+            "name": snap.study.name,
+            "created_at": snap.study.created_at,
+            "updated_at": snap.study.updated_at,
+            "spec": spec,
+            "tasks": tasks,
+            "methods": snap.methods,
+            "seeds": snap.seeds,
+            "progress": progress,
+            "total": progress.total(),
+            "workers": workers,
+            "eta_seconds": eta,
+            "left_out": snap.left_out.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "cells": snap.cells.iter().map(|c| brief(c, &partial)).collect::<Vec<_>>(),
+        })))
+    })
+    .await
+}
+
+/// Query of `/api/study/stats`.
+#[derive(Debug, Deserialize)]
+pub struct StatsQuery {
+    /// The study's name.
+    pub study: String,
+    /// Bootstrap resamples (default 1000, at most 10 000).
+    pub reps: Option<usize>,
+}
+
+/// The statistics of a snapshot without curves: [`lrctl_report::analyse`] as JSON, its (empty)
+/// per-task curves removed.
+fn analysis_json(snap: &Snapshot, reps: usize) -> Value {
+    let opts = ReportOptions {
+        bootstrap_reps: reps,
+        ..ReportOptions::default()
+    };
+    let a: StudyAnalysis = lrctl_report::analyse(snap, &opts);
+    let mut v = to_json(a);
+    if let Some(tasks) = v["tasks"].as_array_mut() {
+        for t in tasks {
+            if let Some(o) = t.as_object_mut() {
+                for k in ["train_loss", "eval_metric", "effective_lr"] {
+                    o.remove(k);
+                }
+            }
+        }
+    }
+    v
+}
+
+fn reps(r: Option<usize>) -> usize {
+    r.unwrap_or(1000).clamp(1, 10_000)
+}
+
+/// `GET /api/study/stats?study=NAME[&reps=N]`: the report's numbers (results tables, IQM and
+/// other aggregates with bootstrap intervals, performance profile, probability of improvement,
+/// portfolio, selection), cached until the study changes.
+pub async fn stats(State(state): State<AppState>, Query(q): Query<StatsQuery>) -> ApiResult {
+    blocking(&state, move |store, cache| {
+        Ok(Json(stats_of(store, cache, &q.study, reps(q.reps))?))
+    })
+    .await
+}
+
+/// The statistics of a study, from the cache or computed (and cached).
+fn stats_of(
+    store: &mut dyn Store,
+    cache: &Cache,
+    study: &str,
+    reps: usize,
+) -> Result<Value, ApiError> {
+    let _one_at_a_time = cache.computing.lock().expect("not poisoned");
+    let s = find_study(store, study)?;
+    let key = format!("{}\u{0}{reps}", s.id.0);
+    let st = stamp(store, &s)?;
+    if let Some(v) = Cache::get(&cache.stats, &key, &st) {
+        return Ok(v);
+    }
+    let cells = (*cache.cells(store, &s, &st)?).clone();
+    let mut snap = Snapshot::from_cells(s, cells);
+    add_provenance(store, &mut snap)?;
+    let v = analysis_json(&snap, reps);
+    Cache::put(&cache.stats, key, st, &v);
+    Ok(v)
+}
+
+fn add_provenance(store: &mut dyn Store, snap: &mut Snapshot) -> Result<(), StoreError> {
+    let mut ids: Vec<_> = snap
+        .cells
+        .iter()
+        .filter_map(|c| c.result.as_ref().map(|r| r.provenance))
+        .filter(|p| p.0 > 0)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    for id in ids {
+        if let Some(p) = store.provenance(id)? {
+            snap.provenance.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// How curves are drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CurveMode {
+    /// Mean ± standard error over seeds, per method.
+    #[default]
+    Mean,
+    /// One trace per seed.
+    Seeds,
+}
+
+/// Query of `/api/study/curves`.
+#[derive(Debug, Deserialize)]
+pub struct CurvesQuery {
+    /// The study's name.
+    pub study: String,
+    /// The task.
+    pub task: String,
+    /// Points per series (the chart's width in pixels; default 800).
+    pub width: Option<usize>,
+    /// Mean ± SE or per seed.
+    #[serde(default)]
+    pub mode: CurveMode,
+}
+
+/// The quantities a curve chart shows: (name, value of a point, averaged on a log scale).
+type Quantity = (&'static str, fn(&CurvePointRow) -> Option<f64>, bool);
+
+const QUANTITIES: [Quantity; 4] = [
+    ("train_loss", |p| Some(p.train_loss), false),
+    ("eval_metric", |p| p.eval_metric, false),
+    ("lr", |p| Some(p.lr), true),
+    ("effective_lr", |p| Some(p.effective_lr), true),
+];
+
+/// One trace of a chart, thinned.
+#[derive(Debug, Serialize)]
+struct Series {
+    method: String,
+    /// The seed (per-seed traces).
+    seed: Option<u64>,
+    /// The cell (per-seed traces).
+    cell: Option<CellId>,
+    /// Some point comes from a partial curve (a running or stopped cell).
+    partial: bool,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    /// The band (mean traces): mean ± SE, or ×/÷ the geometric SE on a log scale.
+    lo: Option<Vec<f64>>,
+    hi: Option<Vec<f64>>,
+    /// Points before thinning.
+    n: usize,
+}
+
+/// The snapshot of one task of a study with every curve: done cells' and partial ones.
+fn task_snapshot(
+    store: &mut dyn Store,
+    cache: &Cache,
+    s: StudyRow,
+    st: &Stamp,
+    task: &str,
+) -> Result<(Snapshot, Vec<CellId>), ApiError> {
+    let partial = &st.partial;
+    let cells = (*cache.cells(store, &s, st)?).clone();
+    let mut snap = Snapshot::from_cells(s, cells);
+    if !snap.tasks.iter().any(|t| t.name == task) {
+        return Err(ApiError::not_found(format!(
+            "study {:?} has no task {task:?}",
+            snap.study.name
+        )));
+    }
+    let mut partial_cells = Vec::new();
+    for c in snap.cells.iter().filter(|c| c.task == task) {
+        if c.result.is_some() {
+            snap.curves.insert(c.id, store.curve(c.id)?);
+        } else if partial.iter().any(|p| p.0 == c.id.0) {
+            snap.curves.insert(c.id, store.partial_curve(c.id)?);
+            partial_cells.push(c.id);
+        }
+    }
+    Ok((snap, partial_cells))
+}
+
+fn mean_series(
+    snap: &Snapshot,
+    task: &str,
+    q: &Quantity,
+    width: usize,
+    partial: &[CellId],
+) -> Vec<Series> {
+    let (_, value, log) = *q;
+    snap.methods
+        .iter()
+        .filter_map(|m| {
+            let v = |p: &CurvePointRow| {
+                let x = value(p)?;
+                if log {
+                    (x > 0.0).then(|| x.ln())
+                } else {
+                    Some(x)
+                }
+            };
+            let pts = snap.mean_curve(task, m, v, None);
+            if pts.is_empty() {
+                return None;
+            }
+            let back = |x: f64| if log { x.exp() } else { x };
+            let x: Vec<f64> = pts.iter().map(|p| p.0).collect();
+            let y: Vec<f64> = pts.iter().map(|p| back(p.1)).collect();
+            let lo: Vec<f64> = pts.iter().map(|p| back(p.1 - p.2)).collect();
+            let hi: Vec<f64> = pts.iter().map(|p| back(p.1 + p.2)).collect();
+            let keep = downsample::keep(&x, &y, width);
+            Some(Series {
+                method: m.clone(),
+                seed: None,
+                cell: None,
+                partial: snap.cells_of(task, m).any(|c| partial.contains(&c.id)),
+                x: downsample::pick(&x, &keep),
+                y: downsample::pick(&y, &keep),
+                lo: Some(downsample::pick(&lo, &keep)),
+                hi: Some(downsample::pick(&hi, &keep)),
+                n: pts.len(),
+            })
+        })
+        .collect()
+}
+
+fn seed_series(
+    curve: &[CurvePointRow],
+    value: fn(&CurvePointRow) -> Option<f64>,
+    width: usize,
+) -> (Vec<f64>, Vec<f64>, usize) {
+    let (x, y): (Vec<f64>, Vec<f64>) = curve
+        .iter()
+        .filter_map(|p| value(p).map(|v| (p.step as f64, v)))
+        .unzip();
+    let keep = downsample::keep(&x, &y, width);
+    (
+        downsample::pick(&x, &keep),
+        downsample::pick(&y, &keep),
+        x.len(),
+    )
+}
+
+fn per_seed_series(
+    snap: &Snapshot,
+    task: &str,
+    q: &Quantity,
+    width: usize,
+    partial: &[CellId],
+) -> Vec<Series> {
+    let (_, value, _) = *q;
+    let traces = snap
+        .cells
+        .iter()
+        .filter(|c| c.task == task && snap.curves.contains_key(&c.id))
+        .count();
+    let width = width.min((SEED_POINTS / traces.max(1)).max(16));
+    let mut out = Vec::new();
+    for m in &snap.methods {
+        for c in snap.cells_of(task, m) {
+            let Some(curve) = snap.curves.get(&c.id) else {
+                continue;
+            };
+            let (x, y, n) = seed_series(curve, value, width);
+            if x.is_empty() {
+                continue;
+            }
+            out.push(Series {
+                method: m.clone(),
+                seed: Some(c.seed),
+                cell: Some(c.id),
+                partial: partial.contains(&c.id),
+                x,
+                y,
+                lo: None,
+                hi: None,
+                n,
+            });
+        }
+    }
+    out
+}
+
+/// `GET /api/study/curves?study=NAME&task=TASK[&width=800][&mode=mean|seeds]`: per method,
+/// training loss, validation metric, the controller's lr and the optimizer's effective lr
+/// over steps, running cells included, thinned to `width` points.
+pub async fn curves(State(state): State<AppState>, Query(q): Query<CurvesQuery>) -> ApiResult {
+    blocking(&state, move |store, cache| {
+        let width = q.width.unwrap_or(800).clamp(3, downsample::MAX_POINTS);
+        let s = find_study(store, &q.study)?;
+        let st = stamp(store, &s)?;
+        let key = format!("{}\u{0}{}\u{0}{:?}\u{0}{width}", s.id.0, q.task, q.mode);
+        if let Some(v) = Cache::get(&cache.curves, &key, &st) {
+            return Ok(Json(v));
+        }
+        let (snap, partial) = task_snapshot(store, cache, s, &st, &q.task)?;
+        let info = snap
+            .tasks
+            .iter()
+            .find(|t| t.name == q.task)
+            .expect("checked by task_snapshot");
+        let mut quantities = serde_json::Map::new();
+        for quantity in &QUANTITIES {
+            let series = match q.mode {
+                CurveMode::Mean => mean_series(&snap, &q.task, quantity, width, &partial),
+                CurveMode::Seeds => per_seed_series(&snap, &q.task, quantity, width, &partial),
+            };
+            quantities.insert(quantity.0.to_string(), to_json(series));
+        }
+        let v = json!({
+            "study": snap.study.name,
+            "task": q.task,
+            "metric": info.metric,
+            "maximize": info.maximize,
+            "methods": snap.methods,
+            "live": partial.len(),
+            "quantities": quantities,
+        });
+        Cache::put(&cache.curves, key, st, &v);
+        Ok(Json(v))
+    })
+    .await
+}
+
+/// Query of `/api/cell`.
+#[derive(Debug, Deserialize)]
+pub struct CellQuery {
+    /// The cell's id.
+    pub id: i64,
+    /// Points per curve (default 800).
+    pub width: Option<usize>,
+}
+
+/// The tuning run of a cell: the key its result recorded, or (still running) the one its
+/// configuration gives.
+fn tuning_key(cell: &CellRow, result_json: &Value) -> Option<String> {
+    if let Some(k) = result_json["tuning"]["tuning_key"].as_str() {
+        return Some(k.to_string());
+    }
+    let task: lrctl_tasks::TaskSpec = serde_json::from_str(&cell.task_config).ok()?;
+    let method: lrctl_wrap::Method = serde_json::from_str(&cell.method_config).ok()?;
+    method.tune()?;
+    Some(lrctl_wrap::tuned::tuning_key(&task, &method))
+}
+
+/// `GET /api/cell?id=N`: a cell's configuration, result, curve (or partial curve),
+/// provenance, tuning trials and what a selection method chose.
+pub async fn cell(State(state): State<AppState>, Query(q): Query<CellQuery>) -> ApiResult {
+    blocking(&state, move |store, _| {
+        let id = CellId(q.id);
+        let c = store
+            .cell(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no cell {id}")))?;
+        let study = store
+            .studies()?
+            .into_iter()
+            .find(|s| s.id == c.study)
+            .map(|s| s.name);
+        let (curve, partial) = if c.result.is_some() {
+            (store.curve(id)?, false)
+        } else {
+            let p = store.partial_curve(id)?;
+            let partial = !p.is_empty();
+            (p, partial)
+        };
+        let result_json: Value = c
+            .result
+            .as_ref()
+            .and_then(|r| serde_json::from_str(&r.result_json).ok())
+            .unwrap_or(Value::Null);
+        let provenance = match c.result.as_ref().map(|r| r.provenance) {
+            Some(p) if p.0 > 0 => store.provenance(p)?,
+            _ => None,
+        };
+        let trials: Vec<Value> = match tuning_key(&c, &result_json) {
+            Some(key) => store
+                .trials(&key)?
+                .into_iter()
+                .map(|t| {
+                    json!({
+                        "trial": t.trial,
+                        "config": serde_json::from_str::<Value>(&t.config_json).unwrap_or(Value::Null),
+                        "budget": t.budget,
+                        "score": t.score,
+                        "outcome": t.outcome,
+                        "steps": t.steps,
+                        "seconds": t.seconds,
+                    })
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let width = q.width.unwrap_or(800);
+        let mut curves = serde_json::Map::new();
+        for (name, value, _) in &QUANTITIES {
+            let (x, y, n) = seed_series(&curve, *value, width);
+            curves.insert(name.to_string(), json!({ "x": x, "y": y, "n": n }));
+        }
+        let mut result = c.result.as_ref().map(to_json).unwrap_or(Value::Null);
+        if let Some(o) = result.as_object_mut() {
+            o.remove("result_json");
+        }
+        Ok(Json(json!({
+            "id": c.id,
+            "study": study,
+            "task": c.task,
+            "method": c.method,
+            "seed": c.seed,
+            "state": c.state,
+            "worker": c.worker,
+            "attempts": c.attempts,
+            "config_hash": c.config_hash,
+            "created_at": c.created_at,
+            "claimed_at": c.claimed_at,
+            "heartbeat_at": c.heartbeat_at,
+            "lease_expires_at": c.lease_expires_at,
+            "finished_at": c.finished_at,
+            "task_config": serde_json::from_str::<Value>(&c.task_config).unwrap_or(Value::Null),
+            "method_config": serde_json::from_str::<Value>(&c.method_config).unwrap_or(Value::Null),
+            "result": result,
+            "selection": result_json.get("selection").cloned().unwrap_or(Value::Null),
+            "tuning": result_json.get("tuning").cloned().unwrap_or(Value::Null),
+            "provenance": provenance,
+            "trials": trials,
+            "partial": partial,
+            "curve_points": curve.len(),
+            "curves": curves,
+        })))
+    })
+    .await
+}
+
+/// Query of `/api/compare`.
+#[derive(Debug, Deserialize)]
+pub struct CompareQuery {
+    /// The first study.
+    pub a: String,
+    /// The second study.
+    pub b: String,
+    /// Bootstrap resamples (default 1000).
+    pub reps: Option<usize>,
+}
+
+/// `GET /api/compare?a=NAME&b=NAME`: the two studies side by side
+/// ([`Snapshot::side_by_side`]: methods named `STUDY:method`), analysed like one study.
+pub async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -> ApiResult {
+    blocking(&state, move |store, _| {
+        if q.a == q.b {
+            return Err(ApiError::bad("compare two different studies".into()));
+        }
+        let mut snaps = Vec::new();
+        for name in [&q.a, &q.b] {
+            let s = find_study(store, name)?;
+            let cells = store.cells(s.id, CellSet::Current)?;
+            let mut snap = Snapshot::from_cells(s, cells);
+            add_provenance(store, &mut snap)?;
+            snaps.push(snap);
+        }
+        let both = Snapshot::side_by_side(snaps);
+        Ok(Json(json!({
+            "a": q.a,
+            "b": q.b,
+            "analysis": analysis_json(&both, reps(q.reps)),
+        })))
+    })
+    .await
+}

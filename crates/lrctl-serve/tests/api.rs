@@ -1,0 +1,285 @@
+//! The API against a live server on 127.0.0.1, over stores built here: every route, names
+//! that are markup, the token, passwords, and a server beside a study that is running.
+
+mod common;
+
+use std::io::BufRead;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use common::{ATTR, SCRIPT, enc, get, get_with, json, run, start, study};
+
+#[test]
+fn every_route_answers_and_names_stay_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let name = format!("study {SCRIPT}");
+    run(&db, &study(&name, SCRIPT, ATTR, 2, 120));
+    run(&db, &study("other", SCRIPT, "plain", 2, 120));
+    let addr = start(db.to_str().unwrap(), None);
+
+    let studies = json(addr, "/api/studies");
+    let s = &studies["studies"][0];
+    assert_eq!(
+        s["name"],
+        name.as_str(),
+        "names come back exactly, as JSON strings"
+    );
+    assert_eq!(s["progress"]["finished"], 4);
+    assert_eq!(s["total"], 4);
+
+    let q = enc(&name);
+    let st = json(addr, &format!("/api/study?study={q}"));
+    assert_eq!(st["tasks"][0]["name"], SCRIPT);
+    assert!(st["methods"].as_array().unwrap().iter().any(|m| m == ATTR));
+    assert_eq!(st["cells"].as_array().unwrap().len(), 4);
+    let cell_id = st["cells"][0]["id"].as_i64().unwrap();
+
+    // Curves: mean ± SE per method and per seed, thinned to the width asked for.
+    let t = enc(SCRIPT);
+    for (mode, traces) in [("mean", 2), ("seeds", 4)] {
+        let c = json(
+            addr,
+            &format!("/api/study/curves?study={q}&task={t}&width=10&mode={mode}"),
+        );
+        for quantity in ["train_loss", "lr", "effective_lr"] {
+            let list = c["quantities"][quantity].as_array().unwrap();
+            assert_eq!(list.len(), traces, "{mode} {quantity}");
+            for s in list {
+                let x = s["x"].as_array().unwrap();
+                assert!(
+                    x.len() <= 10 && x.len() >= 3,
+                    "{mode} {quantity}: {}",
+                    x.len()
+                );
+                assert!(s["n"].as_u64().unwrap() > 10, "thinned from more points");
+                assert_eq!(s["partial"], false);
+            }
+        }
+        if mode == "mean" {
+            assert!(c["quantities"]["train_loss"][0]["lo"].is_array());
+        }
+    }
+
+    // The report's statistics, computed by lrctl-report, as JSON.
+    let stats = json(addr, &format!("/api/study/stats?study={q}&reps=50"));
+    assert_eq!(stats["study"], name.as_str());
+    assert!(stats["across"]["aggregates"]["iqm"].is_array(), "{stats}");
+    assert!(stats["tasks"][0]["finals"].is_array());
+    assert_eq!(
+        json(addr, &format!("/api/study/stats?study={q}&reps=50")),
+        stats
+    );
+
+    let cell = json(addr, &format!("/api/cell?id={cell_id}"));
+    assert_eq!(cell["task"], SCRIPT);
+    assert_eq!(cell["study"], name.as_str());
+    assert!(cell["curve_points"].as_u64().unwrap() > 0);
+    assert!(cell["provenance"]["lrctl_version"].is_string());
+    assert_eq!(cell["partial"], false);
+
+    let cmp = json(addr, &format!("/api/compare?a={q}&b=other&reps=50"));
+    let methods = cmp["analysis"]["methods"].as_array().unwrap();
+    assert!(
+        methods
+            .iter()
+            .any(|m| m == format!("{name}:{ATTR}").as_str())
+    );
+    assert!(methods.iter().any(|m| m == "other:plain"));
+
+    // Unknown names are 404 with a JSON message; the message is data too.
+    let (status, _, body) = get(addr, &format!("/api/study?study={}", enc(ATTR)));
+    assert_eq!(status, 404);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["error"].as_str().unwrap().contains(ATTR));
+    assert_eq!(get(addr, "/api/cell?id=999999").0, 404);
+    assert_eq!(get(addr, "/api/nothing").0, 404);
+
+    // The page is a fixed shell: no data in it, scripts only from the server.
+    let (status, headers, page) = get(addr, "/");
+    assert_eq!(status, 200);
+    assert!(!page.contains("alert"), "the shell carries no data");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let (status, _, js) = get(addr, "/assets/app.js");
+    assert_eq!(status, 200);
+    assert!(
+        !js.contains("innerHTML") && !js.contains("insertAdjacentHTML") && !js.contains("eval("),
+        "the script builds the DOM with textContent only"
+    );
+    for asset in [
+        "/assets/uPlot.iife.min.js",
+        "/assets/uPlot.min.css",
+        "/assets/app.css",
+    ] {
+        assert_eq!(get(addr, asset).0, 200, "{asset}");
+    }
+}
+
+#[test]
+fn a_token_guards_every_route_and_passwords_never_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    run(&db, &study("t", "task", "m", 1, 30));
+    let token = "s3cret-token-0123456789";
+    let addr = start(db.to_str().unwrap(), Some(token));
+    for path in ["/", "/api/studies", "/assets/app.js", "/api/events"] {
+        let (status, _, body) = get(addr, path);
+        assert_eq!(status, 401, "{path}");
+        assert!(!body.contains(token));
+    }
+    assert_eq!(get(addr, "/?token=wrong-token-0123456789").0, 401);
+    let (status, headers, _) = get(addr, &format!("/?token={token}"));
+    assert_eq!(status, 200);
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let pair = cookie.split(';').next().unwrap();
+    assert_eq!(get_with(addr, "/api/studies", Some(pair)).0, 200);
+
+    // Any other address needs a token.
+    let open = lrctl_serve::ServeOptions {
+        store: db.to_str().unwrap().into(),
+        bind: "0.0.0.0:0".parse().unwrap(),
+        token: None,
+    };
+    let e = lrctl_serve::serve(&open, |_| panic!("must not start")).unwrap_err();
+    assert!(e.to_string().contains("--token"), "{e}");
+
+    // A store URL's password appears in no error.
+    let pg = lrctl_serve::ServeOptions {
+        store: "postgres://lrctl:hunter2@127.0.0.1:9/lrctl".into(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        token: None,
+    };
+    let e = lrctl_serve::serve(&pg, |_| panic!("must not start")).unwrap_err();
+    let msg = e.to_string();
+    assert!(!msg.contains("hunter2") && msg.contains("***"), "{msg}");
+}
+
+/// `lrctl serve` beside `lrctl run` on one SQLite file: the run completes without a lock
+/// error, the server answers throughout, pages hear of changes, and running cells' curves
+/// are visible before they finish.
+#[test]
+fn a_server_beside_a_running_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    // A first, tiny run creates the store, so the server can open it.
+    run(&db, &study("live", "iris", "fixed", 1, 10));
+    let addr = start(db.to_str().unwrap(), None);
+
+    // Events: count `change` events of the study while it runs.
+    let changes = Arc::new(AtomicUsize::new(0));
+    {
+        let changes = Arc::clone(&changes);
+        let url = format!("http://{addr}/api/events?study=live");
+        std::thread::spawn(move || {
+            let r = common::agent().get(&url).call().unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let reader = std::io::BufReader::new(r.into_body().into_reader());
+            for line in reader.lines() {
+                if line.unwrap() == "event: change" {
+                    changes.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let db = db.clone();
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let report = run(&db, &study("live", "iris", "fixed", 2, 4000));
+            done.store(true, Ordering::SeqCst);
+            report
+        })
+    };
+    let mut partial_points = Vec::new();
+    let mut polls = 0;
+    while !done.load(Ordering::SeqCst) {
+        let st = json(addr, "/api/study?study=live");
+        for c in st["cells"].as_array().unwrap() {
+            if c["state"] == "running" && c["partial"].is_object() {
+                partial_points.push(c["partial"]["n_points"].as_u64().unwrap());
+            }
+        }
+        let c = json(addr, "/api/study/curves?study=live&task=iris&width=50");
+        assert!(c["quantities"]["train_loss"].is_array());
+        polls += 1;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let report = runner.join().expect("the run completes");
+    assert!(polls > 0);
+    let st = json(addr, "/api/study?study=live");
+    assert_eq!(
+        st["progress"]["finished"], 4,
+        "{report:?} {}",
+        st["progress"]
+    );
+    assert!(
+        st["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["partial"].is_null()),
+        "finished cells keep no partial curve"
+    );
+    assert!(
+        !partial_points.is_empty(),
+        "a running cell's curve was visible before it finished"
+    );
+    // The initial event and at least one change while the study ran.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while changes.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(changes.load(Ordering::SeqCst) >= 2);
+}
+
+/// The same API over a PostgreSQL store (`LRCTL_TEST_POSTGRES`, an admin URL; skipped without).
+#[test]
+fn a_postgres_store_is_served() {
+    let admin = match std::env::var("LRCTL_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var_os("LRCTL_REQUIRE_POSTGRES").is_none(),
+                "LRCTL_REQUIRE_POSTGRES is set but LRCTL_TEST_POSTGRES is not"
+            );
+            eprintln!("skipped: set LRCTL_TEST_POSTGRES=postgres://… to serve a PostgreSQL store");
+            return;
+        }
+    };
+    let name = format!("lrctl_serve_test_{}", std::process::id());
+    let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+    c.execute(&format!("DROP DATABASE IF EXISTS {name}"), &[])
+        .unwrap();
+    c.execute(&format!("CREATE DATABASE {name}"), &[]).unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    run_at_url(&url);
+    let addr = start(&url, None);
+    let studies = json(addr, "/api/studies");
+    assert_eq!(studies["studies"][0]["progress"]["finished"], 4);
+    let curves = json(addr, "/api/study/curves?study=pg&task=iris&width=20");
+    assert_eq!(
+        curves["quantities"]["train_loss"].as_array().unwrap().len(),
+        2
+    );
+    let st = json(addr, "/api/study?study=pg");
+    let id = st["cells"][0]["id"].as_i64().unwrap();
+    assert!(
+        json(addr, &format!("/api/cell?id={id}"))["curve_points"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    c.execute(&format!("DROP DATABASE {name} WITH (FORCE)"), &[])
+        .unwrap();
+}
+
+fn run_at_url(url: &str) {
+    common::run_at(url, &study("pg", "iris", "fixed", 2, 60));
+}
