@@ -4,6 +4,7 @@
 "use strict";
 
 const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
+const CELL_PAGE = 300; // cells listed per page (the server filters and pages)
 const QUANTITIES = [
   ["train_loss", "training loss", false],
   ["eval_metric", "validation metric", false],
@@ -12,7 +13,7 @@ const QUANTITIES = [
 ];
 
 // What a test (or a curious user) can read: points drawn per chart, renders, errors.
-window.lrctl = { renders: 0, points: {}, ready: false, errors: [], charts: [] };
+window.lrctl = { renders: 0, points: {}, ready: false, errors: [], charts: [], stats: false };
 window.addEventListener("error", (e) => {
   const t = e.target && e.target !== window ? ` (${e.target.src || e.target.href || e.target.tagName})` : "";
   window.lrctl.errors.push(`${e.message || "failed to load"}${t}`);
@@ -156,8 +157,9 @@ function makeChart(box, title, seriesList, methods, opts) {
     const main = series.length;
     series.push({ label: name + (s.partial ? " (partial)" : ""), stroke: c, width: 1.5, spanGaps: true, show: !opts.hidden.has(s.method), dash: s.partial ? [6, 3] : undefined });
     if (band && s.lo) {
-      series.push({ label: `${s.method} −SE`, stroke: alpha(c, 0.25), width: 0.5, spanGaps: true, show: !opts.hidden.has(s.method) });
-      series.push({ label: `${s.method} +SE`, stroke: alpha(c, 0.25), width: 0.5, spanGaps: true, show: !opts.hidden.has(s.method) });
+      // `class` goes to the series' legend row, which app.css hides: the band is drawn, not listed.
+      series.push({ label: `${s.method} −SE`, class: "lrctl-band", stroke: alpha(c, 0.25), width: 0.5, spanGaps: true, show: !opts.hidden.has(s.method) });
+      series.push({ label: `${s.method} +SE`, class: "lrctl-band", stroke: alpha(c, 0.25), width: 0.5, spanGaps: true, show: !opts.hidden.has(s.method) });
       bands.push({ series: [main + 2, main + 1], fill: alpha(c, 0.12) });
     }
   });
@@ -180,7 +182,7 @@ function makeChart(box, title, seriesList, methods, opts) {
 // ---- study -----------------------------------------------------------------------------------
 
 async function studyPage(main, name) {
-  const state = { task: null, mode: "mean", logLoss: false, hidden: new Set(), charts: [], cellFilter: "" };
+  const state = { task: null, mode: "mean", logLoss: false, hidden: new Set(), charts: [], cellFilter: "", cellOffset: 0, stopped: false };
   const head = el("div");
   const controls = el("div", { class: "controls" });
   const tasksBox = el("div", { class: "tasks" });
@@ -191,8 +193,9 @@ async function studyPage(main, name) {
   main.replaceChildren(head, tasksBox, controls, methodsBox, charts, el("h2", {}, "Results"), stats, el("h2", {}, "Cells"), cells);
 
   let study = null;
+  // The server filters and pages the cells: a study may have tens of thousands.
   const loadStudy = async () => {
-    study = await api(`/api/study?study=${enc(name)}`);
+    study = await api(`/api/study?study=${enc(name)}&filter=${enc(state.cellFilter)}&offset=${state.cellOffset}&limit=${CELL_PAGE}`);
     head.replaceChildren(
       el("h1", {}, study.name),
       el("div", { class: "controls" }, progressBar(study.progress), progressText(study.progress), ` · ETA ${duration(study.eta_seconds)} · ${study.workers.length} worker(s)`),
@@ -268,40 +271,55 @@ async function studyPage(main, name) {
     markRendered();
   };
 
-  let statsAt = 0;
+  // The statistics are computed on the server in the background: while they are pending the
+  // page shows what it has (an earlier state's numbers, or a note) and asks again shortly.
+  let statsAt = 0, statsBusy = false, statsTimer = null;
   const loadStats = async () => {
+    if (statsBusy || state.stopped) return;
+    statsBusy = true;
     statsAt = Date.now();
-    const a = await api(`/api/study/stats?study=${enc(name)}`);
-    stats.replaceChildren(...analysisView(a));
+    try {
+      const a = await api(`/api/study/stats?study=${enc(name)}`);
+      if (state.stopped) return;
+      if (Array.isArray(a.tasks)) { stats.replaceChildren(...analysisView(a)); window.lrctl.stats = a.pending ? "pending" : "ready"; }
+      else stats.replaceChildren(el("p", { class: "muted" }, "Computing the statistics…"));
+      clearTimeout(statsTimer);
+      if (a.pending) statsTimer = setTimeout(() => loadStats().catch(showError), 1000);
+    } finally { statsBusy = false; }
   };
 
+  const filter = el("input", { type: "search", placeholder: "filter cells (task, method, seed, state)" });
+  const cellsBody = el("div");
+  let filterTimer = null;
+  filter.addEventListener("input", () => {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(() => { state.cellFilter = filter.value; state.cellOffset = 0; loadStudy().catch(showError); }, 200);
+  });
+  const turnPage = (delta) => { state.cellOffset = Math.max(0, state.cellOffset + delta); loadStudy().catch(showError); };
+  cells.replaceChildren(filter, cellsBody);
   const renderCells = () => {
-    const filter = el("input", { type: "search", placeholder: "filter cells (task, method, seed, state)", value: state.cellFilter });
-    const body = el("div");
-    const draw = () => {
-      const f = filter.value.toLowerCase();
-      state.cellFilter = filter.value;
-      const shown = study.cells.filter((c) => !f || `${c.task} ${c.method} ${c.seed} ${c.state} ${c.outcome || ""}`.toLowerCase().includes(f));
-      const rows = shown.slice(0, 300).map((c) => [
-        link(`#/cell/${c.id}`, String(c.id)), c.task, c.method, String(c.seed),
-        c.state + (c.outcome ? ` · ${c.outcome}` : "") + (c.partial && c.state !== "done" ? ` · partial curve (${c.partial.n_points} pts)` : ""),
-        num(c.test_metric), num(c.final_train_loss), duration(c.cost_seconds),
-      ]);
-      body.replaceChildren(table(["cell", "task", "method", "seed", "state", "test metric", "final train loss", "cost"], rows), shown.length > 300 ? el("p", { class: "muted" }, `${shown.length - 300} more; narrow the filter`) : "");
-    };
-    filter.addEventListener("input", draw);
-    cells.replaceChildren(filter, body);
-    draw();
+    const rows = study.cells.map((c) => [
+      link(`#/cell/${c.id}`, String(c.id)), c.task, c.method, String(c.seed),
+      c.state + (c.outcome ? ` · ${c.outcome}` : "") + (c.partial && c.state !== "done" ? ` · partial curve (${c.partial.n_points} pts)` : ""),
+      num(c.test_metric), num(c.final_train_loss), duration(c.cost_seconds),
+    ]);
+    const from = study.cells_offset, to = from + study.cells.length;
+    const pager = el("p", { class: "muted" },
+      study.cells_matching ? `cells ${from + 1}–${to} of ${study.cells_matching} ` : "no matching cell ",
+      from > 0 ? el("button", { onclick: () => turnPage(-CELL_PAGE) }, "previous") : "",
+      to < study.cells_matching ? el("button", { onclick: () => turnPage(CELL_PAGE) }, "next") : "");
+    cellsBody.replaceChildren(table(["cell", "task", "method", "seed", "state", "test metric", "final train loss", "cost"], rows), pager);
   };
 
   await loadStudy();
   await loadCurves(true);
   loadStats().catch(showError);
-  return follow(name, async () => {
+  const stop = follow(name, async () => {
     await loadStudy();
     await loadCurves(false);
     if (Date.now() - statsAt > 5000) loadStats().catch(showError);
   });
+  return () => { state.stopped = true; clearTimeout(statsTimer); clearTimeout(filterTimer); stop(); };
 }
 
 function interval(iv) {

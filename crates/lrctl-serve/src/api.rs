@@ -6,7 +6,7 @@
 //! ([`Snapshot::mean_curve`]: mean ± SE over seeds, learning rates averaged on a log scale)
 //! with running cells' partial curves included, thinned by [`crate::downsample`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -103,9 +103,13 @@ pub struct Cache {
     stats: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
     curves: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
     cells: Mutex<HashMap<StudyId, CachedCells>>,
-    /// Held while statistics are computed, so that a page's request waits for the
-    /// computation the study page started instead of repeating it.
+    /// The snapshot of a study's cells, kept as long as that very list is the cached one.
+    snapshots: Mutex<HashMap<StudyId, (Arc<Vec<CellRow>>, Arc<Snapshot>)>>,
+    /// Held while statistics are computed: one bootstrap at a time (the machine may have two
+    /// cores, and requests must keep one).
     computing: Mutex<()>,
+    /// The statistics (study name, resamples) being computed in the background.
+    in_flight: Mutex<HashSet<(String, usize)>>,
 }
 
 /// A study's cells as read at a stamp and a time.
@@ -141,6 +145,28 @@ impl Cache {
         Ok(cells)
     }
 
+    /// The snapshot (without curves) of the study's current cells, made again when
+    /// [`Cache::cells`] read them again.
+    fn snapshot(
+        &self,
+        store: &mut dyn Store,
+        study: &StudyRow,
+        stamp: &Stamp,
+    ) -> Result<Arc<Snapshot>, StoreError> {
+        let cells = self.cells(store, study, stamp)?;
+        if let Some((c, snap)) = self.snapshots.lock().expect("not poisoned").get(&study.id)
+            && Arc::ptr_eq(c, &cells)
+        {
+            return Ok(Arc::clone(snap));
+        }
+        let snap = Arc::new(Snapshot::from_cells(study.clone(), (*cells).clone()));
+        self.snapshots
+            .lock()
+            .expect("not poisoned")
+            .insert(study.id, (cells, Arc::clone(&snap)));
+        Ok(snap)
+    }
+
     fn get(
         map: &Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
         key: &str,
@@ -171,6 +197,15 @@ pub struct Stamp {
     pub progress: Progress,
     /// The partial curves' (cell, attempt, points, time).
     pub partial: Vec<(i64, u32, u64, i64)>,
+}
+
+impl Stamp {
+    /// Whether the study's results are the same at both stamps: the statistics read only done
+    /// cells' results, written once, so that the counts tell (a running cell's curve growing
+    /// changes nothing there).
+    fn same_results(&self, other: &Stamp) -> bool {
+        self.progress == other.progress
+    }
 }
 
 /// The stamp of a study.
@@ -244,9 +279,13 @@ fn holders(cells: &[CellRow]) -> Vec<Holder> {
 
 /// `GET /api/studies`: every study with its progress, the workers holding its cells and an ETA.
 pub async fn studies(State(state): State<AppState>) -> ApiResult {
-    blocking(&state, |store, cache| {
+    let (v, names) = blocking(&state, |store, cache| {
         let mut out = Vec::new();
+        let mut never = Vec::new();
         for s in store.studies()? {
+            if !cache.has_stats(&s, reps(None)) {
+                never.push(s.name.clone());
+            }
             let st = stamp(store, &s)?;
             let cells = cache.cells(store, &s, &st)?;
             let (progress, partial) = (st.progress, st.partial);
@@ -261,16 +300,15 @@ pub async fn studies(State(state): State<AppState>) -> ApiResult {
                 "partial_curves": partial.len(),
             }));
         }
-        Ok(Json(json!({ "studies": out })))
+        Ok((json!({ "studies": out }), never))
     })
-    .await
-}
-
-/// Query of the study routes.
-#[derive(Debug, Deserialize)]
-pub struct StudyQuery {
-    /// The study's name.
-    pub study: String,
+    .await?;
+    // A listed study is likely opened next: compute its statistics now, once (the bootstrap
+    // is the slowest part of a study's first view).
+    for name in names {
+        start_stats(&state, name, reps(None));
+    }
+    Ok(Json(v))
 }
 
 /// A cell in a study's list: identity, state and headline numbers.
@@ -315,25 +353,93 @@ fn brief(c: &CellRow, partial: &HashMap<CellId, PartialCurveInfo>) -> CellBrief 
     }
 }
 
-/// `GET /api/study?study=NAME`: the study, its tasks, methods, seeds, progress, workers, ETA
-/// and every current cell.
-pub async fn study(State(state): State<AppState>, Query(q): Query<StudyQuery>) -> ApiResult {
+/// Query of `/api/study`.
+#[derive(Debug, Deserialize)]
+pub struct StudyPageQuery {
+    /// The study's name.
+    pub study: String,
+    /// Only cells whose `task method seed state outcome` contains this, ignoring case.
+    #[serde(default)]
+    pub filter: String,
+    /// The first matching cell to list (default 0).
+    pub offset: Option<usize>,
+    /// How many matching cells to list (default [`CELL_PAGE`], at most [`MAX_CELL_PAGE`]).
+    pub limit: Option<usize>,
+}
+
+/// Cells listed per page by default (what the study page shows).
+pub const CELL_PAGE: usize = 300;
+
+/// At most this many cells per page.
+pub const MAX_CELL_PAGE: usize = 5_000;
+
+/// The cells of one task × method, counted by state and outcome.
+#[derive(Debug, Default, Serialize)]
+struct Summary {
+    task: String,
+    method: String,
+    cells: usize,
+    queued: usize,
+    running: usize,
+    finished: usize,
+    diverged: usize,
+    failed: usize,
+}
+
+fn summaries(snap: &Snapshot) -> Vec<Summary> {
+    let mut out: Vec<Summary> = Vec::new();
+    let mut at: HashMap<(&str, &str), usize> = HashMap::new();
+    for c in &snap.cells {
+        let i = *at.entry((&c.task, &c.method)).or_insert_with(|| {
+            out.push(Summary {
+                task: c.task.clone(),
+                method: c.method.clone(),
+                ..Summary::default()
+            });
+            out.len() - 1
+        });
+        let s = &mut out[i];
+        s.cells += 1;
+        match (c.state, c.result.as_ref().map(|r| r.outcome)) {
+            (CellState::Queued, _) => s.queued += 1,
+            (CellState::Running, _) => s.running += 1,
+            (_, Some(Outcome::Diverged)) => s.diverged += 1,
+            (_, Some(Outcome::Failed)) => s.failed += 1,
+            (_, _) => s.finished += 1,
+        }
+    }
+    out.sort_by(|a, b| (&a.task, &a.method).cmp(&(&b.task, &b.method)));
+    out
+}
+
+/// Whether a cell matches a lower-cased filter (the text the page's filter box searched).
+fn matches(c: &CellRow, filter: &str) -> bool {
+    filter.is_empty() || {
+        let outcome = c.result.as_ref().map_or("", |r| r.outcome.as_str());
+        format!(
+            "{} {} {} {} {outcome}",
+            c.task,
+            c.method,
+            c.seed,
+            c.state.as_str()
+        )
+        .to_lowercase()
+        .contains(filter)
+    }
+}
+
+/// `GET /api/study?study=NAME[&filter=TEXT][&offset=N][&limit=N]`: the study, its tasks,
+/// methods, seeds, progress, workers, ETA, counts per task × method, and one page of its
+/// current cells (those matching `filter`; `cells_matching` says how many do).
+pub async fn study(State(state): State<AppState>, Query(q): Query<StudyPageQuery>) -> ApiResult {
     // The page asks for the statistics next: start computing them now (the bootstrap is the
     // slowest part of a study's first view).
-    {
-        let warm = state.clone();
-        let name = q.study.clone();
-        tokio::task::spawn_blocking(move || {
-            let _ = warm
-                .pool
-                .with(|store| Ok(stats_of(store, &warm.cache, &name, reps(None)).is_ok()));
-        });
-    }
+    start_stats(&state, q.study.clone(), reps(None));
     blocking(&state, move |store, cache| {
         let s = find_study(store, &q.study)?;
         let st = stamp(store, &s)?;
         let progress = st.progress;
-        let cells = (*cache.cells(store, &s, &st)?).clone();
+        let cells = cache.cells(store, &s, &st)?;
         let partial: HashMap<CellId, PartialCurveInfo> = store
             .partial_curves(s.id)?
             .into_iter()
@@ -341,13 +447,24 @@ pub async fn study(State(state): State<AppState>, Query(q): Query<StudyQuery>) -
             .collect();
         let workers = holders(&cells);
         let eta = eta(&cells, &progress);
-        let snap = Snapshot::from_cells(s, cells);
+        let snap = cache.snapshot(store, &s, &st)?;
         let tasks: Vec<Value> = snap
             .tasks
             .iter()
             .map(|t| json!({ "name": t.name, "metric": t.metric, "maximize": t.maximize }))
             .collect();
         let spec: Value = serde_json::from_str(&snap.study.spec_json).unwrap_or(Value::Null);
+        let filter = q.filter.trim().to_lowercase();
+        let offset = q.offset.unwrap_or(0);
+        let limit = q.limit.unwrap_or(CELL_PAGE).clamp(1, MAX_CELL_PAGE);
+        let mut matching = 0;
+        let mut page = Vec::new();
+        for c in snap.cells.iter().filter(|c| matches(c, &filter)) {
+            if matching >= offset && page.len() < limit {
+                page.push(brief(c, &partial));
+            }
+            matching += 1;
+        }
         Ok(Json(json!({
             "name": snap.study.name,
             "created_at": snap.study.created_at,
@@ -361,7 +478,11 @@ pub async fn study(State(state): State<AppState>, Query(q): Query<StudyQuery>) -
             "workers": workers,
             "eta_seconds": eta,
             "left_out": snap.left_out.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "cells": snap.cells.iter().map(|c| brief(c, &partial)).collect::<Vec<_>>(),
+            "summary": summaries(&snap),
+            "cells_matching": matching,
+            "cells_offset": offset,
+            "cells_limit": limit,
+            "cells": page,
         })))
     })
     .await
@@ -403,12 +524,84 @@ fn reps(r: Option<usize>) -> usize {
 
 /// `GET /api/study/stats?study=NAME[&reps=N]`: the report's numbers (results tables, IQM and
 /// other aggregates with bootstrap intervals, performance profile, probability of improvement,
-/// portfolio, selection), cached until the study changes.
+/// portfolio, selection), cached until the study changes. They are computed in the
+/// background: until they are ready for the study as it stands the answer has
+/// `"pending": true` (with the numbers of an earlier state of the study, if any), and the page
+/// asks again.
 pub async fn stats(State(state): State<AppState>, Query(q): Query<StatsQuery>) -> ApiResult {
-    blocking(&state, move |store, cache| {
-        Ok(Json(stats_of(store, cache, &q.study, reps(q.reps))?))
+    let reps = reps(q.reps);
+    let name = q.study.clone();
+    let (fresh, stale) = blocking(&state, move |store, cache| {
+        let s = find_study(store, &q.study)?;
+        let st = stamp(store, &s)?;
+        Ok(cache.stats_at(&s, reps, &st))
     })
-    .await
+    .await?;
+    if let Some(mut v) = fresh {
+        v["pending"] = Value::Bool(false);
+        return Ok(Json(v));
+    }
+    start_stats(&state, name.clone(), reps);
+    let mut v = stale.unwrap_or_else(|| json!({ "study": name }));
+    v["pending"] = Value::Bool(true);
+    Ok(Json(v))
+}
+
+impl Cache {
+    fn stats_key(study: &StudyRow, reps: usize) -> String {
+        format!("{}\u{0}{reps}", study.id.0)
+    }
+
+    /// Whether statistics of the study were ever computed (at any stamp).
+    fn has_stats(&self, study: &StudyRow, reps: usize) -> bool {
+        self.stats
+            .lock()
+            .expect("not poisoned")
+            .contains_key(&Cache::stats_key(study, reps))
+    }
+
+    /// The statistics at this stamp, or else those of an earlier one.
+    fn stats_at(
+        &self,
+        study: &StudyRow,
+        reps: usize,
+        stamp: &Stamp,
+    ) -> (Option<Value>, Option<Value>) {
+        let map = self.stats.lock().expect("not poisoned");
+        match map.get(&Cache::stats_key(study, reps)) {
+            Some((st, v)) if st.same_results(stamp) => (Some((**v).clone()), None),
+            Some((_, v)) => (None, Some((**v).clone())),
+            None => (None, None),
+        }
+    }
+}
+
+/// Computes the statistics of a study on a blocking thread unless they are being computed.
+fn start_stats(state: &AppState, study: String, reps: usize) {
+    let key = (study, reps);
+    if !state
+        .cache
+        .in_flight
+        .lock()
+        .expect("not poisoned")
+        .insert(key.clone())
+    {
+        return;
+    }
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        // An error (the study vanished, the store is unreachable) is the next request's to
+        // report.
+        let _ = state
+            .pool
+            .with(|store| Ok(stats_of(store, &state.cache, &key.0, key.1).is_ok()));
+        state
+            .cache
+            .in_flight
+            .lock()
+            .expect("not poisoned")
+            .remove(&key);
+    });
 }
 
 /// The statistics of a study, from the cache or computed (and cached).
@@ -420,9 +613,9 @@ fn stats_of(
 ) -> Result<Value, ApiError> {
     let _one_at_a_time = cache.computing.lock().expect("not poisoned");
     let s = find_study(store, study)?;
-    let key = format!("{}\u{0}{reps}", s.id.0);
+    let key = Cache::stats_key(&s, reps);
     let st = stamp(store, &s)?;
-    if let Some(v) = Cache::get(&cache.stats, &key, &st) {
+    if let (Some(v), _) = cache.stats_at(&s, reps, &st) {
         return Ok(v);
     }
     let cells = (*cache.cells(store, &s, &st)?).clone();
@@ -513,14 +706,21 @@ fn task_snapshot(
     task: &str,
 ) -> Result<(Snapshot, Vec<CellId>), ApiError> {
     let partial = &st.partial;
-    let cells = (*cache.cells(store, &s, st)?).clone();
-    let mut snap = Snapshot::from_cells(s, cells);
-    if !snap.tasks.iter().any(|t| t.name == task) {
+    // Only this task's cells: a snapshot keeps the newest configuration per task × method,
+    // so the others change nothing here.
+    let cells: Vec<CellRow> = cache
+        .cells(store, &s, st)?
+        .iter()
+        .filter(|c| c.task == task)
+        .cloned()
+        .collect();
+    if cells.is_empty() {
         return Err(ApiError::not_found(format!(
             "study {:?} has no task {task:?}",
-            snap.study.name
+            s.name
         )));
     }
+    let mut snap = Snapshot::from_cells(s, cells);
     let mut partial_cells = Vec::new();
     for c in snap.cells.iter().filter(|c| c.task == task) {
         if c.result.is_some() {

@@ -33,7 +33,65 @@ fn every_route_answers_and_names_stay_data() {
     assert_eq!(st["tasks"][0]["name"], SCRIPT);
     assert!(st["methods"].as_array().unwrap().iter().any(|m| m == ATTR));
     assert_eq!(st["cells"].as_array().unwrap().len(), 4);
+    assert_eq!(st["cells_matching"], 4);
     let cell_id = st["cells"][0]["id"].as_i64().unwrap();
+    // Counts per task × method.
+    let summary = st["summary"].as_array().unwrap();
+    assert_eq!(summary.len(), 2);
+    assert!(
+        summary
+            .iter()
+            .all(|s| s["task"] == SCRIPT && s["cells"] == 2 && s["finished"] == 2)
+    );
+
+    // The cell list is filtered and paged on the server.
+    let ids = |v: &serde_json::Value| -> Vec<i64> {
+        v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect()
+    };
+    let first = json(addr, &format!("/api/study?study={q}&limit=3"));
+    let rest = json(addr, &format!("/api/study?study={q}&offset=3&limit=3"));
+    assert_eq!(
+        (
+            first["cells_matching"].clone(),
+            rest["cells_matching"].clone()
+        ),
+        (4.into(), 4.into())
+    );
+    let (first, rest) = (ids(&first), ids(&rest));
+    assert_eq!(first.len(), 3);
+    assert_eq!([first, rest].concat(), ids(&st), "pages partition the list");
+    let cosine = json(addr, &format!("/api/study?study={q}&filter=ADAMW"));
+    assert_eq!(cosine["cells_matching"], 2, "the filter ignores case");
+    assert!(
+        cosine["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["method"] == "adamw-cosine")
+    );
+    let seed = json(
+        addr,
+        &format!(
+            "/api/study?study={q}&filter={}",
+            enc("cosine 1 done finished")
+        ),
+    );
+    assert_eq!(
+        seed["cells_matching"], 1,
+        "task, method, seed, state and outcome"
+    );
+    assert_eq!(
+        json(
+            addr,
+            &format!("/api/study?study={q}&filter=nothing-like-it")
+        )["cells_matching"],
+        0
+    );
 
     // Curves: mean ± SE per method and per seed, thinned to the width asked for.
     let t = enc(SCRIPT);
@@ -61,8 +119,21 @@ fn every_route_answers_and_names_stay_data() {
         }
     }
 
-    // The report's statistics, computed by lrctl-report, as JSON.
-    let stats = json(addr, &format!("/api/study/stats?study={q}&reps=50"));
+    // The report's statistics, computed by lrctl-report in the background, as JSON: pending
+    // at first (nothing asked for 50 resamples before), then ready and cached.
+    let path = format!("/api/study/stats?study={q}&reps=50");
+    let first = json(addr, &path);
+    assert_eq!(first["pending"], true, "{first}");
+    assert_eq!(first["study"], name.as_str());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let stats = loop {
+        let v = json(addr, &path);
+        if v["pending"] == false {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "still pending: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert_eq!(stats["study"], name.as_str());
     assert!(stats["across"]["aggregates"]["iqm"].is_array(), "{stats}");
     assert!(stats["tasks"][0]["finals"].is_array());

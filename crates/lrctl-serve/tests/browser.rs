@@ -134,6 +134,28 @@ async fn a_running_study_in_headless_chromium() {
         "the study page renders its four charts: {}",
         eval(&c, "return JSON.stringify(window.lrctl)").await
     );
+    // Mean ± SE: the band's lines are drawn but not listed in the legend.
+    assert!(
+        until(
+            &c,
+            "const rows = [...document.querySelectorAll('.u-legend tr.lrctl-band')]; \
+             return rows.length > 0 && rows.every(r => r.offsetParent === null) && \
+             document.querySelectorAll('.u-legend tr.u-series:not(.lrctl-band)').length > 0",
+            Duration::from_secs(5)
+        )
+        .await,
+        "band series are hidden from the legend"
+    );
+    // The statistics, computed in the background, are drawn when ready.
+    assert!(
+        until(
+            &c,
+            "return window.lrctl.stats !== false && document.querySelectorAll('h3').length > 0",
+            Duration::from_secs(60)
+        )
+        .await,
+        "the statistics appear"
+    );
     // Live: the curve gains points while the page stays loaded.
     assert!(
         until(
