@@ -104,13 +104,16 @@ pub struct Cache {
     curves: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
     cells: Mutex<HashMap<StudyId, CachedCells>>,
     /// The snapshot of a study's cells, kept as long as that very list is the cached one.
-    snapshots: Mutex<HashMap<StudyId, (Arc<Vec<CellRow>>, Arc<Snapshot>)>>,
+    snapshots: Mutex<HashMap<StudyId, CachedSnapshot>>,
     /// Held while statistics are computed: one bootstrap at a time (the machine may have two
     /// cores, and requests must keep one).
     computing: Mutex<()>,
     /// The statistics (study name, resamples) being computed in the background.
     in_flight: Mutex<HashSet<(String, usize)>>,
 }
+
+/// A snapshot and the cell list it was made of.
+type CachedSnapshot = (Arc<Vec<CellRow>>, Arc<Snapshot>);
 
 /// A study's cells as read at a stamp and a time.
 type CachedCells = (Stamp, Instant, Arc<Vec<CellRow>>);
@@ -432,10 +435,7 @@ fn matches(c: &CellRow, filter: &str) -> bool {
 /// methods, seeds, progress, workers, ETA, counts per task × method, and one page of its
 /// current cells (those matching `filter`; `cells_matching` says how many do).
 pub async fn study(State(state): State<AppState>, Query(q): Query<StudyPageQuery>) -> ApiResult {
-    // The page asks for the statistics next: start computing them now (the bootstrap is the
-    // slowest part of a study's first view).
-    start_stats(&state, q.study.clone(), reps(None));
-    blocking(&state, move |store, cache| {
+    let v = blocking(&state, move |store, cache| {
         let s = find_study(store, &q.study)?;
         let st = stamp(store, &s)?;
         let progress = st.progress;
@@ -485,7 +485,8 @@ pub async fn study(State(state): State<AppState>, Query(q): Query<StudyPageQuery
             "cells": page,
         })))
     })
-    .await
+    .await?;
+    Ok(v)
 }
 
 /// Query of `/api/study/stats`.
@@ -838,7 +839,8 @@ fn per_seed_series(
 /// training loss, validation metric, the controller's lr and the optimizer's effective lr
 /// over steps, running cells included, thinned to `width` points.
 pub async fn curves(State(state): State<AppState>, Query(q): Query<CurvesQuery>) -> ApiResult {
-    blocking(&state, move |store, cache| {
+    let name = q.study.clone();
+    let v = blocking(&state, move |store, cache| {
         let width = q.width.unwrap_or(800).clamp(3, downsample::MAX_POINTS);
         let s = find_study(store, &q.study)?;
         let st = stamp(store, &s)?;
@@ -872,7 +874,12 @@ pub async fn curves(State(state): State<AppState>, Query(q): Query<CurvesQuery>)
         Cache::put(&cache.curves, key, st, &v);
         Ok(Json(v))
     })
-    .await
+    .await?;
+    // The study page asks for the statistics next: start computing them now (the bootstrap
+    // is the slowest part of a study's first view), after the charts' data so that the two
+    // do not share the cores (the statistics reuse the cells just read).
+    start_stats(&state, name, reps(None));
+    Ok(v)
 }
 
 /// Query of `/api/cell`.
