@@ -171,12 +171,26 @@ function makeChart(box, title, seriesList, methods, opts) {
     series,
     bands,
     scales: { x: { time: false }, y: opts.log ? { distr: 3 } : {} },
-    axes: [{ label: "step" }, {}],
+    axes: [{ label: "step", space: 60, values: ticks }, { values: ticks, size: 56 }],
     cursor: { drag: { x: true, y: true, uni: 30 } },
     legend: { live: true },
   }, data, box);
   u.lrctlMethods = seriesList.map((s) => s.method);
   return u;
+}
+
+// Tick labels short enough not to collide (50k, 1.2M; 3 significant digits, so the ticks of a
+// log axis spanning less than a decade stay distinct: 0.0005, 0.00075, 0.001).
+function compact(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "";
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
+  if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`;
+  if (a !== 0 && a < 1e-3) return v.toExponential(1);
+  return `${+v.toPrecision(3)}`;
+}
+function ticks(_u, splits) {
+  return splits.map(compact);
 }
 
 // ---- study -----------------------------------------------------------------------------------
