@@ -113,9 +113,11 @@ def _shim_pytorch_optimizer_imports() -> None:
         def unavailable(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("pytorch-optimizer's batched foreach path needs torch >= 2")
 
-        stub._group_tensors_by_device_and_dtype = unavailable  # type: ignore[attr-defined]
-        stub._get_foreach_kernels_supported_devices = lambda: ["cuda"]  # type: ignore[attr-defined]
-        stub._has_foreach_support = lambda *args, **kwargs: False  # type: ignore[attr-defined]
+        stub.__dict__.update(
+            _group_tensors_by_device_and_dtype=unavailable,
+            _get_foreach_kernels_supported_devices=lambda: ["cuda"],
+            _has_foreach_support=lambda *args, **kwargs: False,
+        )
         sys.modules["torch.utils._foreach_utils"] = stub
 
 
@@ -216,7 +218,7 @@ def _build(params: Any, cfg: dict[str, Any], lr: float, method: str) -> Any:
         for ours, theirs in [("bias_correction", "use_bias_correction"),
                              ("stableadamw", "use_stableadamw"), ("cautious", "use_cautious"),
                              ("grams", "use_grams"), ("adopt", "use_adopt")]:
-            kw.update({theirs: v for k, v in _torch_kwargs(cfg, [ours]).items()})
+            kw.update({theirs: v for v in _torch_kwargs(cfg, [ours]).values()})
         if cfg.get("adam_atan2"):
             kw["eps"] = None
         params = list(params)
@@ -318,7 +320,8 @@ def optimizer(params: Iterable[Any], method: Any, *, lr: float | None = None) ->
     Prodigy, D-Adaptation, COCOB, DoG / L-DoG, DoWG, Mechanic, Schedule-Free, Prodigy +
     Schedule-Free, AdamG, KATE, MoMo / MoMo-Adam), configured as in lrctl's agreement fixtures.
     A missing package raises ``ModuleNotFoundError`` with the pip line. MoMo's ``step()`` takes
-    the loss given to :meth:`Scheduler.step` since the previous step, or ``step(loss=loss)``. ``lr`` is the initial rate (default: the method's controller's ``lr``, 1.0 for the
+    the loss given to :meth:`Scheduler.step` since the previous step, or ``step(loss=loss)``.
+    ``lr`` is the initial rate (default: the method's controller's ``lr``, 1.0 for the
     hyperparameter-free methods); a :class:`Scheduler` over the same method sets it every step.
 
     Schedule-Free optimizers (Prodigy + Schedule-Free too) come in training mode; evaluate
