@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -104,7 +106,20 @@ TORCH_CLASSES = {
     "schedulefree-adamw": "AdamWScheduleFree",
     "schedulefree-radam": "RAdamScheduleFree",
     "schedulefree-wrapper": "ScheduleFreeWrapper",
+    "prodigy-sf": "ProdigyPlusScheduleFree",
+    "adamg": "AdamG",
+    "kate": "Kate",
+    "momo": "Momo",
+    "momo-adam": "MomoAdam",
 }
+
+
+def _require(kind):
+    """Skips unless the optimizer package of ``kind`` is installed (found, not imported:
+    pytorch-optimizer imports on torch < 2 only through lrctl.torch's shim)."""
+    module, pip, version = ltorch.OPTIMIZER_PACKAGES[kind]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"pip install --no-deps {pip}=={version}")
 
 
 def _builtin(kind_filter=None):
@@ -117,18 +132,22 @@ def _builtin(kind_filter=None):
 def test_every_method_with_a_pytorch_counterpart_builds_and_trains(method):
     torch = pytest.importorskip("torch")
     kind = lrctl._lrctl._method_config(method)["optimizer"]["kind"]
-    package = ltorch.OPTIMIZER_PACKAGES.get(kind)
-    if package is not None:
-        pytest.importorskip(package[0], reason=f"pip install --no-deps {package[1]}=={package[2]}")
+    if kind in ltorch.OPTIMIZER_PACKAGES:
+        _require(kind)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
     opt = ltorch.optimizer(model.parameters(), method)
     assert type(opt).__name__.startswith(TORCH_CLASSES[kind]), type(opt).__name__
     x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
     before = [p.detach().clone() for p in model.parameters()]
+    # MoMo reads the loss: handed over by the scheduler (constant in the momo methods).
+    sched = ltorch.Scheduler(opt, method, total_steps=5) if kind.startswith("momo") else None
     for _ in range(5):
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        if sched is not None:
+            sched.step(loss=loss)
         opt.step()
     moved = sum(float((p.detach() - b).abs().sum()) for p, b in zip(model.parameters(), before))
     assert np.isfinite(moved) and moved > 0
@@ -160,13 +179,87 @@ def test_the_optimizer_takes_the_methods_settings():
         1.0, 1e-6, (0.9, 0.99), False)
 
 
-def test_methods_without_a_counterpart_and_missing_packages_say_so(monkeypatch):
+def test_every_builtin_optimizer_kind_has_a_pytorch_counterpart():
+    assert {m["optimizer"] for m in lrctl.methods()} <= set(TORCH_CLASSES)
+
+
+def test_the_post_paper_optimizers_take_the_methods_settings():
+    torch = pytest.importorskip("torch")
+    _require("prodigy-sf")
+    params = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))]
+    method = {
+        "name": "psf",
+        "paradigm": "free",
+        "optimizer": {"kind": "prodigy-sf", "adam_atan2": True, "cautious": True,
+                      "split_groups": True, "d0": 1e-5, "betas": [0.95, 0.999]},
+        "controller": {"kind": "constant", "lr": 1.0},
+    }
+    opt = ltorch.optimizer(params, method)
+    g = opt.param_groups
+    assert len(g) == 2  # split_groups: one group (and d) per tensor, as lrctl
+    assert (g[0]["eps"], g[0]["use_cautious"], g[0]["d0"], g[0]["betas"]) == (
+        None, True, 1e-5, (0.95, 0.999))
+    _require("momo")
+    momo = ltorch.optimizer(params, "momo-adam")
+    assert (momo.param_groups[0]["lr"], momo.param_groups[0]["betas"]) == (0.01, (0.9, 0.999))
+    _require("kate")
+    kate = ltorch.optimizer(params, "kate").param_groups[0]
+    assert (kate["lr"], kate["delta"], kate["weight_decouple"]) == (1e-5, 0.0, True)
+    adamg = ltorch.optimizer(params, "adamg").param_groups[0]
+    assert adamg["betas"] == (0.95, 0.999, 0.95)
+
+
+def test_momo_reads_the_loss_from_the_step_or_the_scheduler():
+    torch = pytest.importorskip("torch")
+    _require("momo")
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = ltorch.optimizer([w], "momo")
+    sched = ltorch.Scheduler(opt, "momo", total_steps=10)
+
+    def loss_backward():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    loss = loss_backward()
+    with pytest.raises(ValueError, match=r"needs this step's loss: optimizer.step\(loss=loss\)"):
+        opt.step()
+    assert torch.equal(w.detach(), torch.tensor([1.0, -2.0]))
+    sched.step(loss=loss.item())  # a float is fine
+    opt.step()
+    after_first = w.detach().clone()
+    assert not torch.equal(after_first, torch.tensor([1.0, -2.0]))
+    loss_backward()
+    with pytest.raises(ValueError, match="needs this step's loss"):
+        opt.step()  # the scheduler's loss served one step only
+    opt.step(loss=(w**2).sum().detach())
+    assert (w.detach() ** 2).sum() < (after_first**2).sum()
+
+
+def test_missing_packages_and_unbuilt_compositions_say_so(monkeypatch):
     torch = pytest.importorskip("torch")
     params = [torch.nn.Parameter(torch.zeros(3))]
-    with pytest.raises(ValueError, match="does not build `kate`"):
-        ltorch.optimizer(params, "kate")
     import sys
 
     monkeypatch.setitem(sys.modules, "dadaptation", None)  # import fails as if not installed
     with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps dadaptation==3\.2"):
         ltorch.optimizer(params, "dadapt-adam")
+    for module, method, line in [
+        ("pytorch_optimizer", "kate", r"pytorch-optimizer==4\.1\.0"),
+        ("momo", "momo-adam", r"momo-opt==0\.1\.0"),
+        ("prodigyplus", "prodigy-sf", r"prodigy-plus-schedule-free==2\.0\.1"),
+    ]:
+        monkeypatch.setitem(sys.modules, module, None)
+        with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps " + line):
+            ltorch.optimizer(params, method)
+    monkeypatch.undo()
+    _require("momo")
+    wrapped_momo = {
+        "name": "sf-momo",
+        "paradigm": "free",
+        "optimizer": {"kind": "schedulefree-wrapper", "base": {"kind": "momo"}},
+        "controller": {"kind": "constant", "lr": 1.0},
+    }
+    with pytest.raises(ValueError, match="wrapper over `momo` is not built"):
+        ltorch.optimizer(params, wrapped_momo)

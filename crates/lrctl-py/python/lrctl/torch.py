@@ -27,7 +27,8 @@ observations, the rates are exactly those of lrctl's own engine.
 settings: ``torch.optim`` for SGD / Adam / AdamW, the authors' packages for the
 hyperparameter-free ones (the packages and classes lrctl's agreement fixtures were generated
 with, ``scripts/fixtures/``). Schedule-Free optimizers evaluate at their averaged point: wrap
-evaluations in :func:`evaluating`.
+evaluations in :func:`evaluating`. MoMo's step needs the mini-batch loss: the one given to
+:meth:`Scheduler.step` before it, or ``optimizer.step(loss=loss)``.
 """
 
 from __future__ import annotations
@@ -59,32 +60,65 @@ OPTIMIZER_PACKAGES: dict[str, tuple[str, str, str]] = {
     "schedulefree-adamw": ("schedulefree", "schedulefree", "1.4.1"),
     "schedulefree-radam": ("schedulefree", "schedulefree", "1.4.1"),
     "schedulefree-wrapper": ("schedulefree", "schedulefree", "1.4.1"),
+    "prodigy-sf": ("prodigyplus", "prodigy-plus-schedule-free", "2.0.1"),
+    "adamg": ("pytorch_optimizer", "pytorch-optimizer", "4.1.0"),
+    "kate": ("pytorch_optimizer", "pytorch-optimizer", "4.1.0"),
+    "momo": ("momo", "momo-opt", "0.1.0"),
+    "momo-adam": ("momo", "momo-opt", "0.1.0"),
 }
-
-#: lrctl optimizers whose PyTorch reference lrctl.torch does not build (yet): the packages
-#: lrctl's fixtures compared them with need shims on older torch or are not on PyPI.
-_NOT_BUILT = {
-    "kate": "pytorch-optimizer's Kate",
-    "adamg": "pytorch-optimizer's AdamG",
-    "momo": "the momo package's Momo",
-    "momo-adam": "the momo package's MomoAdam",
-    "prodigy-sf": "prodigy-plus-schedule-free's ProdigyPlusScheduleFree",
-}
-
 
 def _import(kind: str, method: str) -> Any:
     module, pip, version = OPTIMIZER_PACKAGES[kind]
     import importlib  # noqa: PLC0415
 
+    if module == "pytorch_optimizer" and _torch_major() < 2:
+        _shim_pytorch_optimizer_imports()
     try:
         return importlib.import_module(module)
     except ImportError as e:
+        if e.name != module:  # installed, but something it imports failed: that error
+            raise
         raise ModuleNotFoundError(
             f"method `{method}` uses the `{kind}` optimizer, whose PyTorch implementation is the "
             f"authors' package `{pip}`, which is not installed: "
             f"pip install --no-deps {pip}=={version}",
             name=module,
         ) from e
+
+
+def _torch_major() -> int:
+    import torch  # noqa: PLC0415
+
+    return int(torch.__version__.split(".")[0])
+
+
+def _shim_pytorch_optimizer_imports() -> None:
+    """Lets pytorch-optimizer 4.x import on torch 1.x, as lrctl's fixture script does
+    (``scripts/fixtures/gen_optimizers_post_paper.py``): its package ``__init__`` imports
+    ``torch.optim.lr_scheduler.LRScheduler`` (torch 1.x: ``_LRScheduler``) and
+    ``torch.utils._foreach_utils`` (absent; stubbed, used only by the batched ``foreach``
+    paths, which lrctl turns off on torch < 2). Nothing of the optimizers' code is changed."""
+    import sys  # noqa: PLC0415
+    import types  # noqa: PLC0415
+
+    import torch.optim.lr_scheduler as sched  # noqa: PLC0415
+
+    if not hasattr(sched, "LRScheduler"):
+        sched.LRScheduler = sched._LRScheduler
+    try:
+        import torch.utils._foreach_utils  # noqa: F401, PLC0415
+    except ModuleNotFoundError:
+        stub = types.ModuleType("torch.utils._foreach_utils")
+
+        def unavailable(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("pytorch-optimizer's batched foreach path needs torch >= 2")
+
+        stub.__dict__.update(
+            _group_tensors_by_device_and_dtype=unavailable,
+            _get_foreach_kernels_supported_devices=lambda: ["cuda"],
+            _has_foreach_support=lambda *args, **kwargs: False,
+        )
+        sys.modules["torch.utils._foreach_utils"] = stub
 
 
 def _torch_kwargs(cfg: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
@@ -100,11 +134,6 @@ def _build(params: Any, cfg: dict[str, Any], lr: float, method: str) -> Any:
     import torch  # noqa: PLC0415
 
     kind = cfg["kind"]
-    if kind in _NOT_BUILT:
-        raise ValueError(
-            f"method `{method}`: lrctl.torch.optimizer does not build `{kind}` (lrctl checked "
-            f"it against {_NOT_BUILT[kind]}); use another method or build it yourself"
-        )
     if kind == "sgd":
         kw = _torch_kwargs(cfg, ["momentum", "dampening", "nesterov", "weight_decay"])
         return torch.optim.SGD(params, lr=lr, **kw)
@@ -160,6 +189,45 @@ def _build(params: Any, cfg: dict[str, Any], lr: float, method: str) -> Any:
         if "betas" in mk:
             mk["betas"] = tuple(mk["betas"])
         return m.mechanize(classes[base_kind], **mk)(params, lr=lr, **kw)
+    if kind in ("adamg", "kate"):
+        po = _import(kind, method)
+        # The per-tensor loop (foreach=False) is what lrctl's fixtures ran; torch < 2 has only
+        # that one (see _shim_pytorch_optimizer_imports), torch >= 2 lets the package choose.
+        foreach = None if _torch_major() >= 2 else False
+        names = ["weight_decay", "weight_decouple", "fixed_decay", "eps"]
+        if kind == "adamg":
+            return po.AdamG(params, lr=lr, foreach=foreach,
+                            **_torch_kwargs(cfg, ["betas", "p", "q"] + names))
+        return po.Kate(params, lr=lr, foreach=foreach, **_torch_kwargs(cfg, ["delta"] + names))
+    if kind in ("momo", "momo-adam"):
+        m = _import(kind, method)
+        common = ["weight_decay", "lb", "use_fstar"]
+        if kind == "momo":
+            opt = m.Momo(params, lr=lr, **_torch_kwargs(cfg, ["beta", "bias_correction"] + common))
+        else:
+            kw = _torch_kwargs(cfg, ["betas", "eps", "divide"] + common)
+            opt = m.MomoAdam(params, lr=lr, **kw)
+        _loss_optional(opt, method)
+        return opt
+    if kind == "prodigy-sf":
+        m = _import(kind, method)
+        kw = _torch_kwargs(cfg, ["betas", "beta3", "weight_decay", "weight_decay_by_lr", "d0",
+                                 "d_coef", "d_limiter", "prodigy_steps", "schedulefree_c", "eps",
+                                 "split_groups", "split_groups_mean", "factored"])
+        # lrctl's names for the package's switches; Adam-atan2 is the package's eps = None.
+        for ours, theirs in [("bias_correction", "use_bias_correction"),
+                             ("stableadamw", "use_stableadamw"), ("cautious", "use_cautious"),
+                             ("grams", "use_grams"), ("adopt", "use_adopt")]:
+            kw.update({theirs: v for v in _torch_kwargs(cfg, [ours]).values()})
+        if cfg.get("adam_atan2"):
+            kw["eps"] = None
+        params = list(params)
+        if cfg.get("split_groups") and not any(isinstance(p, dict) for p in params):
+            # lrctl's split_groups: each tensor its own group with its own d (as the fixture).
+            params = [{"params": [p]} for p in params]
+        opt = m.ProdigyPlusScheduleFree(params, lr=lr, **kw)
+        opt.log = lambda message: None  # it prints from step() too
+        return opt
     if kind.startswith("schedulefree"):
         sf = _import(kind, method)
         # The fast classes need torch._foreach_lerp_ (torch >= 2); the reference classes are the
@@ -183,6 +251,10 @@ def _build(params: Any, cfg: dict[str, Any], lr: float, method: str) -> Any:
             opt = sf.RAdamScheduleFree(params, lr=lr, foreach=fast, **kw)
         else:  # schedulefree-wrapper
             base = _build(params, cfg["base"], lr, method)
+            if hasattr(base, "_lrctl_loss"):
+                # The wrapper calls base.step() bare; lrctl's engine hands the base the loss.
+                raise ValueError(f"method `{method}`: the Schedule-Free wrapper over "
+                                 f"`{cfg['base']['kind']}` is not built here")
             if isinstance(base, torch.optim.AdamW) and not fast:
                 _prime_adamw(base)
             kw = _torch_kwargs(cfg, ["momentum", "weight_decay_at_y", "r", "weight_lr_power"])
@@ -214,18 +286,46 @@ def _closure_optional(opt: Any) -> None:
     opt.step = step_with_closure
 
 
+def _loss_optional(opt: Any, method: str) -> None:
+    """MoMo's step needs the mini-batch loss (``step(loss=...)`` or ``step(closure)``): without
+    either it takes the loss given to :meth:`Scheduler.step` since the previous step."""
+    import torch  # noqa: PLC0415
+
+    step = opt.step
+    opt._lrctl_loss = None  # set by Scheduler.step, used by the next step only
+
+    def step_with_loss(closure: Callable[[], Any] | None = None, loss: Any = None) -> Any:
+        pending, opt._lrctl_loss = opt._lrctl_loss, None
+        if closure is None and loss is None:
+            if pending is None:
+                raise ValueError(
+                    f"method `{method}`: {type(opt).__name__}'s step needs this step's loss: "
+                    "optimizer.step(loss=loss), or lrctl.torch.Scheduler.step(loss=loss) before "
+                    "optimizer.step()"
+                )
+            loss = pending
+        if loss is not None and not torch.is_tensor(loss):
+            loss = torch.tensor(float(loss))
+        return step(closure=closure, loss=loss)
+
+    opt.step = step_with_loss
+
+
 def optimizer(params: Iterable[Any], method: Any, *, lr: float | None = None) -> Any:
     """The PyTorch optimizer of an lrctl method (name, ``.toml`` path or dict), with its
     settings.
 
     ``torch.optim.SGD`` / ``Adam`` / ``AdamW`` for lrctl's ``sgd`` / ``adam`` / ``adamw``; the
     authors' packages for the hyperparameter-free optimizers (:data:`OPTIMIZER_PACKAGES`:
-    Prodigy, D-Adaptation, COCOB, DoG / L-DoG, DoWG, Mechanic, Schedule-Free), configured as in
-    lrctl's agreement fixtures. A missing package raises ``ModuleNotFoundError`` with the pip
-    line. ``lr`` is the initial rate (default: the method's controller's ``lr``, 1.0 for the
+    Prodigy, D-Adaptation, COCOB, DoG / L-DoG, DoWG, Mechanic, Schedule-Free, Prodigy +
+    Schedule-Free, AdamG, KATE, MoMo / MoMo-Adam), configured as in lrctl's agreement fixtures.
+    A missing package raises ``ModuleNotFoundError`` with the pip line. MoMo's ``step()`` takes
+    the loss given to :meth:`Scheduler.step` since the previous step, or ``step(loss=loss)``.
+    ``lr`` is the initial rate (default: the method's controller's ``lr``, 1.0 for the
     hyperparameter-free methods); a :class:`Scheduler` over the same method sets it every step.
 
-    Schedule-Free optimizers come in training mode; evaluate inside :func:`evaluating`.
+    Schedule-Free optimizers (Prodigy + Schedule-Free too) come in training mode; evaluate
+    inside :func:`evaluating`.
     """
     cfg = _lrctl._method_config(method_arg(method))
     name = cfg.get("name", "method")
@@ -329,7 +429,8 @@ class Scheduler:
 
         ``eval_loss`` / ``eval_metric``: the result of an evaluation that ran since the previous
         step (give it once, at the step after it ran). A value the controller reads every step
-        (:attr:`signals`) must be given: ``ValueError`` names what is missing.
+        (:attr:`signals`) must be given: ``ValueError`` names what is missing. ``loss`` also
+        reaches a MoMo optimizer's coming ``step()``.
         """
         lr = self._controller.step(
             loss=_scalar(loss),
@@ -341,6 +442,8 @@ class Scheduler:
             eval_loss=_scalar(eval_loss),
             eval_metric=_scalar(eval_metric),
         )
+        if loss is not None and hasattr(self.optimizer, "_lrctl_loss"):
+            self.optimizer._lrctl_loss = loss  # MoMo's step reads it (_loss_optional)
         self._last_lr = []
         for group in self.optimizer.param_groups:
             group["lr"] = lr * float(group.get("lr_scale", 1.0))
