@@ -8,13 +8,21 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shares the file (or a PostgreSQL URL in LRCTL_STORE).
 STORE="${LRCTL_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/lrctl/results-${STUDY}.db}"
 JOBS="${JOBS:-2}"
+# SEEDS=3 runs seeds 0-2 only; a later run with more seeds adds the missing cells to the same
+# study (finished cells are never retrained).
+SEEDS_ARG=()
+if [ -n "${SEEDS:-}" ]; then SEEDS_ARG=(--seeds "$SEEDS"); fi
 mkdir -p "$(dirname "$STORE")"
+# The data mirror beside the clone (as the tests use it) unless LRCTL_DATA_DIR says otherwise.
+if [ -z "${LRCTL_DATA_DIR:-}" ] && [ -d "$ROOT/../shared/data" ]; then
+  export LRCTL_DATA_DIR="$ROOT/../shared/data"
+fi
 
 cargo build --release -p lrctl-cli --manifest-path "$ROOT/Cargo.toml"
 LRCTL="$ROOT/target/release/lrctl"
 
 "$LRCTL" suites | grep -E "^(suite|$SUITE) "
-"$LRCTL" run --suite "$SUITE" --study "$STUDY" --store "$STORE" --jobs "$JOBS" --progress log
+"$LRCTL" run --suite "$SUITE" --study "$STUDY" --store "$STORE" --jobs "$JOBS" "${SEEDS_ARG[@]}" --progress log
 
 mkdir -p "$ROOT/$OUT"
 "$LRCTL" export --study "$STUDY" --store "$STORE" --table cells --format csv --out "$ROOT/$OUT/cells.csv"

@@ -4,7 +4,9 @@
 # ~6 CPU-hours, ~3 h with --jobs 2), its cells as CSV, the report (with the Scale section) and
 # `lrctl show --scale`. Resumable: run it again after an interruption.
 #   JOBS=2 scripts/results/scale.sh
-SUITE=ladder
+#   SUITE=ladder-mlp JOBS=2 scripts/results/scale.sh
+# SUITE=ladder-mlp runs one family's ladder into the same study; `ladder` later adds the rest.
+SUITE="${SUITE:-ladder}"
 STUDY=scale
 OUT=results/scale
 source "$(dirname "$0")/common.sh"
