@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lrctl_control::online::{PolicyNet, PolicyWeights};
 use lrctl_tune::Objective;
-use lrctl_wrap::meta::{self, EvolverKind, MetaRun, MetaSettings, MetaState, MetaTasks};
+use lrctl_wrap::meta::{self, EvolverKind, MetaSettings, MetaState, Observed};
 use serde::Serialize;
 
 use crate::commands::{DataArgs, resolve_task};
@@ -309,15 +309,13 @@ fn train(
             .map_or("best —".to_string(), |b| format!("best {b:+.4}"))
     };
     let runs = AtomicU64::new(0);
-    let ticking = Ticking {
-        inner: tasks,
-        tick: &|| {
-            let n = runs.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_multiple_of(8) {
-                bar.tick();
-            }
-        },
+    let tick = || {
+        let n = runs.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(8) {
+            bar.tick();
+        }
     };
+    let ticking = Observed::new(tasks, &tick);
     bar.set_message(best(&state));
     while !state.done() {
         let g = meta::step(&mut state, &ticking)?;
@@ -362,34 +360,6 @@ fn train(
         );
     }
     Ok(state)
-}
-
-/// Meta-training tasks that call `tick` after every run (the progress bar).
-struct Ticking<'a> {
-    inner: &'a [Arc<dyn lrctl_tasks::Task>],
-    tick: &'a (dyn Fn() + Sync),
-}
-
-impl MetaTasks for Ticking<'_> {
-    fn count(&self) -> usize {
-        self.inner.count()
-    }
-    fn name(&self, task: usize) -> String {
-        self.inner.name(task)
-    }
-    fn full_steps(&self, task: usize) -> u64 {
-        self.inner.full_steps(task)
-    }
-    fn train(
-        &self,
-        run: MetaRun,
-        method: &lrctl_method::MethodSpec,
-        objective: Objective,
-    ) -> Result<(f64, u64), lrctl_wrap::WrapError> {
-        let out = self.inner.train(run, method, objective);
-        (self.tick)();
-        out
-    }
 }
 
 /// Stores generation `g`'s runs in the trial table under `key`: trial

@@ -35,7 +35,7 @@ use lrctl_tune::Objective;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CellError, WrapError};
-use crate::meta::{EvolverKind, MetaRun, MetaSettings, MetaState, MetaTasks};
+use crate::meta::{EvolverKind, MetaSettings, MetaState, MetaTasks, Observed};
 use crate::method::Method;
 
 /// How a learned method meta-trains its policy (the `[learn]` table of a method file). The
@@ -304,11 +304,7 @@ fn fold(
         }
         None => MetaState::new(settings, tasks, &method.spec).map_err(|e| err(&e))?,
     };
-    let watched = Watched {
-        inner: tasks,
-        cancel: ctx.cancel,
-        beat: ctx.beat,
-    };
+    let watched = Observed::new(tasks, ctx.beat).cancelled_by(ctx.cancel);
     let mut trained_here = 0;
     while !state.done() {
         let record = match crate::meta::step(&mut state, &watched) {
@@ -354,36 +350,4 @@ fn fold(
         trained_here,
         learn_key: key.to_string(),
     })
-}
-
-/// Meta-training tasks that beat after every run and stop when cancelled.
-struct Watched<'a, T: ?Sized> {
-    inner: &'a T,
-    cancel: &'a AtomicBool,
-    beat: &'a (dyn Fn() + Sync),
-}
-
-impl<T: MetaTasks + ?Sized> MetaTasks for Watched<'_, T> {
-    fn count(&self) -> usize {
-        self.inner.count()
-    }
-    fn name(&self, task: usize) -> String {
-        self.inner.name(task)
-    }
-    fn full_steps(&self, task: usize) -> u64 {
-        self.inner.full_steps(task)
-    }
-    fn train(
-        &self,
-        run: MetaRun,
-        method: &MethodSpec,
-        objective: Objective,
-    ) -> Result<(f64, u64), WrapError> {
-        if self.cancel.load(Ordering::Relaxed) {
-            return Err(WrapError::Invalid("cancelled".into()));
-        }
-        let out = self.inner.train(run, method, objective);
-        (self.beat)();
-        out
-    }
 }

@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use lrctl_control::ControllerSpec;
@@ -404,6 +404,56 @@ pub trait MetaTasks: Sync {
         method: &MethodSpec,
         objective: Objective,
     ) -> Result<(f64, u64), WrapError>;
+}
+
+/// Meta-training tasks seen through an observer: `after_run` is called after every run (a
+/// progress bar's tick, a lease's heartbeat), and once `cancel` is set no new run starts.
+pub struct Observed<'a, T: ?Sized> {
+    inner: &'a T,
+    cancel: Option<&'a AtomicBool>,
+    after_run: &'a (dyn Fn() + Sync),
+}
+
+impl<'a, T: MetaTasks + ?Sized> Observed<'a, T> {
+    /// `inner`'s runs, each followed by `after_run`.
+    pub fn new(inner: &'a T, after_run: &'a (dyn Fn() + Sync)) -> Self {
+        Observed {
+            inner,
+            cancel: None,
+            after_run,
+        }
+    }
+
+    /// Refuses new runs (with [`WrapError::Invalid`] "cancelled") once `cancel` is set.
+    pub fn cancelled_by(mut self, cancel: &'a AtomicBool) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+}
+
+impl<T: MetaTasks + ?Sized> MetaTasks for Observed<'_, T> {
+    fn count(&self) -> usize {
+        self.inner.count()
+    }
+    fn name(&self, task: usize) -> String {
+        self.inner.name(task)
+    }
+    fn full_steps(&self, task: usize) -> u64 {
+        self.inner.full_steps(task)
+    }
+    fn train(
+        &self,
+        run: MetaRun,
+        method: &MethodSpec,
+        objective: Objective,
+    ) -> Result<(f64, u64), WrapError> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(WrapError::Invalid("cancelled".into()));
+        }
+        let out = self.inner.train(run, method, objective);
+        (self.after_run)();
+        out
+    }
 }
 
 impl MetaTasks for [Arc<dyn Task>] {
