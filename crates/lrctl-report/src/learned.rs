@@ -10,6 +10,7 @@
 //! are taken among the candidates (neither selection nor learned methods) on the same tasks.
 
 use lrctl_doc::{Cell, Document, LineChart, LineSeries, Table, line_chart};
+use lrctl_study::selection::{Candidates, Realised};
 use lrctl_study::snapshot::Snapshot;
 use serde::Serialize;
 
@@ -23,18 +24,9 @@ pub struct LearnedSection {
 /// How one learned method did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LearnedMethod {
-    /// The method's name.
-    pub method: String,
-    /// Tasks it has results on.
-    pub tasks: usize,
-    /// Its mean normalised score.
-    pub score: f64,
-    /// The single best candidate on those tasks and its mean normalised score.
-    pub sbs: (String, f64),
-    /// The per-task oracle's mean normalised score among the candidates.
-    pub oracle: f64,
-    /// Share of the single-best → oracle gap closed; `None` when there is no gap.
-    pub gap_closed: Option<f64>,
+    /// Its score against the single best plain method and the oracle, and its charged steps
+    /// over the single best's (`realised.cost_ratio`) — the numbers a selection method gets.
+    pub realised: Realised,
     /// The plain method of the study that is its base (same optimizer and controller), and
     /// its mean normalised score on the same tasks: what the policy changed.
     pub base: Option<(String, f64)>,
@@ -81,9 +73,6 @@ pub struct LearnedCost {
     pub amortised_seconds: f64,
     /// The tasks a fold's cost is spread over.
     pub amortised_over: usize,
-    /// The learned method's charged steps (run + amortised meta-training) over the single
-    /// best's, per task, averaged over the tasks.
-    pub cost_ratio: f64,
 }
 
 /// The learning rates one learned method chose on one task, next to its base's.
@@ -114,57 +103,33 @@ pub fn analyse(snap: &Snapshot) -> Option<Learned> {
         return None;
     }
     let selection = lrctl_study::selection::selection_methods(snap);
-    let table = snap.score_table();
-    let perf = lrctl_select::performance_matrix(&table);
-    let has = |m: usize, t: usize| table.scores[m][t].iter().any(|s| !s.is_nan());
-    let candidates: Vec<usize> = (0..table.n_methods())
-        .filter(|&m| {
-            let name = &table.methods[m];
-            !selection.contains(name) && !learned.contains(name)
-        })
-        .collect();
-    let steps = |method: &str, task: &str| {
-        let v: Vec<f64> = snap
-            .cells_of(task, method)
-            .filter_map(|c| c.result.as_ref().map(|r| r.cost_steps as f64))
-            .collect();
-        v.iter().sum::<f64>() / v.len().max(1) as f64
-    };
+    let candidates = Candidates::of(snap);
+    let (table, perf) = (&candidates.table, &candidates.perf);
     let mut methods = Vec::new();
     let mut trajectories = Vec::new();
     for name in &learned {
-        let Some(m) = table.method_index(name) else {
-            continue;
-        };
-        let tasks: Vec<usize> = (0..table.n_tasks()).filter(|&t| has(m, t)).collect();
-        if tasks.is_empty() || candidates.is_empty() {
-            continue;
-        }
-        let mean = |f: &dyn Fn(usize) -> f64| {
-            tasks.iter().map(|&t| f(t)).sum::<f64>() / tasks.len() as f64
-        };
-        let score = mean(&|t| perf[t][m]);
-        let best_of = |t: usize| {
-            candidates
-                .iter()
-                .map(|&c| (c, perf[t][c]))
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .expect("candidates exist")
-        };
-        let oracle = mean(&|t| best_of(t).1);
-        let Some((sbs, sbs_score)) = candidates
-            .iter()
-            .map(|&c| (c, mean(&|t| perf[t][c])))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
+        let (Some(m), Some(realised)) = (table.method_index(name), candidates.realise(snap, name))
         else {
             continue;
         };
-        let gap = oracle - sbs_score;
+        let tasks: Vec<usize> = (0..table.n_tasks())
+            .filter(|&t| candidates.has(m, t))
+            .collect();
+        let sbs = table
+            .method_index(&realised.sbs.0)
+            .expect("the single best is a study method");
+        let mean = |f: &dyn Fn(usize) -> f64| {
+            tasks.iter().map(|&t| f(t)).sum::<f64>() / tasks.len() as f64
+        };
         let selections = selection
             .iter()
             .filter_map(|s| {
                 let i = table.method_index(s)?;
-                let on: Vec<usize> = tasks.iter().copied().filter(|&t| has(i, t)).collect();
+                let on: Vec<usize> = tasks
+                    .iter()
+                    .copied()
+                    .filter(|&t| candidates.has(i, t))
+                    .collect();
                 (!on.is_empty()).then(|| {
                     let v = on.iter().map(|&t| perf[t][i]).sum::<f64>() / on.len() as f64;
                     (s.clone(), v)
@@ -180,7 +145,7 @@ pub fn analyse(snap: &Snapshot) -> Option<Learned> {
             .map(|&t| {
                 let task = &table.tasks[t];
                 let info = learning_info(snap, task, name);
-                let (b, bs) = best_of(t);
+                let (b, bs) = candidates.best_on(t).expect("candidates exist");
                 LearnedTask {
                     task: task.clone(),
                     score: perf[t][m],
@@ -204,21 +169,12 @@ pub fn analyse(snap: &Snapshot) -> Option<Learned> {
             amortised_steps: infos.iter().map(|i| i.steps as f64).sum::<f64>() / n,
             amortised_seconds: infos.iter().map(|i| i.seconds).sum::<f64>() / n,
             amortised_over: infos.iter().map(|i| i.amortised_over).max().unwrap_or(0),
-            cost_ratio: mean(&|t| {
-                let task = table.tasks[t].as_str();
-                steps(name, task) / steps(&table.methods[sbs], task).max(1.0)
-            }),
         };
         for &t in &tasks {
             trajectories.push(trajectory(snap, &table.tasks[t], name));
         }
         methods.push(LearnedMethod {
-            method: name.clone(),
-            tasks: tasks.len(),
-            score,
-            sbs: (table.methods[sbs].clone(), sbs_score),
-            oracle,
-            gap_closed: (gap > 1e-12).then(|| (score - sbs_score) / gap),
+            realised,
             base,
             selections,
             per_task,
@@ -350,24 +306,25 @@ pub fn render(doc: &mut Document, learned: Option<&Learned>) {
             .map(|(n, s)| format!("{n} {s:.3}"))
             .collect();
         table = table.row(vec![
-            Cell::text(&m.method),
-            Cell::number(m.tasks as f64, 0),
-            Cell::number(m.score, 3),
+            Cell::text(&m.realised.method),
+            Cell::number(m.realised.tasks as f64, 0),
+            Cell::number(m.realised.score, 3),
             m.base
                 .as_ref()
                 .map_or(Cell::text("not in the study"), |(b, s)| {
                     Cell::text(format!("{b} {s:.3}"))
                 }),
-            Cell::text(format!("{} {:.3}", m.sbs.0, m.sbs.1)),
-            Cell::number(m.oracle, 3),
-            m.gap_closed
+            Cell::text(format!("{} {:.3}", m.realised.sbs.0, m.realised.sbs.1)),
+            Cell::number(m.realised.oracle, 3),
+            m.realised
+                .gap_closed
                 .map_or(Cell::text("—"), |g| Cell::numeric(pct(g))),
             Cell::text(if sel.is_empty() {
                 "none in the study".to_string()
             } else {
                 sel.join(", ")
             }),
-            Cell::numeric(format!("{:.2}×", m.cost.cost_ratio)),
+            Cell::numeric(format!("{:.2}×", m.realised.cost_ratio)),
         ]);
     }
     doc.table(
@@ -389,7 +346,7 @@ pub fn render(doc: &mut Document, learned: Option<&Learned>) {
              a policy meta-trained on the other tasks stands for one deployable policy, which \
              serves every task of the distribution; the whole fold's cost is in each cell's \
              result (`learning.cost_steps`).",
-            m.method,
+            m.realised.method,
             c.folds,
             c.fold_steps,
             c.fold_seconds,
@@ -416,11 +373,11 @@ pub fn render(doc: &mut Document, learned: Option<&Learned>) {
             ]);
         }
         doc.table(
-            &format!("learned-{}-tasks", m.method),
+            &format!("learned-{}-tasks", m.realised.method),
             format!(
                 "`{}` per held-out task: normalised scores (bold where it matches or beats \
                  every plain method); its policy never saw the task.",
-                m.method
+                m.realised.method
             ),
             table,
         );

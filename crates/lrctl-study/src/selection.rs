@@ -188,55 +188,98 @@ pub fn realised(snap: &Snapshot) -> Vec<Realised> {
     if selection.is_empty() {
         return Vec::new();
     }
-    let table = snap.score_table();
-    let perf = lrctl_select::performance_matrix(&table);
-    let has = |m: usize, t: usize| table.scores[m][t].iter().any(|s| !s.is_nan());
-    // Mean charged steps (tuning and races included) of a method's cells on a task.
-    let steps = |method: &str, task: &str| {
-        let v: Vec<f64> = snap
-            .cells
-            .iter()
-            .filter(|c| c.method == method && c.task == task)
-            .filter_map(|c| c.result.as_ref().map(|r| r.cost_steps as f64))
-            .collect();
-        v.iter().sum::<f64>() / v.len().max(1) as f64
-    };
-    let learned = learned_methods(snap);
-    let candidates: Vec<usize> = (0..table.n_methods())
-        .filter(|&m| !selection.contains(&table.methods[m]) && !learned.contains(&table.methods[m]))
-        .collect();
+    let candidates = Candidates::of(snap);
     selection
         .iter()
-        .filter_map(|name| {
-            let m = table.method_index(name)?;
-            let tasks: Vec<usize> = (0..table.n_tasks()).filter(|&t| has(m, t)).collect();
-            if tasks.is_empty() || candidates.is_empty() {
-                return None;
-            }
-            let mean = |f: &dyn Fn(usize) -> f64| {
-                tasks.iter().map(|&t| f(t)).sum::<f64>() / tasks.len() as f64
-            };
-            let score = mean(&|t| perf[t][m]);
-            let oracle = mean(&|t| candidates.iter().map(|&c| perf[t][c]).fold(0.0, f64::max));
-            let (sbs, sbs_score) = candidates
-                .iter()
-                .map(|&c| (c, mean(&|t| perf[t][c])))
-                .max_by(|a, b| a.1.total_cmp(&b.1))?;
-            let gap = oracle - sbs_score;
-            Some(Realised {
-                method: name.clone(),
-                tasks: tasks.len(),
-                score,
-                sbs: (table.methods[sbs].clone(), sbs_score),
-                oracle,
-                gap_closed: (gap > 1e-12).then(|| (score - sbs_score) / gap),
-                cost_ratio: mean(&|t| {
-                    let task = table.tasks[t].as_str();
-                    steps(name, task) / steps(&table.methods[sbs], task).max(1.0)
-                }),
-            })
-        })
+        .filter_map(|name| candidates.realise(snap, name))
         .collect()
+}
+
+/// The plain methods of a snapshot (neither selection nor learned) with its score table:
+/// what [`Realised`] compares a selection or learned method against.
+#[derive(Debug)]
+pub struct Candidates {
+    /// The snapshot's score table.
+    pub table: lrctl_eval::ScoreTable,
+    /// Mean normalised score, `[task][method]` (`lrctl_select::performance_matrix`).
+    pub perf: Vec<Vec<f64>>,
+    /// Indices into `table.methods` of the plain methods.
+    pub methods: Vec<usize>,
+}
+
+impl Candidates {
+    /// The candidates of `snap`.
+    pub fn of(snap: &Snapshot) -> Candidates {
+        let selection = selection_methods(snap);
+        let learned = learned_methods(snap);
+        let table = snap.score_table();
+        let perf = lrctl_select::performance_matrix(&table);
+        let methods = (0..table.n_methods())
+            .filter(|&m| {
+                !selection.contains(&table.methods[m]) && !learned.contains(&table.methods[m])
+            })
+            .collect();
+        Candidates {
+            table,
+            perf,
+            methods,
+        }
+    }
+
+    /// Whether method `m` has a result on task `t`.
+    pub fn has(&self, m: usize, t: usize) -> bool {
+        self.table.scores[m][t].iter().any(|s| !s.is_nan())
+    }
+
+    /// The best candidate on task `t` and its score.
+    pub fn best_on(&self, t: usize) -> Option<(usize, f64)> {
+        self.methods
+            .iter()
+            .map(|&c| (c, self.perf[t][c]))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// How `name` did against the candidates on the tasks where it has results; `None` when
+    /// it has none or there are no candidates.
+    pub fn realise(&self, snap: &Snapshot, name: &str) -> Option<Realised> {
+        let (table, perf) = (&self.table, &self.perf);
+        let m = table.method_index(name)?;
+        let tasks: Vec<usize> = (0..table.n_tasks()).filter(|&t| self.has(m, t)).collect();
+        if tasks.is_empty() || self.methods.is_empty() {
+            return None;
+        }
+        // Mean charged steps (tuning and races included) of a method's cells on a task.
+        let steps = |method: &str, task: &str| {
+            let v: Vec<f64> = snap
+                .cells_of(task, method)
+                .filter_map(|c| c.result.as_ref().map(|r| r.cost_steps as f64))
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        let mean = |f: &dyn Fn(usize) -> f64| {
+            tasks.iter().map(|&t| f(t)).sum::<f64>() / tasks.len() as f64
+        };
+        let score = mean(&|t| perf[t][m]);
+        let oracle = mean(&|t| self.best_on(t).map_or(0.0, |b| b.1.max(0.0)));
+        let (sbs, sbs_score) = self
+            .methods
+            .iter()
+            .map(|&c| (c, mean(&|t| perf[t][c])))
+            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let gap = oracle - sbs_score;
+        Some(Realised {
+            method: name.to_string(),
+            tasks: tasks.len(),
+            score,
+            sbs: (table.methods[sbs].clone(), sbs_score),
+            oracle,
+            gap_closed: (gap > 1e-12).then(|| (score - sbs_score) / gap),
+            cost_ratio: mean(&|t| {
+                let task = table.tasks[t].as_str();
+                steps(name, task) / steps(&table.methods[sbs], task).max(1.0)
+            }),
+        })
+    }
 }
 
 /// Fewer study tasks than this, and a recommendation rests on little evidence.
