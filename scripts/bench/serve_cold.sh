@@ -34,7 +34,7 @@ stop() {
   if [ -n "$SERVER" ]; then
     local hwm
     hwm=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status" 2>/dev/null || echo 0)
-    [ "${hwm:-0}" -gt "$PEAK_KB" ] && PEAK_KB=$hwm
+    if [ "${hwm:-0}" -gt "$PEAK_KB" ]; then PEAK_KB=$hwm; fi
     kill "$SERVER" 2>/dev/null || true
     wait "$SERVER" 2>/dev/null || true
     SERVER=""
@@ -46,7 +46,7 @@ start() {
   "$LRCTL" serve --store "$STORE" --bind "127.0.0.1:$PORT" 2>/dev/null &
   SERVER=$!
   for _ in $(seq 1 200); do
-    curl -s -o /dev/null "$BASE/app.css" && return 0
+    curl -s -o /dev/null "$BASE/assets/app.css" && return 0
     sleep 0.05
   done
   echo "lrctl serve did not start" >&2
@@ -56,7 +56,7 @@ start() {
 load() { cut -d' ' -f1 /proc/loadavg; }
 
 # "seconds bytes" of one GET.
-fetch() { curl -s -o /dev/null -w '%{time_total} %{size_download}' "$BASE$1"; }
+fetch() { curl -s -o /dev/null -w '%{time_total} %{size_download}\n' "$BASE$1"; }
 
 ms() { awk -v t="$1" 'BEGIN { printf "%.0f", t * 1000 }'; }
 

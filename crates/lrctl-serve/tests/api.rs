@@ -438,7 +438,7 @@ fn narrow_reads_answer_what_the_full_rows_give() {
         r.total_steps = 60;
         r.final_train_loss = Some(0.25 * k as f64);
         r.validation_metric = Some(0.5 + k as f64);
-        r.test_metric = (k % 5 != 0).then_some(0.75 * k as f64);
+        r.test_metric = (!k.is_multiple_of(5)).then_some(0.75 * k as f64);
         r.cost_seconds = 1.5 * k as f64;
         r.provenance = prov;
         s.finish(&lease, &r, &curve).unwrap();
