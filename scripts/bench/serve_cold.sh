@@ -99,7 +99,7 @@ if [ "$BROWSER" = 1 ]; then
       cargo test -q -p lrctl-serve --test browser first_render_time -- --nocapture 2>/dev/null)
     # Load 0 is the cold one (a fresh server and a fresh Chromium); 1 and 2 are reloads.
     first=$(echo "$out" | sed -n 's/.*load 0: \([0-9.]*\) ms.*/\1/p')
-    later=$(echo "$out" | sed -n 's/.*load [12]: \([0-9.]*\) ms.*/\1/p' | awk '{printf "%s%.0f", NR > 1 ? ", " : "", $1}')
+    later=$(echo "$out" | sed -n 's/.*load [12]: \([0-9.]*\) ms.*/\1/p' | awk '{printf "%s%.0f", (NR > 1 ? ", " : ""), $1}')
     renders+=("$(awk -v t="${first:-0}" 'BEGIN { printf "%.0f", t }') ($l); reloads $later")
     stop
   done
