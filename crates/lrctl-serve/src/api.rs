@@ -6,20 +6,21 @@
 //! ([`Snapshot::mean_curve`]: mean ± SE over seeds, learning rates averaged on a log scale)
 //! with running cells' partial curves included, thinned by [`crate::downsample`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lrctl_report::{ReportOptions, StudyAnalysis};
 use lrctl_store::{
-    CellId, CellRow, CellSet, CellState, CurvePointRow, Outcome, PartialCurveInfo, Progress, Store,
-    StoreError, StudyId, StudyRow, Timestamp,
+    CellBrief, CellId, CellRow, CellSet, CellState, CurvePointRow, Outcome, PartialCurveInfo,
+    Progress, Store, StoreError, StudyId, StudyRow, Timestamp,
 };
-use lrctl_study::snapshot::Snapshot;
+use lrctl_study::snapshot::{Outline, Snapshot};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -101,10 +102,11 @@ fn to_json(v: impl Serialize) -> Value {
 #[derive(Default)]
 pub struct Cache {
     stats: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
-    curves: Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
+    /// Curves answers as sent (megabytes of numbers: serialised once, never cloned as a tree).
+    curves: Mutex<HashMap<String, (Stamp, Bytes)>>,
     cells: Mutex<HashMap<StudyId, CachedCells>>,
-    /// The snapshot of a study's cells, kept as long as that very list is the cached one.
-    snapshots: Mutex<HashMap<StudyId, CachedSnapshot>>,
+    /// The outline of a study's cells, kept as long as that very list is the cached one.
+    outlines: Mutex<HashMap<StudyId, CachedOutline>>,
     /// Held while statistics are computed: one bootstrap at a time (the machine may have two
     /// cores, and requests must keep one).
     computing: Mutex<()>,
@@ -112,11 +114,11 @@ pub struct Cache {
     in_flight: Mutex<HashSet<(String, usize)>>,
 }
 
-/// A snapshot and the cell list it was made of.
-type CachedSnapshot = (Arc<Vec<CellRow>>, Arc<Snapshot>);
+/// An outline and the cell list it was made of.
+type CachedOutline = (Arc<Vec<CellBrief>>, Arc<Outline<CellBrief>>);
 
-/// A study's cells as read at a stamp and a time.
-type CachedCells = (Stamp, Instant, Arc<Vec<CellRow>>);
+/// A study's cells (the columns a list shows) as read at a stamp and a time.
+type CachedCells = (Stamp, Instant, Arc<Vec<CellBrief>>);
 
 /// How long a study's cell list is reused while its stamp stays the same (only heartbeat and
 /// lease times can change then).
@@ -127,20 +129,22 @@ const CELLS_FRESH: Duration = Duration::from_secs(2);
 const SEED_POINTS: usize = 40_000;
 
 impl Cache {
-    /// The study's current cells, read again when its stamp changed or after [`CELLS_FRESH`].
+    /// The study's current cells as a list shows them (no configuration or result JSON: a
+    /// study of 10,000 cells is read in a fraction of the time), read again when its stamp
+    /// changed or after [`CELLS_FRESH`].
     fn cells(
         &self,
         store: &mut dyn Store,
         study: &StudyRow,
         stamp: &Stamp,
-    ) -> Result<Arc<Vec<CellRow>>, StoreError> {
+    ) -> Result<Arc<Vec<CellBrief>>, StoreError> {
         if let Some((st, at, cells)) = self.cells.lock().expect("not poisoned").get(&study.id)
             && st == stamp
             && at.elapsed() < CELLS_FRESH
         {
             return Ok(Arc::clone(cells));
         }
-        let cells = Arc::new(store.cells(study.id, CellSet::Current)?);
+        let cells = Arc::new(store.cell_briefs(study.id)?);
         self.cells.lock().expect("not poisoned").insert(
             study.id,
             (stamp.clone(), Instant::now(), Arc::clone(&cells)),
@@ -148,36 +152,36 @@ impl Cache {
         Ok(cells)
     }
 
-    /// The snapshot (without curves) of the study's current cells, made again when
-    /// [`Cache::cells`] read them again.
-    fn snapshot(
+    /// The outline of the study's current cells (tasks, methods, seeds, the cells of the
+    /// newest configurations: what [`Snapshot::from_cells`] would make of them), made again
+    /// when [`Cache::cells`] read them again. Each task's metric comes from the configuration
+    /// of its first cell, read alone.
+    fn outline(
         &self,
         store: &mut dyn Store,
         study: &StudyRow,
         stamp: &Stamp,
-    ) -> Result<Arc<Snapshot>, StoreError> {
+    ) -> Result<Arc<Outline<CellBrief>>, StoreError> {
         let cells = self.cells(store, study, stamp)?;
-        if let Some((c, snap)) = self.snapshots.lock().expect("not poisoned").get(&study.id)
+        if let Some((c, o)) = self.outlines.lock().expect("not poisoned").get(&study.id)
             && Arc::ptr_eq(c, &cells)
         {
-            return Ok(Arc::clone(snap));
+            return Ok(Arc::clone(o));
         }
-        let snap = Arc::new(Snapshot::from_cells(study.clone(), (*cells).clone()));
-        self.snapshots
+        let o = Outline::of(study, (*cells).clone(), |c| {
+            Ok::<_, StoreError>(
+                store
+                    .cell(c.id)?
+                    .map(|row| row.task_config)
+                    .unwrap_or_default(),
+            )
+        })?;
+        let o = Arc::new(o);
+        self.outlines
             .lock()
             .expect("not poisoned")
-            .insert(study.id, (cells, Arc::clone(&snap)));
-        Ok(snap)
-    }
-
-    fn get(
-        map: &Mutex<HashMap<String, (Stamp, Arc<Value>)>>,
-        key: &str,
-        stamp: &Stamp,
-    ) -> Option<Value> {
-        let map = map.lock().expect("not poisoned");
-        let (st, v) = map.get(key)?;
-        (st == stamp).then(|| (**v).clone())
+            .insert(study.id, (cells, Arc::clone(&o)));
+        Ok(o)
     }
 
     fn put(
@@ -198,8 +202,8 @@ impl Cache {
 pub struct Stamp {
     /// Counts of the study's current cells.
     pub progress: Progress,
-    /// The partial curves' (cell, attempt, points, time).
-    pub partial: Vec<(i64, u32, u64, i64)>,
+    /// The partial curves of its current cells without a result.
+    pub partial: Vec<PartialCurveInfo>,
 }
 
 impl Stamp {
@@ -215,11 +219,7 @@ impl Stamp {
 pub fn stamp(store: &mut dyn Store, study: &StudyRow) -> Result<Stamp, StoreError> {
     Ok(Stamp {
         progress: store.progress(study.id)?,
-        partial: store
-            .partial_curves(study.id)?
-            .iter()
-            .map(|p| (p.cell.0, p.attempt, p.n_points, p.updated_at.0))
-            .collect(),
+        partial: store.partial_curves(study.id)?,
     })
 }
 
@@ -246,7 +246,7 @@ struct Holder {
 
 /// Estimated seconds until the study is done: the mean cost of its done cells times the cells
 /// left, shared by the workers now running (at least one). `None` before any cell finished.
-fn eta(cells: &[CellRow], progress: &Progress) -> Option<f64> {
+fn eta(cells: &[CellBrief], progress: &Progress) -> Option<f64> {
     let costs: Vec<f64> = cells
         .iter()
         .filter_map(|c| c.result.as_ref())
@@ -261,7 +261,7 @@ fn eta(cells: &[CellRow], progress: &Progress) -> Option<f64> {
     Some(mean * (progress.queued + progress.running) as f64 / workers)
 }
 
-fn holders(cells: &[CellRow]) -> Vec<Holder> {
+fn holders(cells: &[CellBrief]) -> Vec<Holder> {
     let now = Timestamp::now();
     cells
         .iter()
@@ -316,7 +316,7 @@ pub async fn studies(State(state): State<AppState>) -> ApiResult {
 
 /// A cell in a study's list: identity, state and headline numbers.
 #[derive(Debug, Serialize)]
-struct CellBrief {
+struct ListedCell {
     id: CellId,
     task: String,
     method: String,
@@ -335,9 +335,9 @@ struct CellBrief {
     partial: Option<PartialCurveInfo>,
 }
 
-fn brief(c: &CellRow, partial: &HashMap<CellId, PartialCurveInfo>) -> CellBrief {
+fn listed(c: &CellBrief, partial: &HashMap<CellId, PartialCurveInfo>) -> ListedCell {
     let r = c.result.as_ref();
-    CellBrief {
+    ListedCell {
         id: c.id,
         task: c.task.clone(),
         method: c.method.clone(),
@@ -389,7 +389,7 @@ struct Summary {
     failed: usize,
 }
 
-fn summaries(snap: &Snapshot) -> Vec<Summary> {
+fn summaries(snap: &Outline<CellBrief>) -> Vec<Summary> {
     let mut out: Vec<Summary> = Vec::new();
     let mut at: HashMap<(&str, &str), usize> = HashMap::new();
     for c in &snap.cells {
@@ -416,7 +416,7 @@ fn summaries(snap: &Snapshot) -> Vec<Summary> {
 }
 
 /// Whether a cell matches a lower-cased filter (the text the page's filter box searched).
-fn matches(c: &CellRow, filter: &str) -> bool {
+fn matches(c: &CellBrief, filter: &str) -> bool {
     filter.is_empty() || {
         let outcome = c.result.as_ref().map_or("", |r| r.outcome.as_str());
         format!(
@@ -440,20 +440,17 @@ pub async fn study(State(state): State<AppState>, Query(q): Query<StudyPageQuery
         let st = stamp(store, &s)?;
         let progress = st.progress;
         let cells = cache.cells(store, &s, &st)?;
-        let partial: HashMap<CellId, PartialCurveInfo> = store
-            .partial_curves(s.id)?
-            .into_iter()
-            .map(|p| (p.cell, p))
-            .collect();
+        let partial: HashMap<CellId, PartialCurveInfo> =
+            st.partial.iter().map(|p| (p.cell, *p)).collect();
         let workers = holders(&cells);
         let eta = eta(&cells, &progress);
-        let snap = cache.snapshot(store, &s, &st)?;
+        let snap = cache.outline(store, &s, &st)?;
         let tasks: Vec<Value> = snap
             .tasks
             .iter()
             .map(|t| json!({ "name": t.name, "metric": t.metric, "maximize": t.maximize }))
             .collect();
-        let spec: Value = serde_json::from_str(&snap.study.spec_json).unwrap_or(Value::Null);
+        let spec: Value = serde_json::from_str(&s.spec_json).unwrap_or(Value::Null);
         let filter = q.filter.trim().to_lowercase();
         let offset = q.offset.unwrap_or(0);
         let limit = q.limit.unwrap_or(CELL_PAGE).clamp(1, MAX_CELL_PAGE);
@@ -461,14 +458,14 @@ pub async fn study(State(state): State<AppState>, Query(q): Query<StudyPageQuery
         let mut page = Vec::new();
         for c in snap.cells.iter().filter(|c| matches(c, &filter)) {
             if matching >= offset && page.len() < limit {
-                page.push(brief(c, &partial));
+                page.push(listed(c, &partial));
             }
             matching += 1;
         }
         Ok(Json(json!({
-            "name": snap.study.name,
-            "created_at": snap.study.created_at,
-            "updated_at": snap.study.updated_at,
+            "name": s.name,
+            "created_at": s.created_at,
+            "updated_at": s.updated_at,
             "spec": spec,
             "tasks": tasks,
             "methods": snap.methods,
@@ -619,7 +616,7 @@ fn stats_of(
     if let (Some(v), _) = cache.stats_at(&s, reps, &st) {
         return Ok(v);
     }
-    let cells = (*cache.cells(store, &s, &st)?).clone();
+    let cells = store.cells(s.id, CellSet::Current)?;
     let mut snap = Snapshot::from_cells(s, cells);
     add_provenance(store, &mut snap)?;
     let v = analysis_json(&snap, reps);
@@ -701,20 +698,14 @@ struct Series {
 /// The snapshot of one task of a study with every curve: done cells' and partial ones.
 fn task_snapshot(
     store: &mut dyn Store,
-    cache: &Cache,
     s: StudyRow,
     st: &Stamp,
     task: &str,
 ) -> Result<(Snapshot, Vec<CellId>), ApiError> {
     let partial = &st.partial;
-    // Only this task's cells: a snapshot keeps the newest configuration per task × method,
-    // so the others change nothing here.
-    let cells: Vec<CellRow> = cache
-        .cells(store, &s, st)?
-        .iter()
-        .filter(|c| c.task == task)
-        .cloned()
-        .collect();
+    // Only this task's cells, read alone: a snapshot keeps the newest configuration per
+    // task × method, so the others change nothing here.
+    let cells: Vec<CellRow> = store.task_cells(s.id, task)?;
     if cells.is_empty() {
         return Err(ApiError::not_found(format!(
             "study {:?} has no task {task:?}",
@@ -726,7 +717,7 @@ fn task_snapshot(
     for c in snap.cells.iter().filter(|c| c.task == task) {
         if c.result.is_some() {
             snap.curves.insert(c.id, store.curve(c.id)?);
-        } else if partial.iter().any(|p| p.0 == c.id.0) {
+        } else if partial.iter().any(|p| p.cell == c.id) {
             snap.curves.insert(c.id, store.partial_curve(c.id)?);
             partial_cells.push(c.id);
         }
@@ -835,49 +826,74 @@ fn per_seed_series(
     out
 }
 
+/// The answer of `/api/study/curves`.
+#[derive(Debug, Serialize)]
+struct CurvesAnswer<'a> {
+    study: &'a str,
+    task: &'a str,
+    metric: &'a str,
+    maximize: bool,
+    methods: &'a [String],
+    /// Cells of the task with a partial curve.
+    live: usize,
+    /// Per quantity, its traces.
+    quantities: BTreeMap<&'static str, Vec<Series>>,
+}
+
 /// `GET /api/study/curves?study=NAME&task=TASK[&width=800][&mode=mean|seeds]`: per method,
 /// training loss, validation metric, the controller's lr and the optimizer's effective lr
 /// over steps, running cells included, thinned to `width` points.
-pub async fn curves(State(state): State<AppState>, Query(q): Query<CurvesQuery>) -> ApiResult {
+pub async fn curves(
+    State(state): State<AppState>,
+    Query(q): Query<CurvesQuery>,
+) -> Result<Response, ApiError> {
     let name = q.study.clone();
     let v = blocking(&state, move |store, cache| {
         let width = q.width.unwrap_or(800).clamp(3, downsample::MAX_POINTS);
         let s = find_study(store, &q.study)?;
         let st = stamp(store, &s)?;
         let key = format!("{}\u{0}{}\u{0}{:?}\u{0}{width}", s.id.0, q.task, q.mode);
-        if let Some(v) = Cache::get(&cache.curves, &key, &st) {
-            return Ok(Json(v));
+        if let Some((at, v)) = cache.curves.lock().expect("not poisoned").get(&key)
+            && *at == st
+        {
+            return Ok(v.clone());
         }
-        let (snap, partial) = task_snapshot(store, cache, s, &st, &q.task)?;
+        let (snap, partial) = task_snapshot(store, s, &st, &q.task)?;
         let info = snap
             .tasks
             .iter()
             .find(|t| t.name == q.task)
             .expect("checked by task_snapshot");
-        let mut quantities = serde_json::Map::new();
+        let mut quantities = BTreeMap::new();
         for quantity in &QUANTITIES {
             let series = match q.mode {
                 CurveMode::Mean => mean_series(&snap, &q.task, quantity, width, &partial),
                 CurveMode::Seeds => per_seed_series(&snap, &q.task, quantity, width, &partial),
             };
-            quantities.insert(quantity.0.to_string(), to_json(series));
+            quantities.insert(quantity.0, series);
         }
-        let v = json!({
-            "study": snap.study.name,
-            "task": q.task,
-            "metric": info.metric,
-            "maximize": info.maximize,
-            "methods": snap.methods,
-            "live": partial.len(),
-            "quantities": quantities,
-        });
-        Cache::put(&cache.curves, key, st, &v);
-        Ok(Json(v))
+        let answer = CurvesAnswer {
+            study: &snap.study.name,
+            task: &q.task,
+            metric: info.metric,
+            maximize: info.maximize,
+            methods: &snap.methods,
+            live: partial.len(),
+            quantities,
+        };
+        let v = Bytes::from(serde_json::to_vec(&answer).expect("API values serialise"));
+        cache
+            .curves
+            .lock()
+            .expect("not poisoned")
+            .insert(key, (st, v.clone()));
+        Ok(v)
     })
     .await?;
+    let v = ([(header::CONTENT_TYPE, "application/json")], v).into_response();
     // The study page asks for the statistics next: start computing them now (the bootstrap
     // is the slowest part of a study's first view), after the charts' data so that the two
-    // do not share the cores (the statistics reuse the cells just read).
+    // do not share the cores.
     start_stats(&state, name, reps(None));
     Ok(v)
 }

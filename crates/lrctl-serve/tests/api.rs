@@ -354,3 +354,195 @@ fn a_postgres_store_is_served() {
 fn run_at_url(url: &str) {
     common::run_at(url, &study("pg", "iris", "fixed", 2, 60));
 }
+
+/// The study page and the curves read only the columns and the task they show; what they
+/// answer is what the full rows give (`Snapshot::from_cells` / `Snapshot::read`, as before):
+/// tasks with their metrics, methods, seeds, cells left out for an older configuration, the
+/// cell list with its numbers, counts, and every curve point.
+#[test]
+fn narrow_reads_answer_what_the_full_rows_give() {
+    use lrctl_store::{
+        CellResult, CellSet, ClaimFilter, CurvePointRow, NewCell, Outcome, SqliteStore, Store,
+    };
+    use lrctl_study::snapshot::Snapshot;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("narrow.db");
+    let mut s = SqliteStore::open(&db).unwrap();
+    let study = s
+        .upsert_study("narrow", r#"{"methods":[{"name":"m2"},{"name":"m1"}]}"#)
+        .unwrap();
+    let task = |reg: &str, name: &str| {
+        let mut t = lrctl_tasks::registry::find(reg).unwrap();
+        t.name = name.to_string();
+        serde_json::to_string(&t).unwrap()
+    };
+    let (a, b) = (task("logreg/iris", "a"), task("lm/tinyshakespeare", "b"));
+    let cell = |t: &str, cfg: &str, m: &str, seed: u64, hash: &str| NewCell {
+        task: t.into(),
+        method: m.into(),
+        seed,
+        config_hash: hash.into(),
+        task_config: cfg.into(),
+        method_config: "{}".into(),
+    };
+    let mut cells = Vec::new();
+    for (t, cfg) in [("a", &a), ("b", &b)] {
+        for m in ["m1", "m2"] {
+            for seed in 0..3 {
+                cells.push(cell(t, cfg, m, seed, "h1"));
+            }
+        }
+    }
+    s.add_cells(study, &cells).unwrap();
+    // One seed of (a, m1) changes configuration: its other seeds are left out.
+    s.add_cells(study, &[cell("a", &a, "m1", 0, "h2")]).unwrap();
+    let prov = s
+        .put_provenance(&lrctl_store::Provenance {
+            lrctl_version: "test".into(),
+            git_commit: None,
+            config_hash: "test".into(),
+            machine: "test".into(),
+            backend: "none".into(),
+        })
+        .unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    let mut k = 0u64;
+    // All but one cell done (finished, diverged or failed), with curves of varying lengths.
+    let total = s.cells(study, CellSet::Current).unwrap().len();
+    for _ in 0..total - 1 {
+        let lease = s
+            .claim(&ClaimFilter::study(study), "w", hour)
+            .unwrap()
+            .unwrap()
+            .lease;
+        k += 1;
+        let n = 5 + (k % 4) * 3;
+        let curve: Vec<CurvePointRow> = (0..n)
+            .map(|i| CurvePointRow {
+                step: (i + 1) * 10,
+                epoch: i as f64,
+                train_loss: 1.0 / (i as f64 + k as f64),
+                lr: 1e-3 * (k as f64),
+                effective_lr: 1e-3 / (i as f64 + 1.0),
+                grad_norm: 1.0,
+                wall_seconds: i as f64,
+                eval_loss: (i % 2 == 1).then_some(0.5),
+                eval_metric: (i % 2 == 1).then_some(0.1 * k as f64),
+            })
+            .collect();
+        let mut r = CellResult::failed(String::new());
+        r.outcome = [Outcome::Finished, Outcome::Diverged, Outcome::Failed][(k % 3) as usize];
+        r.reason = None;
+        r.steps = n * 10;
+        r.total_steps = 60;
+        r.final_train_loss = Some(0.25 * k as f64);
+        r.validation_metric = Some(0.5 + k as f64);
+        r.test_metric = (!k.is_multiple_of(5)).then_some(0.75 * k as f64);
+        r.cost_seconds = 1.5 * k as f64;
+        r.provenance = prov;
+        s.finish(&lease, &r, &curve).unwrap();
+    }
+    let running = s
+        .claim(&ClaimFilter::study(study), "w2", hour)
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.claim(&ClaimFilter::study(study), "w3", hour)
+            .unwrap()
+            .is_none()
+    );
+    drop(s);
+
+    let addr = start(db.to_str().unwrap(), None);
+    let mut s = SqliteStore::open(&db).unwrap();
+    let row = s.study("narrow").unwrap().unwrap();
+    let full = Snapshot::read(&mut s, row.clone()).unwrap();
+    assert!(!full.left_out.is_empty());
+
+    let st = json(addr, "/api/study?study=narrow&limit=5000");
+    let tasks: Vec<serde_json::Value> = full
+        .tasks
+        .iter()
+        .map(|t| serde_json::json!({ "name": t.name, "metric": t.metric, "maximize": t.maximize }))
+        .collect();
+    assert_eq!(st["tasks"], serde_json::json!(tasks));
+    assert_ne!(st["tasks"][0]["metric"], st["tasks"][1]["metric"]);
+    assert_eq!(st["methods"], serde_json::json!(full.methods));
+    assert_eq!(st["methods"], serde_json::json!(["m2", "m1"]));
+    assert_eq!(st["seeds"], serde_json::json!(full.seeds));
+    let left: Vec<String> = full.left_out.iter().map(ToString::to_string).collect();
+    assert_eq!(st["left_out"], serde_json::json!(left));
+    let listed = st["cells"].as_array().unwrap();
+    assert_eq!(listed.len(), full.cells.len());
+    for (got, c) in listed.iter().zip(&full.cells) {
+        let r = c.result.as_ref();
+        let want = serde_json::json!({
+            "id": c.id, "task": c.task, "method": c.method, "seed": c.seed, "state": c.state,
+            "outcome": r.map(|r| r.outcome), "attempts": c.attempts, "worker": c.worker,
+            "test_metric": r.and_then(|r| r.test_metric),
+            "validation_metric": r.and_then(|r| r.validation_metric),
+            "final_train_loss": r.and_then(|r| r.final_train_loss),
+            "steps": r.map(|r| r.steps), "total_steps": r.map(|r| r.total_steps),
+            "cost_seconds": r.map(|r| r.cost_seconds), "partial": null,
+        });
+        assert_eq!(got, &want);
+    }
+    assert_eq!(st["workers"][0]["cell"], running.lease.cell.0);
+    // Over every current cell, those left out included (as before).
+    let costs: Vec<f64> = s
+        .cells(row.id, CellSet::Current)
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.result.as_ref().map(|r| r.cost_seconds))
+        .collect();
+    let eta = costs.iter().sum::<f64>() / costs.len() as f64;
+    assert_eq!(st["eta_seconds"].as_f64(), Some(eta));
+
+    // Curves: every point of the mean over seeds, per method, as the report computes it.
+    for t in &full.tasks {
+        let c = json(
+            addr,
+            &format!("/api/study/curves?study=narrow&task={}&width=20000", t.name),
+        );
+        assert_eq!(c["metric"], t.metric);
+        assert_eq!(c["methods"], serde_json::json!(full.methods));
+        let traces = c["quantities"]["train_loss"].as_array().unwrap();
+        let mut n = 0;
+        for m in &full.methods {
+            let want = full.mean_curve(&t.name, m, |p| Some(p.train_loss), None);
+            let Some(got) = traces.iter().find(|s| s["method"] == m.as_str()) else {
+                assert!(want.is_empty());
+                continue;
+            };
+            let xs: Vec<f64> = want.iter().map(|p| p.0).collect();
+            let ys: Vec<f64> = want.iter().map(|p| p.1).collect();
+            assert_eq!(got["x"], serde_json::json!(xs), "{} {m}", t.name);
+            assert_eq!(got["y"], serde_json::json!(ys), "{} {m}", t.name);
+            n += 1;
+        }
+        assert_eq!(n, traces.len());
+        let seeds = json(
+            addr,
+            &format!(
+                "/api/study/curves?study=narrow&task={}&width=20000&mode=seeds",
+                t.name
+            ),
+        );
+        let cells: Vec<i64> = seeds["quantities"]["lr"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["cell"].as_i64().unwrap())
+            .collect();
+        let mut want: Vec<i64> = Vec::new();
+        for m in &full.methods {
+            want.extend(
+                full.cells_of(&t.name, m)
+                    .filter(|c| full.curves.contains_key(&c.id))
+                    .map(|c| c.id.0),
+            );
+        }
+        assert_eq!(cells, want, "{}", t.name);
+    }
+}

@@ -5,8 +5,8 @@ use lrctl_record::{Kind, Value};
 
 use crate::error::{Result, StoreError};
 use crate::types::{
-    CellId, CellResult, CellRow, CellState, ClaimedCell, Lease, Outcome, Progress, Provenance,
-    ProvenanceId, ProvenanceRow, StudyId, StudyRow, Timestamp, TrialRow,
+    CellBrief, CellId, CellResult, CellRow, CellState, ClaimedCell, Lease, Outcome, Progress,
+    Provenance, ProvenanceId, ProvenanceRow, ResultBrief, StudyId, StudyRow, Timestamp, TrialRow,
 };
 
 /// One step of a back end's schema history. Applied in order, each in the same transaction as
@@ -426,6 +426,71 @@ pub(crate) fn decode_cell(row: &impl RawRow, location: &str) -> Result<CellRow> 
         lease_expires_at: r.opt_timestamp(14)?,
         superseded_at: r.opt_timestamp(15)?,
         finished_at: r.opt_timestamp(16)?,
+        result,
+    })
+}
+
+/// The columns of a [`CellBrief`], in the order [`decode_brief`] reads them: its cell columns,
+/// then [`ResultBrief::COLUMNS`].
+pub(crate) fn brief_columns() -> Vec<&'static str> {
+    [
+        "id",
+        "task",
+        "method",
+        "seed",
+        "config_hash",
+        "state",
+        "worker",
+        "attempts",
+        "created_at",
+        "heartbeat_at",
+        "lease_expires_at",
+    ]
+    .into_iter()
+    .chain(ResultBrief::COLUMNS)
+    .collect()
+}
+
+/// A cell brief selected with [`brief_columns`], checked as [`decode_cell`] checks the same
+/// columns.
+pub(crate) fn decode_brief(row: &impl RawRow, location: &str) -> Result<CellBrief> {
+    let mut r = RowReader::with_names(row, location, "a cell row", brief_columns());
+    let id = CellId(r.int(0)?);
+    r.named(format!("cell {id}"));
+    let state = r.state(5)?;
+    const FIRST: usize = 11;
+    let result = match r.opt_text(FIRST)? {
+        None => None,
+        Some(_) => Some(ResultBrief {
+            outcome: r.outcome(FIRST)?,
+            steps: r.u64(FIRST + 1)?,
+            total_steps: r.u64(FIRST + 2)?,
+            final_train_loss: r.opt_real(FIRST + 3)?,
+            validation_metric: r.opt_real(FIRST + 4)?,
+            test_metric: r.opt_real(FIRST + 5)?,
+            cost_seconds: r.real(FIRST + 6)?,
+        }),
+    };
+    if (state == CellState::Done) != result.is_some() {
+        return Err(r.error(
+            FIRST,
+            format!("the cell is {} but the outcome is {}", state.as_str(), {
+                if result.is_some() { "set" } else { "NULL" }
+            }),
+        ));
+    }
+    Ok(CellBrief {
+        id,
+        task: r.text(1)?,
+        method: r.text(2)?,
+        seed: r.u64(3)?,
+        config_hash: r.text(4)?,
+        state,
+        worker: r.opt_text(6)?,
+        attempts: r.u32(7)?,
+        created_at: r.timestamp(8)?,
+        heartbeat_at: r.opt_timestamp(9)?,
+        lease_expires_at: r.opt_timestamp(10)?,
         result,
     })
 }

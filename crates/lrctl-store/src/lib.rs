@@ -50,9 +50,9 @@ pub use local::{hostname, machine_description, worker_id, worker_id_slot};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 pub use types::{
-    AddReport, CellId, CellResult, CellRow, CellSet, CellState, ClaimFilter, ClaimedCell, Lease,
-    NewCell, Outcome, PartialCurveInfo, Progress, Provenance, ProvenanceId, ProvenanceRow, StudyId,
-    StudyRow, Timestamp, TrialRow,
+    AddReport, CellBrief, CellId, CellResult, CellRow, CellSet, CellState, ClaimFilter,
+    ClaimedCell, Lease, NewCell, Outcome, PartialCurveInfo, Progress, Provenance, ProvenanceId,
+    ProvenanceRow, ResultBrief, StudyId, StudyRow, Timestamp, TrialRow,
 };
 
 /// Encoding and decoding of stored curves (exposed for back ends and tools that read blobs).
@@ -114,6 +114,16 @@ pub trait Store: Send {
 
     /// The cells of a study in the order they were added, with results.
     fn cells(&mut self, study: StudyId, which: CellSet) -> Result<Vec<CellRow>>;
+
+    /// The current cells of a study as a list shows them ([`CellBrief`]: no configuration or
+    /// result JSON), in the order they were added: [`CellBrief::of`] of each of
+    /// `cells(study, CellSet::Current)`, reading only those columns.
+    fn cell_briefs(&mut self, study: StudyId) -> Result<Vec<CellBrief>>;
+
+    /// The current cells of one task of a study, with results, in the order they were added:
+    /// those of `cells(study, CellSet::Current)` whose task is `task`, without reading the
+    /// others.
+    fn task_cells(&mut self, study: StudyId, task: &str) -> Result<Vec<CellRow>>;
 
     /// Puts these cells of `study` back in the queue: their results and curves are deleted
     /// (a failed cell's reason, a diverged run) and they train again. Cells running under a

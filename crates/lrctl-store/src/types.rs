@@ -346,6 +346,104 @@ pub struct CellRow {
     pub result: Option<CellResult>,
 }
 
+/// A cell as a list of cells shows it ([`Store::cell_briefs`](crate::Store::cell_briefs)):
+/// a [`CellRow`] without its configurations, lease history and the bulk of its result, so that
+/// listing a study of tens of thousands of cells reads a few columns instead of every JSON text.
+/// [`CellBrief::of`] says which fields come from where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellBrief {
+    /// Its id.
+    pub id: CellId,
+    /// Task name.
+    pub task: String,
+    /// Method name.
+    pub method: String,
+    /// Seed.
+    pub seed: u64,
+    /// Configuration hash (a snapshot keeps the newest configuration of each task × method).
+    pub config_hash: String,
+    /// Queued, running or done.
+    pub state: CellState,
+    /// Worker holding it (running) or that wrote its result (done).
+    pub worker: Option<String>,
+    /// How many times it was claimed.
+    pub attempts: u32,
+    /// When it was added.
+    pub created_at: Timestamp,
+    /// Last heartbeat of the current (or last) holder.
+    pub heartbeat_at: Option<Timestamp>,
+    /// When the current lease runs out.
+    pub lease_expires_at: Option<Timestamp>,
+    /// The result's headline numbers, once done.
+    pub result: Option<ResultBrief>,
+}
+
+/// The numbers of a [`CellResult`] that a list of cells shows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResultBrief {
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// Optimizer steps taken.
+    pub steps: u64,
+    /// Budget in steps.
+    pub total_steps: u64,
+    /// Mean mini-batch loss over the last curve interval.
+    pub final_train_loss: Option<f64>,
+    /// Final primary metric on the validation split.
+    pub validation_metric: Option<f64>,
+    /// Final primary metric on the test split.
+    pub test_metric: Option<f64>,
+    /// Seconds charged to this cell, tuning and choosing included.
+    pub cost_seconds: f64,
+}
+
+impl ResultBrief {
+    /// The brief of a result.
+    pub fn of(r: &CellResult) -> ResultBrief {
+        ResultBrief {
+            outcome: r.outcome,
+            steps: r.steps,
+            total_steps: r.total_steps,
+            final_train_loss: r.final_train_loss,
+            validation_metric: r.validation_metric,
+            test_metric: r.test_metric,
+            cost_seconds: r.cost_seconds,
+        }
+    }
+
+    /// The result columns a brief reads, in [`ResultBrief::of`]'s order.
+    pub(crate) const COLUMNS: [&'static str; 7] = [
+        "outcome",
+        "steps",
+        "total_steps",
+        "final_train_loss",
+        "validation_metric",
+        "test_metric",
+        "cost_seconds",
+    ];
+}
+
+impl CellBrief {
+    /// The brief of a full row: what [`Store::cell_briefs`](crate::Store::cell_briefs) reads
+    /// for it.
+    pub fn of(c: &CellRow) -> CellBrief {
+        CellBrief {
+            id: c.id,
+            task: c.task.clone(),
+            method: c.method.clone(),
+            seed: c.seed,
+            config_hash: c.config_hash.clone(),
+            state: c.state,
+            worker: c.worker.clone(),
+            attempts: c.attempts,
+            created_at: c.created_at,
+            heartbeat_at: c.heartbeat_at,
+            lease_expires_at: c.lease_expires_at,
+            result: c.result.as_ref().map(ResultBrief::of),
+        }
+    }
+}
+
 /// A curve written while its cell trained ([`Store::put_partial_curve`](crate::Store::put_partial_curve)),
 /// of a current cell that has no result yet. While the cell runs under the same attempt it is
 /// the live curve so far; otherwise its worker stopped (killed, cancelled) and the curve is

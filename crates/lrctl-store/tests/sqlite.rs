@@ -60,4 +60,5 @@ suite_tests!(
     requeued_cells_lose_their_result_and_train_again,
     retired_cells_leave_the_study_and_keep_their_results,
     partial_curves_follow_the_lease_and_vanish_on_finish,
+    narrow_reads_match_the_full_rows,
 );

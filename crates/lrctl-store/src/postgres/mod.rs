@@ -810,6 +810,36 @@ impl Store for PostgresStore {
         })
     }
 
+    fn cell_briefs(&mut self, study: StudyId) -> Result<Vec<CellBrief>> {
+        let location = self.location.clone();
+        let sql = format!(
+            "SELECT {} FROM cell WHERE study_id = $1 AND superseded_at IS NULL ORDER BY id",
+            common::brief_columns().join(", ")
+        );
+        self.run(|c, _| {
+            c.query(&sql, &[&study.0])?
+                .iter()
+                .map(|r| decoded(common::decode_brief(&Raw(r), &location)))
+                .collect()
+        })
+    }
+
+    fn task_cells(&mut self, study: StudyId, task: &str) -> Result<Vec<CellRow>> {
+        let location = self.location.clone();
+        self.run(|c, _| {
+            c.query(
+                &format!(
+                    "SELECT {CELL_COLUMNS} FROM cell
+                     WHERE study_id = $1 AND task = $2 AND superseded_at IS NULL ORDER BY id"
+                ),
+                &[&study.0, &task],
+            )?
+            .iter()
+            .map(|r| decoded(common::decode_cell(&Raw(r), &location)))
+            .collect()
+        })
+    }
+
     fn cell(&mut self, id: CellId) -> Result<Option<CellRow>> {
         let location = self.location.clone();
         self.run(|c, _| {

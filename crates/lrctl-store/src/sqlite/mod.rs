@@ -403,7 +403,8 @@ fn query_all<T>(
     params: impl rusqlite::Params,
     decode: impl Fn(&Raw<'_, '_>, &str) -> Result<T>,
 ) -> Result<Vec<T>> {
-    let mut stmt = conn.prepare(sql).at(location)?;
+    // Cached: a reader such as the dashboard runs the same few queries over and over.
+    let mut stmt = conn.prepare_cached(sql).at(location)?;
     let mut rows = stmt.query(params).at(location)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().at(location)? {
@@ -745,6 +746,31 @@ impl Store for SqliteStore {
         )
     }
 
+    fn cell_briefs(&mut self, study: StudyId) -> Result<Vec<CellBrief>> {
+        let sql = format!(
+            "SELECT {} FROM cell WHERE study_id = ?1 AND superseded_at IS NULL ORDER BY id",
+            common::brief_columns().join(", ")
+        );
+        query_all(&self.conn, &self.location, &sql, [study.0], |r, l| {
+            common::decode_brief(r, l)
+        })
+    }
+
+    fn task_cells(&mut self, study: StudyId, task: &str) -> Result<Vec<CellRow>> {
+        // The partial unique index `cell_current (study_id, task, method, seed)` finds them.
+        let sql = format!(
+            "SELECT {CELL_COLUMNS} FROM cell
+             WHERE study_id = ?1 AND task = ?2 AND superseded_at IS NULL ORDER BY id"
+        );
+        query_all(
+            &self.conn,
+            &self.location,
+            &sql,
+            params![study.0, task],
+            |r, l| common::decode_cell(r, l),
+        )
+    }
+
     fn requeue_cells(&mut self, study: StudyId, cells: &[CellId]) -> Result<usize> {
         self.writable("requeue_cells")?;
         let location = self.location.clone();
@@ -807,13 +833,12 @@ impl Store for SqliteStore {
         // converted: the blob is decoded from whatever bytes the column holds.
         let row: Option<(Option<Vec<u8>>, Option<i64>)> = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT CAST(curve.data AS BLOB),
                         CASE WHEN typeof(curve.n_points) = 'integer' THEN curve.n_points END
                  FROM cell LEFT JOIN curve ON curve.cell_id = cell.id WHERE cell.id = ?1",
-                [cell.0],
-                |r| Ok((r.get(0)?, r.get(1)?)),
             )
+            .and_then(|mut st| st.query_row([cell.0], |r| Ok((r.get(0)?, r.get(1)?))))
             .optional()
             .at(&self.location)?;
         let row = row.map(|(blob, n)| (blob, n.unwrap_or(-1)));

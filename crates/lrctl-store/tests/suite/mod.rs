@@ -1023,3 +1023,60 @@ pub fn partial_curves_follow_the_lease_and_vanish_on_finish(b: &dyn Backend) {
     );
     assert!(s.partial_curve(lease.cell).unwrap().is_empty());
 }
+
+/// The narrow reads (`cell_briefs`, `task_cells`) give exactly what the full read gives for
+/// the same cells: queued, running, done with each outcome, and superseded ones left out.
+pub fn narrow_reads_match_the_full_rows(b: &dyn Backend) {
+    use lrctl_store::{CellBrief, CellSet, ClaimFilter};
+    let c = b.create();
+    let mut s = c.connect();
+    let prov = provenance(&mut *s);
+    let study = s.upsert_study("st", "{}").unwrap();
+    let other = s.upsert_study("other", "{}").unwrap();
+    s.add_cells(study, &new_cells(12, "h1")).unwrap();
+    s.add_cells(other, &new_cells(4, "h1")).unwrap();
+    // Three done (finished, diverged, failed by id), one running.
+    for _ in 0..3 {
+        let lease = s
+            .claim(&ClaimFilter::study(study), "w", HOUR)
+            .unwrap()
+            .unwrap()
+            .lease;
+        s.finish(
+            &lease,
+            &result_for(lease.cell, 0, prov),
+            &curve_for(lease.cell, 3),
+        )
+        .unwrap();
+    }
+    let running = s
+        .claim(&ClaimFilter::study(study), "w2", HOUR)
+        .unwrap()
+        .unwrap()
+        .lease;
+    s.heartbeat(&running, HOUR).unwrap();
+    // A changed configuration supersedes two cells.
+    let mut changed = new_cells(12, "h2")[10..12].to_vec();
+    changed[0].task_config = r#"{"task":"changed"}"#.into();
+    assert_eq!(s.add_cells(study, &changed).unwrap().superseded, 2);
+
+    let full = s.cells(study, CellSet::Current).unwrap();
+    assert_eq!(full.len(), 12);
+    let briefs = s.cell_briefs(study).unwrap();
+    assert_eq!(briefs, full.iter().map(CellBrief::of).collect::<Vec<_>>());
+    assert!(briefs.iter().any(|b| b.result.is_some()));
+    assert!(briefs.iter().any(|b| b.state == CellState::Running));
+    for task in ["iris", "wine"] {
+        let want: Vec<_> = full.iter().filter(|c| c.task == task).cloned().collect();
+        assert_eq!(want.len(), 6);
+        assert_eq!(s.task_cells(study, task).unwrap(), want, "{task}");
+    }
+    assert!(s.task_cells(study, "no such task").unwrap().is_empty());
+    assert!(s.task_cells(study, "' OR 1=1 --").unwrap().is_empty());
+    assert_eq!(s.cell_briefs(other).unwrap().len(), 4);
+    assert!(
+        s.cell_briefs(lrctl_store::StudyId(9999))
+            .unwrap()
+            .is_empty()
+    );
+}
