@@ -22,6 +22,14 @@
 //! whose parent's run is gone trains from scratch, which a runner must make give the identical
 //! result at the full cost.
 //!
+//! **Batched trials.** With [`DriverSettings::batch`] above 1, each job takes up to `batch`
+//! trials at once (the tuner sees `jobs × batch` slots), and the trials that start at the same
+//! virtual time from scratch (none continuing a paused run, kept for a promotion or replayed)
+//! go to [`TrialRunner::run_batch`] together, at most `batch` per call, each call on one
+//! thread: a runner that can train them as one batched model over the same mini-batches
+//! (small models, whose step is overhead-bound) does, and the default trains them one by one.
+//! Grouping is decided by the ask/tell sequence, not by timing, so it is deterministic too.
+//!
 //! **Resuming.** Trials already run (a killed tuning run's stored trials) can be handed in
 //! ([`TrialHooks::known`]): a trial the tuner asks for again with the same configuration and
 //! budget is told its stored result instead of being trained. The ask/tell sequence is
@@ -200,6 +208,16 @@ pub trait TrialRunner: Sync {
         keep: bool,
     ) -> Option<Trained<Self::Paused>>;
 
+    /// Trains `requests` — trials that start together from scratch, none kept for a promotion —
+    /// on the current thread: one entry per request, in order, each as [`run`](Self::run)
+    /// would return it (`None` when cancelled). The default runs them one by one; a runner
+    /// that trains them as one batched model overrides it (see the module docs). Each result
+    /// keeps its own score, outcome and steps; how the shared time is split into each trial's
+    /// `seconds` is the runner's to say.
+    fn run_batch(&self, requests: &[TrialRequest]) -> Vec<Option<Trained<Self::Paused>>> {
+        requests.iter().map(|r| self.run(r, None, false)).collect()
+    }
+
     /// Steps a paused run has trained: what a promotion continuing it is not charged again.
     fn paused_steps(&self, paused: &Self::Paused) -> u64;
 
@@ -229,6 +247,9 @@ pub struct TrialHooks<'a> {
 pub struct DriverSettings {
     /// Trials trained at once (at least 1).
     pub jobs: usize,
+    /// Trials each job trains together as one batch (at least 1; 1: one at a time). The tuner
+    /// sees `jobs × batch` slots, so this, like `jobs`, can change what it knows when it asks.
+    pub batch: usize,
     /// How promoted trials relate to their parents.
     pub schedule: FidelitySchedule,
     /// The largest budget: trials at it are never promoted, so their runs are not kept.
@@ -294,7 +315,8 @@ pub fn run_trials<R: TrialRunner>(
     settings: DriverSettings,
     hooks: &TrialHooks<'_>,
 ) -> Result<Trials, TuneError> {
-    let jobs = settings.jobs.max(1);
+    let batch = settings.batch.max(1);
+    let jobs = settings.jobs.max(1) * batch;
     let cancelled = || hooks.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
     let mut told: Vec<TrialResult> = Vec::new();
     let mut continued = 0usize;
@@ -308,6 +330,30 @@ pub fn run_trials<R: TrialRunner>(
         // trial is told, so its content (and so the cost) does not depend on timing.
         let mut paused: Paused<R::Paused> = Paused::default();
         let mut arrived: HashMap<u64, Option<Arrived<R::Paused>>> = HashMap::new();
+        // Trials asked at virtual time `pending_at` that wait to start together.
+        let mut pending: Vec<TrialRequest> = Vec::new();
+        let mut pending_at = 0u64;
+        let flush = |pending: &mut Vec<TrialRequest>| {
+            if pending.is_empty() {
+                return;
+            }
+            let group = std::mem::take(pending);
+            let tx = tx.clone();
+            scope.spawn(move || {
+                let results = runner.run_batch(&group);
+                let results = results.into_iter().chain(std::iter::repeat_with(|| None));
+                for (request, result) in group.iter().zip(results) {
+                    let arrived = result.map(|mut trained| {
+                        trained.paused = None;
+                        Arrived {
+                            trained,
+                            continued: false,
+                        }
+                    });
+                    let _ = tx.send((request.id, arrived));
+                }
+            });
+        };
         let mut wait_for = |id: u64| -> Option<Arrived<R::Paused>> {
             loop {
                 if let Some(r) = arrived.remove(&id) {
@@ -324,6 +370,10 @@ pub fn run_trials<R: TrialRunner>(
             .filter_map(|(j, t)| t.map(|t| (j, t)))
             .min_by_key(|&(j, t)| (t, j))
         {
+            // A later time: the trials asked together before now start.
+            if now > pending_at {
+                flush(&mut pending);
+            }
             while let Some(&(end, id)) = running.first().filter(|(end, _)| *end <= now) {
                 running.remove(&(end, id));
                 // `None`: cancelled in flight, never told.
@@ -345,6 +395,7 @@ pub fn run_trials<R: TrialRunner>(
                 }
             }
             if cancelled() {
+                flush(&mut pending);
                 // Let the runs in flight stop, then report what was told.
                 for (_, id) in std::mem::take(&mut running) {
                     wait_for(id);
@@ -393,6 +444,14 @@ pub fn run_trials<R: TrialRunner>(
                     }
                     let keep = settings.schedule.reuses_checkpoints()
                         && request.budget < settings.max_budget;
+                    if batch > 1 && resume.is_none() && !keep {
+                        pending_at = now;
+                        pending.push(request);
+                        if pending.len() == batch {
+                            flush(&mut pending);
+                        }
+                        continue;
+                    }
                     scope.spawn(move || {
                         let id = request.id;
                         let continued = resume.is_some();
@@ -419,6 +478,9 @@ pub fn run_trials<R: TrialRunner>(
                 Ask::Done => break,
             }
         }
+        // Nothing is pending when the tuner is done (it waits for outstanding trials), but
+        // never leave a trial unstarted.
+        flush(&mut pending);
         Ok(())
     })?;
     told.sort_by_key(|t| t.id);
@@ -529,6 +591,7 @@ mod tests {
     fn settings(jobs: usize, schedule: FidelitySchedule) -> DriverSettings {
         DriverSettings {
             jobs,
+            batch: 1,
             schedule,
             max_budget: 27,
         }
