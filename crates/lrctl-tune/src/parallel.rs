@@ -687,6 +687,90 @@ mod tests {
         assert_eq!(again.told.len(), first.told.len());
     }
 
+    /// [`Quadratic`], recording the size of every batch it is handed.
+    struct Batches(std::sync::Mutex<Vec<Vec<u64>>>);
+
+    impl TrialRunner for Batches {
+        type Paused = u64;
+
+        fn run(&self, r: &TrialRequest, resume: Option<u64>, keep: bool) -> Option<Trained<u64>> {
+            self.0.lock().unwrap().push(vec![r.id]);
+            Quadratic.run(r, resume, keep)
+        }
+
+        fn run_batch(&self, requests: &[TrialRequest]) -> Vec<Option<Trained<u64>>> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(requests.iter().map(|r| r.id).collect());
+            requests
+                .iter()
+                .map(|r| Quadratic.run(r, None, false))
+                .collect()
+        }
+
+        fn paused_steps(&self, p: &u64) -> u64 {
+            *p
+        }
+
+        fn paused_bytes(&self, _: &u64) -> usize {
+            8
+        }
+    }
+
+    #[test]
+    fn trials_that_start_together_are_trained_together() {
+        let slots = run_trials(
+            hyperband().as_mut(),
+            &Quadratic,
+            settings(4, FidelitySchedule::Restart),
+            &TrialHooks::default(),
+        )
+        .unwrap();
+        let runner = Batches(std::sync::Mutex::new(Vec::new()));
+        let batched = run_trials(
+            hyperband().as_mut(),
+            &runner,
+            DriverSettings {
+                batch: 2,
+                ..settings(2, FidelitySchedule::Restart)
+            },
+            &TrialHooks::default(),
+        )
+        .unwrap();
+        // Four slots either way: the same trials, told in the same order.
+        assert_eq!(batched, slots);
+        let mut groups = runner.0.into_inner().unwrap();
+        assert!(groups.iter().all(|g| (1..=2).contains(&g.len())));
+        assert!(groups.iter().any(|g| g.len() == 2), "{groups:?}");
+        // Every trial trained once, each batch's trials issued together.
+        let mut ids: Vec<u64> = groups.iter().flatten().copied().collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (0..40).collect::<Vec<_>>());
+        for g in &mut groups {
+            let budgets: Vec<u64> = g.iter().map(|&id| slots.told[id as usize].budget).collect();
+            assert!(g.windows(2).all(|w| w[0] < w[1]), "{g:?} {budgets:?}");
+        }
+        // Promotions continuing a paused run are never batched.
+        let runner = Batches(std::sync::Mutex::new(Vec::new()));
+        let cont = run_trials(
+            hyperband().as_mut(),
+            &runner,
+            DriverSettings {
+                batch: 2,
+                ..settings(2, FidelitySchedule::Continue)
+            },
+            &TrialHooks::default(),
+        )
+        .unwrap();
+        for g in runner.0.into_inner().unwrap() {
+            if g.len() > 1 {
+                assert!(g.iter().all(|&id| cont.told[id as usize].parent.is_none()
+                    || cont.told[id as usize].budget == 27));
+            }
+        }
+    }
+
     #[test]
     fn paused_runs_are_bounded() {
         let mut p: Paused<u64> = Paused::default();
