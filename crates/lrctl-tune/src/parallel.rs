@@ -26,7 +26,7 @@
 //! trials at once (the tuner sees `jobs × batch` slots), and the trials that start at the same
 //! virtual time from scratch (none continuing a paused run, kept for a promotion or replayed)
 //! go to [`TrialRunner::run_batch`] together, at most `batch` per call, each call on one
-//! thread: a runner that can train them as one batched model over the same mini-batches
+//! thread and at most `jobs` calls at once: a runner that can train them as one batched model over the same mini-batches
 //! (small models, whose step is overhead-bound) does, and the default trains them one by one.
 //! Grouping is decided by the ask/tell sequence, not by timing, so it is deterministic too.
 //!
@@ -320,6 +320,9 @@ pub fn run_trials<R: TrialRunner>(
     let cancelled = || hooks.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
     let mut told: Vec<TrialResult> = Vec::new();
     let mut continued = 0usize;
+    // With batches, `jobs × batch` slots but at most `jobs` batches training at once.
+    let cores = Cores::new(settings.jobs.max(1));
+    let cores = &cores;
     std::thread::scope(|scope| -> Result<(), TuneError> {
         let (tx, rx) = mpsc::channel::<(u64, Option<Arrived<R::Paused>>)>();
         // Virtual time at which each job can take its next trial (`None`: the tuner is done).
@@ -340,6 +343,7 @@ pub fn run_trials<R: TrialRunner>(
             let group = std::mem::take(pending);
             let tx = tx.clone();
             scope.spawn(move || {
+                let _core = cores.take();
                 let results = runner.run_batch(&group);
                 let results = results.into_iter().chain(std::iter::repeat_with(|| None));
                 for (request, result) in group.iter().zip(results) {
@@ -453,6 +457,7 @@ pub fn run_trials<R: TrialRunner>(
                         continue;
                     }
                     scope.spawn(move || {
+                        let _core = cores.take();
                         let id = request.id;
                         let continued = resume.is_some();
                         let result = runner.run(&request, resume, keep).map(|mut trained| {
@@ -489,6 +494,41 @@ pub fn run_trials<R: TrialRunner>(
         continued,
         cancelled: cancelled(),
     })
+}
+
+/// A counting semaphore: how many batches train at once. Which waiting batch goes first only
+/// changes timing, never a result (results are told in virtual-time order).
+struct Cores {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+/// A core taken from [`Cores`], given back when dropped.
+struct Core<'a>(&'a Cores);
+
+impl Cores {
+    fn new(n: usize) -> Cores {
+        Cores {
+            free: std::sync::Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Core<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Core(self)
+    }
+}
+
+impl Drop for Core<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// A trial's result as it reaches the driver.
