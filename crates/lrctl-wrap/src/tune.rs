@@ -418,7 +418,8 @@ impl TrialRunner for EngineTrials<'_> {
     /// Trials that start together from scratch: trained as one stacked model over the same
     /// mini-batches ([`lrctl_engine::train_stacked`]) when the task's model family has a
     /// stacked form and the fidelity schedule trains every trial from scratch (`restart`,
-    /// `full-horizon`); one by one otherwise, or when `LRCTL_NO_STACKED_TRIALS=1` (to compare
+    /// `full-horizon`) — a lone trial too, so that a trial's result does not depend on
+    /// whether it found batch mates; one by one otherwise, or when `LRCTL_NO_STACKED_TRIALS=1` (to compare
     /// results or speed). The batch's wall time is split into the trials' `seconds` in
     /// proportion to the steps each trained.
     fn run_batch(&self, requests: &[TrialRequest]) -> Vec<Option<Trained<Checkpoint>>> {
@@ -427,7 +428,7 @@ impl TrialRunner for EngineTrials<'_> {
             self.schedule,
             FidelitySchedule::Restart | FidelitySchedule::FullHorizon
         );
-        if requests.len() < 2
+        if requests.is_empty()
             || !stackable
             || std::env::var_os("LRCTL_NO_STACKED_TRIALS").is_some_and(|v| v == "1")
         {
