@@ -109,6 +109,19 @@ fn members_end_where_their_own_runs_end() {
         let alone = run.finish(workload.as_mut());
         assert_same(&m.name, stacked, &alone);
     }
+    // A member's numbers do not depend on its batch mates: alone in a stack, bit for bit the
+    // same (each output column of the stacked GEMM is its own dot products).
+    let first = lrctl_engine::train_stacked(task.as_ref(), &members[..1], &options(0))
+        .unwrap()
+        .unwrap();
+    let (a, b) = (
+        first[0].as_ref().unwrap().as_ref().unwrap(),
+        stacked[0].as_ref().unwrap().as_ref().unwrap(),
+    );
+    assert_eq!(a.last_batch_loss, b.last_batch_loss);
+    let losses = |r: &RunResult| r.curve.iter().map(|p| p.train_loss).collect::<Vec<_>>();
+    assert_eq!(losses(a), losses(b));
+    assert_eq!(a.validation, b.validation);
 }
 
 #[test]
