@@ -91,7 +91,9 @@ pub fn train_stacked(
         let live: Vec<usize> = runs
             .iter()
             .filter(|(k, run, ..)| {
-                run.steps() == step && step < members[*k].steps && run.outcome() == Outcome::Finished
+                run.steps() == step
+                    && step < members[*k].steps
+                    && run.outcome() == Outcome::Finished
             })
             .map(|(k, ..)| *k)
             .collect();

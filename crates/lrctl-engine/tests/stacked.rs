@@ -45,7 +45,11 @@ fn close(a: f64, b: f64) -> bool {
 
 /// `stacked` is `alone` within the tolerance: outcome, steps, losses, curve, evaluations.
 fn assert_same(what: &str, stacked: &RunResult, alone: &RunResult) {
-    assert_eq!(stacked.outcome, alone.outcome, "{what}: {:?}", stacked.reason);
+    assert_eq!(
+        stacked.outcome, alone.outcome,
+        "{what}: {:?}",
+        stacked.reason
+    );
     assert_eq!(stacked.steps, alone.steps, "{what}");
     if alone.outcome != Outcome::Finished {
         return;
@@ -70,7 +74,10 @@ fn assert_same(what: &str, stacked: &RunResult, alone: &RunResult) {
     }
     let (s, a) = (stacked.validation.unwrap(), alone.validation.unwrap());
     assert!(close(s.loss, a.loss), "{what}: {} vs {}", s.loss, a.loss);
-    assert!((s.accuracy.unwrap() - a.accuracy.unwrap()).abs() <= 0.01, "{what}");
+    assert!(
+        (s.accuracy.unwrap() - a.accuracy.unwrap()).abs() <= 0.01,
+        "{what}"
+    );
 }
 
 #[test]
@@ -127,7 +134,10 @@ fn members_end_where_their_own_runs_end() {
 #[test]
 fn a_diverging_member_is_its_own_data_and_poisons_nobody() {
     let task = task("logreg/iris");
-    let good = [method("adam-fixed", Some(0.01)), method("adam-fixed", Some(0.1))];
+    let good = [
+        method("adam-fixed", Some(0.01)),
+        method("adam-fixed", Some(0.1)),
+    ];
     let wild = method("adam-fixed", Some(1e6));
     let all = [&good[0], &wild, &good[1]];
     let members: Vec<Member<'_>> = all

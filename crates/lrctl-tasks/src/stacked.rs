@@ -157,20 +157,26 @@ impl StackedWorkload for StackedLinear {
         // d(mean loss)/d(logits): (softmax − one-hot) / batch, zero for members not asked for.
         let mut g = vec![0.0f32; logits.len()];
         let scale = 1.0 / batch.len().max(1) as f32;
-        for &k in members {
-            let mut sum = 0.0f64;
-            for (row, &i) in batch.iter().enumerate() {
-                let z = &logits[row * w + k * c..][..c];
+        let mut sums = vec![0.0f64; members.len()];
+        for ((zrow, grow), &i) in logits.chunks_exact(w).zip(g.chunks_exact_mut(w)).zip(batch) {
+            let y = train.y[i] as usize;
+            for (sum, &k) in sums.iter_mut().zip(members) {
+                let z = &zrow[k * c..(k + 1) * c];
+                let gz = &mut grow[k * c..(k + 1) * c];
                 let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let total: f32 = z.iter().map(|&v| (v - max).exp()).sum();
-                let y = train.y[i] as usize;
-                sum += f64::from(max + total.ln() - z[y]);
-                let gz = &mut g[row * w + k * c..][..c];
+                // One exponential per logit: kept in the gradient, then normalised.
+                let mut total = 0.0f32;
                 for (gv, &v) in gz.iter_mut().zip(z) {
-                    *gv = (v - max).exp() / total * scale;
+                    *gv = (v - max).exp();
+                    total += *gv;
                 }
+                *sum += f64::from(max + total.ln() - z[y]);
+                let norm = scale / total;
+                gz.iter_mut().for_each(|gv| *gv *= norm);
                 gz[y] -= scale;
             }
+        }
+        for (sum, &k) in sums.iter().zip(members) {
             losses[k] = (sum / batch.len().max(1) as f64) as f32;
         }
         let grad = backward(&g, &self.batch_x, &self.weight, &shape, false);
@@ -207,11 +213,14 @@ impl StackedWorkload for StackedLinear {
             let logits = forward(&rows.x[start * f..end * f], weight, Some(bias), &shape);
             let mut chunk = 0.0f64;
             for (z, &y) in logits.chunks_exact(c).zip(&rows.y[start..end]) {
-                let (arg, max) = z
-                    .iter()
-                    .copied()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |a, (i, v)| if v > a.1 { (i, v) } else { a });
+                let (arg, max) =
+                    z.iter()
+                        .copied()
+                        .enumerate()
+                        .fold(
+                            (0, f32::NEG_INFINITY),
+                            |a, (i, v)| if v > a.1 { (i, v) } else { a },
+                        );
                 correct += usize::from(arg == y as usize);
                 let total: f32 = z.iter().map(|&v| (v - max).exp()).sum();
                 chunk += f64::from(max + total.ln() - z[y as usize]);

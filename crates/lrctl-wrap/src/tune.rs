@@ -471,10 +471,15 @@ impl TrialRunner for EngineTrials<'_> {
             // it is recorded as it would be without batching.
             return one_by_one();
         };
-        let mut runs: Vec<Option<Result<Option<ResumableRun>, String>>> =
-            methods.iter().map(|m| m.as_ref().err().map(|e| Err(e.clone()))).collect();
+        let mut runs: Vec<Option<Result<Option<ResumableRun>, String>>> = methods
+            .iter()
+            .map(|m| m.as_ref().err().map(|e| Err(e.clone())))
+            .collect();
         for (&i, r) in index.iter().zip(results) {
-            runs[i] = Some(r.map(|r| r.map(|r| (r, 0, None))).map_err(|e| e.to_string()));
+            runs[i] = Some(
+                r.map(|r| r.map(|r| (r, 0, None)))
+                    .map_err(|e| e.to_string()),
+            );
         }
         let steps: Vec<u64> = runs
             .iter()
@@ -496,7 +501,11 @@ impl TrialRunner for EngineTrials<'_> {
                 } else {
                     1.0 / n
                 };
-                self.trained(request, run.expect("every trial has a run"), seconds * share)
+                self.trained(
+                    request,
+                    run.expect("every trial has a run"),
+                    seconds * share,
+                )
             })
             .collect()
     }

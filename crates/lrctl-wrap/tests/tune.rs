@@ -268,7 +268,11 @@ fn batched_trials_match_trials_one_at_a_time() {
             a.id
         );
         let (x, y) = (b.objective.unwrap(), a.objective.unwrap());
-        assert!((x - y).abs() <= 1e-4 * x.abs().max(y.abs()), "trial {}: {x} vs {y}", a.id);
+        assert!(
+            (x - y).abs() <= 1e-4 * x.abs().max(y.abs()),
+            "trial {}: {x} vs {y}",
+            a.id
+        );
     }
     assert_eq!(batched.cost.steps, alone.cost.steps);
     assert_eq!(batched.batch, 3);
