@@ -419,9 +419,9 @@ impl TrialRunner for EngineTrials<'_> {
     /// mini-batches ([`lrctl_engine::train_stacked`]) when the task's model family has a
     /// stacked form and the fidelity schedule trains every trial from scratch (`restart`,
     /// `full-horizon`) — a lone trial too, so that a trial's result does not depend on
-    /// whether it found batch mates; one by one otherwise, or when `LRCTL_NO_STACKED_TRIALS=1` (to compare
-    /// results or speed). The batch's wall time is split into the trials' `seconds` in
-    /// proportion to the steps each trained.
+    /// whether it found batch mates; one by one otherwise, or when
+    /// `LRCTL_NO_STACKED_TRIALS=1` (to compare results or speed). The batch's wall time is
+    /// split into the trials' `seconds` in proportion to the steps each trained.
     fn run_batch(&self, requests: &[TrialRequest]) -> Vec<Option<Trained<Checkpoint>>> {
         let one_by_one = || requests.iter().map(|r| self.run(r, None, false)).collect();
         let stackable = matches!(
