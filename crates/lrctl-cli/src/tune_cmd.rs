@@ -87,6 +87,14 @@ pub struct TuneArgs {
     /// depends on the seed and on this number, not on timing.
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
+    /// Trials each job trains together [default: 1, one at a time]. The tuner proposes
+    /// `jobs × batch` trials at once (like that many workers: the trials depend on this number
+    /// too), and trials that start together train as one batched model over the same
+    /// mini-batches on models with a stacked form (logistic regression: the LIBSVM tasks),
+    /// several times faster than one by one (`LRCTL_NO_STACKED_TRIALS=1` trains them one by one,
+    /// to compare).
+    #[arg(long, value_name = "N")]
+    batch: Option<usize>,
     /// Train on this file (LIBSVM file, IDX directory or text file) instead of the task's own
     /// dataset; `libsvm/file`, `mlp/idx`, `cnn/idx` and `lm/file` require it.
     #[arg(long, value_name = "PATH")]
@@ -153,6 +161,9 @@ pub fn run(args: TuneArgs) -> Result<()> {
     }
     if args.jobs == Some(0) {
         bail!("--jobs must be at least 1");
+    }
+    if args.batch == Some(0) {
+        bail!("--batch must be at least 1");
     }
     if !args.worst_score.is_finite() {
         bail!("--worst-score must be a finite number");
@@ -244,6 +255,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         jobs: args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        batch: args.batch.unwrap_or(1),
         eval_limit: args.eval_examples.map(|n| n.max(1)),
         fidelity_schedule: args.fidelity.schedule(),
         ..TuneSettings::new(tuner, fidelity)
@@ -381,6 +393,11 @@ fn tuning_key(
         "schedule": s.fidelity_schedule,
         "eval_limit": s.eval_limit,
     });
+    // Batching changes the trials; one at a time keeps the keys of earlier runs.
+    let mut json = json;
+    if s.batch > 1 {
+        json["batch"] = s.batch.into();
+    }
     Sha256::digest(json.to_string().as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

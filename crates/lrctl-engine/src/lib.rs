@@ -12,12 +12,15 @@
 //! The loop lives in [`Run`], a value that can stop between any two steps, report, and go on
 //! exactly as if it had not stopped, possibly on another thread with a freshly built model
 //! ([`Checkpoint`] bundles it with the optimizer and controller); [`train`] runs one from start
-//! to end. Multi-fidelity tuning continues promoted trials this way.
+//! to end. Multi-fidelity tuning continues promoted trials this way, and trains trials that
+//! share a task, a seed and a start together as one stacked model ([`train_stacked`]).
 
 mod curve;
+pub mod stacked;
 mod stats;
 
 pub use curve::{CurvePoint, Outcome, RunResult};
+pub use stacked::train_stacked;
 pub use stats::{all_finite, grad_norm, grad_stats};
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -518,6 +518,7 @@ impl PyUserStudy {
         };
         let driver = DriverSettings {
             jobs: 1,
+            batch: 1,
             schedule: FidelitySchedule::Restart,
             max_budget: fidelity.max_budget,
         };

@@ -15,6 +15,7 @@ pub mod mup;
 pub mod registry;
 pub mod size;
 pub mod spec;
+pub mod stacked;
 pub mod task;
 pub mod workload;
 
@@ -29,6 +30,7 @@ pub use models::{ModelFamily, ModelSpec, Scale};
 pub use mup::Parametrization;
 pub use size::{MemoryEstimate, human_bytes, machine_memory, shape_of};
 pub use spec::{Budget, DataSpec, Direction, Holdout, TaskSpec, steps_per_epoch};
+pub use stacked::StackedWorkload;
 pub use task::{DataSummary, LoadedTask, Task};
 pub use workload::{Metrics, Split, Workload};
 

@@ -8,6 +8,7 @@ use crate::data::TaskData;
 use crate::error::TaskError;
 use crate::models::Input;
 use crate::spec::TaskSpec;
+use crate::stacked::StackedWorkload;
 use crate::workload::Workload;
 
 /// Summary of a task's data (meta-features for selection, lines for `lrctl tasks`).
@@ -37,6 +38,18 @@ pub trait Task: Send + Sync {
     fn summary(&self) -> DataSummary;
     /// Builds the model for `seed` (seeded initialisation) on `device`.
     fn instantiate(&self, seed: u64, device: &Device) -> Result<Box<dyn Workload>, TaskError>;
+
+    /// `k` copies of the model for `seed`, stacked to train together over the same
+    /// mini-batches (batched tuning trials, [`crate::stacked`]); `Ok(None)`, the default, when
+    /// the task's model family has no stacked form.
+    fn instantiate_stacked(
+        &self,
+        seed: u64,
+        k: usize,
+    ) -> Result<Option<Box<dyn StackedWorkload>>, TaskError> {
+        let _ = (seed, k);
+        Ok(None)
+    }
 
     /// The same task and data at width multiplier `width` (a narrower proxy to tune on, for
     /// `--fidelity width`), named as the registry names it. The default refuses: only a task
@@ -162,6 +175,21 @@ impl Task for LoadedTask {
             spec,
             self.data.clone(),
         )?))
+    }
+
+    fn instantiate_stacked(
+        &self,
+        seed: u64,
+        k: usize,
+    ) -> Result<Option<Box<dyn StackedWorkload>>, TaskError> {
+        // The seeded (and parametrised) initialisation of the single model, copied `k` times.
+        let single = self.instantiate(seed, &crate::default_device())?;
+        let mut init = Vec::new();
+        single.params(&mut init);
+        Ok(self
+            .spec
+            .model
+            .stacked(self.spec.scale(), &self.data, &init, k))
     }
 
     fn instantiate(&self, seed: u64, device: &Device) -> Result<Box<dyn Workload>, TaskError> {

@@ -22,6 +22,14 @@
 //! whose parent's run is gone trains from scratch, which a runner must make give the identical
 //! result at the full cost.
 //!
+//! **Batched trials.** With [`DriverSettings::batch`] above 1, each job takes up to `batch`
+//! trials at once (the tuner sees `jobs × batch` slots), and the trials that start at the same
+//! virtual time from scratch (none continuing a paused run, kept for a promotion or replayed)
+//! go to [`TrialRunner::run_batch`] together, at most `batch` per call, each call on one
+//! thread and at most `jobs` calls at once: a runner that can train them as one batched model over the same mini-batches
+//! (small models, whose step is overhead-bound) does, and the default trains them one by one.
+//! Grouping is decided by the ask/tell sequence, not by timing, so it is deterministic too.
+//!
 //! **Resuming.** Trials already run (a killed tuning run's stored trials) can be handed in
 //! ([`TrialHooks::known`]): a trial the tuner asks for again with the same configuration and
 //! budget is told its stored result instead of being trained. The ask/tell sequence is
@@ -200,6 +208,16 @@ pub trait TrialRunner: Sync {
         keep: bool,
     ) -> Option<Trained<Self::Paused>>;
 
+    /// Trains `requests` — trials that start together from scratch, none kept for a promotion —
+    /// on the current thread: one entry per request, in order, each as [`run`](Self::run)
+    /// would return it (`None` when cancelled). The default runs them one by one; a runner
+    /// that trains them as one batched model overrides it (see the module docs). Each result
+    /// keeps its own score, outcome and steps; how the shared time is split into each trial's
+    /// `seconds` is the runner's to say.
+    fn run_batch(&self, requests: &[TrialRequest]) -> Vec<Option<Trained<Self::Paused>>> {
+        requests.iter().map(|r| self.run(r, None, false)).collect()
+    }
+
     /// Steps a paused run has trained: what a promotion continuing it is not charged again.
     fn paused_steps(&self, paused: &Self::Paused) -> u64;
 
@@ -229,6 +247,9 @@ pub struct TrialHooks<'a> {
 pub struct DriverSettings {
     /// Trials trained at once (at least 1).
     pub jobs: usize,
+    /// Trials each job trains together as one batch (at least 1; 1: one at a time). The tuner
+    /// sees `jobs × batch` slots, so this, like `jobs`, can change what it knows when it asks.
+    pub batch: usize,
     /// How promoted trials relate to their parents.
     pub schedule: FidelitySchedule,
     /// The largest budget: trials at it are never promoted, so their runs are not kept.
@@ -294,10 +315,14 @@ pub fn run_trials<R: TrialRunner>(
     settings: DriverSettings,
     hooks: &TrialHooks<'_>,
 ) -> Result<Trials, TuneError> {
-    let jobs = settings.jobs.max(1);
+    let batch = settings.batch.max(1);
+    let jobs = settings.jobs.max(1) * batch;
     let cancelled = || hooks.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
     let mut told: Vec<TrialResult> = Vec::new();
     let mut continued = 0usize;
+    // With batches, `jobs × batch` slots but at most `jobs` batches training at once.
+    let cores = Cores::new(settings.jobs.max(1));
+    let cores = &cores;
     std::thread::scope(|scope| -> Result<(), TuneError> {
         let (tx, rx) = mpsc::channel::<(u64, Option<Arrived<R::Paused>>)>();
         // Virtual time at which each job can take its next trial (`None`: the tuner is done).
@@ -308,6 +333,31 @@ pub fn run_trials<R: TrialRunner>(
         // trial is told, so its content (and so the cost) does not depend on timing.
         let mut paused: Paused<R::Paused> = Paused::default();
         let mut arrived: HashMap<u64, Option<Arrived<R::Paused>>> = HashMap::new();
+        // Trials asked at virtual time `pending_at` that wait to start together.
+        let mut pending: Vec<TrialRequest> = Vec::new();
+        let mut pending_at = 0u64;
+        let flush = |pending: &mut Vec<TrialRequest>| {
+            if pending.is_empty() {
+                return;
+            }
+            let group = std::mem::take(pending);
+            let tx = tx.clone();
+            scope.spawn(move || {
+                let _core = cores.take();
+                let results = runner.run_batch(&group);
+                let results = results.into_iter().chain(std::iter::repeat_with(|| None));
+                for (request, result) in group.iter().zip(results) {
+                    let arrived = result.map(|mut trained| {
+                        trained.paused = None;
+                        Arrived {
+                            trained,
+                            continued: false,
+                        }
+                    });
+                    let _ = tx.send((request.id, arrived));
+                }
+            });
+        };
         let mut wait_for = |id: u64| -> Option<Arrived<R::Paused>> {
             loop {
                 if let Some(r) = arrived.remove(&id) {
@@ -324,6 +374,10 @@ pub fn run_trials<R: TrialRunner>(
             .filter_map(|(j, t)| t.map(|t| (j, t)))
             .min_by_key(|&(j, t)| (t, j))
         {
+            // A later time: the trials asked together before now start.
+            if now > pending_at {
+                flush(&mut pending);
+            }
             while let Some(&(end, id)) = running.first().filter(|(end, _)| *end <= now) {
                 running.remove(&(end, id));
                 // `None`: cancelled in flight, never told.
@@ -345,6 +399,7 @@ pub fn run_trials<R: TrialRunner>(
                 }
             }
             if cancelled() {
+                flush(&mut pending);
                 // Let the runs in flight stop, then report what was told.
                 for (_, id) in std::mem::take(&mut running) {
                     wait_for(id);
@@ -393,7 +448,16 @@ pub fn run_trials<R: TrialRunner>(
                     }
                     let keep = settings.schedule.reuses_checkpoints()
                         && request.budget < settings.max_budget;
+                    if batch > 1 && resume.is_none() && !keep {
+                        pending_at = now;
+                        pending.push(request);
+                        if pending.len() == batch {
+                            flush(&mut pending);
+                        }
+                        continue;
+                    }
                     scope.spawn(move || {
+                        let _core = cores.take();
                         let id = request.id;
                         let continued = resume.is_some();
                         let result = runner.run(&request, resume, keep).map(|mut trained| {
@@ -419,6 +483,9 @@ pub fn run_trials<R: TrialRunner>(
                 Ask::Done => break,
             }
         }
+        // Nothing is pending when the tuner is done (it waits for outstanding trials), but
+        // never leave a trial unstarted.
+        flush(&mut pending);
         Ok(())
     })?;
     told.sort_by_key(|t| t.id);
@@ -427,6 +494,41 @@ pub fn run_trials<R: TrialRunner>(
         continued,
         cancelled: cancelled(),
     })
+}
+
+/// A counting semaphore: how many batches train at once. Which waiting batch goes first only
+/// changes timing, never a result (results are told in virtual-time order).
+struct Cores {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+/// A core taken from [`Cores`], given back when dropped.
+struct Core<'a>(&'a Cores);
+
+impl Cores {
+    fn new(n: usize) -> Cores {
+        Cores {
+            free: std::sync::Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Core<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Core(self)
+    }
+}
+
+impl Drop for Core<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// A trial's result as it reaches the driver.
@@ -529,6 +631,7 @@ mod tests {
     fn settings(jobs: usize, schedule: FidelitySchedule) -> DriverSettings {
         DriverSettings {
             jobs,
+            batch: 1,
             schedule,
             max_budget: 27,
         }
@@ -622,6 +725,90 @@ mod tests {
         let replayed = again.told.iter().filter(|t| t.seconds == 99.0).count();
         assert_eq!(replayed, 10);
         assert_eq!(again.told.len(), first.told.len());
+    }
+
+    /// [`Quadratic`], recording the size of every batch it is handed.
+    struct Batches(std::sync::Mutex<Vec<Vec<u64>>>);
+
+    impl TrialRunner for Batches {
+        type Paused = u64;
+
+        fn run(&self, r: &TrialRequest, resume: Option<u64>, keep: bool) -> Option<Trained<u64>> {
+            self.0.lock().unwrap().push(vec![r.id]);
+            Quadratic.run(r, resume, keep)
+        }
+
+        fn run_batch(&self, requests: &[TrialRequest]) -> Vec<Option<Trained<u64>>> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(requests.iter().map(|r| r.id).collect());
+            requests
+                .iter()
+                .map(|r| Quadratic.run(r, None, false))
+                .collect()
+        }
+
+        fn paused_steps(&self, p: &u64) -> u64 {
+            *p
+        }
+
+        fn paused_bytes(&self, _: &u64) -> usize {
+            8
+        }
+    }
+
+    #[test]
+    fn trials_that_start_together_are_trained_together() {
+        let slots = run_trials(
+            hyperband().as_mut(),
+            &Quadratic,
+            settings(4, FidelitySchedule::Restart),
+            &TrialHooks::default(),
+        )
+        .unwrap();
+        let runner = Batches(std::sync::Mutex::new(Vec::new()));
+        let batched = run_trials(
+            hyperband().as_mut(),
+            &runner,
+            DriverSettings {
+                batch: 2,
+                ..settings(2, FidelitySchedule::Restart)
+            },
+            &TrialHooks::default(),
+        )
+        .unwrap();
+        // Four slots either way: the same trials, told in the same order.
+        assert_eq!(batched, slots);
+        let mut groups = runner.0.into_inner().unwrap();
+        assert!(groups.iter().all(|g| (1..=2).contains(&g.len())));
+        assert!(groups.iter().any(|g| g.len() == 2), "{groups:?}");
+        // Every trial trained once, each batch's trials issued together.
+        let mut ids: Vec<u64> = groups.iter().flatten().copied().collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (0..40).collect::<Vec<_>>());
+        for g in &mut groups {
+            let budgets: Vec<u64> = g.iter().map(|&id| slots.told[id as usize].budget).collect();
+            assert!(g.windows(2).all(|w| w[0] < w[1]), "{g:?} {budgets:?}");
+        }
+        // Promotions continuing a paused run are never batched.
+        let runner = Batches(std::sync::Mutex::new(Vec::new()));
+        let cont = run_trials(
+            hyperband().as_mut(),
+            &runner,
+            DriverSettings {
+                batch: 2,
+                ..settings(2, FidelitySchedule::Continue)
+            },
+            &TrialHooks::default(),
+        )
+        .unwrap();
+        for g in runner.0.into_inner().unwrap() {
+            if g.len() > 1 {
+                assert!(g.iter().all(|&id| cont.told[id as usize].parent.is_none()
+                    || cont.told[id as usize].budget == 27));
+            }
+        }
     }
 
     #[test]

@@ -65,6 +65,13 @@ pub struct TuneSpec {
     /// [`lrctl_method::default_space`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<SearchSpace>,
+    /// Trials trained together as one batched model (`lrctl_tune::DriverSettings::batch`;
+    /// default 1: one at a time). Above 1 the tuner proposes that many trials at once, like
+    /// that many parallel workers, which changes what it knows when it proposes (and so the
+    /// trials), and trials that start together train over the same mini-batches in one pass
+    /// on models with a stacked form (logistic regression).
+    #[serde(default = "default_batch", skip_serializing_if = "is_one")]
+    pub batch: usize,
     /// Width fidelity ([`crate::width`]): tune on the task at this width multiplier and train
     /// the cell's (wider) task with the learning rate found there. Absent: tune the task itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +84,14 @@ fn default_min_fraction() -> f64 {
 
 fn default_eta() -> f64 {
     3.0
+}
+
+fn default_batch() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl TuneSpec {
@@ -119,6 +134,11 @@ impl TuneSpec {
             crate::width::check_method(method, &space)
                 .map_err(|e| WrapError::Invalid(format!("tune.width_from: {e}")))?;
         }
+        if self.batch == 0 {
+            return Err(WrapError::Invalid(
+                "tune.batch must be at least 1 (1: trials one at a time)".into(),
+            ));
+        }
         check_worst_score(&self.scoring)
     }
 }
@@ -149,6 +169,9 @@ pub struct TuneSettings {
     pub scoring: Scoring,
     /// Trials trained at once, one thread each.
     pub jobs: usize,
+    /// Trials each job trains together as one batched model ([`DriverSettings::batch`]; 1:
+    /// one at a time).
+    pub batch: usize,
     /// Caps every evaluation at this many examples (quick runs; `None`: whole splits).
     pub eval_limit: Option<usize>,
     /// How low-fidelity trials are run.
@@ -166,6 +189,7 @@ impl TuneSettings {
             seed: 0,
             scoring: Scoring::default(),
             jobs: 1,
+            batch: 1,
             eval_limit: None,
             fidelity_schedule: FidelitySchedule::default(),
         }
@@ -196,6 +220,9 @@ pub struct TuneReport {
     pub training_seed: u64,
     /// Trials trained at once.
     pub jobs: usize,
+    /// Trials each job trained together ([`TuneSettings::batch`]).
+    #[serde(default = "default_batch")]
+    pub batch: usize,
     /// Budgets.
     pub fidelity: Fidelity,
     /// How low-fidelity trials were run.
@@ -296,6 +323,7 @@ pub fn tune(
     };
     let driver = DriverSettings {
         jobs,
+        batch: settings.batch.max(1),
         schedule,
         max_budget: settings.fidelity.max_budget,
     };
@@ -315,6 +343,7 @@ pub fn tune(
         seed: settings.seed,
         training_seed,
         jobs,
+        batch: settings.batch.max(1),
         fidelity: settings.fidelity,
         fidelity_schedule: settings.fidelity_schedule,
         space: space.clone(),
@@ -383,6 +412,123 @@ impl TrialRunner for EngineTrials<'_> {
                 crate::panic_message(&*panic)
             ))
         });
+        self.trained(request, run, start.elapsed().as_secs_f64())
+    }
+
+    /// Trials that start together from scratch: trained as one stacked model over the same
+    /// mini-batches ([`lrctl_engine::train_stacked`]) when the task's model family has a
+    /// stacked form and the fidelity schedule trains every trial from scratch (`restart`,
+    /// `full-horizon`) — a lone trial too, so that a trial's result does not depend on
+    /// whether it found batch mates; one by one otherwise, or when
+    /// `LRCTL_NO_STACKED_TRIALS=1` (to compare results or speed). The batch's wall time is
+    /// split into the trials' `seconds` in proportion to the steps each trained.
+    fn run_batch(&self, requests: &[TrialRequest]) -> Vec<Option<Trained<Checkpoint>>> {
+        let one_by_one = || requests.iter().map(|r| self.run(r, None, false)).collect();
+        let stackable = matches!(
+            self.schedule,
+            FidelitySchedule::Restart | FidelitySchedule::FullHorizon
+        );
+        if requests.is_empty()
+            || !stackable
+            || std::env::var_os("LRCTL_NO_STACKED_TRIALS").is_some_and(|v| v == "1")
+        {
+            return one_by_one();
+        }
+        let start = Instant::now();
+        let methods: Vec<Result<MethodSpec, String>> = requests
+            .iter()
+            .map(|r| lrctl_method::with_params(self.method, &r.config).map_err(|e| e.to_string()))
+            .collect();
+        // Members: the trials whose configuration applies; the others fail as they would alone.
+        let index: Vec<usize> = (0..requests.len())
+            .filter(|&i| methods[i].is_ok())
+            .collect();
+        let members: Vec<lrctl_engine::stacked::Member<'_>> = index
+            .iter()
+            .map(|&i| lrctl_engine::stacked::Member {
+                method: methods[i].as_ref().expect("filtered"),
+                steps: requests[i].budget,
+                horizon: match self.schedule {
+                    FidelitySchedule::FullHorizon => self.max_budget,
+                    _ => requests[i].budget,
+                },
+            })
+            .collect();
+        let options = RunOptions {
+            seed: self.seed,
+            steps: None,
+            progress: None,
+            cancel: self.cancel,
+            eval_limit: self.eval_limit,
+        };
+        let trained = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            lrctl_engine::with_threads(1, || {
+                lrctl_engine::train_stacked(self.task, &members, &options)
+            })
+        }));
+        let Ok(Ok(Some(results))) = trained else {
+            // No stacked form (or it could not start, or panicked): each trial alone, where
+            // it is recorded as it would be without batching.
+            return one_by_one();
+        };
+        let mut runs: Vec<Option<Result<Option<ResumableRun>, String>>> = methods
+            .iter()
+            .map(|m| m.as_ref().err().map(|e| Err(e.clone())))
+            .collect();
+        for (&i, r) in index.iter().zip(results) {
+            runs[i] = Some(
+                r.map(|r| r.map(|r| (r, 0, None)))
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        let steps: Vec<u64> = runs
+            .iter()
+            .map(|r| match r {
+                Some(Ok(Some((r, ..)))) => r.steps,
+                _ => 0,
+            })
+            .collect();
+        let total: u64 = steps.iter().sum();
+        let seconds = start.elapsed().as_secs_f64();
+        let n = requests.len() as f64;
+        requests
+            .iter()
+            .zip(runs)
+            .zip(steps)
+            .map(|((request, run), steps)| {
+                let share = if total > 0 {
+                    steps as f64 / total as f64
+                } else {
+                    1.0 / n
+                };
+                self.trained(
+                    request,
+                    run.expect("every trial has a run"),
+                    seconds * share,
+                )
+            })
+            .collect()
+    }
+
+    fn paused_steps(&self, paused: &Checkpoint) -> u64 {
+        paused.run.steps()
+    }
+
+    /// Eight `f32` vectors of the model's size: the engine's parameters, gradients and update,
+    /// and an optimizer's state.
+    fn paused_bytes(&self, paused: &Checkpoint) -> usize {
+        8 * std::mem::size_of::<f32>() * paused.run.params().len()
+    }
+}
+
+impl EngineTrials<'_> {
+    /// A trial's result from its run (`Ok(None)`: cancelled; `Err`: why it failed).
+    fn trained(
+        &self,
+        request: &TrialRequest,
+        run: Result<Option<ResumableRun>, String>,
+        seconds: f64,
+    ) -> Option<Trained<Checkpoint>> {
         let (outcome, reason, steps, objective, paused) = match run {
             Ok(None) => return None,
             Ok(Some((r, from, paused))) => (
@@ -406,19 +552,9 @@ impl TrialRunner for EngineTrials<'_> {
             outcome,
             reason,
             steps,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds,
         };
         Some(Trained { result, paused })
-    }
-
-    fn paused_steps(&self, paused: &Checkpoint) -> u64 {
-        paused.run.steps()
-    }
-
-    /// Eight `f32` vectors of the model's size: the engine's parameters, gradients and update,
-    /// and an optimizer's state.
-    fn paused_bytes(&self, paused: &Checkpoint) -> usize {
-        8 * std::mem::size_of::<f32>() * paused.run.params().len()
     }
 }
 

@@ -128,6 +128,7 @@ fn tune_stored(
         seed: spec.seed,
         scoring: spec.scoring,
         jobs: 1,
+        batch: spec.batch,
         ..TuneSettings::new(&spec.tuner, fidelity)
     };
     let known =

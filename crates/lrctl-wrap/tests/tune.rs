@@ -236,3 +236,57 @@ fn cancelling_returns_the_trials_told_so_far() {
     assert!(report.cancelled);
     assert_eq!(report.trials.len(), 3);
 }
+
+/// `tune` on `task` with `jobs × batch` slots, scored on the last mini-batch's loss.
+fn slots(task: &dyn lrctl_tasks::Task, jobs: usize, batch: usize) -> TuneReport {
+    let method = adam();
+    let space = lrctl_method::default_space(&method).unwrap();
+    let s = TuneSettings {
+        jobs,
+        batch,
+        scoring: lrctl_tune::Scoring {
+            objective: lrctl_tune::Objective::FinalTrainLoss,
+            worst_score: 100.0,
+        },
+        ..settings("hyperband", 20, 5)
+    };
+    tune(task, &method, &space, &s, &TuneHooks::default()).unwrap()
+}
+
+#[test]
+fn batched_trials_match_trials_one_at_a_time() {
+    // Logistic regression trains each batch as one stacked model: every trial within the
+    // family's tolerance of the same trial trained alone (same slots, so the same trials).
+    let task = iris();
+    let (batched, alone) = (slots(task.as_ref(), 1, 3), slots(task.as_ref(), 3, 1));
+    assert_eq!(batched.trials.len(), alone.trials.len());
+    for (b, a) in batched.trials.iter().zip(&alone.trials) {
+        assert_eq!(
+            (&b.config, b.budget, b.outcome, b.steps),
+            (&a.config, a.budget, a.outcome, a.steps),
+            "trial {}",
+            a.id
+        );
+        let (x, y) = (b.objective.unwrap(), a.objective.unwrap());
+        assert!(
+            (x - y).abs() <= 1e-4 * x.abs().max(y.abs()),
+            "trial {}: {x} vs {y}",
+            a.id
+        );
+    }
+    assert_eq!(batched.cost.steps, alone.cost.steps);
+    assert_eq!(batched.batch, 3);
+
+    // A family without a stacked form falls back to one run per trial: identical results.
+    let mlp = {
+        let spec = lrctl_tasks::registry::find("mlp/digits").unwrap();
+        lrctl_tasks::prepare(&spec, &lrctl_data::DataDirs::new(None)).unwrap()
+    };
+    let (batched, alone) = (slots(mlp.as_ref(), 1, 2), slots(mlp.as_ref(), 2, 1));
+    let strip = |r: &TuneReport| TuneReport {
+        jobs: 0,
+        batch: 0,
+        ..untimed(r)
+    };
+    assert_eq!(strip(&batched), strip(&alone));
+}

@@ -7,7 +7,9 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Axes, Classifier, FieldError, Input, ModelFamily, Scale};
+use crate::data::TaskData;
 use crate::size::{add, dense, mul, u};
+use crate::stacked::{StackedLinear, StackedWorkload};
 use lrctl_data::catalog::Shape;
 
 /// The `linear` family: no fields (`model = { kind = "linear" }`) and no scale axes.
@@ -53,6 +55,20 @@ impl ModelFamily for LinearSpec {
 
     fn tiny() -> Self {
         LinearSpec {}
+    }
+
+    fn stacked(
+        &self,
+        _: Scale,
+        data: &TaskData,
+        init: &[f32],
+        k: usize,
+    ) -> Option<Box<dyn StackedWorkload>> {
+        match data {
+            TaskData::Class(c) => StackedLinear::new(std::sync::Arc::clone(c), init, k)
+                .map(|s| Box::new(s) as Box<dyn StackedWorkload>),
+            TaskData::Text(_) => None,
+        }
     }
 }
 

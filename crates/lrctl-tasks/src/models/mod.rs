@@ -36,6 +36,7 @@ use serde::de::DeserializeOwned;
 
 use crate::data::TaskData;
 use crate::error::TaskError;
+use crate::stacked::StackedWorkload;
 use crate::workload::{ClassifierWorkload, LmWorkload, Workload};
 use lrctl_data::catalog::Shape;
 
@@ -121,6 +122,20 @@ pub trait ModelFamily:
     /// A few-unit instance that builds and trains in milliseconds: the tests run every
     /// registered family on it (gradient check, seeded initialisation, parameter count).
     fn tiny() -> Self;
+
+    /// `k` copies of the network at `scale`, each starting from `init` (the initialised
+    /// network's flat parameters), trained together over the same mini-batches (batched tuning
+    /// trials, [`crate::stacked`]); `None`, the default, for a family without a stacked form.
+    fn stacked(
+        &self,
+        scale: Scale,
+        data: &TaskData,
+        init: &[f32],
+        k: usize,
+    ) -> Option<Box<dyn StackedWorkload>> {
+        let _ = (scale, data, init, k);
+        None
+    }
 }
 
 /// The width and depth multipliers of a task (`@w4d2`).
@@ -299,6 +314,13 @@ trait AnyFamily {
         rng: &mut ChaCha8Rng,
         device: &Device,
     ) -> Result<Option<Box<dyn Workload>>, TaskError>;
+    fn stacked(
+        &self,
+        scale: Scale,
+        data: &TaskData,
+        init: &[f32],
+        k: usize,
+    ) -> Option<Box<dyn StackedWorkload>>;
 }
 
 impl<F: ModelFamily> AnyFamily for F {
@@ -345,6 +367,15 @@ impl<F: ModelFamily> AnyFamily for F {
         let network = self.network(scale, &data.shape(), device);
         let network = crate::init::init_params(network, rng)?;
         Ok(network.workload(data, device))
+    }
+    fn stacked(
+        &self,
+        scale: Scale,
+        data: &TaskData,
+        init: &[f32],
+        k: usize,
+    ) -> Option<Box<dyn StackedWorkload>> {
+        ModelFamily::stacked(self, scale, data, init, k)
     }
 }
 
@@ -428,6 +459,17 @@ impl ModelSpec {
         device: &Device,
     ) -> Result<Option<Box<dyn Workload>>, TaskError> {
         self.family_ref().workload(scale, data, rng, device)
+    }
+
+    /// `k` stacked copies starting from `init` ([`ModelFamily::stacked`]).
+    pub(crate) fn stacked(
+        &self,
+        scale: Scale,
+        data: &TaskData,
+        init: &[f32],
+        k: usize,
+    ) -> Option<Box<dyn StackedWorkload>> {
+        self.family_ref().stacked(scale, data, init, k)
     }
 }
 
