@@ -61,6 +61,16 @@ fn shown(display: Display) -> Observer {
             {
                 eprintln!("{worker}: cell {cell} {task} · {method} put back: {reason}");
             }
+            if let RunEvent::ResultDiscarded {
+                worker,
+                cell,
+                task,
+                method,
+                reason,
+            } = e
+            {
+                eprintln!("{worker}: cell {cell} {task} · {method} result discarded: {reason}");
+            }
             if let RunEvent::CellDone {
                 worker,
                 cell,
@@ -110,6 +120,9 @@ fn bar_observer() -> Observer {
         RunEvent::CellSkipped {
             cell, task, reason, ..
         } => bar.println(format!("cell {cell} ({task}) put back: {reason}")),
+        RunEvent::ResultDiscarded {
+            cell, task, reason, ..
+        } => bar.println(format!("cell {cell} ({task}) result discarded: {reason}")),
         RunEvent::Finished => bar.finish_and_clear(),
     })
 }

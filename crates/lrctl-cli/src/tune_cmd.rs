@@ -350,6 +350,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         on_trial: Some(&on_trial_stored),
         cancel: Some(&cancel),
         known: Some(&known),
+        progress: None,
     };
     let report = lrctl_wrap::tune(task.as_ref(), &method, &space, &settings, &hooks)?;
     bar.finish_and_clear();

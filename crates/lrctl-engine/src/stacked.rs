@@ -68,7 +68,7 @@ pub fn train_stacked(
         let options = RunOptions {
             seed: options.seed,
             steps: Some(m.steps),
-            progress: None,
+            progress: options.progress,
             cancel: options.cancel,
             eval_limit: options.eval_limit,
         };

@@ -79,6 +79,21 @@ pub enum RunEvent {
         /// Why (where the data was looked for).
         reason: String,
     },
+    /// A worker's lease on a cell expired while it trained and another worker took the cell:
+    /// this worker's result was discarded (the other attempt's is the one stored) and it goes
+    /// on with other cells.
+    ResultDiscarded {
+        /// The worker.
+        worker: String,
+        /// The cell.
+        cell: CellId,
+        /// Its task.
+        task: String,
+        /// Its method.
+        method: String,
+        /// The store's words.
+        reason: String,
+    },
     /// The store said something while the run waited on it (e.g. an unreachable PostgreSQL
     /// server being retried).
     StoreNotice {
@@ -520,7 +535,22 @@ fn worker(
             provenance,
             ..result
         };
-        s.finish(&lease, &result, &curve)?;
+        match s.finish(&lease, &result, &curve) {
+            Ok(()) => {}
+            Err(e @ lrctl_store::StoreError::LeaseLost { .. }) => {
+                // Another attempt holds the cell now and records it; this is no failure of the run.
+                drop(s);
+                cfg.emit(RunEvent::ResultDiscarded {
+                    worker: worker_id.clone(),
+                    cell: cell.lease.cell,
+                    task: cell.task.clone(),
+                    method: cell.method.clone(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
         drop(s);
         ran.fetch_add(1, Ordering::Relaxed);
         cfg.emit(RunEvent::CellDone {

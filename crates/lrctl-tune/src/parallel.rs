@@ -240,6 +240,10 @@ pub struct TrialHooks<'a> {
     pub cancel: Option<&'a AtomicBool>,
     /// Results of trials already run, by id (see the module docs).
     pub known: Option<&'a HashMap<u64, TrialResult>>,
+    /// For the trial runner, not the driver: called from the training threads as a trial
+    /// advances, with (steps done, total steps) — a worker's lease heartbeat, which a trial
+    /// longer than the lease would otherwise let expire.
+    pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
 }
 
 /// How [`run_trials`] runs: parallelism and fidelity.

@@ -318,6 +318,7 @@ pub fn tune(
         scoring: settings.scoring,
         eval_limit: settings.eval_limit,
         cancel: hooks.cancel,
+        progress: hooks.progress,
         schedule,
         max_budget: settings.fidelity.max_budget,
     };
@@ -367,6 +368,8 @@ pub struct EngineTrials<'a> {
     pub scoring: Scoring,
     /// Caps every evaluation at this many examples.
     pub eval_limit: Option<usize>,
+    /// Called as each trial advances (see [`TrialHooks::progress`]).
+    pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
     /// Cancellation.
     pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
     /// How low-fidelity trials are run.
@@ -391,7 +394,7 @@ impl TrialRunner for EngineTrials<'_> {
             let options = RunOptions {
                 seed: self.seed,
                 steps: Some(request.budget),
-                progress: None,
+                progress: self.progress,
                 cancel: self.cancel,
                 eval_limit: self.eval_limit,
             };
@@ -457,7 +460,7 @@ impl TrialRunner for EngineTrials<'_> {
         let options = RunOptions {
             seed: self.seed,
             steps: None,
-            progress: None,
+            progress: self.progress,
             cancel: self.cancel,
             eval_limit: self.eval_limit,
         };

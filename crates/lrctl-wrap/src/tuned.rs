@@ -143,10 +143,13 @@ fn tune_stored(
             *persist_error.lock().expect("not poisoned") = Some(e.to_string());
         }
     };
+    // Beats while trials train, too: one trial of a large task can outlast the lease.
+    let beat = |_: u64, _: u64| on_trial();
     let hooks = TrialHooks {
         on_trial: Some(&persist),
         cancel: Some(cancel),
         known: Some(&known),
+        progress: Some(&beat),
         ..TrialHooks::default()
     };
     // One job: the cell holds one core, and each trial trains single-threaded.
