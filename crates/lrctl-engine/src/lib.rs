@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use lrctl_control::{Controller, EvalObservation, GradStats, Observation};
 use lrctl_method::MethodSpec;
-use lrctl_optim::Optimizer;
+use lrctl_optim::{Finiteness, Optimizer};
 use lrctl_tasks::{Split, Task, TaskSpec, Workload, steps_per_epoch};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -611,7 +611,12 @@ impl Run {
                 }
                 finite
             } else {
-                all_finite(&self.params)
+                // A fused update pass may have checked already (AdamW's does).
+                match optimizer.finiteness() {
+                    Finiteness::Finite => true,
+                    Finiteness::NonFinite => false,
+                    Finiteness::Unchecked => all_finite(&self.params),
+                }
             };
             if !finite {
                 self.outcome = Outcome::Diverged;

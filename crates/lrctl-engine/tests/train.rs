@@ -11,7 +11,7 @@ use lrctl_control::{Controller, Observation};
 use lrctl_data::DataDirs;
 use lrctl_engine::{CurvePoint, Outcome, RunOptions, RunResult};
 use lrctl_method::MethodSpec;
-use lrctl_optim::{Optimizer, StepInfo};
+use lrctl_optim::{Finiteness, Optimizer, StepInfo};
 use lrctl_tasks::{Budget, Metrics, Split, Task, TaskSpec, Workload};
 
 // ---------------------------------------------------------------------------------------------
@@ -239,6 +239,99 @@ fn non_finite_learning_rate_or_parameters_end_the_run_as_diverged() {
     assert_eq!(r.outcome, Outcome::Diverged);
     assert_eq!(r.steps, 2, "steps 0 and 1 completed");
     assert!(r.reason.unwrap().contains("non-finite parameter"));
+}
+
+/// A workload whose loss and gradient never change (loss 1, gradient 1 everywhere): the only
+/// way it can diverge is through its parameters.
+struct Flat(Vec<f32>);
+impl Workload for Flat {
+    fn n_params(&self) -> usize {
+        self.0.len()
+    }
+    fn n_train(&self) -> usize {
+        8
+    }
+    fn params(&self, out: &mut Vec<f32>) {
+        out.clear();
+        out.extend_from_slice(&self.0);
+    }
+    fn set_params(&mut self, flat: &[f32]) {
+        self.0.copy_from_slice(flat);
+    }
+    fn loss_and_grad(&mut self, _batch: &[usize], grad: &mut Vec<f32>) -> f32 {
+        grad.clear();
+        grad.resize(self.0.len(), 1.0);
+        1.0
+    }
+    fn evaluate(&self, _split: Split, _limit: Option<usize>) -> Option<Metrics> {
+        None
+    }
+}
+
+/// Its base's steps, but it never says whether the parameters are finite (the default), so
+/// the engine makes its own pass over them.
+struct Unchecked(Box<dyn Optimizer>);
+impl Optimizer for Unchecked {
+    fn name(&self) -> &'static str {
+        "unchecked"
+    }
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
+        self.0.step(params, grads, lr)
+    }
+}
+
+#[test]
+fn a_fused_finiteness_check_ends_the_run_at_the_same_step_as_the_engines_own() {
+    // AdamW at lr 3e37 moves every parameter by about −3e37 per step (`m / sqrt(v)` is 1
+    // under a constant gradient), past f32::MAX to −inf after about eleven steps: AdamW's pass
+    // checks the new values, the wrapper's engine pass checks the same ones.
+    let spec = task_spec("logreg/iris");
+    let options = RunOptions {
+        steps: Some(20),
+        ..Default::default()
+    };
+    let m = custom_method("kind = \"adamw\"\nweight_decay = 0.0", 3e37);
+    // 37 parameters: a partial vector of lanes at the end.
+    for n in [1usize, 37] {
+        let run = |wrap: bool| {
+            let (opt, mut ctl) = m.build(n).unwrap();
+            let mut opt = if wrap { Box::new(Unchecked(opt)) } else { opt };
+            let r = lrctl_engine::train(
+                &mut Flat(vec![0.0; n]),
+                &spec,
+                opt.as_mut(),
+                ctl.as_mut(),
+                &options,
+            )
+            .unwrap();
+            (r, opt.finiteness())
+        };
+        let (fused, said) = run(false);
+        let (separate, unsaid) = run(true);
+        assert_eq!(said, Finiteness::NonFinite, "AdamW checked in its pass");
+        assert_eq!(unsaid, Finiteness::Unchecked);
+        assert!((1..20).contains(&fused.steps), "{fused:?}");
+        for r in [&fused, &separate] {
+            assert_eq!(r.outcome, Outcome::Diverged, "{r:?}");
+            assert_eq!(r.steps, fused.steps, "the same step");
+            let reason = format!("non-finite parameter after step {}", fused.steps);
+            assert_eq!(r.reason.as_deref(), Some(reason.as_str()));
+        }
+        assert_eq!(strip(&fused.curve), strip(&separate.curve));
+    }
+    // A finite run is never stopped by the fused check.
+    let m = custom_method("kind = \"adamw\"", 1e-3);
+    let (mut opt, mut ctl) = m.build(5).unwrap();
+    let r = lrctl_engine::train(
+        &mut Flat(vec![0.0; 5]),
+        &spec,
+        opt.as_mut(),
+        ctl.as_mut(),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Finished, "{r:?}");
+    assert_eq!(opt.finiteness(), Finiteness::Finite);
 }
 
 /// A controller that cannot decide at step 4 (an external policy that raised).

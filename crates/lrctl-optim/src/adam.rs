@@ -8,7 +8,7 @@ use crate::moments::{
     adam_denominator, adam_fused, addcdiv, bias_correction, decoupled_decay, ema, ema_sq,
     l2_gradient, running_max, usable_lr,
 };
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
+use crate::{Finiteness, OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Configuration of [`Adam`] (`kind = "adam"`). Defaults are those of `torch.optim.Adam`
 /// (PyTorch 1.13).
@@ -177,6 +177,8 @@ struct AdamCore {
     max_exp_avg_sq: Vec<f32>,
     /// Scratch: the coupled-decay gradient, then the denominator.
     scratch: Vec<f32>,
+    /// What the last step's update pass found (the fused pass checks, AMSGrad's does not).
+    finiteness: Finiteness,
 }
 
 impl AdamCore {
@@ -204,6 +206,7 @@ impl AdamCore {
                 Vec::new()
             },
             scratch: vec![0.0; n_params],
+            finiteness: Finiteness::Unchecked,
         }
     }
 
@@ -231,7 +234,7 @@ impl AdamCore {
             } else {
                 0.0
             };
-            adam_fused(
+            let finite = adam_fused(
                 params,
                 grads,
                 &mut self.exp_avg,
@@ -243,6 +246,7 @@ impl AdamCore {
                 self.eps,
                 step,
             );
+            self.finiteness = Finiteness::checked(finite);
             return StepInfo { effective_lr: lr };
         }
         // AMSGrad: the multi-pass form (its running maximum sits between the moments and the
@@ -270,6 +274,7 @@ impl AdamCore {
         if lr > 0.0 {
             addcdiv(params, &self.exp_avg, &self.scratch, -step_size);
         }
+        self.finiteness = Finiteness::Unchecked;
         StepInfo { effective_lr: lr }
     }
 }
@@ -304,6 +309,10 @@ impl Optimizer for Adam {
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         self.core.step(params, grads, lr)
     }
+
+    fn finiteness(&self) -> Finiteness {
+        self.core.finiteness
+    }
 }
 
 /// AdamW (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*, ICLR;
@@ -327,6 +336,10 @@ impl Optimizer for AdamW {
 
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         self.core.step(params, grads, lr)
+    }
+
+    fn finiteness(&self) -> Finiteness {
+        self.core.finiteness
     }
 }
 

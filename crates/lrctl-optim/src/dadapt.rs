@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL, step_lengths};
 use crate::moments::{
-    add_scaled, const_bool, l2_gradient, scale, simd, step_size_correction, usable_lr, with_l2,
+    FiniteCheck, add_scaled, const_bool, l2_gradient, scale, simd, step_size_correction, usable_lr,
+    with_l2,
 };
 use crate::reduce::{BLOCK, LANES, Lanes, sum1, sum2};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
+use crate::{Finiteness, OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// The growth limit as a factor: `None` (and `inf`) mean no limit.
 pub(crate) fn growth_factor(growth_rate: Option<f64>) -> f64 {
@@ -108,6 +109,7 @@ impl OptimizerConfig for DAdaptAdamConfig {
             d: self.d0,
             numerator_weighted: 0.0,
             k: 0,
+            finiteness: Finiteness::Unchecked,
         })
     }
 }
@@ -164,6 +166,8 @@ pub struct DAdaptAdam {
     d: f64,
     numerator_weighted: f64,
     k: u64,
+    /// What the last step's pass found.
+    finiteness: Finiteness,
 }
 
 impl DAdaptAdam {
@@ -180,10 +184,15 @@ impl Optimizer for DAdaptAdam {
         Some(self.d)
     }
 
+    fn finiteness(&self) -> Finiteness {
+        self.finiteness
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
         step_lengths(params, grads, self.s.len());
         let lr = usable_lr(lr);
+        self.finiteness = Finiteness::Unchecked;
         if lr == 0.0 {
             return StepInfo { effective_lr: 0.0 };
         }
@@ -220,7 +229,7 @@ impl Optimizer for DAdaptAdam {
             )
         );
         // ⟨g, s / (sqrt(v) + eps)⟩ with the previous s and v, and ‖s‖₁ with the new s.
-        let (numerator, s_l1) = if moves {
+        let (numerator, s_l1, check) = if moves {
             const_bool!(
                 coupled != 0.0,
                 L2,
@@ -244,6 +253,7 @@ impl Optimizer for DAdaptAdam {
             )
         };
         debug_assert_eq!(moves, s_l1 != 0.0);
+        self.finiteness = Finiteness::checked(check.all_finite());
         if !moves {
             // Only zero gradients so far: nothing to estimate and nothing to move by.
             return StepInfo { effective_lr: 0.0 };
@@ -324,8 +334,8 @@ impl DAdaptKernel {
     }
 
     /// The whole step in one pass (reads `g`, `x`, `m`, `v`, `s`; writes all but `g`), returning
-    /// `(⟨g, s / (sqrt(v) + eps)⟩, ‖s‖₁)` (old `s` and `v` in the first, the new `s` in the
-    /// second), summed in `f64` in [`LANES`] lane-wise partial sums combined as
+    /// `(⟨g, s / (sqrt(v) + eps)⟩, ‖s‖₁, whether the parameters it leaves are finite)` (old `s`
+    /// and `v` in the first, the new `s` in the second), summed in `f64` in [`LANES`] lane-wise partial sums combined as
     /// [`crate::reduce`] does (bit for bit `sum3`/`sum1` of the separate passes). Block by block
     /// ([`BLOCK`]): the per-coordinate loop (`STEP`: with decoupled decay (`DECAY`) and the
     /// step) writes the numerator's `f32` factors to buffers, then each sum runs alone over
@@ -338,7 +348,7 @@ impl DAdaptKernel {
         m: &mut [f32],
         v: &mut [f32],
         s: &mut [f32],
-    ) -> (f64, f64) {
+    ) -> (f64, f64, FiniteCheck) {
         let n = params.len();
         assert!(
             grads.len() == n && m.len() == n && v.len() == n && s.len() == n,
@@ -349,6 +359,7 @@ impl DAdaptKernel {
         let abs = |s: f32| f64::from(s.abs());
         let mut g_buf = [0.0f32; BLOCK];
         let mut ratio_buf = [0.0f32; BLOCK];
+        let mut check = FiniteCheck::default();
         for ((((x, g), m), v), s) in params
             .chunks_mut(BLOCK)
             .zip(grads.chunks(BLOCK))
@@ -384,6 +395,7 @@ impl DAdaptKernel {
                     let d = v.sqrt() + self.eps;
                     *x += (self.c * *m) / d;
                 }
+                check.see(*x);
             }
             // Without weight decay, the gradient's own block (no copy).
             let gb: &[f32] = if L2 { gb } else { g };
@@ -401,6 +413,7 @@ impl DAdaptKernel {
         (
             numerator.combined() + numerator_tail,
             s_l1.combined() + s_l1_tail,
+            check,
         )
     }
 }

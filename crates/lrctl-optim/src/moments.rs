@@ -151,6 +151,10 @@ pub fn adam_denominator(out: &mut [f32], v: &[f32], bias_correction2: f64, eps: 
 /// result is bit for bit theirs; one pass instead of five keeps the parameters and moments in
 /// cache (the multi-pass form streams the whole state through memory for each helper).
 ///
+/// Returns whether every updated parameter is finite: the engine's divergence check, folded
+/// into this pass (each new value is still in a register) instead of a second pass over the
+/// parameters ([`crate::Finiteness`]).
+///
 /// # Panics
 /// If the slices differ in length.
 #[allow(clippy::too_many_arguments)]
@@ -165,7 +169,7 @@ pub fn adam_fused(
     bias_correction2: f64,
     eps: f64,
     step: f64,
-) {
+) -> bool {
     let n = params.len();
     assert!(
         grads.len() == n && m.len() == n && v.len() == n,
@@ -196,6 +200,27 @@ pub fn adam_fused(
     }
 }
 
+/// Whether every value seen is finite, checked on the way through a fused update pass (the
+/// engine's divergence check, see [`crate::Finiteness`]): the largest magnitude's bits, an
+/// integer maximum, which LLVM vectorises alongside the update; they are at or above
+/// infinity's exactly when some value was NaN or infinite.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FiniteCheck(u32);
+
+impl FiniteCheck {
+    /// Takes `x` into the check.
+    #[inline(always)]
+    pub(crate) fn see(&mut self, x: f32) {
+        self.0 = self.0.max(x.to_bits() & !(1 << 31));
+    }
+
+    /// Whether every value seen was finite.
+    #[inline(always)]
+    pub(crate) fn all_finite(self) -> bool {
+        self.0 < f32::INFINITY.to_bits()
+    }
+}
+
 /// The `f32` constants of one [`adam_fused`] step.
 #[derive(Clone, Copy)]
 struct AdamKernel {
@@ -218,7 +243,8 @@ impl AdamKernel {
         grads: &[f32],
         m: &mut [f32],
         v: &mut [f32],
-    ) {
+    ) -> bool {
+        let mut check = FiniteCheck::default();
         for (((x, &g), m), v) in params
             .iter_mut()
             .zip(grads)
@@ -235,7 +261,9 @@ impl AdamKernel {
             if STEP {
                 *x += (self.c * *m) / d;
             }
+            check.see(*x);
         }
+        check.all_finite()
     }
 }
 

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, GROWTH_RATE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL, step_lengths};
 use crate::dadapt::growth_factor;
-use crate::moments::{const_bool, simd, step_size_correction, usable_lr, with_l2};
+use crate::moments::{FiniteCheck, const_bool, simd, step_size_correction, usable_lr, with_l2};
 use crate::reduce::{BLOCK, LANES, Lanes};
-use crate::{OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
+use crate::{Finiteness, OptimError, Optimizer, OptimizerConfig, StepInfo, name_and_snapshot};
 
 /// Configuration of [`Prodigy`] (`kind = "prodigy"`). Defaults are those of `prodigyopt`
 /// 1.1.2; lrctl's paper setup sets `betas = [0.9, 0.99]`.
@@ -98,6 +98,7 @@ impl OptimizerConfig for ProdigyConfig {
             d_max: self.d0,
             d_numerator: 0.0,
             k: 0,
+            finiteness: Finiteness::Unchecked,
         })
     }
 }
@@ -167,6 +168,8 @@ pub struct Prodigy {
     d_max: f64,
     d_numerator: f64,
     k: u64,
+    /// What the last step's update pass found.
+    finiteness: Finiteness,
 }
 
 impl Prodigy {
@@ -183,6 +186,10 @@ impl Optimizer for Prodigy {
         Some(self.d)
     }
 
+    fn finiteness(&self) -> Finiteness {
+        self.finiteness
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) -> StepInfo {
         let cfg = &self.config;
         step_lengths(params, grads, self.x0.len());
@@ -191,6 +198,7 @@ impl Optimizer for Prodigy {
             self.started = true;
         }
         let lr = usable_lr(lr);
+        self.finiteness = Finiteness::Unchecked;
         if lr == 0.0 {
             return StepInfo { effective_lr: 0.0 };
         }
@@ -237,7 +245,7 @@ impl Optimizer for Prodigy {
         if s_l1 == 0.0 {
             // Only zero gradients so far: nothing to estimate and nothing to move by (the
             // moments still advance, as in the reference).
-            const_bool!(
+            let check = const_bool!(
                 coupled != 0.0,
                 L2,
                 const_bool!(
@@ -249,6 +257,7 @@ impl Optimizer for Prodigy {
                     )
                 )
             );
+            self.finiteness = Finiteness::checked(check.all_finite());
             return StepInfo { effective_lr: 0.0 };
         }
         let numerator = beta3 * self.d_numerator + d_ratio * dlr * progress;
@@ -265,7 +274,7 @@ impl Optimizer for Prodigy {
         // Pass 2: the moments, decoupled decay and the step with `d_{k+1} · eps`.
         kernel.eps = (new_d * cfg.eps) as f32;
         kernel.c = if first_moment { -dlr } else { -dlr * new_d } as f32;
-        const_bool!(
+        let check = const_bool!(
             coupled != 0.0,
             L2,
             const_bool!(
@@ -281,6 +290,7 @@ impl Optimizer for Prodigy {
                 )
             )
         );
+        self.finiteness = Finiteness::checked(check.all_finite());
         self.k += 1;
         StepInfo { effective_lr: dlr }
     }
@@ -377,7 +387,8 @@ impl ProdigyKernel {
     /// Pass 2 (reads `g`, `x`, `m`, `v`; writes them but `g`): per coordinate, the gradient
     /// with coupled decay (from `x` before this step), decoupled decay (`DECAY`), the moments
     /// and (`STEP`) the step. `m` is empty without a first moment (`!M`). One plain loop over
-    /// the coordinates, which LLVM vectorises (as [`crate::moments::adam_fused`]'s).
+    /// the coordinates, which LLVM vectorises (as [`crate::moments::adam_fused`]'s), checking
+    /// on the way that every parameter it leaves is finite.
     #[inline(always)]
     fn update<const L2: bool, const DECAY: bool, const M: bool, const STEP: bool>(
         &self,
@@ -385,13 +396,14 @@ impl ProdigyKernel {
         grads: &[f32],
         m: &mut [f32],
         v: &mut [f32],
-    ) {
+    ) -> FiniteCheck {
         let n = params.len();
         assert!(
             grads.len() == n && v.len() == n && (!M || m.len() == n),
             "lengths differ"
         );
-        let coordinate = |x: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+        let mut check = FiniteCheck::default();
+        let mut coordinate = |x: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
             let g = self.grad::<L2>(g, *x);
             if DECAY {
                 *x += self.decay * *x;
@@ -409,6 +421,7 @@ impl ProdigyKernel {
                 let d = v.sqrt() + self.eps;
                 *x += (self.c * num) / d;
             }
+            check.see(*x);
         };
         if M {
             for (((x, &g), m), v) in params
@@ -424,6 +437,7 @@ impl ProdigyKernel {
                 coordinate(x, g, &mut 0.0, v);
             }
         }
+        check
     }
 }
 

@@ -278,21 +278,30 @@ pub fn run_study(location: &str, study: &Study, cfg: &RunConfig) -> Result<RunRe
     let plan = study.cells();
     let shared = Shared::default();
     let mut skipped = Vec::new();
-    for task in &study.tasks {
-        let pending = plan.iter().any(|c| {
-            c.task.name == task.name
-                && !done.contains(&(
-                    c.task.name.clone(),
-                    c.method.name().to_string(),
-                    c.seed,
-                    c.config_hash.clone(),
-                ))
-        });
-        if !pending {
-            continue;
-        }
-        let config = serde_json::to_string(task).expect("a task serialises");
-        match prepared(&shared, &config, &cfg.dirs) {
+    let pending: Vec<&TaskSpec> = study
+        .tasks
+        .iter()
+        .filter(|task| {
+            plan.iter().any(|c| {
+                c.task.name == task.name
+                    && !done.contains(&(
+                        c.task.name.clone(),
+                        c.method.name().to_string(),
+                        c.seed,
+                        c.config_hash.clone(),
+                    ))
+            })
+        })
+        .collect();
+    let configs: Vec<String> = pending
+        .iter()
+        .map(|task| serde_json::to_string(task).expect("a task serialises"))
+        .collect();
+    // Loading the data is most of the time before the first cell: on all the jobs' threads,
+    // not one (the outcomes are looked at in the study's order, as before).
+    let outcomes = prepare_all(&shared, &configs, &cfg.dirs, cfg.jobs);
+    for (task, outcome) in pending.into_iter().zip(outcomes) {
+        match outcome {
             Ok(_) => {}
             Err(e) if e.is_missing_data() => skipped.push((task.name.clone(), e.to_string())),
             Err(e) => {
@@ -395,6 +404,34 @@ fn work_with(
         return Err(e);
     }
     Ok(ran.into_inner())
+}
+
+/// [`prepared`] for every configuration, on up to `jobs` threads; the outcomes in order.
+fn prepare_all(
+    shared: &Shared,
+    configs: &[String],
+    dirs: &DataDirs,
+    jobs: usize,
+) -> Vec<Result<Arc<dyn Task>, Arc<PrepareError>>> {
+    let next = AtomicUsize::new(0);
+    let outcomes: Vec<OnceLock<_>> = configs.iter().map(|_| OnceLock::new()).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, configs.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(config) = configs.get(i) else {
+                        break;
+                    };
+                    let _ = outcomes[i].set(prepared(shared, config, dirs));
+                }
+            });
+        }
+    });
+    outcomes
+        .into_iter()
+        .map(|o| o.into_inner().expect("every configuration was prepared"))
+        .collect()
 }
 
 /// The prepared task for a resolved task configuration (loaded once per process).

@@ -86,7 +86,7 @@ pub fn load(spec: &TaskSpec, dirs: &DataDirs) -> Result<TaskData, TaskError> {
     match &spec.data {
         DataSpec::Embedded { name } => {
             let all = lrctl_data::embedded::load(name).map_err(wrap)?;
-            let (rest, test) = carve(&all, h.test, SPLIT_SEED);
+            let (rest, test) = carve(all, h.test, SPLIT_SEED);
             class_data(spec, rest, test, false)
         }
         DataSpec::Libsvm { name, path } => {
@@ -94,7 +94,7 @@ pub fn load(spec: &TaskSpec, dirs: &DataDirs) -> Result<TaskData, TaskError> {
             match files.test {
                 Some(test) => class_data(spec, files.train, test, true),
                 None => {
-                    let (rest, test) = carve(&files.train, h.test, SPLIT_SEED);
+                    let (rest, test) = carve(files.train, h.test, SPLIT_SEED);
                     class_data(spec, rest, test, false)
                 }
             }
@@ -167,10 +167,11 @@ fn check_fraction(spec: &TaskSpec, field: &str, v: f64) -> Result<(), TaskError>
     }
 }
 
-/// Splits off a seeded `fraction` of the rows: (kept, held out).
-fn carve(all: &Tabular, fraction: f64, seed: u64) -> (Tabular, Tabular) {
-    let (keep, held) = lrctl_data::split::holdout(all.n_rows, fraction, seed);
-    (all.subset(&keep), all.subset(&held))
+/// Splits off a seeded `fraction` of the rows: (kept, held out). In place: the kept rows are
+/// not copied (a second copy of a 60 000-image training set was the peak of a cell's memory).
+fn carve(all: Tabular, fraction: f64, seed: u64) -> (Tabular, Tabular) {
+    let (_, held) = lrctl_data::split::holdout(all.n_rows, fraction, seed);
+    all.split_off_rows(&held)
 }
 
 /// Carves validation rows out of `train`, then normalises all three splits with statistics
@@ -181,7 +182,7 @@ fn class_data(
     test: Tabular,
     official_test: bool,
 ) -> Result<TaskData, TaskError> {
-    let (mut train, mut validation) = carve(&train, spec.holdout.validation, SPLIT_SEED ^ 1);
+    let (mut train, mut validation) = carve(train, spec.holdout.validation, SPLIT_SEED ^ 1);
     let mut test = test;
     // An empty validation or test split (a tiny file, a zero fraction) is kept empty: its
     // evaluations report no value (`Workload::evaluate` gives `None`), never a 0.
