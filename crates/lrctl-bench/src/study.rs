@@ -219,9 +219,7 @@ impl StudyReport {
                 by_method.entry(m).or_default().1 += v;
             }
         }
-        s.push_str(
-            "| method | lrctl s | PyTorch s | PyTorch / lrctl |\n|---|---|---|---|\n",
-        );
+        s.push_str("| method | lrctl s | PyTorch s | PyTorch / lrctl |\n|---|---|---|---|\n");
         for m in &self.methods {
             if let Some((a, b)) = by_method.get(m.as_str()) {
                 s.push_str(&format!(
@@ -384,8 +382,9 @@ pub fn lr_sequence(
     horizon: u64,
     per_epoch: u64,
 ) -> Result<Vec<f64>, BenchError> {
-    let mut stepper = lrctl_control::Stepper::new(&method.controller, horizon.max(1), Some(per_epoch))
-        .map_err(|e| BenchError::Run(format!("{}: {e}", method.name)))?;
+    let mut stepper =
+        lrctl_control::Stepper::new(&method.controller, horizon.max(1), Some(per_epoch))
+            .map_err(|e| BenchError::Run(format!("{}: {e}", method.name)))?;
     if !stepper.signals().is_empty() {
         return Err(BenchError::Run(format!(
             "{}: its controller reads the run's signals, so its rates cannot be replayed in \
@@ -550,7 +549,12 @@ impl StudyTaskReport {
 
 /// Replaces the text between `<!-- bench-study:begin -->` and `<!-- bench-study:end -->`.
 pub fn splice_study(doc: &str, table: &str) -> Result<String, BenchError> {
-    crate::report::splice_between(doc, table, "<!-- bench-study:begin -->", "<!-- bench-study:end -->")
+    crate::report::splice_between(
+        doc,
+        table,
+        "<!-- bench-study:begin -->",
+        "<!-- bench-study:end -->",
+    )
 }
 
 #[cfg(test)]

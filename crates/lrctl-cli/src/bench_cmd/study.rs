@@ -5,10 +5,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use lrctl_tasks::Task;
 use lrctl_bench::study::{
     STUDY_NAME, StudyReport, StudyTaskReport, export_study, plan_reference, run_study_reference,
 };
+use lrctl_tasks::Task;
 
 use super::{BenchArgs, find_study_script, load, torch_version};
 
@@ -55,7 +55,6 @@ pub(super) fn bench_study(args: &BenchArgs) -> Result<()> {
     let uptime_before = uptime();
     let mut reports = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    let mut blas = String::new();
     for task in &tasks {
         let name = &task.spec().name;
         let dir = tempfile::tempdir()?;
@@ -63,8 +62,8 @@ pub(super) fn bench_study(args: &BenchArgs) -> Result<()> {
         eprintln!("{name}: lrctl run …");
         let wall = lrctl_run(&exe, name, &methods, args, &store_path)?;
         let mut store = lrctl_store::open(&store_path.display().to_string())?;
-        let (side, plan) = plan_reference(store.as_mut(), task, wall, dir.path())
-            .map_err(anyhow::Error::msg)?;
+        let (side, plan) =
+            plan_reference(store.as_mut(), task, wall, dir.path()).map_err(anyhow::Error::msg)?;
         drop(store);
         for run in &plan {
             if !names.contains(&run.method) {
@@ -72,34 +71,38 @@ pub(super) fn bench_study(args: &BenchArgs) -> Result<()> {
             }
         }
         export_study(task, &plan, dir.path()).map_err(anyhow::Error::msg)?;
-        eprintln!(
-            "{name}: lrctl {wall:.1} s ({} runs); PyTorch …",
-            plan.len()
-        );
-        let (reference, pytorch_wall) = run_study_reference(&args.python, &script, dir.path())
-            .map_err(anyhow::Error::msg)?;
-        blas = reference.blas.clone();
+        eprintln!("{name}: lrctl {wall:.1} s ({} runs); PyTorch …", plan.len());
+        let (reference, pytorch_wall) =
+            run_study_reference(&args.python, &script, dir.path()).map_err(anyhow::Error::msg)?;
+        let blas = &reference.blas;
         let report = StudyTaskReport::new(name, side, &plan, &reference, pytorch_wall)
             .map_err(anyhow::Error::msg)?;
-        eprintln!(
-            "{name}: PyTorch {pytorch_wall:.1} s ({:.2}×)",
-            report.ratio
-        );
+        eprintln!("{name}: PyTorch {pytorch_wall:.1} s ({:.2}×)", report.ratio);
         reports.push(report);
+        // Written after every task, so that a long run that is stopped keeps what it measured
+        // (the table lists the tasks it covers).
+        let report = StudyReport {
+            machine: lrctl_store::machine_description(),
+            reference: format!("{version}, BLAS {blas}"),
+            methods: names.clone(),
+            seeds: args.seeds,
+            uptime: (uptime_before.clone(), uptime()),
+            tasks: reports.clone(),
+            target: TARGET,
+        };
+        write_report(&report, args, reports.len() == tasks.len())?;
     }
-    let report = StudyReport {
-        machine: lrctl_store::machine_description(),
-        reference: format!("{version}, BLAS {blas}"),
-        methods: names,
-        seeds: args.seeds,
-        uptime: (uptime_before, uptime()),
-        tasks: reports,
-        target: TARGET,
-    };
+    Ok(())
+}
+
+/// Writes `--out` and `--readme`; prints the table once the study is `complete`.
+fn write_report(report: &StudyReport, args: &BenchArgs, complete: bool) -> Result<()> {
     let table = report.markdown();
-    println!("{table}");
+    if complete {
+        println!("{table}");
+    }
     if let Some(out) = &args.out {
-        std::fs::write(out, serde_json::to_string_pretty(&report)?)
+        std::fs::write(out, serde_json::to_string_pretty(report)?)
             .with_context(|| format!("writing {}", out.display()))?;
     }
     if let Some(readme) = &args.readme {
@@ -108,7 +111,9 @@ pub(super) fn bench_study(args: &BenchArgs) -> Result<()> {
         let new = lrctl_bench::study::splice_study(&doc, &table)
             .map_err(|e| anyhow::anyhow!("{}: {e}", readme.display()))?;
         std::fs::write(readme, new).with_context(|| format!("writing {}", readme.display()))?;
-        eprintln!("updated the study table in {}", readme.display());
+        if complete {
+            eprintln!("updated the study table in {}", readme.display());
+        }
     }
     Ok(())
 }
