@@ -13,9 +13,14 @@
 //! of a cell's store writes relative to the cell, and the cost of the global passes of
 //! Prodigy, D-Adaptation and DoWG relative to AdamW's update ([`optimizer_costs`]).
 //! [`study_cpu`] measures how busy a multi-cell study keeps the cores.
+//!
+//! [`study`] (`lrctl bench --study`) compares a whole study end to end: lrctl's cells with
+//! their tuning against the same runs in a PyTorch loop with the authors' optimizers
+//! (`scripts/bench/pytorch_study.py`), replaying lrctl's tuner decisions.
 
 mod reference;
 mod report;
+pub mod study;
 
 pub use reference::{export_reference, run_reference};
 pub use report::{BenchReport, Spread, StudyCpu, Targets, TaskReport, splice};

@@ -384,19 +384,27 @@ impl BenchReport {
 
 /// Replaces the text between `<!-- bench:begin -->` and `<!-- bench:end -->` in `doc`.
 pub fn splice(doc: &str, table: &str) -> Result<String, crate::BenchError> {
-    const BEGIN: &str = "<!-- bench:begin -->";
-    const END: &str = "<!-- bench:end -->";
-    let (Some(b), Some(e)) = (doc.find(BEGIN), doc.find(END)) else {
+    splice_between(doc, table, "<!-- bench:begin -->", "<!-- bench:end -->")
+}
+
+/// Replaces the text between the markers `begin` and `end` in `doc`.
+pub(crate) fn splice_between(
+    doc: &str,
+    table: &str,
+    begin: &str,
+    end: &str,
+) -> Result<String, crate::BenchError> {
+    let (Some(b), Some(e)) = (doc.find(begin), doc.find(end)) else {
         return Err(crate::BenchError::Readme(format!(
-            "the file has no `{BEGIN}` … `{END}` markers to replace"
+            "the file has no `{begin}` … `{end}` markers to replace"
         )));
     };
     if e < b {
         return Err(crate::BenchError::Readme(format!(
-            "`{END}` comes before `{BEGIN}`"
+            "`{end}` comes before `{begin}`"
         )));
     }
-    Ok(format!("{}{BEGIN}\n{table}{}", &doc[..b], &doc[e..]))
+    Ok(format!("{}{begin}\n{table}{}", &doc[..b], &doc[e..]))
 }
 
 #[cfg(test)]

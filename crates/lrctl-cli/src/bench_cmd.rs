@@ -10,19 +10,37 @@ use lrctl_tasks::{LoadedTask, Task, TaskSpec};
 
 use crate::commands::DataArgs;
 
+mod study;
+
 /// Where the reference script lives in a source checkout.
 const SCRIPT: &str = "scripts/bench/pytorch_reference.py";
+/// Where the whole-study reference script lives in a source checkout.
+const STUDY_SCRIPT: &str = "scripts/bench/pytorch_study.py";
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Tasks to benchmark (default: libsvm/a9a, mlp/fashion-mnist, cnn/fashion-mnist,
-    /// lm/tinyshakespeare from the mirror, or embedded tasks without it).
+    /// lm/tinyshakespeare from the mirror, or embedded tasks without it; with `--study`: the
+    /// `paper` suite's LIBSVM tasks).
     #[arg(long)]
     task: Vec<String>,
+    /// Benchmark a whole study end to end instead of steps: each task's cells (tuning
+    /// included) with `lrctl run --jobs 1`, then the same runs in a PyTorch loop
+    /// (`scripts/bench/pytorch_study.py`, the authors' optimizer packages) replaying lrctl's
+    /// tuning trials, interleaved task by task; the ratio of wall times and the tuning shares.
+    #[arg(long)]
+    study: bool,
+    /// With `--study`: methods (names or `.toml` files; default: the paper's eight).
+    #[arg(long, requires = "study")]
+    method: Vec<String>,
+    /// With `--study`: seeds per task and method.
+    #[arg(long, default_value_t = 3, requires = "study")]
+    seeds: u32,
     /// Repetitions per task (each side runs once per repetition, in a fresh process).
     #[arg(long, default_value_t = 5)]
     reps: usize,
-    /// Timed steps per repetition (default: a few seconds' worth per family).
+    /// Timed steps per repetition (default: a few seconds' worth per family); with `--study`:
+    /// every task's budget in steps (`lrctl run --steps`; default: the tasks' own).
     #[arg(long)]
     steps: Option<u64>,
     /// Untimed warm-up steps before them.
@@ -34,7 +52,8 @@ pub struct BenchArgs {
     /// Python with PyTorch (Debian's `python3-torch`).
     #[arg(long, default_value = "/usr/bin/python3", value_name = "PATH")]
     python: PathBuf,
-    /// The reference script (default: `scripts/bench/pytorch_reference.py` of this checkout).
+    /// The reference script (default: `scripts/bench/pytorch_reference.py` of this checkout;
+    /// with `--study`, `scripts/bench/pytorch_study.py`).
     #[arg(long, value_name = "PATH")]
     script: Option<PathBuf>,
     /// Measure lrctl only.
@@ -47,7 +66,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Replace the table between `<!-- bench:begin -->` and `<!-- bench:end -->` in this file
-    /// (README.md).
+    /// (README.md); with `--study`, between `<!-- bench-study:begin -->` and
+    /// `<!-- bench-study:end -->`.
     #[arg(long, value_name = "FILE")]
     readme: Option<PathBuf>,
     /// Internal: measure lrctl on this task in this process and print JSON.
@@ -57,7 +77,7 @@ pub struct BenchArgs {
     data: DataArgs,
 }
 
-fn load(name: &str, data: &DataArgs) -> Result<LoadedTask> {
+pub(crate) fn load(name: &str, data: &DataArgs) -> Result<LoadedTask> {
     let spec: TaskSpec = crate::commands::resolve_task(name, None)?;
     let loaded = lrctl_tasks::data::load(&spec, &data.dirs())
         .with_context(|| format!("loading the data of {name}"))?;
@@ -67,6 +87,9 @@ fn load(name: &str, data: &DataArgs) -> Result<LoadedTask> {
 pub fn bench(args: BenchArgs) -> Result<()> {
     if args.reps == 0 || args.threads == 0 || args.steps == Some(0) {
         bail!("--reps, --threads and --steps must be at least 1");
+    }
+    if args.study {
+        return study::bench_study(&args);
     }
     if let Some(name) = &args.child {
         let task = load(name, &args.data)?;
@@ -246,11 +269,20 @@ fn child_run(exe: &Path, task: &str, args: &BenchArgs, cfg: &SideConfig) -> Resu
 /// The reference script: next to the current directory's checkout, or the source tree this
 /// binary was built from.
 fn find_script() -> Result<PathBuf> {
+    find_checkout_script(SCRIPT)
+}
+
+/// The whole-study reference script, found like [`find_script`].
+pub(crate) fn find_study_script() -> Result<PathBuf> {
+    find_checkout_script(STUDY_SCRIPT)
+}
+
+fn find_checkout_script(script: &str) -> Result<PathBuf> {
     let candidates = [
-        PathBuf::from(SCRIPT),
+        PathBuf::from(script),
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../..")
-            .join(SCRIPT),
+            .join(script),
     ];
     candidates
         .iter()
@@ -258,13 +290,13 @@ fn find_script() -> Result<PathBuf> {
         .cloned()
         .ok_or_else(|| {
             anyhow::anyhow!(
-                "the PyTorch reference script {SCRIPT} was not found; run from the lrctl \
+                "the PyTorch reference script {script} was not found; run from the lrctl \
                  checkout, pass --script PATH, or --no-pytorch to measure lrctl alone"
             )
         })
 }
 
-fn torch_version(python: &Path) -> Result<String> {
+pub(crate) fn torch_version(python: &Path) -> Result<String> {
     let out = std::process::Command::new(python)
         .args(["-c", "import torch; print(torch.__version__)"])
         .output()

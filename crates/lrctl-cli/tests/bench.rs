@@ -202,3 +202,119 @@ fn pytorch_reference_trains_the_same_models() {
         assert!(t["speed_ratio"]["median"].as_f64().unwrap() > 0.0);
     }
 }
+
+/// `lrctl bench --study` on a tiny study (embedded iris, one seed, a plain method and a tuned
+/// one with four trials, 60-step budget): the PyTorch script replays every run lrctl trained
+/// — the tuning trials included, with their budgets and learning-rate schedules — and the
+/// report counts the same cells, trials and steps on both sides and computes the ratio.
+#[test]
+fn study_bench_replays_every_run_in_pytorch() {
+    if !torch_available() {
+        assert!(
+            std::env::var_os("LRCTL_REQUIRE_TORCH").is_none(),
+            "LRCTL_REQUIRE_TORCH is set but /usr/bin/python3 cannot import torch"
+        );
+        eprintln!("skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A tuned method whose trials run a schedule (so per-step rates are replayed) and whose
+    // optimizer needs no package beyond torch.
+    std::fs::write(
+        d.join("tiny-tuned.toml"),
+        r#"name = "tiny-tuned"
+description = "AdamW + SGDR, base LR tuned by SMAC over four trials (bench test)"
+paradigm = "tuned"
+
+[optimizer]
+kind = "adamw"
+
+[controller]
+kind = "cosine-warm-restarts"
+lr = 0.005
+t0 = 10
+t_mult = 2
+
+[tune]
+tuner = "smac"
+trials = 4
+min_budget_fraction = 0.34
+eta = 3
+objective = "final-train-loss"
+worst_score = 100.0
+
+[tune.search."controller.lr"]
+low = 0.0001
+high = 0.5
+log = true
+default = 0.005
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("README.md"),
+        "x\n<!-- bench-study:begin -->\nold\n<!-- bench-study:end -->\ny\n",
+    )
+    .unwrap();
+    let out = run_ok(
+        d,
+        &[
+            "bench",
+            "--study",
+            "--task",
+            "logreg/iris",
+            "--method",
+            "adam-fixed",
+            "--method",
+            "tiny-tuned.toml",
+            "--seeds",
+            "1",
+            "--steps",
+            "60",
+            "--out",
+            "study.json",
+            "--readme",
+            "README.md",
+        ],
+    );
+    assert!(out.contains("| `logreg/iris` | 2 |"), "{out}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("study.json")).unwrap()).unwrap();
+    let t = &r["tasks"][0];
+    let l = &t["lrctl"];
+    assert_eq!(l["cells"], 2, "{t}");
+    let trials = l["trials"].as_u64().unwrap();
+    assert!(trials >= 2, "the tuned method ran its trials: {t}");
+    // Two cells of 60 steps, plus the trials' steps (at least the smallest budget each).
+    let steps = l["steps"].as_u64().unwrap();
+    assert!(steps >= 120 + trials * 20, "{t}");
+    assert_eq!(t["pytorch_steps"], l["steps"], "{t}");
+    assert!(l["tuning_seconds"].as_f64().unwrap() > 0.0, "{t}");
+    assert!(t["pytorch_tuning_seconds"].as_f64().unwrap() > 0.0, "{t}");
+    let ratio = t["ratio"].as_f64().unwrap();
+    let expected =
+        t["pytorch_wall_seconds"].as_f64().unwrap() / l["wall_seconds"].as_f64().unwrap();
+    assert!((ratio - expected).abs() < 1e-9 * expected, "{t}");
+    let methods: Vec<&str> = r["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["adam-fixed", "tiny-tuned"], "{r}");
+    for m in methods {
+        assert!(
+            t["pytorch_method_seconds"][m].as_f64().unwrap() > 0.0,
+            "{t}"
+        );
+        assert!(l["method_seconds"][m].as_f64().unwrap() > 0.0, "{t}");
+    }
+    let readme = std::fs::read_to_string(d.join("README.md")).unwrap();
+    assert!(!readme.contains("old"), "{readme}");
+    assert!(readme.contains("| **all** | 2 |"), "{readme}");
+    assert!(
+        readme.ends_with("<!-- bench-study:end -->\ny\n"),
+        "{readme}"
+    );
+}
