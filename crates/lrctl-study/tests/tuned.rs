@@ -41,7 +41,7 @@ fn tune_with(
         }
     };
     let cache = TuningCache::default();
-    resolve(task, &smac(24), store, &cache, &cancel, &on_trial)
+    resolve(task, &smac(24), store, &cache, &cancel, &on_trial, &|| {})
 }
 
 #[test]

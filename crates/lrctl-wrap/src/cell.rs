@@ -146,6 +146,7 @@ pub fn train(
             &ctx.caches.tuning,
             ctx.cancel,
             &beat,
+            &beat,
         )
     })?;
     let spec = match (&learned, &tuned) {

@@ -74,6 +74,8 @@ pub fn task_steps(task: &dyn Task) -> u64 {
 /// Tunes `method` on `task` (once per process and key; see the module docs), with its trials
 /// stored in and replayed from `store`. `Ok(None)` when the method has no `[tune]` table;
 /// [`CellError::Cancelled`] when cancelled (the next attempt resumes from the stored trials).
+/// `on_trial` is called after every trial, `while_training` as trials train (a worker's lease
+/// heartbeat: one trial of a large task can outlast the lease).
 pub fn resolve(
     task: &dyn Task,
     method: &Method,
@@ -81,6 +83,7 @@ pub fn resolve(
     cache: &TuningCache,
     cancel: &AtomicBool,
     on_trial: &(dyn Fn() + Sync),
+    while_training: &(dyn Fn() + Sync),
 ) -> Result<Option<Tuned>, CellError> {
     let Some(spec) = method.tune() else {
         return Ok(None);
@@ -101,7 +104,14 @@ pub fn resolve(
         Arc::clone(map.entry(key.clone()).or_default())
     };
     let result = cell
-        .get_or_init(|| tune_stored(task, &method.spec, spec, &key, store, cancel, on_trial))
+        .get_or_init(|| {
+            let watch = Watch {
+                cancel,
+                on_trial,
+                while_training,
+            };
+            tune_stored(task, &method.spec, spec, &key, store, &watch)
+        })
         .clone();
     if result == Err(CellError::Cancelled) {
         // Do not keep a cancelled run: the next attempt resumes from the stored trials.
@@ -110,15 +120,26 @@ pub fn resolve(
     result.map(Some)
 }
 
+/// What a tuning run answers to: cancellation, and the callbacks of [`resolve`].
+struct Watch<'a> {
+    cancel: &'a AtomicBool,
+    on_trial: &'a (dyn Fn() + Sync),
+    while_training: &'a (dyn Fn() + Sync),
+}
+
 fn tune_stored(
     task: &dyn Task,
     method: &MethodSpec,
     spec: &TuneSpec,
     key: &str,
     store: &Mutex<Box<dyn Store>>,
-    cancel: &AtomicBool,
-    on_trial: &(dyn Fn() + Sync),
+    watch: &Watch<'_>,
 ) -> Result<Tuned, CellError> {
+    let Watch {
+        cancel,
+        on_trial,
+        while_training,
+    } = *watch;
     let context = format!("tuning {}", method.name);
     let err = |e: &dyn std::fmt::Display| CellError::failed(&context, e);
     let fidelity = spec.fidelity(task_steps(task)).map_err(|e| err(&e))?;
@@ -143,8 +164,7 @@ fn tune_stored(
             *persist_error.lock().expect("not poisoned") = Some(e.to_string());
         }
     };
-    // Beats while trials train, too: one trial of a large task can outlast the lease.
-    let beat = |_: u64, _: u64| on_trial();
+    let beat = |_: u64, _: u64| while_training();
     let hooks = TrialHooks {
         on_trial: Some(&persist),
         cancel: Some(cancel),
