@@ -65,8 +65,8 @@ pub fn run_reference(
     dir: &Path,
     cfg: &SideConfig,
 ) -> Result<SideRun, BenchError> {
-    let out = Command::new(python)
-        .arg(script)
+    let mut cmd = Command::new(python);
+    cmd.arg(script)
         .arg("--data")
         .arg(dir)
         .args(["--steps", &cfg.steps.to_string()])
@@ -74,14 +74,25 @@ pub fn run_reference(
         .args(["--threads", &cfg.threads.to_string()])
         .args(["--seed", &cfg.seed.to_string()])
         .env("OPENBLAS_NUM_THREADS", "1")
-        .env("OMP_NUM_THREADS", cfg.threads.to_string())
-        .output()
-        .map_err(|e| {
-            BenchError::io(
-                format!("running {} {}", python.display(), script.display()),
-                e,
-            )
-        })?;
+        .env("OMP_NUM_THREADS", cfg.threads.to_string());
+    run_json_script(cmd, python, script, "reference")
+}
+
+/// Runs `cmd` (`python script …`) and parses the last line of its standard output as JSON; a
+/// failed start, a failed exit (with its standard error) or another last line is an error
+/// naming the script (`what` says which in the message).
+pub(crate) fn run_json_script<T: serde::de::DeserializeOwned>(
+    mut cmd: Command,
+    python: &Path,
+    script: &Path,
+    what: &str,
+) -> Result<T, BenchError> {
+    let out = cmd.output().map_err(|e| {
+        BenchError::io(
+            format!("running {} {}", python.display(), script.display()),
+            e,
+        )
+    })?;
     if !out.status.success() {
         return Err(BenchError::Reference(format!(
             "{} {} failed ({}): {}",
@@ -95,7 +106,7 @@ pub fn run_reference(
     let line = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(line).map_err(|e| {
         BenchError::Reference(format!(
-            "{}: expected one JSON line from the reference script, got {line:?}: {e}",
+            "{}: expected one JSON line from the {what} script, got {line:?}: {e}",
             script.display()
         ))
     })

@@ -456,38 +456,16 @@ pub fn run_study_reference(
     script: &Path,
     dir: &Path,
 ) -> Result<(ReferenceStudyRun, f64), BenchError> {
-    let start = Instant::now();
-    let out = Command::new(python)
-        .arg(script)
+    let mut cmd = Command::new(python);
+    cmd.arg(script)
         .arg("--data")
         .arg(dir)
         .env("OPENBLAS_NUM_THREADS", "1")
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .map_err(|e| {
-            BenchError::io(
-                format!("running {} {}", python.display(), script.display()),
-                e,
-            )
-        })?;
+        .env("OMP_NUM_THREADS", "1");
+    let start = Instant::now();
+    let run = crate::reference::run_json_script(cmd, python, script, "study");
     let wall = start.elapsed().as_secs_f64();
-    if !out.status.success() {
-        return Err(BenchError::Reference(format!(
-            "{} {} failed ({}): {}",
-            python.display(),
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    let run = serde_json::from_str(line).map_err(|e| {
-        BenchError::Reference(format!(
-            "{}: expected one JSON line from the study script, got {line:?}: {e}",
-            script.display()
-        ))
-    })?;
+    let run = run?;
     Ok((run, wall))
 }
 
