@@ -20,7 +20,7 @@ use lrctl_store::{
     CellBrief, CellId, CellRow, CellSet, CellState, CurvePointRow, Outcome, PartialCurveInfo,
     Progress, Store, StoreError, StudyId, StudyRow, Timestamp,
 };
-use lrctl_study::snapshot::{Outline, Snapshot};
+use lrctl_study::snapshot::{MeanCurve, Outline, Snapshot};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -695,14 +695,14 @@ struct Series {
     n: usize,
 }
 
-/// The snapshot of one task of a study with every curve: done cells' and partial ones.
-fn task_snapshot(
+/// One task of a study without its curves (they are read one cell at a time: a task can hold
+/// 10⁵–10⁶ points), and its cells with a partial curve.
+fn task_outline(
     store: &mut dyn Store,
     s: StudyRow,
     st: &Stamp,
     task: &str,
 ) -> Result<(Snapshot, Vec<CellId>), ApiError> {
-    let partial = &st.partial;
     // Only this task's cells, read alone: a snapshot keeps the newest configuration per
     // task × method, so the others change nothing here.
     let cells: Vec<CellRow> = store.task_cells(s.id, task)?;
@@ -712,61 +712,95 @@ fn task_snapshot(
             s.name
         )));
     }
-    let mut snap = Snapshot::from_cells(s, cells);
-    let mut partial_cells = Vec::new();
-    for c in snap.cells.iter().filter(|c| c.task == task) {
-        if c.result.is_some() {
-            snap.curves.insert(c.id, store.curve(c.id)?);
-        } else if partial.iter().any(|p| p.cell == c.id) {
-            snap.curves.insert(c.id, store.partial_curve(c.id)?);
-            partial_cells.push(c.id);
-        }
-    }
-    Ok((snap, partial_cells))
+    let snap = Snapshot::from_cells(s, cells);
+    let partial = snap
+        .cells
+        .iter()
+        .filter(|c| c.task == task && c.result.is_none())
+        .filter(|c| st.partial.iter().any(|p| p.cell == c.id))
+        .map(|c| c.id)
+        .collect();
+    Ok((snap, partial))
 }
 
+/// The curve a chart draws for a cell: a finished cell's, or the partial curve of a running or
+/// stopped one (`None`: the cell has neither).
+fn chart_curve(
+    store: &mut dyn Store,
+    c: &CellRow,
+    partial: &[CellId],
+) -> Result<Option<Vec<CurvePointRow>>, StoreError> {
+    if c.result.is_some() {
+        Ok(Some(store.curve(c.id)?))
+    } else if partial.contains(&c.id) {
+        Ok(Some(store.partial_curve(c.id)?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// A quantity's value as it is averaged: learning rates on a log scale.
+fn averaged(q: &Quantity) -> impl Fn(&CurvePointRow) -> Option<f64> {
+    let (_, value, log) = *q;
+    move |p| {
+        let x = value(p)?;
+        if log {
+            (x > 0.0).then(|| x.ln())
+        } else {
+            Some(x)
+        }
+    }
+}
+
+/// Per quantity, each method's mean ± SE over seeds, thinned to `width` points; each cell's
+/// curve is read, added to the means and dropped before the next is read.
 fn mean_series(
+    store: &mut dyn Store,
     snap: &Snapshot,
     task: &str,
-    q: &Quantity,
     width: usize,
     partial: &[CellId],
-) -> Vec<Series> {
-    let (_, value, log) = *q;
-    snap.methods
-        .iter()
-        .filter_map(|m| {
-            let v = |p: &CurvePointRow| {
-                let x = value(p)?;
-                if log {
-                    (x > 0.0).then(|| x.ln())
-                } else {
-                    Some(x)
-                }
+) -> Result<BTreeMap<&'static str, Vec<Series>>, ApiError> {
+    let mut out: BTreeMap<&'static str, Vec<Series>> =
+        QUANTITIES.iter().map(|q| (q.0, Vec::new())).collect();
+    for m in &snap.methods {
+        let mut means: Vec<MeanCurve> = QUANTITIES.iter().map(|_| MeanCurve::new(None)).collect();
+        let mut any_partial = false;
+        for c in snap.cells_of(task, m) {
+            let Some(curve) = chart_curve(store, c, partial)? else {
+                continue;
             };
-            let pts = snap.mean_curve(task, m, v, None);
-            if pts.is_empty() {
-                return None;
+            any_partial |= partial.contains(&c.id);
+            for (mean, q) in means.iter_mut().zip(&QUANTITIES) {
+                mean.add(&curve, averaged(q));
             }
+        }
+        for (mean, q) in means.into_iter().zip(&QUANTITIES) {
+            let pts = mean.finish();
+            if pts.is_empty() {
+                continue;
+            }
+            let log = q.2;
             let back = |x: f64| if log { x.exp() } else { x };
             let x: Vec<f64> = pts.iter().map(|p| p.0).collect();
             let y: Vec<f64> = pts.iter().map(|p| back(p.1)).collect();
             let lo: Vec<f64> = pts.iter().map(|p| back(p.1 - p.2)).collect();
             let hi: Vec<f64> = pts.iter().map(|p| back(p.1 + p.2)).collect();
             let keep = downsample::keep(&x, &y, width);
-            Some(Series {
+            out.get_mut(q.0).expect("every quantity").push(Series {
                 method: m.clone(),
                 seed: None,
                 cell: None,
-                partial: snap.cells_of(task, m).any(|c| partial.contains(&c.id)),
+                partial: any_partial,
                 x: downsample::pick(&x, &keep),
                 y: downsample::pick(&y, &keep),
                 lo: Some(downsample::pick(&lo, &keep)),
                 hi: Some(downsample::pick(&hi, &keep)),
                 n: pts.len(),
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn seed_series(
@@ -786,44 +820,48 @@ fn seed_series(
     )
 }
 
+/// Per quantity, one trace per cell, thinned so that all of them together stay near
+/// `SEED_POINTS` points; read one cell's curve at a time.
 fn per_seed_series(
+    store: &mut dyn Store,
     snap: &Snapshot,
     task: &str,
-    q: &Quantity,
     width: usize,
     partial: &[CellId],
-) -> Vec<Series> {
-    let (_, value, _) = *q;
+) -> Result<BTreeMap<&'static str, Vec<Series>>, ApiError> {
     let traces = snap
         .cells
         .iter()
-        .filter(|c| c.task == task && snap.curves.contains_key(&c.id))
+        .filter(|c| c.task == task && (c.result.is_some() || partial.contains(&c.id)))
         .count();
     let width = width.min((SEED_POINTS / traces.max(1)).max(16));
-    let mut out = Vec::new();
+    let mut out: BTreeMap<&'static str, Vec<Series>> =
+        QUANTITIES.iter().map(|q| (q.0, Vec::new())).collect();
     for m in &snap.methods {
         for c in snap.cells_of(task, m) {
-            let Some(curve) = snap.curves.get(&c.id) else {
+            let Some(curve) = chart_curve(store, c, partial)? else {
                 continue;
             };
-            let (x, y, n) = seed_series(curve, value, width);
-            if x.is_empty() {
-                continue;
+            for (name, value, _) in &QUANTITIES {
+                let (x, y, n) = seed_series(&curve, *value, width);
+                if x.is_empty() {
+                    continue;
+                }
+                out.get_mut(name).expect("every quantity").push(Series {
+                    method: m.clone(),
+                    seed: Some(c.seed),
+                    cell: Some(c.id),
+                    partial: partial.contains(&c.id),
+                    x,
+                    y,
+                    lo: None,
+                    hi: None,
+                    n,
+                });
             }
-            out.push(Series {
-                method: m.clone(),
-                seed: Some(c.seed),
-                cell: Some(c.id),
-                partial: partial.contains(&c.id),
-                x,
-                y,
-                lo: None,
-                hi: None,
-                n,
-            });
         }
     }
-    out
+    Ok(out)
 }
 
 /// The answer of `/api/study/curves`.
@@ -858,20 +896,16 @@ pub async fn curves(
         {
             return Ok(v.clone());
         }
-        let (snap, partial) = task_snapshot(store, s, &st, &q.task)?;
+        let (snap, partial) = task_outline(store, s, &st, &q.task)?;
         let info = snap
             .tasks
             .iter()
             .find(|t| t.name == q.task)
-            .expect("checked by task_snapshot");
-        let mut quantities = BTreeMap::new();
-        for quantity in &QUANTITIES {
-            let series = match q.mode {
-                CurveMode::Mean => mean_series(&snap, &q.task, quantity, width, &partial),
-                CurveMode::Seeds => per_seed_series(&snap, &q.task, quantity, width, &partial),
-            };
-            quantities.insert(quantity.0, series);
-        }
+            .expect("checked by task_outline");
+        let quantities = match q.mode {
+            CurveMode::Mean => mean_series(store, &snap, &q.task, width, &partial)?,
+            CurveMode::Seeds => per_seed_series(store, &snap, &q.task, width, &partial)?,
+        };
         let answer = CurvesAnswer {
             study: &snap.study.name,
             task: &q.task,

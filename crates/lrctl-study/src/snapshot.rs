@@ -272,33 +272,78 @@ impl Snapshot {
         value: impl Fn(&CurvePointRow) -> Option<f64>,
         alpha: Option<f64>,
     ) -> Vec<(f64, f64, f64)> {
-        // (step, value) of every seed, in cell order; a stable sort by step groups them with
-        // each step's values still in cell order (the sums, and so the means, are those of
-        // grouping per step as points come), at a fraction of a map's cost for 10⁵ points.
-        let mut points: Vec<(u64, f64)> = Vec::new();
+        let mut mean = MeanCurve::new(alpha);
         for c in self.cells_of(task, method) {
-            let Some(curve) = self.curves.get(&c.id) else {
-                continue;
-            };
-            let mut smooth: Option<f64> = None;
-            for p in curve {
-                let Some(v) = value(p).filter(|v| v.is_finite()) else {
-                    continue;
-                };
-                let s = match (alpha, smooth) {
-                    (Some(a), Some(prev)) => a * v + (1.0 - a) * prev,
-                    _ => v,
-                };
-                smooth = Some(s);
-                points.push((p.step, s));
+            if let Some(curve) = self.curves.get(&c.id) {
+                mean.add(curve, &value);
             }
         }
-        points.sort_by_key(|p| p.0);
-        points
-            .chunk_by(|a, b| a.0 == b.0)
-            .map(|g| {
-                let m = crate::MeanSe::of(g.iter().map(|p| p.1)).expect("non-empty");
-                (g[0].0 as f64, m.mean, m.se)
+        mean.finish()
+    }
+}
+
+/// [`Snapshot::mean_curve`] fed one seed's curve at a time, so that a caller reading curves
+/// from a store holds one of them at a time (the dashboard: 10⁵–10⁶ points per task).
+///
+/// Each step's values are kept in the order they come (seed by seed, then along the curve),
+/// so the means are those of grouping per step as points come, bit for bit whatever the
+/// order in which steps appear.
+#[derive(Debug, Clone, Default)]
+pub struct MeanCurve {
+    alpha: Option<f64>,
+    /// Distinct steps in increasing order.
+    steps: Vec<u64>,
+    /// Each step's values, in the order they came.
+    values: Vec<Vec<f64>>,
+}
+
+impl MeanCurve {
+    /// An empty mean; `alpha` smooths each seed's curve as in [`Snapshot::mean_curve`].
+    pub fn new(alpha: Option<f64>) -> MeanCurve {
+        MeanCurve {
+            alpha,
+            ..MeanCurve::default()
+        }
+    }
+
+    /// Adds one seed's curve (non-finite values and points without the quantity are skipped).
+    pub fn add(&mut self, curve: &[CurvePointRow], value: impl Fn(&CurvePointRow) -> Option<f64>) {
+        let mut smooth: Option<f64> = None;
+        // Curves come in step order and seeds share their steps: a cursor moving forward
+        // finds each step at once; a step before the cursor is searched for.
+        let mut at = 0;
+        for p in curve {
+            let Some(v) = value(p).filter(|v| v.is_finite()) else {
+                continue;
+            };
+            let s = match (self.alpha, smooth) {
+                (Some(a), Some(prev)) => a * v + (1.0 - a) * prev,
+                _ => v,
+            };
+            smooth = Some(s);
+            if at > 0 && self.steps[at - 1] >= p.step {
+                at = self.steps.partition_point(|&k| k < p.step);
+            }
+            while at < self.steps.len() && self.steps[at] < p.step {
+                at += 1;
+            }
+            if self.steps.get(at) == Some(&p.step) {
+                self.values[at].push(s);
+            } else {
+                self.steps.insert(at, p.step);
+                self.values.insert(at, vec![s]);
+            }
+        }
+    }
+
+    /// `(step, mean, standard error)` at each step some seed reported, in step order.
+    pub fn finish(self) -> Vec<(f64, f64, f64)> {
+        self.steps
+            .into_iter()
+            .zip(self.values)
+            .map(|(step, vs)| {
+                let m = crate::MeanSe::of(vs.into_iter()).expect("only finite values are kept");
+                (step as f64, m.mean, m.se)
             })
             .collect()
     }
@@ -502,7 +547,7 @@ mod tests {
 
     /// The mean over seeds is the same, bit for bit, as grouping every step's values in a map
     /// in the order they come (how it was computed before), with steps that not every seed
-    /// has, out-of-order steps and non-finite values.
+    /// has, out-of-order steps, a curve in reverse step order and non-finite values.
     #[test]
     fn mean_curves_group_values_per_step_in_cell_order() {
         let study = StudyRow {
@@ -519,7 +564,7 @@ mod tests {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for c in &snap.cells {
             let n = 40 + c.id.0 as u64 * 7;
-            let curve = (0..n)
+            let mut curve: Vec<CurvePointRow> = (0..n)
                 .map(|k| {
                     x ^= x << 13;
                     x ^= x >> 7;
@@ -542,6 +587,10 @@ mod tests {
                     }
                 })
                 .collect();
+            if c.id.0 == 5 {
+                // Every step before the one that came last.
+                curve.reverse();
+            }
             snap.curves.insert(c.id, curve);
         }
         let reference = |m: &str, value: fn(&CurvePointRow) -> Option<f64>, alpha: Option<f64>| {
