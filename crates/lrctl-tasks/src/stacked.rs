@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use lrctl_kernels::activation::exp_neg;
 use lrctl_kernels::linear::{LinearShape, backward, forward};
 
 use crate::data::ClassData;
@@ -164,12 +165,13 @@ impl StackedWorkload for StackedLinear {
                 let z = &zrow[k * c..(k + 1) * c];
                 let gz = &mut grow[k * c..(k + 1) * c];
                 let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                // One exponential per logit: kept in the gradient, then normalised.
-                let mut total = 0.0f32;
+                // One exponential per logit, kept in the gradient, then normalised: a
+                // branch-free exponential in a loop of its own vectorises (a scalar `expf` per
+                // logit was a fifth of the step with 26 classes); the sum stays in order.
                 for (gv, &v) in gz.iter_mut().zip(z) {
-                    *gv = (v - max).exp();
-                    total += *gv;
+                    *gv = exp_neg(v - max);
                 }
+                let total: f32 = gz.iter().sum();
                 *sum += f64::from(max + total.ln() - z[y]);
                 let norm = scale / total;
                 gz.iter_mut().for_each(|gv| *gv *= norm);
