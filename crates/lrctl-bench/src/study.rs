@@ -125,6 +125,14 @@ pub struct StudyReport {
     pub tasks: Vec<StudyTaskReport>,
     /// The target ratio (the issue's ≥ 5×).
     pub target: f64,
+    /// Trials each tuned method trains at once on lrctl's side (`[tune] batch`; 1: the paper's
+    /// one at a time). PyTorch replays the same trials one by one.
+    #[serde(default = "one")]
+    pub batch: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl StudyReport {
@@ -162,10 +170,19 @@ impl StudyReport {
         };
         s.push_str(&format!(
             "Machine: {}. One core per side (`lrctl run --jobs 1`; `torch.set_num_threads(1)`), \
-             {} seed(s), methods {}; reference: {}.\n\
+             {} seed(s), {}methods {}; reference: {}.\n\
              Load before: `{}`; after: `{}`.\n\n",
             self.machine,
             self.seeds,
+            if self.batch > 1 {
+                format!(
+                    "the tuned methods' trials {} at a time on lrctl's side (`[tune] batch = {}`; \
+                     PyTorch replays them one by one), ",
+                    self.batch, self.batch
+                )
+            } else {
+                String::new()
+            },
             self.methods
                 .iter()
                 .map(|m| format!("`{m}`"))

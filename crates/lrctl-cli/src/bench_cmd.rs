@@ -33,6 +33,11 @@ pub struct BenchArgs {
     /// With `--study`: methods (names or `.toml` files; default: the paper's eight).
     #[arg(long, requires = "study")]
     method: Vec<String>,
+    /// With `--study`: trials each tuned method trains at once on lrctl's side (`[tune] batch
+    /// = K`: stacked on logistic regression); 1, the paper's protocol, trains them one at a
+    /// time. PyTorch replays the same trials one by one.
+    #[arg(long, default_value_t = 1, requires = "study")]
+    batch: usize,
     /// With `--study`: seeds per task and method.
     #[arg(long, default_value_t = 3, requires = "study")]
     seeds: u32,

@@ -43,7 +43,20 @@ pub(super) fn bench_study(args: &BenchArgs) -> Result<()> {
         .iter()
         .map(|n| load(n, &args.data))
         .collect::<Result<Vec<_>>>()?;
+    if args.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
     let kinds = optimizer_kinds(&methods)?;
+    // With --batch, the tuned methods run from files that say so (kept for the whole run).
+    let batched = tempfile::tempdir()?;
+    let methods = if args.batch > 1 {
+        methods
+            .iter()
+            .map(|m| with_batch(m, args.batch, batched.path()))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        methods
+    };
     let script = match &args.script {
         Some(s) => s.clone(),
         None => find_study_script()?,
@@ -89,6 +102,7 @@ pub(super) fn bench_study(args: &BenchArgs) -> Result<()> {
             uptime: (uptime_before.clone(), uptime()),
             tasks: reports.clone(),
             target: TARGET,
+            batch: args.batch,
         };
         write_report(&report, args, reports.len() == tasks.len())?;
     }
@@ -157,6 +171,35 @@ fn lrctl_run(
         );
     }
     Ok(wall)
+}
+
+/// `method` (a name or a `.toml` file) as `lrctl run` takes it with `batch` trials at once:
+/// a tuned method becomes a file in `dir` whose `[tune]` table says `batch = K` (same name);
+/// any other method is passed on as it is.
+fn with_batch(method: &str, batch: usize, dir: &Path) -> Result<String> {
+    if lrctl_wrap::find(method)?.tune().is_none() {
+        return Ok(method.to_string());
+    }
+    let text = match lrctl_method::BUILTIN_FILES
+        .iter()
+        .find(|(n, _)| *n == method)
+    {
+        Some((_, text)) => text.to_string(),
+        None => std::fs::read_to_string(method).with_context(|| format!("reading {method}"))?,
+    };
+    let mut file: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing {method}"))?;
+    let Some(toml::Value::Table(tune)) = file.get_mut("tune") else {
+        bail!("{method}: a tuned method without a [tune] table");
+    };
+    tune.insert("batch".into(), toml::Value::Integer(batch as i64));
+    let name = Path::new(method)
+        .file_stem()
+        .map_or_else(|| method.to_string(), |s| s.to_string_lossy().into_owned());
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, toml::to_string(&file)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path.display().to_string())
 }
 
 /// The optimizer kinds the methods train with (a tuned method's base included).
@@ -228,4 +271,32 @@ fn uptime() -> String {
                 .map(|s| format!("load average {}", s.trim()))
         })
         .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tuned method becomes a file with `batch = K` and its own name; a plain one stays a
+    /// name.
+    #[test]
+    fn with_batch_writes_tuned_methods_with_their_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            with_batch("adam-fixed", 4, dir.path()).unwrap(),
+            "adam-fixed"
+        );
+        let path = with_batch("smac-fixed", 4, dir.path()).unwrap();
+        assert!(path.ends_with("smac-fixed.toml"), "{path}");
+        let method = lrctl_wrap::find(&path).unwrap();
+        assert_eq!(method.spec.name, "smac-fixed");
+        assert_eq!(method.tune().unwrap().batch, 4);
+        // Everything else is the built-in method's.
+        let builtin = lrctl_wrap::find("smac-fixed").unwrap();
+        assert_eq!(method.spec.optimizer, builtin.spec.optimizer);
+        assert_eq!(
+            method.tune().unwrap().trials,
+            builtin.tune().unwrap().trials
+        );
+    }
 }
