@@ -206,10 +206,14 @@ impl Features {
 
     /// Number of values that are `0.0` (or `-0.0`).
     pub fn zeros(&self, n_features: usize) -> usize {
-        if let Features::U8(b) = self {
-            if b.table.len() == BYTE_VALUES {
-                return b.bytes.iter().filter(|&&v| b.table[usize::from(v)] == 0.0).count();
-            }
+        if let Features::U8(b) = self
+            && b.table.len() == BYTE_VALUES
+        {
+            return b
+                .bytes
+                .iter()
+                .filter(|&&v| b.table[usize::from(v)] == 0.0)
+                .count();
         }
         let mut zeros = 0;
         self.for_each_row(n_features, |row| {
@@ -325,13 +329,21 @@ mod tests {
             };
             narrow.apply(&mut a_old);
             narrow.apply(&mut a_new);
-            assert_eq!(read_all(&a_old), read_all(&a_new), "{norm}: then a narrower one");
+            assert_eq!(
+                read_all(&a_old),
+                read_all(&a_new),
+                "{norm}: then a narrower one"
+            );
         }
     }
 
     #[test]
     fn widening_byte_rows_gives_f32_rows_with_zero_columns() {
-        let t = table(Features::U8(ByteValues::unit_scaled(vec![0, 51, 255, 102])), 2, 2);
+        let t = table(
+            Features::U8(ByteValues::unit_scaled(vec![0, 51, 255, 102])),
+            2,
+            2,
+        );
         let w = t.clone().with_features(3);
         assert_eq!(w.x, Features::F32(vec![0.0, 0.2, 0.0, 1.0, 0.4, 0.0]));
         assert_eq!(*t.clone().with_features(1).values(), [0.0, 1.0]);

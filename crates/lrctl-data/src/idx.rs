@@ -7,10 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{ByteValues, Features, Tabular};
 use crate::error::DataError;
 use crate::read::read_bytes;
 use crate::split::Subsample;
+use crate::{ByteValues, Features, Tabular};
 
 /// Magic number of unsigned-byte images (3 dimensions: count, rows, columns).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;

@@ -131,7 +131,10 @@ fn subset_and_with_features_keep_rows_aligned() {
     assert_eq!(sub.y, vec![iris.y[149], iris.y[0], iris.y[75]]);
     assert_eq!(sub.class_names, iris.class_names);
     let wide = sub.clone().with_features(6);
-    assert_eq!(wide.row(1), &[&iris.row(0)[..], &[0.0, 0.0][..]].concat()[..]);
+    assert_eq!(
+        wide.row(1),
+        &[&iris.row(0)[..], &[0.0, 0.0][..]].concat()[..]
+    );
     let narrow = sub.with_features(2);
     assert_eq!(narrow.row(2), &iris.row(75)[..2]);
 }

@@ -128,7 +128,8 @@ impl<N: Classifier> Workload for ClassifierWorkload<N> {
         self.batch_y.clear();
         // Image bytes become `f32` here, one mini-batch at a time.
         train.gather_rows(batch, &mut self.batch_x);
-        self.batch_y.extend(batch.iter().map(|&i| train.y[i] as i64));
+        self.batch_y
+            .extend(batch.iter().map(|&i| train.y[i] as i64));
         let b = batch.len();
         let x = Tensor::<2>::from_data(
             TensorData::new(std::mem::take(&mut self.batch_x), [b, f]),

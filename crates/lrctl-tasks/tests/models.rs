@@ -1069,7 +1069,11 @@ fn byte_images_train_and_evaluate_as_their_f32_values_do() {
             validation: val,
             official_test: false,
         };
-        let s = spec("synthetic/bytes", model, DataSpec::Embedded { name: "b".into() });
+        let s = spec(
+            "synthetic/bytes",
+            model,
+            DataSpec::Embedded { name: "b".into() },
+        );
         LoadedTask::new(s, TaskData::Class(Arc::new(data))).unwrap()
     };
     let batch = [5, 0, 23, 5, 11];
