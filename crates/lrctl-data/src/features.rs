@@ -138,6 +138,16 @@ impl Features {
                 }
             }
             Features::U8(b) => {
+                out.reserve(idx.len() * f);
+                if let Ok(t) = <&[f32; BYTE_VALUES]>::try_from(&b.table[..]) {
+                    // The common case (no normalisation): one lookup per value, no bounds
+                    // checks and no zero-fill first.
+                    for &i in idx {
+                        let src = &b.bytes[i * f..(i + 1) * f];
+                        out.extend(src.iter().map(|&v| t[usize::from(v)]));
+                    }
+                    return;
+                }
                 let start = out.len();
                 out.resize(start + idx.len() * f, 0.0);
                 for (&i, dst) in idx.iter().zip(out[start..].chunks_exact_mut(f.max(1))) {
