@@ -44,7 +44,7 @@ pub fn export_reference(task: &LoadedTask, dir: &Path) -> Result<(), BenchError>
             meta["data"] = json!("rows");
             meta["features"] = json!(rows.n_features);
             meta["classes"] = json!(rows.n_classes);
-            let x: Vec<u8> = rows.x.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let x = rows.f32_le_bytes();
             let y: Vec<u8> = rows
                 .y
                 .iter()

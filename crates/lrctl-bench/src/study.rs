@@ -454,7 +454,7 @@ pub fn export_study(task: &LoadedTask, runs: &[PlannedRun], dir: &Path) -> Resul
         ("validation", &c.validation),
         ("test", &c.test),
     ] {
-        let x: Vec<u8> = rows.x.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let x = rows.f32_le_bytes();
         let y: Vec<u8> = rows
             .y
             .iter()

@@ -7,10 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::Tabular;
 use crate::error::DataError;
 use crate::read::read_bytes;
 use crate::split::Subsample;
+use crate::{ByteValues, Features, Tabular};
 
 /// Magic number of unsigned-byte images (3 dimensions: count, rows, columns).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -210,23 +210,27 @@ pub fn load_pair(
         .map_or(0, |m| m as usize + 1);
     let rows = subsample.indices(n);
     let f = h * w;
-    // Lookup table: one multiply per pixel is cheap too, but the table makes `x / 255` exact.
-    let scale: Vec<f32> = (0..=255u8).map(|b| f32::from(b) / 255.0).collect();
-    let pixels = img.data();
-    let mut x = Vec::with_capacity(rows.len() * f);
-    for &r in &rows {
-        x.extend(
-            pixels[r * f..(r + 1) * f]
-                .iter()
-                .map(|&b| scale[b as usize]),
-        );
-    }
+    // Pixels stay bytes (a quarter of `f32`'s memory), decoded to `b / 255` when rows are
+    // read. All rows: the file's buffer becomes the pixel buffer (the header shifted out in
+    // place) instead of being copied.
+    let bytes = if rows.len() == n {
+        let mut bytes = img.bytes;
+        bytes.drain(..img.header_len);
+        bytes
+    } else {
+        let pixels = img.data();
+        let mut bytes = Vec::with_capacity(rows.len() * f);
+        for &r in &rows {
+            bytes.extend_from_slice(&pixels[r * f..(r + 1) * f]);
+        }
+        bytes
+    };
     let y: Vec<u32> = rows.iter().map(|&r| u32::from(lab.data()[r])).collect();
     Ok(Tabular {
         name: name.to_string(),
         n_rows: rows.len(),
         n_features: f,
-        x,
+        x: Features::U8(ByteValues::unit_scaled(bytes)),
         y,
         n_classes,
         class_names: (0..n_classes).map(|c| c.to_string()).collect(),

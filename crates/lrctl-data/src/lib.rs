@@ -6,12 +6,15 @@
 //! No user input makes this crate panic: malformed files give a [`DataError`] naming the file
 //! and the line/field or byte offset.
 
+use std::borrow::Cow;
+use std::ops::Range;
 use std::path::Path;
 
 pub mod catalog;
 pub mod download;
 pub mod embedded;
 pub mod error;
+pub mod features;
 pub mod idx;
 pub mod libsvm;
 pub mod locate;
@@ -21,6 +24,7 @@ pub mod split;
 pub mod text;
 
 pub use error::DataError;
+pub use features::{ByteValues, Features};
 pub use libsvm::LoadedSplits;
 pub use locate::{DataDirs, Network};
 pub use normalize::{Normalization, Normalizer};
@@ -31,7 +35,9 @@ use catalog::{Kind, Role};
 /// A labelled classification dataset held densely in memory, one row per example.
 ///
 /// Images are stored the same way (one flattened image per row, pixels scaled to `[0, 1]`) with
-/// [`Tabular::image_shape`] telling a convolutional model how to unflatten them.
+/// [`Tabular::image_shape`] telling a convolutional model how to unflatten them; their pixels
+/// stay bytes ([`Features::U8`]) and become `f32` only when rows are read ([`Tabular::row`],
+/// [`Tabular::gather_rows`], [`Tabular::rows`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tabular {
     /// Human-readable name, e.g. `"letter"`.
@@ -41,7 +47,7 @@ pub struct Tabular {
     /// Number of features per example.
     pub n_features: usize,
     /// Row-major features, `n_rows * n_features` values.
-    pub x: Vec<f32>,
+    pub x: Features,
     /// Class id of each example, in `0..n_classes`.
     pub y: Vec<u32>,
     /// Number of classes.
@@ -62,28 +68,63 @@ pub struct TextCorpus {
 }
 
 impl Tabular {
-    /// Features of row `i`.
+    /// Features of row `i` (decoded when held as bytes).
     ///
     /// # Panics
     /// If `i >= n_rows`.
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.x[i * self.n_features..(i + 1) * self.n_features]
+    pub fn row(&self, i: usize) -> Cow<'_, [f32]> {
+        self.rows(i..i + 1)
     }
 
-    /// The rows `idx` (in that order, repeats allowed), with the same classes and shape.
+    /// Features of the consecutive rows `range`, row-major (borrowed when held as `f32`,
+    /// decoded when held as bytes): an evaluation chunk.
+    ///
+    /// # Panics
+    /// If the range is out of bounds.
+    pub fn rows(&self, range: Range<usize>) -> Cow<'_, [f32]> {
+        let f = self.n_features;
+        self.x.values(range.start * f..range.end * f, f)
+    }
+
+    /// Every row's features, row-major (a decoded copy when held as bytes: for small data
+    /// and exports, not for training loops).
+    pub fn values(&self) -> Cow<'_, [f32]> {
+        self.rows(0..self.n_rows)
+    }
+
+    /// Every row's features as little-endian `f32` bytes, row-major (the exports PyTorch
+    /// reads), decoded row by row rather than through a whole `f32` copy.
+    pub fn f32_le_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.x.len() * 4);
+        self.for_each_row(|row| out.extend(row.iter().flat_map(|v| v.to_le_bytes())));
+        out
+    }
+
+    /// Appends the features of rows `idx` (in that order, repeats allowed) to `out`: a
+    /// mini-batch.
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn gather_rows(&self, idx: &[usize], out: &mut Vec<f32>) {
+        self.x.gather_rows(idx, self.n_features, out);
+    }
+
+    /// Calls `f` with each row's features in order.
+    pub fn for_each_row(&self, f: impl FnMut(&[f32])) {
+        self.x.for_each_row(self.n_features, f);
+    }
+
+    /// The rows `idx` (in that order, repeats allowed), with the same classes and shape
+    /// (and storage: bytes stay bytes).
     ///
     /// # Panics
     /// If an index is out of range (indices come from [`split`], not from users).
     pub fn subset(&self, idx: &[usize]) -> Tabular {
-        let mut x = Vec::with_capacity(idx.len() * self.n_features);
-        for &i in idx {
-            x.extend_from_slice(self.row(i));
-        }
         Tabular {
             name: self.name.clone(),
             n_rows: idx.len(),
             n_features: self.n_features,
-            x,
+            x: self.x.subset(idx, self.n_features),
             y: idx.iter().map(|&i| self.y[i]).collect(),
             n_classes: self.n_classes,
             class_names: self.class_names.clone(),
@@ -125,8 +166,9 @@ impl Tabular {
         (self, out)
     }
 
-    /// The same rows with `n_features` columns: new columns are zero, surplus ones dropped.
-    /// Used to give a test file that leaves out the highest LIBSVM index the training width.
+    /// The same rows with `n_features` columns: new columns are zero, surplus ones dropped
+    /// (held as `f32`). Used to give a test file that leaves out the highest LIBSVM index the
+    /// training width.
     pub fn with_features(self, n_features: usize) -> Tabular {
         if n_features == self.n_features {
             return self;
@@ -134,16 +176,16 @@ impl Tabular {
         let keep = n_features.min(self.n_features);
         let mut x = vec![0f32; self.n_rows * n_features];
         if keep > 0 {
-            for (dst, src) in x
-                .chunks_exact_mut(n_features)
-                .zip(self.x.chunks_exact(self.n_features))
-            {
-                dst[..keep].copy_from_slice(&src[..keep]);
-            }
+            let mut dst = x.chunks_exact_mut(n_features);
+            self.for_each_row(|src| {
+                if let Some(dst) = dst.next() {
+                    dst[..keep].copy_from_slice(&src[..keep]);
+                }
+            });
         }
         Tabular {
             n_features,
-            x,
+            x: Features::F32(x),
             // A different width no longer matches the image shape.
             image_shape: None,
             ..self
@@ -367,7 +409,7 @@ mod tests {
             name: "t".into(),
             n_rows,
             n_features,
-            x: (0..n_rows * n_features).map(|v| v as f32 * 0.5).collect(),
+            x: Features::F32((0..n_rows * n_features).map(|v| v as f32 * 0.5).collect()),
             y: (0..n_rows as u32).map(|r| r % 3).collect(),
             n_classes: 3,
             class_names: vec!["a".into(), "b".into(), "c".into()],
@@ -392,11 +434,19 @@ mod tests {
             assert_eq!(a, t.subset(&kept), "kept rows, held {held:?}");
             assert_eq!(b, t.subset(&held), "held rows {held:?}");
         }
-        // The split the tasks make (a seeded hold-out) on a wide table.
+        // The split the tasks make (a seeded hold-out) on a wide table, held as `f32` and as
+        // bytes.
         let t = table(500, 7);
+        let bytes = (0..500 * 7).map(|v| (v % 251) as u8).collect();
+        let b = Tabular {
+            x: Features::U8(ByteValues::unit_scaled(bytes)),
+            ..t.clone()
+        };
         let (kept, held) = split::holdout(500, 0.1, 3);
-        let (a, b) = t.clone().split_off_rows(&held);
-        assert_eq!((a, b), (t.subset(&kept), t.subset(&held)));
+        for t in [t, b] {
+            let (a, b) = t.clone().split_off_rows(&held);
+            assert_eq!((a, b), (t.subset(&kept), t.subset(&held)));
+        }
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl LibsvmFile {
             name: name.to_string(),
             n_rows: rows,
             n_features,
-            x,
+            x: x.into(),
             y,
             n_classes: classes.len(),
             class_names: classes.names.clone(),
@@ -398,7 +398,7 @@ mod tests {
         assert_eq!(t.y, vec![1, 0, 0]);
         assert_eq!(
             t.x,
-            vec![0.5, 0., -2., 0., 0., 1e-3, 0., 0., 0., 0., 0., 0.]
+            vec![0.5, 0., -2., 0., 0., 1e-3, 0., 0., 0., 0., 0., 0.].into()
         );
     }
 

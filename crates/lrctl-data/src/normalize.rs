@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Tabular;
+use crate::{Features, Tabular};
 
 /// How feature columns are rescaled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -33,7 +33,8 @@ impl Normalization {
     /// Computes the per-column transform from `train`.
     pub fn fit(self, train: &Tabular) -> Normalizer {
         let f = train.n_features;
-        let rows = || train.x.chunks_exact(f.max(1)).take(train.n_rows);
+        // Byte rows are decoded to the same `f32` values, so the sums are the same.
+        let rows = |each: &mut dyn FnMut(&[f32])| train.for_each_row(each);
         match self {
             Normalization::None => Normalizer {
                 shift: Vec::new(),
@@ -41,11 +42,11 @@ impl Normalization {
             },
             Normalization::UnitL2 => {
                 let mut sq = vec![0f64; f];
-                for row in rows() {
+                rows(&mut |row| {
                     for (s, &v) in sq.iter_mut().zip(row) {
                         *s += f64::from(v) * f64::from(v);
                     }
-                }
+                });
                 Normalizer {
                     shift: vec![0.0; f],
                     divisor: sq.into_iter().map(|s| nonzero(s.sqrt())).collect(),
@@ -54,20 +55,20 @@ impl Normalization {
             Normalization::Standardize => {
                 let n = train.n_rows.max(1) as f64;
                 let mut mean = vec![0f64; f];
-                for row in rows() {
+                rows(&mut |row| {
                     for (m, &v) in mean.iter_mut().zip(row) {
                         *m += f64::from(v);
                     }
-                }
+                });
                 mean.iter_mut().for_each(|m| *m /= n);
                 // Two passes: numerically safer than E[x²] - E[x]² for large offsets.
                 let mut var = vec![0f64; f];
-                for row in rows() {
+                rows(&mut |row| {
                     for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
                         let d = f64::from(v) - m;
                         *s += d * d;
                     }
-                }
+                });
                 Normalizer {
                     shift: mean,
                     divisor: var.into_iter().map(|s| nonzero((s / n).sqrt())).collect(),
@@ -100,16 +101,35 @@ pub struct Normalizer {
 impl Normalizer {
     /// Applies the transform in place. Only the first `min(fitted, t.n_features)` columns are
     /// touched, so a dataset with extra columns (unseen in training) keeps them as they are.
+    /// Byte rows keep their bytes: what each byte stands for in each column is transformed
+    /// instead, by the same arithmetic, so they decode to the values `f32` rows would hold.
     pub fn apply(&self, t: &mut Tabular) {
         if self.shift.is_empty() || t.n_features == 0 {
             return;
         }
         let f = t.n_features;
-        for row in t.x.chunks_exact_mut(f) {
-            for ((v, s), d) in row.iter_mut().zip(&self.shift).zip(&self.divisor) {
-                *v = ((f64::from(*v) - s) / d) as f32;
+        match &mut t.x {
+            Features::F32(x) => {
+                for row in x.chunks_exact_mut(f) {
+                    for (v, j) in row.iter_mut().zip(0..self.shift.len()) {
+                        *v = self.value(j, *v);
+                    }
+                }
             }
+            Features::U8(b) => b.remap(f, |j, v| {
+                if j < self.shift.len() {
+                    self.value(j, v)
+                } else {
+                    v
+                }
+            }),
         }
+    }
+
+    /// Column `j`'s transformed value `v` (`j` below the fitted width). The one place the
+    /// arithmetic lives: byte rows' tables must match `f32` rows bit for bit.
+    fn value(&self, j: usize, v: f32) -> f32 {
+        ((f64::from(v) - self.shift[j]) / self.divisor[j]) as f32
     }
 }
 
@@ -123,7 +143,7 @@ mod tests {
             name: "t".into(),
             n_rows,
             n_features,
-            x,
+            x: x.into(),
             y: vec![0; n_rows],
             n_classes: 1,
             class_names: vec!["0".into()],
@@ -139,15 +159,16 @@ mod tests {
         norm.apply(&mut train);
         let s = std::f32::consts::FRAC_1_SQRT_2;
         let want = [0.6, 0., s, 0.8, 0., -s];
-        for (a, b) in train.x.iter().zip(want) {
+        for (a, b) in train.values().iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{:?}", train.x);
         }
         // Held-out rows use the training norms, not their own.
         let mut test = table(vec![10., 2., 2.], 3);
         norm.apply(&mut test);
-        assert_eq!(test.x[0], 2.0);
-        assert_eq!(test.x[1], 2.0);
-        assert!((test.x[2] - 2. * s).abs() < 1e-6);
+        let x = test.values();
+        assert_eq!(x[0], 2.0);
+        assert_eq!(x[1], 2.0);
+        assert!((x[2] - 2. * s).abs() < 1e-6);
     }
 
     #[test]
@@ -156,17 +177,17 @@ mod tests {
         let mut train = table(vec![1., 5., 3., 5.], 2);
         let norm = Normalization::Standardize.fit(&train);
         norm.apply(&mut train);
-        assert_eq!(train.x, vec![-1., 0., 1., 0.]);
+        assert_eq!(*train.values(), [-1., 0., 1., 0.]);
         let mut test = table(vec![4., 7.], 2);
         norm.apply(&mut test);
-        assert_eq!(test.x, vec![2., 2.]);
+        assert_eq!(*test.values(), [2., 2.]);
     }
 
     #[test]
     fn none_changes_nothing() {
         let mut t = table(vec![1., 2.], 2);
         Normalization::None.fit(&t.clone()).apply(&mut t);
-        assert_eq!(t.x, vec![1., 2.]);
+        assert_eq!(*t.values(), [1., 2.]);
     }
 
     #[test]

@@ -26,7 +26,7 @@ fn embedded_datasets_have_their_shapes() {
         assert_eq!(t.y.len(), rows, "{name}");
         assert_eq!(t.class_names.len(), classes, "{name}");
         assert_eq!(t.n_present_classes(), classes, "{name}");
-        assert!(t.x.iter().all(|v| v.is_finite()), "{name}");
+        assert!(t.values().iter().all(|v| v.is_finite()), "{name}");
         assert!(embedded::describe(name).is_some());
     }
 }
@@ -58,8 +58,8 @@ fn catalog_shapes_of_embedded_datasets_are_the_loaded_ones() {
 fn embedded_labels_and_scaling() {
     let digits = embedded::load("digits").unwrap();
     assert_eq!(digits.image_shape, Some([1, 8, 8]));
-    assert!(digits.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
-    assert_eq!(digits.x.iter().copied().fold(0f32, f32::max), 1.0);
+    assert!(digits.values().iter().all(|&v| (0.0..=1.0).contains(&v)));
+    assert_eq!(digits.values().iter().copied().fold(0f32, f32::max), 1.0);
     // Known class sizes: 50 of each iris species, 212 malignant / 357 benign.
     assert_eq!(embedded::load("iris").unwrap().class_counts(), vec![50; 3]);
     let bc = embedded::load("breast-cancer").unwrap();
@@ -131,7 +131,10 @@ fn subset_and_with_features_keep_rows_aligned() {
     assert_eq!(sub.y, vec![iris.y[149], iris.y[0], iris.y[75]]);
     assert_eq!(sub.class_names, iris.class_names);
     let wide = sub.clone().with_features(6);
-    assert_eq!(wide.row(1), &[iris.row(0), &[0.0, 0.0][..]].concat()[..]);
+    assert_eq!(
+        wide.row(1),
+        &[&iris.row(0)[..], &[0.0, 0.0][..]].concat()[..]
+    );
     let narrow = sub.with_features(2);
     assert_eq!(narrow.row(2), &iris.row(75)[..2]);
 }

@@ -34,7 +34,7 @@ fn every_libsvm_file_matches_the_manifest() {
         assert_eq!(t.n_classes, classes, "{} classes", m.path);
         assert_eq!(t.n_present_classes(), classes, "{}", m.path);
         assert_eq!(t.x.len(), t.n_rows * t.n_features);
-        assert!(t.x.iter().all(|v| v.is_finite()));
+        assert!(t.values().iter().all(|v| v.is_finite()));
         checked += 1;
     }
     // Every data file of the folder was checked (the manifest-coverage test below makes sure
@@ -214,8 +214,8 @@ fn image_datasets_load_as_scaled_28x28_rows() {
             assert_eq!(t.n_classes, 10);
             assert_eq!(t.n_present_classes(), 10);
             assert_eq!(t.image_shape, Some([1, 28, 28]));
-            assert!(t.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
-            assert_eq!(t.x.iter().copied().fold(0f32, f32::max), 1.0);
+            assert!(t.values().iter().all(|&v| (0.0..=1.0).contains(&v)));
+            assert_eq!(t.values().iter().copied().fold(0f32, f32::max), 1.0);
         }
     }
 }

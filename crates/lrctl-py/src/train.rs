@@ -146,7 +146,7 @@ fn _task_data<'py>(
         ("validation", &c.validation),
         ("test", &c.test),
     ] {
-        let x = PyArray1::from_slice(py, &rows.x).reshape([rows.n_rows, rows.n_features])?;
+        let x = PyArray1::from_slice(py, &rows.values()).reshape([rows.n_rows, rows.n_features])?;
         let y: Vec<i64> = rows.y.iter().map(|&v| i64::from(v)).collect();
         d.set_item(format!("{name}_x"), x)?;
         d.set_item(format!("{name}_y"), PyArray1::from_vec(py, y))?;

@@ -145,9 +145,7 @@ impl StackedWorkload for StackedLinear {
         let train = &self.data.train;
         let (f, c, w) = (self.features, self.classes, self.width());
         self.batch_x.clear();
-        for &i in batch {
-            self.batch_x.extend_from_slice(&train.x[i * f..(i + 1) * f]);
-        }
+        train.gather_rows(batch, &mut self.batch_x);
         let shape = LinearShape {
             rows: batch.len(),
             d_in: f,
@@ -212,7 +210,7 @@ impl StackedWorkload for StackedLinear {
                 d_in: f,
                 d_out: c,
             };
-            let logits = forward(&rows.x[start * f..end * f], weight, Some(bias), &shape);
+            let logits = forward(&rows.rows(start..end), weight, Some(bias), &shape);
             let mut chunk = 0.0f64;
             for (z, &y) in logits.chunks_exact(c).zip(&rows.y[start..end]) {
                 let (arg, max) =

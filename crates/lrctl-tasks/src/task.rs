@@ -140,7 +140,7 @@ impl Task for LoadedTask {
     fn summary(&self) -> DataSummary {
         match &self.data {
             TaskData::Class(c) => {
-                let zeros = c.train.x.iter().filter(|&&v| v == 0.0).count();
+                let zeros = c.train.x.zeros(c.train.n_features);
                 DataSummary {
                     train: c.train.n_rows,
                     validation: c.validation.n_rows,

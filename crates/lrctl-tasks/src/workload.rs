@@ -126,10 +126,10 @@ impl<N: Classifier> Workload for ClassifierWorkload<N> {
         let f = train.n_features;
         self.batch_x.clear();
         self.batch_y.clear();
-        for &i in batch {
-            self.batch_x.extend_from_slice(&train.x[i * f..(i + 1) * f]);
-            self.batch_y.push(train.y[i] as i64);
-        }
+        // Image bytes become `f32` here, one mini-batch at a time.
+        train.gather_rows(batch, &mut self.batch_x);
+        self.batch_y
+            .extend(batch.iter().map(|&i| train.y[i] as i64));
         let b = batch.len();
         let x = Tensor::<2>::from_data(
             TensorData::new(std::mem::take(&mut self.batch_x), [b, f]),
@@ -161,7 +161,7 @@ impl<N: Classifier> Workload for ClassifierWorkload<N> {
             let end = (start + EVAL_CHUNK).min(n);
             let b = end - start;
             let x = Tensor::<2>::from_data(
-                TensorData::new(rows.x[start * f..end * f].to_vec(), [b, f]),
+                TensorData::new(rows.rows(start..end).into_owned(), [b, f]),
                 &device,
             );
             let labels: Vec<i64> = rows.y[start..end].iter().map(|&c| c as i64).collect();

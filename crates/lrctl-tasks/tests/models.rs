@@ -75,7 +75,7 @@ fn random_rows(
         name: "synthetic".into(),
         n_rows: n,
         n_features: features,
-        x,
+        x: x.into(),
         y,
         n_classes: classes,
         class_names: (0..classes).map(|c| c.to_string()).collect(),
@@ -766,11 +766,10 @@ fn evaluate_accuracy_reaches_one_on_separable_data() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let n = 30;
     let mut rows = random_rows(&mut rng, n, 3, 3, None);
-    for i in 0..n {
-        for f in 0..3 {
-            rows.x[i * 3 + f] = if rows.y[i] as usize == f { 1.0 } else { 0.0 };
-        }
-    }
+    rows.x = (0..n)
+        .flat_map(|i| (0..3).map(move |f| (i, f)))
+        .map(|(i, f)| if rows.y[i] as usize == f { 1.0 } else { 0.0 })
+        .collect();
     let data = ClassData {
         train: rows.clone(),
         validation: rows.clone(),
@@ -1025,4 +1024,101 @@ fn model_and_data_mismatch_is_an_error_not_a_panic() {
         LoadedTask::new(s, TaskData::Text(Arc::new(data))),
         Err(TaskError::Invalid { .. })
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images held as bytes
+// ---------------------------------------------------------------------------------------------
+
+/// The same rows as bytes and as the `f32` values they decode to.
+fn byte_and_f32_rows(rng: &mut ChaCha8Rng, n: usize, side: usize) -> (Tabular, Tabular) {
+    let f = side * side;
+    let bytes: Vec<u8> = (0..n * f).map(|_| rng.random()).collect();
+    let old: Vec<f32> = bytes.iter().map(|&b| f32::from(b) / 255.0).collect();
+    let rows = Tabular {
+        name: "bytes".into(),
+        n_rows: n,
+        n_features: f,
+        x: lrctl_data::Features::U8(lrctl_data::ByteValues::unit_scaled(bytes)),
+        y: (0..n).map(|i| (i % 3) as u32).collect(),
+        n_classes: 3,
+        class_names: (0..3).map(|c| c.to_string()).collect(),
+        image_shape: Some([1, side, side]),
+    };
+    let f32_rows = Tabular {
+        x: old.into(),
+        ..rows.clone()
+    };
+    (rows, f32_rows)
+}
+
+#[test]
+fn byte_images_train_and_evaluate_as_their_f32_values_do() {
+    // Every classifier family, plain and (where it exists) stacked, standardised as a task
+    // would be: losses, gradients and evaluations bit for bit those of the `f32` rows.
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let (train, train_f) = byte_and_f32_rows(&mut rng, 24, 8);
+    let (val, val_f) = byte_and_f32_rows(&mut rng, 10, 8);
+    let task_of = |mut train: Tabular, mut val: Tabular, model: ModelSpec| {
+        let norm = Normalization::Standardize.fit(&train);
+        norm.apply(&mut train);
+        norm.apply(&mut val);
+        let data = ClassData {
+            train,
+            test: val.clone(),
+            validation: val,
+            official_test: false,
+        };
+        let s = spec(
+            "synthetic/bytes",
+            model,
+            DataSpec::Embedded { name: "b".into() },
+        );
+        LoadedTask::new(s, TaskData::Class(Arc::new(data))).unwrap()
+    };
+    let batch = [5, 0, 23, 5, 11];
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for model in ModelSpec::tiny_of_each() {
+        if matches!(model.input(), Input::Text { .. }) {
+            continue;
+        }
+        let family = model.family();
+        let a = task_of(train.clone(), val.clone(), model.clone());
+        let b = task_of(train_f.clone(), val_f.clone(), model);
+        assert_eq!(a.summary(), b.summary(), "{family}");
+        let (mut wa, mut wb) = (
+            a.instantiate(0, &device()).unwrap(),
+            b.instantiate(0, &device()).unwrap(),
+        );
+        let (mut ga, mut gb) = (Vec::new(), Vec::new());
+        let (la, lb) = (
+            wa.loss_and_grad(&batch, &mut ga),
+            wb.loss_and_grad(&batch, &mut gb),
+        );
+        assert_eq!(la.to_bits(), lb.to_bits(), "{family}: loss");
+        assert_eq!(bits(&ga), bits(&gb), "{family}: gradient");
+        for split in [Split::Train, Split::Validation] {
+            let (ma, mb) = (wa.evaluate(split, None), wb.evaluate(split, None));
+            let key = |m: Option<lrctl_tasks::Metrics>| m.map(|m| (m.loss.to_bits(), m.accuracy));
+            assert_eq!(key(ma), key(mb), "{family}: {split:?}");
+        }
+        let (Some(mut sa), Some(mut sb)) = (
+            a.instantiate_stacked(0, 2).unwrap(),
+            b.instantiate_stacked(0, 2).unwrap(),
+        ) else {
+            continue;
+        };
+        let (mut la, mut lb) = ([0f32; 2], [0f32; 2]);
+        let (mut ga, mut gb) = (vec![Vec::new(); 2], vec![Vec::new(); 2]);
+        sa.loss_and_grads(&batch, &[0, 1], &mut la, &mut ga);
+        sb.loss_and_grads(&batch, &[0, 1], &mut lb, &mut gb);
+        assert_eq!(bits(&la), bits(&lb), "{family} stacked: losses");
+        assert_eq!(bits(&ga[1]), bits(&gb[1]), "{family} stacked: gradient");
+        let key = |m: Option<lrctl_tasks::Metrics>| m.map(|m| (m.loss.to_bits(), m.accuracy));
+        assert_eq!(
+            key(sa.evaluate(1, Split::Validation, None)),
+            key(sb.evaluate(1, Split::Validation, None)),
+            "{family} stacked: evaluation"
+        );
+    }
 }
