@@ -228,13 +228,6 @@ impl StackedWorkload for StackedLinear {
             loss_sum += chunk;
             start = end;
         }
-        let n_eval = n as f64;
-        Some(Metrics {
-            loss: loss_sum / n_eval,
-            accuracy: Some(correct as f64 / n_eval),
-            bits_per_byte: None,
-            perplexity: None,
-            examples: n,
-        })
+        Some(Metrics::classification(loss_sum, correct, n))
     }
 }

@@ -41,6 +41,21 @@ pub struct Metrics {
     pub examples: usize,
 }
 
+impl Metrics {
+    /// A classifier's metrics on `n` examples from its summed per-example loss and the count
+    /// it got right.
+    pub(crate) fn classification(loss_sum: f64, correct: usize, n: usize) -> Metrics {
+        let n_eval = n as f64;
+        Metrics {
+            loss: loss_sum / n_eval,
+            accuracy: Some(correct as f64 / n_eval),
+            bits_per_byte: None,
+            perplexity: None,
+            examples: n,
+        }
+    }
+}
+
 /// What the engine trains.
 pub trait Workload {
     /// Number of trainable scalars.
@@ -176,14 +191,7 @@ impl<N: Classifier> Workload for ClassifierWorkload<N> {
             loss_sum += cross_entropy(logits, y).into_scalar::<f32>() as f64 * b as f64;
             start = end;
         }
-        let n_eval = n as f64;
-        Some(Metrics {
-            loss: loss_sum / n_eval,
-            accuracy: Some(correct as f64 / n_eval),
-            bits_per_byte: None,
-            perplexity: None,
-            examples: n,
-        })
+        Some(Metrics::classification(loss_sum, correct, n))
     }
 }
 
