@@ -249,10 +249,28 @@ fn a_killed_worker_cell_is_reclaimed_and_finished_once() {
         .collect();
     for store in &stores {
         run_ok(dir.path(), &args(&["run", "--submit-only"], store, &study));
-        let mut victim = spawn_worker(dir.path(), store, &["--lease", "3"]);
-        wait_running(dir.path(), store);
-        victim.kill().unwrap(); // SIGKILL
-        victim.wait().unwrap();
+        // Kill a worker while it trains a cell. The status read that sees it running takes a
+        // moment, so the kill can land between two cells: then nothing is left running and
+        // another worker is killed the same way.
+        let mut killed_mid_cell = false;
+        for _ in 0..5 {
+            let mut victim = spawn_worker(dir.path(), store, &["--lease", "3"]);
+            wait_running(dir.path(), store);
+            victim.kill().unwrap(); // SIGKILL
+            victim.wait().unwrap();
+            let status = run_ok(
+                dir.path(),
+                &["slurm", "status", "--study", "scale", "--store", store],
+            );
+            if status.contains("  running: cell") {
+                killed_mid_cell = true;
+                break;
+            }
+        }
+        assert!(
+            killed_mid_cell,
+            "no worker was killed while training a cell"
+        );
         // A new worker takes the dead worker's cell back (at once on the same machine; after
         // the lease elsewhere) and finishes the study.
         let log = wait_ok(spawn_worker(dir.path(), store, &["--lease", "3"]));
