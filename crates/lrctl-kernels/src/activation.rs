@@ -16,16 +16,18 @@ const CHUNK: usize = 1 << 14;
 
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
-/// `e^y` for `y ≤ 0` (clamped below at −87, where it is ≈ 1.6·10⁻³⁸), within 3 ulp, branch-free, so
-/// that a loop of them vectorises (a softmax's exponentials after subtracting the maximum).
+/// 1.5·2²³: adding and subtracting it rounds to the nearest integer (`f32::round` is a library
+/// call on baseline x86-64 and blocks vectorisation).
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// The range reduction of `e^y`, `y ∈ [−87, 0]`: `(t, k, p)` with `k = round(y·log2 e)`,
+/// `t = y·log2 e + ROUND_MAGIC` (so `k = t − ROUND_MAGIC`) and `p ≈ e^(y − k·ln 2)`, a degree-6
+/// polynomial; `e^y = p·2^k`.
 #[inline(always)]
-pub fn exp_neg(y: f32) -> f32 {
-    let y = y.max(-87.0);
-    // Round to nearest by adding and subtracting 1.5·2²³ (`f32::round` is a library call on
-    // baseline x86-64 and blocks vectorisation); |y·log2 e| < 126 here.
-    const MAGIC: f32 = 12_582_912.0;
-    let t = y * std::f32::consts::LOG2_E + MAGIC;
-    let k = t - MAGIC;
+fn exp_reduced(y: f32) -> (f32, f32, f32) {
+    // |y·log2 e| < 126 here.
+    let t = y * std::f32::consts::LOG2_E + ROUND_MAGIC;
+    let k = t - ROUND_MAGIC;
     // Cody–Waite: ln 2 split so that k·LN2_HI is exact.
     let r = y - k * 0.693_145_75 - k * 1.428_606_8e-6;
     let p = 1.0
@@ -33,10 +35,18 @@ pub fn exp_neg(y: f32) -> f32 {
             + r * (0.5
                 + r * (0.166_666_67
                     + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    // 2^k from `t`'s bits: `t` and MAGIC share their exponent, so their bits differ by the
-    // integer `k` (the same value as `k as i32`, whose saturating conversion does not
+    (t, k, p)
+}
+
+/// `e^y` for `y ≤ 0` (clamped below at −87, where it is ≈ 1.6·10⁻³⁸), within 3 ulp, branch-free, so
+/// that a loop of them vectorises (a softmax's exponentials after subtracting the maximum).
+#[inline(always)]
+pub fn exp_neg(y: f32) -> f32 {
+    let (t, _, p) = exp_reduced(y.max(-87.0));
+    // 2^k from `t`'s bits: `t` and ROUND_MAGIC share their exponent, so their bits differ by
+    // the integer `k` (the same value as `k as i32`, whose saturating conversion does not
     // vectorise).
-    let k_int = t.to_bits().wrapping_sub(MAGIC.to_bits());
+    let k_int = t.to_bits().wrapping_sub(ROUND_MAGIC.to_bits());
     p * f32::from_bits(k_int.wrapping_add(127) << 23)
 }
 
@@ -98,15 +108,7 @@ mod tests {
     #[test]
     fn exp_neg_takes_the_power_of_two_from_the_bits() {
         let converted = |y: f32| -> f32 {
-            let y = y.max(-87.0);
-            const MAGIC: f32 = 12_582_912.0;
-            let k = (y * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
-            let r = y - k * 0.693_145_75 - k * 1.428_606_8e-6;
-            let p = 1.0
-                + r * (1.0
-                    + r * (0.5
-                        + r * (0.166_666_67
-                            + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
+            let (_, k, p) = exp_reduced(y.max(-87.0));
             p * f32::from_bits(((k as i32 + 127) as u32) << 23)
         };
         let (lo, hi) = ((-0.0f32).to_bits(), (-100.0f32).to_bits());
