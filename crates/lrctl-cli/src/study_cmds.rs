@@ -600,17 +600,9 @@ pub fn suites() -> Result<()> {
         };
         let study = file.resolve()?;
         let cells = study.cells().len();
-        // Every seed trains each (task, method) once; tuned methods also tune once per task.
-        let runs_per_task: f64 = study
-            .methods
-            .iter()
-            .map(|m| study.seeds.len() as f64 + estimate::tuning_full_runs(m))
-            .sum();
-        let total: f64 = study
-            .tasks
-            .iter()
-            .map(|t| estimate::cell_seconds(t).unwrap_or(f64::NAN) * runs_per_task)
-            .sum();
+        // Every seed trains each (task, method) once; tuned methods also tune once per task
+        // they tune on.
+        let total = estimate::study_seconds(&study);
         println!(
             "{:8} {:>6} {:>8} {:>6} {:>7} {:>12}  {}",
             s.name,
@@ -618,11 +610,7 @@ pub fn suites() -> Result<()> {
             study.methods.len(),
             study.seeds.len(),
             cells,
-            if total.is_finite() {
-                estimate::human(total)
-            } else {
-                "?".into()
-            },
+            total.map_or_else(|| "?".into(), estimate::human),
             s.description
         );
     }

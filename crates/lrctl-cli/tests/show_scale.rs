@@ -35,3 +35,29 @@ fn show_scale_prints_the_ladder_or_says_there_is_none() {
     assert!(out.contains("| ×2 | mlp/digits@w2 |"), "{out}");
     assert!(out.contains("| smac-fixed | tuned |"), "{out}");
 }
+
+/// `smac-fixed-w1` tunes once at width ×1 — on the ×1 rung that is the task itself, not a
+/// refusal — and `show --scale` pairs it with `smac-fixed` in a transfer table.
+#[test]
+fn a_width_fidelity_method_runs_on_every_rung_and_gets_a_transfer_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut args = vec!["run", "--study", "transfer", "--quiet", "--seeds", "1"];
+    for t in ["mlp/digits", "mlp/digits@w2"] {
+        args.extend(["--task", t]);
+    }
+    for m in ["adam-fixed", "smac-fixed", "smac-fixed-w1"] {
+        args.extend(["--method", m]);
+    }
+    args.extend(["--steps", "5", "--jobs", "1"]);
+    run_ok(d, &args);
+    let status = run_ok(d, &["status", "--study", "transfer"]);
+    let row = status.lines().find(|l| l.starts_with("transfer")).unwrap();
+    // cells queued running finished diverged failed: all 6 done, none failed.
+    let counts: Vec<&str> = row.split_whitespace().skip(1).take(6).collect();
+    assert_eq!(counts[0], "6", "{status}");
+    assert_eq!(counts[5], "0", "{status}");
+    let out = run_ok(d, &["show", "--scale", "--study", "transfer"]);
+    assert!(out.contains("smac-fixed-w1 (from ×1)"), "{out}");
+    assert!(out.contains("transfer regret"), "{out}");
+}

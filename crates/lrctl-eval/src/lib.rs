@@ -23,7 +23,8 @@
 //!   contribution of every method.
 //! * **Scale** — [`score_ci`], [`hpo_advantage`] (best tuned minus best untuned method) and
 //!   [`advantage_trend`] (its slope against scale, with a bootstrap interval and a
-//!   [`TrendVerdict`]).
+//!   [`TrendVerdict`]); [`transfer_regret`] (tuned at the rung against tuned narrower and
+//!   transferred).
 //!
 //! # Conventions
 //!
@@ -93,7 +94,7 @@ pub use profile::{
 pub use ranks::{Ranks, gap_to_best, ranks};
 pub use scale::{
     AdvantageRung, MethodRuns, Trend, TrendVerdict, advantage_trend, group_score, hpo_advantage,
-    ols, score_ci,
+    ols, score_ci, transfer_regret,
 };
 pub use table::{ScoreTable, normalize_minmax, normalize_to_best};
 

@@ -181,6 +181,14 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("smac-fixed", include_str!("../methods/smac-fixed.toml")),
     ("bohb-fixed", include_str!("../methods/bohb-fixed.toml")),
     ("cawr-tuned", include_str!("../methods/cawr-tuned.toml")),
+    (
+        "smac-fixed-w1",
+        include_str!("../methods/smac-fixed-w1.toml"),
+    ),
+    (
+        "cawr-tuned-w1",
+        include_str!("../methods/cawr-tuned-w1.toml"),
+    ),
     ("race", include_str!("../methods/race.toml")),
     ("race-restart", include_str!("../methods/race-restart.toml")),
     ("auto", include_str!("../methods/auto.toml")),

@@ -109,16 +109,7 @@ fn suites(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
             ..Default::default()
         };
         let study = file.resolve().map_err(Error::from)?;
-        let runs_per_task: f64 = study
-            .methods
-            .iter()
-            .map(|m| study.seeds.len() as f64 + lrctl_study::estimate::tuning_full_runs(m))
-            .sum();
-        let cpu: f64 = study
-            .tasks
-            .iter()
-            .map(|t| lrctl_study::estimate::cell_seconds(t).unwrap_or(f64::NAN) * runs_per_task)
-            .sum();
+        let cpu = lrctl_study::estimate::study_seconds(&study);
         let row = SuiteRow {
             name: s.name,
             description: s.description,
@@ -126,7 +117,7 @@ fn suites(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
             methods: study.methods.iter().map(|m| m.name().to_string()).collect(),
             seeds: study.seeds.len(),
             cells: study.cells().len(),
-            cpu_seconds: cpu.is_finite().then_some(cpu),
+            cpu_seconds: cpu,
         };
         list.append(pythonize(py, &row)?)?;
     }

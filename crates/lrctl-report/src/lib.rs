@@ -34,7 +34,7 @@ pub use render_scale::scale_tables;
 pub use render_study::render;
 pub use scale::{
     FamilyAxis, FamilyPoint, LadderAnalysis, MethodRole, MethodScale, Rung, ScaleAnalysis,
-    analyse as analyse_scale,
+    Transfer, TransferRung, analyse as analyse_scale, transfer_sentence,
 };
 
 use lrctl_doc::Document;

@@ -7,7 +7,8 @@ use lrctl_eval::Interval;
 
 use crate::across::CONFIDENCE;
 use crate::scale::{
-    FamilyAxis, LadderAnalysis, MethodRole, MethodScale, Rung, ScaleAnalysis, sentence,
+    FamilyAxis, LadderAnalysis, MethodRole, MethodScale, Rung, ScaleAnalysis, Transfer, sentence,
+    transfer_sentence,
 };
 
 fn interval_cell(i: Option<Interval>) -> Cell {
@@ -84,6 +85,23 @@ pub fn scale_tables(a: &ScaleAnalysis) -> Vec<(String, String, Table)> {
             ),
             score_table(l),
         ));
+        for t in &l.transfers {
+            out.push((
+                format!("{}-transfer-{}", slug(l), t.transferred),
+                format!(
+                    "{}: `{}` tuned at each rung against `{}`, tuned at ×{} and transferred; \
+                     transfer regret = tuned at the rung − transferred (mean normalised score, \
+                     {:.0} % bootstrap interval; positive: the transfer lost). {}",
+                    l.base,
+                    t.direct,
+                    t.transferred,
+                    t.from_width,
+                    CONFIDENCE * 100.0,
+                    transfer_sentence(t)
+                ),
+                transfer_table(t),
+            ));
+        }
     }
     out.push((
         "scale-families".into(),
@@ -142,6 +160,28 @@ fn score_table(l: &LadderAnalysis) -> Table {
         t.push_row(row);
     }
     t
+}
+
+fn transfer_table(t: &Transfer) -> Table {
+    let mut table = Table::new([
+        "rung".to_string(),
+        format!("{} (tuned here)", t.direct),
+        format!("{} (from ×{})", t.transferred, t.from_width),
+        "transfer regret".to_string(),
+        "tuning here (s / cell)".to_string(),
+        format!("tuning at ×{} (s / cell)", t.from_width),
+    ]);
+    for r in &t.rungs {
+        table.push_row(vec![
+            Cell::numeric(format!("×{}", r.multiplier)),
+            score_cell(r.direct),
+            score_cell(r.transferred),
+            interval_cell(r.regret),
+            seconds_cell(r.direct_tuning_seconds),
+            seconds_cell(r.transferred_tuning_seconds),
+        ]);
+    }
+    table
 }
 
 fn family_table(f: &FamilyAxis) -> Table {
@@ -284,7 +324,15 @@ pub fn scale_section(doc: &mut Document, a: &ScaleAnalysis) {
             ),
             advantage_chart(l, &params),
         );
-        for _ in 0..2 {
+        if !l.transfers.is_empty() {
+            doc.paragraph(
+                "Tune small, train large: a tuned method's width-fidelity copy tunes on the \
+                 ladder's narrow rung and trains every wider rung with what it found there; \
+                 the transfer regret is what that costs in score, the tuning columns what it \
+                 saves.",
+            );
+        }
+        for _ in 0..2 + l.transfers.len() {
             if let Some((name, caption, table)) = tables.next() {
                 doc.table(&name, caption, table);
             }

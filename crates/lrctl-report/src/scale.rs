@@ -9,6 +9,11 @@
 //! tasks at scale one against the families' place on the complexity axis (logistic
 //! regression → MLP → CNN → LM, [`lrctl_tasks::ModelFamily::COMPLEXITY`]).
 //!
+//! On a width ladder, a tuned method with a width-fidelity copy in the study (the same method
+//! with `tune.width_from`, like `smac-fixed` and `smac-fixed-w1`) gets a transfer table: per
+//! rung, the score tuned at the rung against the score tuned narrower and transferred, the
+//! transfer regret ([`lrctl_eval::transfer_regret`]) and both tuning bills.
+//!
 //! Scores are min–max normalised per task over every run of the study (1 = the rung's best run,
 //! 0 = its worst, diverged runs 0), so the advantage is in units of the rung's spread of
 //! results. Selection methods (`race`, `auto`) are on neither side of the advantage.
@@ -109,6 +114,41 @@ pub struct LadderAnalysis {
     pub trend_params: Result<Trend, String>,
     /// Trend of the advantage against ln(FLOPs per step).
     pub trend_flops: Result<Trend, String>,
+    /// Tuning along width: one per tuned method with a width-fidelity copy in the study (width
+    /// ladders only).
+    pub transfers: Vec<Transfer>,
+}
+
+/// A tuned method tuned at every rung of a width ladder against its copy that tunes at a
+/// narrower width and transfers what it found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transfer {
+    /// The method tuned at each rung.
+    pub direct: String,
+    /// Its width-fidelity copy.
+    pub transferred: String,
+    /// The width multiplier the copy tunes at.
+    pub from_width: u32,
+    /// One per rung of the ladder, by increasing width.
+    pub rungs: Vec<TransferRung>,
+}
+
+/// One rung of a [`Transfer`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferRung {
+    /// The rung's width multiplier.
+    pub multiplier: u32,
+    /// Mean normalised score tuned at the rung, with its interval.
+    pub direct: Option<Interval>,
+    /// Mean normalised score tuned at `from_width` and transferred.
+    pub transferred: Option<Interval>,
+    /// `direct − transferred` ([`lrctl_eval::transfer_regret`]); `None` without both.
+    pub regret: Option<Interval>,
+    /// Mean tuning seconds charged per cell, tuned at the rung.
+    pub direct_tuning_seconds: Option<f64>,
+    /// Mean tuning seconds charged per cell, transferred (one tuning at `from_width` serves
+    /// every rung; each cell is charged all of it).
+    pub transferred_tuning_seconds: Option<f64>,
 }
 
 /// One family's point on the complexity axis.
@@ -153,6 +193,7 @@ pub fn analyse(snap: &Snapshot, opts: &ReportOptions) -> ScaleAnalysis {
     }
     let norm = lrctl_eval::normalize_minmax(&snap.score_table());
     let roles = roles(snap);
+    let pairs = transfer_pairs(snap);
     let cfg = BootstrapConfig {
         reps: opts.bootstrap_reps,
         confidence: CONFIDENCE,
@@ -163,7 +204,15 @@ pub fn analyse(snap: &Snapshot, opts: &ReportOptions) -> ScaleAnalysis {
         .iter()
         .map(|l| {
             let tasks: Vec<usize> = l.rungs.iter().map(|&(i, _)| known[i].0).collect();
-            ladder(snap, &norm, &roles, &cfg, l, &tasks)
+            let mut analysis = ladder(snap, &norm, &roles, &cfg, l, &tasks);
+            if l.axis == ScaleAxis::Width {
+                analysis.transfers = pairs
+                    .iter()
+                    .map(|&pair| transfer(snap, &norm, &cfg, &analysis.rungs, &tasks, pair))
+                    .filter(|t| t.rungs.iter().any(|r| r.direct.is_some()))
+                    .collect();
+            }
+            analysis
         })
         .collect();
     let families = families(snap, &norm, &roles, &cfg);
@@ -174,21 +223,56 @@ pub fn analyse(snap: &Snapshot, opts: &ReportOptions) -> ScaleAnalysis {
     }
 }
 
-/// Each method's role, from its stored configuration.
-fn roles(snap: &Snapshot) -> Vec<MethodRole> {
+/// Each method's stored configuration, `None` when unreadable.
+fn configs(snap: &Snapshot) -> Vec<Option<lrctl_wrap::Method>> {
     snap.methods
         .iter()
         .map(|m| {
             let config = snap.cells.iter().find(|c| &c.method == m);
-            let method = config
-                .and_then(|c| serde_json::from_str::<lrctl_wrap::Method>(&c.method_config).ok());
-            match method {
-                Some(m) if m.tune().is_some() => MethodRole::Tuned,
-                Some(m) if m.wrapper.is_none() => MethodRole::Untuned,
-                _ => MethodRole::Other,
-            }
+            config.and_then(|c| serde_json::from_str(&c.method_config).ok())
         })
         .collect()
+}
+
+/// Each method's role, from its stored configuration.
+fn roles(snap: &Snapshot) -> Vec<MethodRole> {
+    configs(snap)
+        .into_iter()
+        .map(|method| match method {
+            Some(m) if m.tune().is_some() => MethodRole::Tuned,
+            Some(m) if m.wrapper.is_none() => MethodRole::Untuned,
+            _ => MethodRole::Other,
+        })
+        .collect()
+}
+
+/// The study's width-fidelity pairs `(direct, transferred, from_width)`, method indices: a
+/// method with `tune.width_from` and the method that is the same but for that field (its name
+/// and description aside).
+fn transfer_pairs(snap: &Snapshot) -> Vec<(usize, usize, u32)> {
+    let configs = configs(snap);
+    let mut pairs = Vec::new();
+    for (t, method) in configs.iter().enumerate() {
+        let Some(method) = method else { continue };
+        let Some(from) = method.tune().and_then(|s| s.width_from) else {
+            continue;
+        };
+        let mut stripped = method.clone();
+        if let Some(lrctl_wrap::Wrapper::Tune(spec)) = &mut stripped.wrapper {
+            spec.width_from = None;
+        }
+        let direct = configs.iter().enumerate().find(|(d, m)| {
+            m.as_ref().is_some_and(|m| {
+                stripped.spec.name.clone_from(&m.spec.name);
+                stripped.spec.description.clone_from(&m.spec.description);
+                *d != t && *m == stripped
+            })
+        });
+        if let Some((d, _)) = direct {
+            pairs.push((d, t, from));
+        }
+    }
+    pairs
 }
 
 /// The advantage rung of `tasks` (indices into the snapshot's tasks) at `x`.
@@ -325,7 +409,92 @@ fn ladder(
         trend_flops: trend(&|r| r.flops_per_step),
         rungs,
         methods,
+        transfers: Vec::new(),
     }
+}
+
+/// The transfer table of the pair `(direct, transferred, from_width)` on a width ladder's
+/// `rungs` (`tasks`: their snapshot indices).
+fn transfer(
+    snap: &Snapshot,
+    norm: &ScoreTable,
+    cfg: &BootstrapConfig,
+    rungs: &[Rung],
+    tasks: &[usize],
+    (direct, transferred, from_width): (usize, usize, u32),
+) -> Transfer {
+    let score = |m: usize, t: usize| {
+        let runs = vec![norm.scores[m][t].clone()];
+        (!lrctl_eval::group_score(&runs).is_nan())
+            .then(|| lrctl_eval::score_ci(&runs, cfg).ok())
+            .flatten()
+    };
+    Transfer {
+        direct: snap.methods[direct].clone(),
+        transferred: snap.methods[transferred].clone(),
+        from_width,
+        rungs: rungs
+            .iter()
+            .zip(tasks)
+            .map(|(r, &t)| TransferRung {
+                multiplier: r.multiplier,
+                direct: score(direct, t),
+                transferred: score(transferred, t),
+                regret: lrctl_eval::transfer_regret(
+                    &[norm.scores[direct][t].clone()],
+                    &[norm.scores[transferred][t].clone()],
+                    cfg,
+                )
+                .ok(),
+                direct_tuning_seconds: r.tuning_seconds[direct],
+                transferred_tuning_seconds: r.tuning_seconds[transferred],
+            })
+            .collect(),
+    }
+}
+
+/// The plain sentence of a transfer: on how many rungs wider than the tuning width the
+/// transfer lost or gained beyond its interval, and what tuning cost both ways.
+pub fn transfer_sentence(t: &Transfer) -> String {
+    let wider: Vec<&TransferRung> = t
+        .rungs
+        .iter()
+        .filter(|r| r.multiplier > t.from_width)
+        .collect();
+    let judged: Vec<&Interval> = wider.iter().filter_map(|r| r.regret.as_ref()).collect();
+    if judged.is_empty() {
+        return format!(
+            "No transfer regret yet: no rung wider than ×{} has runs of both `{}` and `{}`.",
+            t.from_width, t.direct, t.transferred
+        );
+    }
+    let lost = judged.iter().filter(|i| i.lo > 0.0).count();
+    let gained = judged.iter().filter(|i| i.hi < 0.0).count();
+    let direct_bill: f64 = wider.iter().filter_map(|r| r.direct_tuning_seconds).sum();
+    let narrow_bill = t
+        .rungs
+        .iter()
+        .find(|r| r.multiplier == t.from_width)
+        .or(wider.first().copied())
+        .and_then(|r| r.transferred_tuning_seconds.or(r.direct_tuning_seconds));
+    let bills = match narrow_bill {
+        Some(b) => format!(
+            " Tuning each of those rungs cost {direct_bill:.1} s in all; tuning once at ×{} \
+             cost {b:.1} s.",
+            t.from_width
+        ),
+        None => String::new(),
+    };
+    format!(
+        "Tuned at ×{} and transferred (`{}`) against tuned at each rung (`{}`): the transfer \
+         lost on {lost} and gained on {gained} of {} wider rungs ({:.0} % interval of the \
+         regret excluding 0), no clear difference on the rest.{bills}",
+        t.from_width,
+        t.transferred,
+        t.direct,
+        judged.len(),
+        CONFIDENCE * 100.0
+    )
 }
 
 /// Why fewer than two rungs have an advantage.

@@ -188,3 +188,59 @@ fn without_a_tuned_method_the_trend_says_why() {
     let why = ladders[0].trend_params.as_ref().unwrap_err();
     assert!(why.contains("no tuned method"), "{why}");
 }
+
+/// `smac-fixed-w1` is `smac-fixed` tuned at ×1 and transferred: on the MLP width ladder the
+/// transfer table pairs them, the regret is tuned-here minus transferred, and the sentence
+/// counts the wider rungs where the transfer lost.
+#[test]
+fn a_width_fidelity_copy_gets_a_transfer_table() {
+    let methods = ["smac-fixed", "smac-fixed-w1", "cawr-tuned", "adam-fixed"];
+    // (task, smac-fixed, smac-fixed-w1): equal at ×1, the transfer 0.2 behind at ×2 and ×4.
+    let rungs = [
+        ("mlp/fashion-mnist-10k", 0.9, 0.9),
+        ("mlp/fashion-mnist-10k@w2", 0.9, 0.7),
+        ("mlp/fashion-mnist-10k@w4", 0.9, 0.7),
+    ];
+    let mut cells = Vec::new();
+    for (task, direct, transferred) in rungs {
+        for seed in 0..3u64 {
+            let noise = 0.004 * seed as f64;
+            for (method, v) in methods.iter().zip([direct, transferred, 0.8, 0.1]) {
+                cells.push(cell(cells.len() as i64 + 1, task, method, seed, v + noise));
+            }
+        }
+    }
+    let a = analyse(
+        &Snapshot::from_cells(study(&methods), cells),
+        &ReportOptions::default(),
+    );
+    let ScaleAnalysis::Ladders { ladders, .. } = &a.scale else {
+        panic!("a ladder: {:?}", a.scale);
+    };
+    // `cawr-tuned` has no width-fidelity copy here, `adam-fixed` is untuned: one pair.
+    let [t] = &ladders[0].transfers[..] else {
+        panic!("one transfer: {:?}", ladders[0].transfers);
+    };
+    assert_eq!(
+        (t.direct.as_str(), t.transferred.as_str()),
+        ("smac-fixed", "smac-fixed-w1")
+    );
+    assert_eq!(t.from_width, 1);
+    // Normalised per task over 0.1 … 0.908: a 0.2 gap is 0.2 / 0.808 of the spread.
+    let regret: Vec<f64> = t.rungs.iter().map(|r| r.regret.unwrap().point).collect();
+    assert!(regret[0].abs() < 1e-9, "{regret:?}");
+    for r in &regret[1..] {
+        assert!((r - 0.2 / 0.808).abs() < 0.01, "{regret:?}");
+    }
+    assert!(t.rungs[1].regret.unwrap().lo > 0.0);
+    assert_eq!(t.rungs[2].direct_tuning_seconds, Some(30.0));
+    let sentence = lrctl_report::transfer_sentence(t);
+    assert!(
+        sentence.contains("lost on 2 and gained on 0 of 2 wider rungs"),
+        "{sentence}"
+    );
+    let tables = scale_tables(&a.scale);
+    assert_eq!(tables.len(), 4, "rungs, scores, one transfer, families");
+    let md = render(&a).to_markdown();
+    assert!(md.contains("smac-fixed-w1 (from ×1)"), "{md}");
+}

@@ -35,6 +35,49 @@ pub fn tuning_full_runs(method: &lrctl_wrap::Method) -> f64 {
     })
 }
 
+/// The task `method` tunes on for a cell of `task`: the task itself, or with width fidelity
+/// (`tune.width_from`, [`lrctl_wrap::width::tuning_width`]) its copy at the tuning width, named
+/// like that ladder rung. A refused width fidelity tunes nothing; the task itself is returned.
+fn tuning_task(task: &TaskSpec, method: &lrctl_wrap::Method) -> TaskSpec {
+    let from = method.tune().and_then(|t| t.width_from);
+    match from.map(|w| lrctl_wrap::width::tuning_width(task, w)) {
+        Some(Ok(Some(width))) => {
+            let mut proxy = task.clone();
+            proxy.width = width;
+            proxy.name = format!(
+                "{}{}",
+                lrctl_tasks::ladder::base_name(&task.name),
+                lrctl_tasks::registry::scale_suffix(width, task.depth)
+            );
+            proxy
+        }
+        _ => task.clone(),
+    }
+}
+
+/// Estimated seconds of a whole study on one core: every cell's run, and every tuned method's
+/// tuning once per task it tunes on ([`tuning_full_runs`] full runs of that task) — a task's
+/// own, or with width fidelity its narrow copy, which every rung of a width ladder shares.
+/// `None` when a task's data size is unknown (a user's file).
+pub fn study_seconds(study: &crate::Study) -> Option<f64> {
+    let mut total = 0.0;
+    let mut tunings = std::collections::HashSet::new();
+    for task in &study.tasks {
+        let run = cell_seconds(task)?;
+        for method in &study.methods {
+            total += run * study.seeds.len() as f64;
+            let full_runs = tuning_full_runs(method);
+            if full_runs > 0.0 {
+                let on = tuning_task(task, method);
+                if tunings.insert((method.name().to_string(), on.name.clone())) {
+                    total += cell_seconds(&on)? * full_runs;
+                }
+            }
+        }
+    }
+    Some(total)
+}
+
 /// "12 s", "4.5 min", "3.2 h".
 pub fn human(seconds: f64) -> String {
     if seconds < 90.0 {
@@ -57,5 +100,31 @@ mod tests {
         assert!(cell_seconds(&b).unwrap() > 4.0 * cell_seconds(&a).unwrap());
         assert_eq!(human(30.0), "30 s");
         assert_eq!(human(600.0), "10.0 min");
+    }
+
+    /// Width fidelity tunes once, at width ×1, for every rung: the `-w1` copy of a tuned
+    /// method costs the rungs' runs plus one tuning of the ×1 rung.
+    #[test]
+    fn width_fidelity_tunes_once_at_the_bottom_rung() {
+        let ladder = ["mlp/fashion-mnist-ladder", "mlp/fashion-mnist-ladder@w4"];
+        let study = |method: &str| {
+            crate::StudyFile {
+                tasks: ladder.iter().map(|t| t.to_string()).collect(),
+                methods: vec![method.to_string()],
+                seeds: Some(crate::Seeds::Count(3)),
+                ..Default::default()
+            }
+            .resolve()
+            .unwrap()
+        };
+        let [w1, w4] =
+            ladder.map(|t| cell_seconds(&lrctl_tasks::registry::find(t).unwrap()).unwrap());
+        let tuning = tuning_full_runs(&lrctl_wrap::find("smac-fixed").unwrap());
+        let direct = study_seconds(&study("smac-fixed")).unwrap();
+        let transferred = study_seconds(&study("smac-fixed-w1")).unwrap();
+        let runs = 3.0 * (w1 + w4);
+        assert!((direct - (runs + tuning * (w1 + w4))).abs() < 1e-9 * direct);
+        assert!((transferred - (runs + tuning * w1)).abs() < 1e-9 * direct);
+        assert!(transferred < direct);
     }
 }

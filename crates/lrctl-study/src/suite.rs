@@ -46,6 +46,17 @@ pub const POST_PAPER_METHODS: &[&str] = &[
     "schedulefree-adamw",
 ];
 
+/// The `ladder-transfer` suite's methods: the paper's tuned methods tuned at each width and
+/// at width ×1 only, and the untuned methods they start from.
+pub const TRANSFER_METHODS: &[&str] = &[
+    "adam-fixed",
+    "cawr-default",
+    "smac-fixed",
+    "smac-fixed-w1",
+    "cawr-tuned",
+    "cawr-tuned-w1",
+];
+
 /// LIBSVM datasets of the paper that the mirror holds (Sensorless and aloi are not in it).
 pub const PAPER_LIBSVM: &[&str] = &[
     "iris",
@@ -175,7 +186,21 @@ fn ladder_suites() -> Vec<Suite> {
         seeds: 3,
     };
     let mup = rungs("mlp/fashion-mnist-ladder-mup", &widths(16));
+    let transfer = rungs("mlp/fashion-mnist-ladder", &widths(16))
+        .into_iter()
+        .chain(mup.clone())
+        .collect();
     vec![
+        Suite {
+            name: "ladder-transfer",
+            description: "Tune small, train large: the MLP width ladder under the standard \
+                          parametrisation and under µP, each tuned method tuned at every rung \
+                          and at width ×1 only (`-w1`, width fidelity), with the untuned \
+                          methods they start from; the report's transfer regret",
+            tasks: transfer,
+            methods: Some(TRANSFER_METHODS.iter().map(|s| s.to_string()).collect()),
+            seeds: 3,
+        },
         suite(
             "ladder-mlp-mup",
             "The MLP width ladder under µP (Tensor Programs V) instead of the standard \

@@ -88,12 +88,15 @@ pub fn resolve(
     let Some(spec) = method.tune() else {
         return Ok(None);
     };
-    // Width fidelity: tune on a narrower copy of the task, keyed by it.
+    // Width fidelity: tune on a narrower copy of the task, keyed by it (the rung already at
+    // the tuning width tunes itself).
     let proxy = match spec.width_from {
         Some(from) => {
             let fail = |e: &dyn std::fmt::Display| CellError::failed("tuning along width", e);
-            crate::width::check_task(task.spec(), from).map_err(|e| fail(&e))?;
-            Some(task.at_width(from).map_err(|e| fail(&e))?)
+            match crate::width::tuning_width(task.spec(), from).map_err(|e| fail(&e))? {
+                Some(width) => Some(task.at_width(width).map_err(|e| fail(&e))?),
+                None => None,
+            }
         }
         None => None,
     };

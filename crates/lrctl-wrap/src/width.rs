@@ -96,6 +96,19 @@ pub fn check_task(task: &TaskSpec, from: u32) -> Result<(), WidthFidelityError> 
     Ok(())
 }
 
+/// The width a study's tuned method with `tune.width_from = from` tunes `task` at: `Some(from)`
+/// on a wider task, `None` (tune the task itself) on a task already at width `from` — the
+/// bottom rung of a width ladder, where tuning at ×`from` *is* tuning the task. Refused like
+/// [`check_task`] for a task without a width axis or narrower than `from`. (`lrctl tune
+/// --fidelity width` uses [`check_task`], which also refuses the equal width: asked for by
+/// hand, it would be a no-op.)
+pub fn tuning_width(task: &TaskSpec, from: u32) -> Result<Option<u32>, WidthFidelityError> {
+    if task.model.axes().width && from == task.width {
+        return Ok(None);
+    }
+    check_task(task, from).map(|()| Some(from))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +130,17 @@ mod tests {
         assert!(matches!(
             check_task(&wide, 4),
             Err(WidthFidelityError::NotNarrower { .. })
+        ));
+        // In a study: the rung already at the tuning width tunes itself, a wider one at ×1.
+        assert_eq!(tuning_width(&wide, 4), Ok(None));
+        assert_eq!(tuning_width(&wide, 1), Ok(Some(1)));
+        assert!(matches!(
+            tuning_width(&wide, 8),
+            Err(WidthFidelityError::NotNarrower { .. })
+        ));
+        assert!(matches!(
+            tuning_width(&logreg, 1),
+            Err(WidthFidelityError::NoWidthAxis { .. })
         ));
         let adam = lrctl_method::find("adam-fixed").unwrap();
         assert!(check_method(&adam, &space(LR_PATH)).is_ok());
