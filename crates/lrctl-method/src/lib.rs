@@ -197,6 +197,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "learned-loto-prodigy",
         include_str!("../methods/learned-loto-prodigy.toml"),
     ),
+    (
+        "learned-4fold-prodigy",
+        include_str!("../methods/learned-4fold-prodigy.toml"),
+    ),
     ("dadapt-adam", include_str!("../methods/dadapt-adam.toml")),
     ("prodigy", include_str!("../methods/prodigy.toml")),
     ("cocob", include_str!("../methods/cocob.toml")),

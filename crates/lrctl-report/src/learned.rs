@@ -61,7 +61,7 @@ pub struct LearnedTask {
 /// What a learned method's meta-training cost.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LearnedCost {
-    /// Folds (one per held-out task).
+    /// Distinct folds: one per held-out task, or the cross-task folds.
     pub folds: usize,
     /// Mean fold cost in optimizer steps (one policy's meta-training).
     pub fold_steps: f64,
@@ -162,10 +162,18 @@ pub fn analyse(snap: &Snapshot) -> Option<Learned> {
             .map(|&t| learning_info(snap, &table.tasks[t], name))
             .collect();
         let n = infos.len().max(1) as f64;
+        // One meta-training per fold: with cross-task folds several tasks share one (its key).
+        let mut folds: Vec<&LearningInfo> = Vec::new();
+        for i in infos.iter().filter(|i| i.cost_steps > 0) {
+            if i.learn_key.is_empty() || !folds.iter().any(|f| f.learn_key == i.learn_key) {
+                folds.push(i);
+            }
+        }
+        let k = folds.len().max(1) as f64;
         let cost = LearnedCost {
-            folds: infos.iter().filter(|i| i.cost_steps > 0).count(),
-            fold_steps: infos.iter().map(|i| i.cost_steps as f64).sum::<f64>() / n,
-            fold_seconds: infos.iter().map(|i| i.cost_seconds).sum::<f64>() / n,
+            folds: folds.len(),
+            fold_steps: folds.iter().map(|i| i.cost_steps as f64).sum::<f64>() / k,
+            fold_seconds: folds.iter().map(|i| i.cost_seconds).sum::<f64>() / k,
             amortised_steps: infos.iter().map(|i| i.steps as f64).sum::<f64>() / n,
             amortised_seconds: infos.iter().map(|i| i.seconds).sum::<f64>() / n,
             amortised_over: infos.iter().map(|i| i.amortised_over).max().unwrap_or(0),
@@ -193,6 +201,8 @@ pub fn analyse(snap: &Snapshot) -> Option<Learned> {
 struct LearningInfo {
     #[serde(default)]
     trained_on: Vec<String>,
+    #[serde(default)]
+    learn_key: String,
     #[serde(default)]
     cost_steps: u64,
     #[serde(default)]
@@ -340,7 +350,7 @@ pub fn render(doc: &mut Document, learned: Option<&Learned>) {
     for m in &l.section.methods {
         let c = &m.cost;
         doc.paragraph(format!(
-            "`{}`: {} fold(s), one per held-out task; one fold's meta-training cost {:.3e} \
+            "`{}`: {} fold(s), {}; one fold's meta-training cost {:.3e} \
              optimizer steps ({:.1} s of training) on average. Each cell is charged its fold's \
              cost spread over the study's {} tasks — {:.3e} steps ({:.1} s) per task — because \
              a policy meta-trained on the other tasks stands for one deployable policy, which \
@@ -348,6 +358,15 @@ pub fn render(doc: &mut Document, learned: Option<&Learned>) {
              result (`learning.cost_steps`).",
             m.realised.method,
             c.folds,
+            if c.folds == m.per_task.len() {
+                "one per held-out task".to_string()
+            } else {
+                format!(
+                    "cross-task folds, each holding out about {} of the {} tasks",
+                    m.per_task.len().div_ceil(c.folds.max(1)),
+                    m.per_task.len()
+                )
+            },
             c.fold_steps,
             c.fold_seconds,
             c.amortised_over,

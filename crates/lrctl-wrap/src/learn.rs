@@ -4,8 +4,14 @@
 //! own optimizer and controller (the base) on T, exactly as `auto` learns only from the other
 //! tasks' results.
 //!
-//! The fold's policy depends on the held-out task, the other tasks and the method, not on the
-//! evaluation seed, so it is meta-trained once per (study's tasks, held-out task, method):
+//! **Cross-task folds.** With `folds = k` in `[learn]` the study's tasks are dealt into `k`
+//! folds ([`fold_groups`]) and T's policy is meta-trained on the *other folds'* tasks: T and
+//! its fold-mates are all held out, and the `k` policies serve every task. It is
+//! leave-one-task-out's cheaper stand-in (k meta-trainings instead of one per task, each on
+//! fewer tasks — a harder test of the policy, never an easier one).
+//!
+//! The fold's policy depends on the held-out tasks, the other tasks and the method, not on the
+//! evaluation seed, so it is meta-trained once per (study's tasks, held-out tasks, method):
 //! cells of one process share it ([`LearnCache`]) and its state goes to the store's trial
 //! table after every generation, keyed by [`learn_key`] (trial = generation, configuration =
 //! the whole [`MetaState`]). A cell that finds stored generations (another seed's cell, another
@@ -86,6 +92,10 @@ pub struct LearnSpec {
     /// Seeds the evolver.
     #[serde(default)]
     pub seed: u64,
+    /// Cross-task folds (see the module docs): absent, leave-one-task-out; `k` ≥ 2, the
+    /// study's tasks dealt into `k` folds, each task's policy meta-trained on the other folds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<usize>,
 }
 
 fn default_evolver() -> EvolverKind {
@@ -145,6 +155,12 @@ impl LearnSpec {
         self.settings()
             .validate()
             .map_err(|e| WrapError::Invalid(format!("[learn]: {e}")))?;
+        if self.folds.is_some_and(|k| k < 2) {
+            return Err(WrapError::Invalid(
+                "[learn] folds: give at least 2 folds (or leave it out for leave-one-task-out)"
+                    .into(),
+            ));
+        }
         if matches!(base.controller, ControllerSpec::Learned(_)) {
             return Err(WrapError::Invalid(format!(
                 "method `{}` has a [learn] table over a learned controller; its [controller] \
@@ -163,6 +179,9 @@ pub struct Learned {
     pub method: MethodSpec,
     /// The task the policy never saw (the cell's).
     pub held_out: String,
+    /// With cross-task folds, the cell's fold-mates: held out of meta-training too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fold_mates: Vec<String>,
     /// The tasks it was meta-trained on.
     pub trained_on: Vec<String>,
     /// Generations run.
@@ -189,9 +208,14 @@ pub struct Learned {
 /// Folds shared by the cells of one process, by learn key.
 pub type LearnCache = Mutex<HashMap<String, Arc<OnceLock<Result<Learned, CellError>>>>>;
 
-/// Identifies a fold: SHA-256 over the held-out task, the tasks it trains on (in name order),
-/// the method ([learn] settings included) and the engine version.
-pub fn learn_key(held_out: &TaskSpec, trained_on: &[&TaskSpec], method: &Method) -> String {
+/// Identifies a fold: SHA-256 over the held-out tasks (one: leave-one-task-out), the tasks it
+/// trains on (in name order), the method ([learn] settings included) and the engine version.
+pub fn learn_key(held_out: &[&TaskSpec], trained_on: &[&TaskSpec], method: &Method) -> String {
+    // One held-out task keys as itself, not as a list: leave-one-task-out's keys predate folds.
+    let held_out = match held_out {
+        [one] => serde_json::json!(one),
+        many => serde_json::json!(many),
+    };
     let json = serde_json::json!({
         "engine": lrctl_engine::ENGINE_VERSION,
         "held_out": held_out,
@@ -200,6 +224,23 @@ pub fn learn_key(held_out: &TaskSpec, trained_on: &[&TaskSpec], method: &Method)
         "purpose": "learned-policy",
     });
     crate::sha256_hex(&json.to_string())
+}
+
+/// Deals `tasks` into `k` cross-task folds: sorted by model family (logistic regression, MLP,
+/// CNN, LM) then name, task `i` goes to fold `i mod k`, so every fold gets a share of each
+/// family and the folds do not depend on the order a study lists its tasks in. Each fold's
+/// names are in name order; a fold is empty when `k` exceeds the tasks.
+pub fn fold_groups(tasks: &[&TaskSpec], k: usize) -> Vec<Vec<String>> {
+    let mut sorted: Vec<&TaskSpec> = tasks.to_vec();
+    sorted.sort_by(|a, b| (a.model.complexity(), &a.name).cmp(&(b.model.complexity(), &b.name)));
+    let mut groups = vec![Vec::new(); k.max(1)];
+    for (i, t) in sorted.iter().enumerate() {
+        groups[i % k.max(1)].push(t.name.clone());
+    }
+    for g in &mut groups {
+        g.sort();
+    }
+    groups
 }
 
 /// What a fold needs besides the task and method.
@@ -228,15 +269,7 @@ pub fn resolve(
     };
     let me = task.spec().name.clone();
     let all = ctx.references.study_tasks()?;
-    // The held-out task never enters meta-training: only the others do.
-    let mut others: Vec<Arc<dyn Task>> = all
-        .iter()
-        .filter(|t| t.spec().name != me)
-        .cloned()
-        .collect();
-    // In name order, so the fold (and its key) does not depend on how the study lists them.
-    others.sort_by(|a, b| a.spec().name.cmp(&b.spec().name));
-    let n_tasks = others.len() + 1;
+    let n_tasks = all.len().max(1);
     if n_tasks < MIN_STUDY_TASKS {
         return Err(CellError::failed(
             method.name(),
@@ -246,26 +279,73 @@ pub fn resolve(
             ),
         ));
     }
+    // The held-out tasks: the cell's, and with cross-task folds its fold-mates.
+    let held: Vec<String> = match spec.folds {
+        None => vec![me.clone()],
+        Some(k) => {
+            let specs: Vec<&TaskSpec> = all.iter().map(|t| t.spec()).collect();
+            let groups = fold_groups(&specs, k);
+            let largest = groups.iter().map(Vec::len).max().unwrap_or(0);
+            if n_tasks - largest < 2 {
+                return Err(CellError::failed(
+                    method.name(),
+                    format!(
+                        "{k} cross-task folds of this study's {n_tasks} tasks leave fewer than 2 \
+                         tasks to meta-train on; use fewer folds or more tasks"
+                    ),
+                ));
+            }
+            groups
+                .into_iter()
+                .find(|g| g.contains(&me))
+                .unwrap_or_else(|| vec![me.clone()])
+        }
+    };
+    // The held-out tasks never enter meta-training: only the others do.
+    let mut others: Vec<Arc<dyn Task>> = all
+        .iter()
+        .filter(|t| !held.contains(&t.spec().name))
+        .cloned()
+        .collect();
+    // In name order, so the fold (and its key) does not depend on how the study lists them.
+    others.sort_by(|a, b| a.spec().name.cmp(&b.spec().name));
+    let held_specs: Vec<&TaskSpec> = {
+        let mut v: Vec<&TaskSpec> = all
+            .iter()
+            .map(|t| t.spec())
+            .filter(|s| held.contains(&s.name))
+            .collect();
+        if v.is_empty() {
+            v.push(task.spec());
+        }
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    };
     let specs: Vec<&TaskSpec> = others.iter().map(|t| t.spec()).collect();
-    let key = learn_key(task.spec(), &specs, method);
+    let key = learn_key(&held_specs, &specs, method);
     let cell = {
         let mut map = ctx.cache.lock().expect("not poisoned");
         Arc::clone(map.entry(key.clone()).or_default())
     };
     let result = cell
-        .get_or_init(|| fold(&me, &others[..], n_tasks, method, spec, &key, ctx))
+        .get_or_init(|| fold(&held, &others[..], n_tasks, method, spec, &key, ctx))
         .clone();
     if result == Err(CellError::Cancelled) {
         // Do not keep a cancelled fold: the next attempt resumes from the stored generations.
         ctx.cache.lock().expect("not poisoned").remove(&key);
     }
-    result.map(Some)
+    // A fold serves every task it holds out: the cell's own is the held-out one.
+    result.map(|mut learned| {
+        learned.fold_mates = held.iter().filter(|n| **n != me).cloned().collect();
+        learned.held_out = me;
+        Some(learned)
+    })
 }
 
-/// Meta-trains (or resumes) the fold of `held_out` on `tasks` — which must not contain it —
-/// storing the state after every generation.
+/// Meta-trains (or resumes) the fold of `held_out` on `tasks` — which must contain none of
+/// them — storing the state after every generation.
 fn fold(
-    held_out: &str,
+    held_out: &[String],
     tasks: &(impl MetaTasks + ?Sized),
     n_tasks: usize,
     method: &Method,
@@ -273,11 +353,15 @@ fn fold(
     key: &str,
     ctx: &Context<'_>,
 ) -> Result<Learned, CellError> {
-    let context = format!("meta-training {} without {held_out}", method.name());
+    let context = format!(
+        "meta-training {} without {}",
+        method.name(),
+        held_out.join(", ")
+    );
     let err = |e: &dyn std::fmt::Display| CellError::failed(&context, e);
     let names: Vec<String> = (0..tasks.count()).map(|t| tasks.name(t)).collect();
-    if names.iter().any(|n| n == held_out) {
-        return Err(err(&"the held-out task is among the training tasks"));
+    if names.iter().any(|n| held_out.contains(n)) {
+        return Err(err(&"a held-out task is among the training tasks"));
     }
     let settings = spec.settings();
     let stored = ctx
@@ -338,7 +422,8 @@ fn fold(
     let learned = state.method(PolicyWeights::Inline(Box::new(net)), method.name());
     Ok(Learned {
         method: learned,
-        held_out: held_out.to_string(),
+        held_out: held_out.first().cloned().unwrap_or_default(),
+        fold_mates: Vec::new(),
         trained_on: names,
         generations: state.history.len() as u64,
         best_fitness: state.history.last().and_then(|g| g.best),

@@ -239,3 +239,114 @@ fn a_fold_whose_tasks_are_missing_here_leaves_the_cell_to_another_worker() {
     let e = lrctl_wrap::learn::resolve(task(TASKS[0]).as_ref(), &method(), &ctx).unwrap_err();
     assert!(matches!(e, CellError::Unavailable(_)), "{e:?}");
 }
+
+/// With `folds = 2` over four tasks, iris's fold-mate is held out too: meta-training builds
+/// neither, the cell records its fold-mate, and the fold-mate's cell reuses the policy.
+#[test]
+fn cross_task_folds_hold_the_whole_fold_out() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let names = [TASKS[0], TASKS[1], TASKS[2], "mlp/digits"];
+    let tasks: Vec<Arc<dyn Task>> = names
+        .iter()
+        .map(|n| {
+            Arc::new(Spy {
+                inner: task(n),
+                log: Arc::clone(&log),
+            }) as Arc<dyn Task>
+        })
+        .collect();
+    // Dealt by family, then name: breast-cancer, iris, wine-quality, digits → 0, 1, 0, 1.
+    let specs: Vec<&TaskSpec> = tasks.iter().map(|t| t.spec()).collect();
+    assert_eq!(
+        lrctl_wrap::learn::fold_groups(&specs, 2),
+        [
+            vec!["logreg/breast-cancer", "logreg/wine-quality"],
+            vec!["logreg/iris", "mlp/digits"]
+        ]
+    );
+    let study = Study {
+        tasks: tasks.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, "folds.db");
+    let caches = lrctl_wrap::Caches::default();
+    let cancel = AtomicBool::new(false);
+    let ctx = lrctl_wrap::CellContext {
+        store: &s,
+        references: &study,
+        caches: &caches,
+        cancel: &cancel,
+        progress: &|_, _| {},
+        curve: None,
+    };
+    let mut m = method();
+    let Some(lrctl_wrap::Wrapper::Learn(l)) = m.wrapper.as_mut() else {
+        panic!("learned")
+    };
+    l.folds = Some(2);
+    let iris = lrctl_wrap::cell::train(tasks[0].as_ref(), &m, 7, &ctx).unwrap();
+    let seen = log.lock().unwrap().clone();
+    let learned = iris.learned.as_ref().unwrap();
+    assert_eq!(learned.held_out, "logreg/iris");
+    assert_eq!(learned.fold_mates, ["mlp/digits"]);
+    assert_eq!(
+        learned.trained_on,
+        ["logreg/breast-cancer", "logreg/wine-quality"]
+    );
+    assert!(!seen.iter().any(|n| n == "mlp/digits"), "{seen:?}");
+    assert_eq!(seen.iter().filter(|n| *n == "logreg/iris").count(), 1);
+    // The fold-mate's cell: the same policy, no meta-training.
+    log.lock().unwrap().clear();
+    let digits = lrctl_wrap::cell::train(tasks[3].as_ref(), &m, 7, &ctx).unwrap();
+    assert_eq!(*log.lock().unwrap(), ["mlp/digits"]);
+    let mate = digits.learned.unwrap();
+    assert_eq!(mate.held_out, "mlp/digits");
+    assert_eq!(mate.fold_mates, ["logreg/iris"]);
+    assert_eq!(mate.learn_key, learned.learn_key);
+    // The other fold trains on iris and digits, never on its own tasks.
+    log.lock().unwrap().clear();
+    let wine = lrctl_wrap::cell::train(tasks[1].as_ref(), &m, 7, &ctx).unwrap();
+    let seen = log.lock().unwrap().clone();
+    assert_eq!(
+        wine.learned.unwrap().trained_on,
+        ["logreg/iris", "mlp/digits"]
+    );
+    assert!(
+        !seen.iter().any(|n| n == "logreg/breast-cancer"),
+        "{seen:?}"
+    );
+}
+
+/// Fewer than 2 folds, or folds that leave fewer than 2 tasks to meta-train on: refused.
+#[test]
+fn too_few_or_too_many_folds_are_refused_with_why() {
+    let mut m = method();
+    let Some(lrctl_wrap::Wrapper::Learn(l)) = m.wrapper.as_mut() else {
+        panic!("learned")
+    };
+    l.folds = Some(1);
+    assert!(
+        l.validate(&m.spec)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 2 folds")
+    );
+    l.folds = Some(2);
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, "three.db");
+    let cache = lrctl_wrap::learn::LearnCache::default();
+    // Three tasks in two folds: the larger fold leaves one task to meta-train on.
+    let tasks: Vec<Arc<dyn Task>> = TASKS.iter().map(|n| task(n)).collect();
+    let three = Study {
+        tasks: tasks.clone(),
+    };
+    let ctx = lrctl_wrap::learn::Context {
+        references: &three,
+        store: &s,
+        cache: &cache,
+        cancel: &AtomicBool::new(false),
+        beat: &|| {},
+    };
+    let e = lrctl_wrap::learn::resolve(tasks[0].as_ref(), &m, &ctx).unwrap_err();
+    assert!(e.to_string().contains("fewer than 2"), "{e}");
+}
