@@ -41,16 +41,7 @@ pub fn tuning_full_runs(method: &lrctl_wrap::Method) -> f64 {
 fn tuning_task(task: &TaskSpec, method: &lrctl_wrap::Method) -> TaskSpec {
     let from = method.tune().and_then(|t| t.width_from);
     match from.map(|w| lrctl_wrap::width::tuning_width(task, w)) {
-        Some(Ok(Some(width))) => {
-            let mut proxy = task.clone();
-            proxy.width = width;
-            proxy.name = format!(
-                "{}{}",
-                lrctl_tasks::ladder::base_name(&task.name),
-                lrctl_tasks::registry::scale_suffix(width, task.depth)
-            );
-            proxy
-        }
+        Some(Ok(Some(width))) => task.at_width(width),
         _ => task.clone(),
     }
 }

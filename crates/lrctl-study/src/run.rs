@@ -472,6 +472,11 @@ fn worker(
         study,
         skip: Vec::new(),
     };
+    // Cells put back because another slot of this process is tuning what they need (a tuned
+    // method's other seeds): this worker trains other cells meanwhile instead of waiting, and
+    // takes them back when nothing else is left (then it waits, and replays the tuning).
+    let mut deferred: Vec<CellId> = Vec::new();
+    let mut take_busy = false;
     loop {
         if cfg.cancel.load(Ordering::Relaxed) {
             return Ok(());
@@ -481,6 +486,12 @@ fn worker(
             .expect("not poisoned")
             .claim(&filter, &worker_id, cfg.lease)?;
         let Some(cell) = claimed else {
+            if !deferred.is_empty() {
+                filter.skip.retain(|c| !deferred.contains(c));
+                deferred.clear();
+                take_busy = true;
+                continue;
+            }
             let Some(poll) = cfg.follow else {
                 return Ok(());
             };
@@ -528,6 +539,17 @@ fn worker(
             });
             continue;
         }
+        if let Some(key) = tuning_key(&cell) {
+            let tuning = &shared.wrapped.tuning;
+            if !take_busy && lrctl_wrap::tuned::tuning_in_progress(tuning, &key) {
+                release(&cell.lease)?;
+                filter.skip.push(cell.lease.cell);
+                deferred.push(cell.lease.cell);
+                continue;
+            }
+            lrctl_wrap::tuned::announce_tuning(tuning, &key);
+        }
+        take_busy = false;
         cfg.emit(RunEvent::CellStarted {
             worker: worker_id.clone(),
             cell: cell.lease.cell,
@@ -739,6 +761,14 @@ fn run_cell(
     };
     let trained = lrctl_wrap::cell::train(task.as_ref(), &method, cell.seed, &ctx)?;
     Ok(trained.into_store(task.spec()))
+}
+
+/// The tuning key of a claimed cell of a tuned method; `None` for other methods (and for
+/// unreadable configurations, which the cell's run reports).
+fn tuning_key(cell: &ClaimedCell) -> Option<String> {
+    let task = serde_json::from_str::<TaskSpec>(&cell.task_config).ok()?;
+    let method = serde_json::from_str::<Method>(&cell.method_config).ok()?;
+    lrctl_wrap::tuned::cell_tuning_key(&task, &method)
 }
 
 /// Which build on which machine produced a result.

@@ -220,6 +220,20 @@ pub fn steps_per_epoch(n_train: usize, batch_size: usize) -> u64 {
 }
 
 impl TaskSpec {
+    /// The same task at width multiplier `width`, named like that ladder rung
+    /// (`mlp/fashion-mnist-ladder@w4` → `mlp/fashion-mnist-ladder` at width 1). Not validated:
+    /// a family without a width axis refuses it in [`TaskSpec::validate`].
+    pub fn at_width(&self, width: u32) -> TaskSpec {
+        let mut spec = self.clone();
+        spec.width = width;
+        spec.name = format!(
+            "{}{}",
+            crate::ladder::base_name(&self.name),
+            crate::registry::scale_suffix(width, self.depth)
+        );
+        spec
+    }
+
     /// The width and depth multipliers.
     pub fn scale(&self) -> Scale {
         Scale {

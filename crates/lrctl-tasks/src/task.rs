@@ -164,15 +164,8 @@ impl Task for LoadedTask {
     }
 
     fn at_width(&self, width: u32) -> Result<std::sync::Arc<dyn Task>, TaskError> {
-        let mut spec = self.spec.clone();
-        spec.width = width;
-        spec.name = format!(
-            "{}{}",
-            crate::ladder::base_name(&self.spec.name),
-            crate::registry::scale_suffix(width, spec.depth)
-        );
         Ok(std::sync::Arc::new(LoadedTask::new(
-            spec,
+            self.spec.at_width(width),
             self.data.clone(),
         )?))
     }

@@ -63,6 +63,36 @@ pub fn tuning_key(task: &TaskSpec, method: &Method) -> String {
     crate::sha256_hex(&json.to_string())
 }
 
+/// The tuning key of a cell of `task` under `method`, as [`resolve`] computes it (with width
+/// fidelity, the key of the narrow copy it tunes on); `None` for a method without a `[tune]`
+/// table or a width fidelity the task refuses.
+pub fn cell_tuning_key(task: &TaskSpec, method: &Method) -> Option<String> {
+    let spec = method.tune()?;
+    let on = match spec.width_from {
+        Some(from) => match crate::width::tuning_width(task, from).ok()? {
+            Some(width) => task.at_width(width),
+            None => task.clone(),
+        },
+        None => task.clone(),
+    };
+    Some(tuning_key(&on, method))
+}
+
+/// Whether this process is tuning under `key` right now (a cell announced or started it and it
+/// has not finished): another cell needing it would wait.
+pub fn tuning_in_progress(cache: &TuningCache, key: &str) -> bool {
+    let map = cache.lock().expect("not poisoned");
+    map.get(key).is_some_and(|cell| cell.get().is_none())
+}
+
+/// Marks `key` as tuned by this process from now on — a cell that will tune it has been
+/// claimed — so [`tuning_in_progress`] says so before the tuning itself starts. [`resolve`]
+/// then tunes in the same entry.
+pub fn announce_tuning(cache: &TuningCache, key: &str) {
+    let mut map = cache.lock().expect("not poisoned");
+    map.entry(key.to_string()).or_default();
+}
+
 /// The steps of `task`'s full run (its budget resolved against its training split).
 pub fn task_steps(task: &dyn Task) -> u64 {
     let n = task.summary().train;
