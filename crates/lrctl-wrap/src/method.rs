@@ -167,13 +167,32 @@ impl Method {
     /// The method with fields overridden by dotted path (`controller.lr`, `optimizer.betas.1`,
     /// `tune.trials`), each value JSON (`3e-4`, `true`, `"cosine"`). The method keeps its
     /// name: its cells are new ones (their configuration hash changes) and replace the earlier
-    /// configuration's in a study. A path the method does not have is refused with the paths
-    /// it does have at that level.
+    /// configuration's in a study. A field left at its default is not in the method's written
+    /// form (`tune.batch`, `tune.width_from`, `learn.folds`) but can be set all the same; a path
+    /// the method does not have is refused with the paths it does have at that level.
     pub fn with_overrides(
         &self,
         overrides: &[(String, serde_json::Value)],
     ) -> Result<Method, crate::WrapError> {
+        let no_field = |path: &str, here: &str, known: &[String]| {
+            crate::WrapError::Invalid(format!(
+                "method `{}` has no field `{path}`{}",
+                self.name(),
+                if known.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} has: {}",
+                        if here.is_empty() { "it" } else { here },
+                        known.join(", ")
+                    )
+                }
+            ))
+        };
         let mut json = serde_json::to_value(self).expect("a method serialises");
+        // Leaves written here that the method's form did not have: a name its tables do not
+        // know is refused by their `deny_unknown_fields`, reported like a missing path.
+        let mut added = Vec::new();
         for (path, value) in overrides {
             let mut at = &mut json;
             let parts: Vec<&str> = path.split('.').collect();
@@ -184,6 +203,13 @@ impl Method {
                     serde_json::Value::Array(a) => (0..a.len()).map(|i| i.to_string()).collect(),
                     _ => Vec::new(),
                 };
+                if i + 1 == parts.len()
+                    && let serde_json::Value::Object(o) = &mut *at
+                    && !o.contains_key(*part)
+                {
+                    added.push((path.clone(), here.clone(), known.clone()));
+                    o.insert(part.to_string(), serde_json::Value::Null);
+                }
                 let next = match at {
                     serde_json::Value::Object(o) => o.get_mut(*part),
                     serde_json::Value::Array(a) => {
@@ -191,27 +217,19 @@ impl Method {
                     }
                     _ => None,
                 };
-                at = next.ok_or_else(|| {
-                    crate::WrapError::Invalid(format!(
-                        "method `{}` has no field `{path}`{}",
-                        self.name(),
-                        if known.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                "; {} has: {}",
-                                if here.is_empty() { "it" } else { here.as_str() },
-                                known.join(", ")
-                            )
-                        }
-                    ))
-                })?;
+                at = next.ok_or_else(|| no_field(path, &here, &known))?;
             }
             *at = value.clone();
         }
-        let method: Method = serde_json::from_value(json).map_err(|e| {
-            crate::WrapError::Invalid(format!("method `{}` after --set: {e}", self.name()))
-        })?;
+        let method: Method =
+            serde_json::from_value(json.clone()).map_err(|e| match added.first() {
+                Some((path, here, known)) if e.to_string().contains("unknown field") => {
+                    no_field(path, here, known)
+                }
+                _ => {
+                    crate::WrapError::Invalid(format!("method `{}` after --set: {e}", self.name()))
+                }
+            })?;
         method.validate()?;
         Ok(method)
     }
@@ -309,6 +327,33 @@ mod tests {
             let back: Method = serde_json::from_value(json).unwrap();
             assert_eq!(back, m);
         }
+    }
+
+    #[test]
+    fn overrides_set_fields_left_at_their_defaults() {
+        let t = find("smac-fixed").unwrap();
+        let set = |p: &str, v: serde_json::Value| t.with_overrides(&[(p.to_string(), v)]);
+        let batched = set("tune.batch", serde_json::json!(4)).unwrap();
+        assert_eq!(batched.tune().unwrap().batch, 4);
+        let narrow = set("tune.width_from", serde_json::json!(1)).unwrap();
+        assert_eq!(narrow.tune().unwrap().width_from, Some(1));
+        let msg = set("tune.batches", serde_json::json!(4))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("no field `tune.batches`") && msg.contains("tune has: "),
+            "{msg}"
+        );
+        // A field another controller kind has is refused too (not silently dropped).
+        let msg = find("adam-fixed")
+            .unwrap()
+            .with_overrides(&[("controller.t0".into(), serde_json::json!(3))])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("no field `controller.t0`"), "{msg}");
+        // Setting a default explicitly is no change, not an error.
+        let same = set("tune.batch", serde_json::json!(1)).unwrap();
+        assert_eq!(same, t);
     }
 
     #[test]
