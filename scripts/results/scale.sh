@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates results/scale/: the `ladder` suite (every family's width/depth ladder and logistic
 # regression on the same images, the paper's eight methods, 3 seeds; `lrctl suites` estimates
-# ~6 CPU-hours, ~3 h with --jobs 2), its cells as CSV, the report (with the Scale section) and
+# ~4 CPU-hours, ~2 h with --jobs 2), its cells as CSV, the report (with the Scale section) and
 # `lrctl show --scale`. Resumable: run it again after an interruption.
 #   JOBS=2 scripts/results/scale.sh
 #   SUITE=ladder-mlp JOBS=2 scripts/results/scale.sh

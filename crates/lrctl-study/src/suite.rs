@@ -189,14 +189,16 @@ fn ladder_suites() -> Vec<Suite> {
     let transfer = rungs("mlp/fashion-mnist-ladder", &widths(16))
         .into_iter()
         .chain(mup.clone())
+        .chain(cnn.clone())
         .collect();
     vec![
         Suite {
             name: "ladder-transfer",
             description: "Tune small, train large: the MLP width ladder under the standard \
-                          parametrisation and under µP, each tuned method tuned at every rung \
-                          and at width ×1 only (`-w1`, width fidelity), with the untuned \
-                          methods they start from; the report's transfer regret",
+                          parametrisation and under µP, and the CNN width ladder, each tuned \
+                          method tuned at every rung and at width ×1 only (`-w1`, width \
+                          fidelity), with the untuned methods they start from; the report's \
+                          transfer regret",
             tasks: transfer,
             methods: Some(TRANSFER_METHODS.iter().map(|s| s.to_string()).collect()),
             seeds: 3,
