@@ -292,7 +292,8 @@ pub fn render(doc: &mut Document, learned: Option<&Learned>) {
     doc.paragraph(
         "A learned method steers its base optimizer and controller with a small policy network \
          meta-trained by an evolution strategy. Inside a study it is evaluated leave-one-task-out: \
-         each task's cells use a policy meta-trained only on the study's other tasks, so every \
+         each task's cells use a policy meta-trained only on the study's other tasks (with \
+         cross-task folds, `[learn] folds = k`, only on the other folds' tasks), so every \
          score below is on a task the policy never saw. Scores are per-task min–max normalised \
          final scores (1 = the task's best run), averaged over seeds and tasks; the single best \
          method and the oracle are taken among the plain methods (neither selection nor learned \
