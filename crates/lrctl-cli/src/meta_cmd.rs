@@ -80,6 +80,10 @@ pub struct MetaTrainArgs {
     /// three tasks). `--out` then receives the per-task report (JSON).
     #[arg(long)]
     loto: bool,
+    /// With `--loto`: deal the tasks into K cross-task folds (by model family, then name) and
+    /// hold a whole fold out at a time — K meta-trainings instead of one per task.
+    #[arg(long, requires = "loto", value_name = "K")]
+    folds: Option<usize>,
     /// Also keep every training run in this store (SQLite path or PostgreSQL URL), in its
     /// trial table under the run's key (`meta-train-<SHA-256>`), one row per run.
     #[arg(long, value_name = "LOCATION")]
@@ -397,10 +401,13 @@ fn store_runs(
     Ok(())
 }
 
-/// One fold of leave-one-task-out.
+/// One held-out task of leave-one-task-out (or of a cross-task fold).
 #[derive(Debug, Serialize)]
 struct Fold {
     held_out: String,
+    /// With `--folds`: the other tasks held out with it (its policy never saw them either).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fold_mates: Vec<String>,
     trained_on: Vec<String>,
     /// On the held-out task: the objective meta-training minimised.
     objective: Vec<meta::Comparison>,
@@ -425,28 +432,56 @@ fn loto(
             tasks.len()
         );
     }
+    // The groups held out together: one task each, or the cross-task folds.
+    let groups: Vec<Vec<usize>> = match args.folds {
+        None => (0..tasks.len()).map(|i| vec![i]).collect(),
+        Some(k) => {
+            let specs: Vec<&lrctl_tasks::TaskSpec> = tasks.iter().map(|t| t.spec()).collect();
+            let groups = lrctl_wrap::learn::fold_groups(&specs, k);
+            let largest = groups.iter().map(Vec::len).max().unwrap_or(0);
+            if k < 2 || k > tasks.len() || tasks.len() - largest < 2 {
+                bail!(
+                    "--folds {k}: give from 2 folds to one per task, each fold leaving 2 or \
+                     more of the {} tasks to meta-train on",
+                    tasks.len()
+                );
+            }
+            groups
+                .iter()
+                .map(|g| {
+                    g.iter()
+                        .filter_map(|name| specs.iter().position(|s| &s.name == name))
+                        .collect()
+                })
+                .collect()
+        }
+    };
     let mut folds = Vec::new();
-    for (i, held) in tasks.iter().enumerate() {
+    for (g, group) in groups.iter().enumerate() {
         let train_tasks: Vec<_> = (0..tasks.len())
-            .filter(|&k| k != i)
+            .filter(|k| !group.contains(k))
             .map(|k| Arc::clone(&tasks[k]))
             .collect();
         let names: Vec<String> = (0..tasks.len())
-            .filter(|&k| k != i)
+            .filter(|k| !group.contains(k))
             .map(|k| args.tasks[k].clone())
             .collect();
+        let held_names: Vec<String> = group.iter().map(|&i| args.tasks[i].clone()).collect();
         if !args.quiet {
             eprintln!(
                 "fold {}/{}: holding out {}",
-                i + 1,
-                tasks.len(),
-                args.tasks[i]
+                g + 1,
+                groups.len(),
+                held_names.join(", ")
             );
         }
-        let state_path = beside(&args.out, &format!("loto-{i}.state.json"));
+        let state_name = match args.folds {
+            None => format!("loto-{}.state.json", group[0]),
+            Some(k) => format!("fold-{g}-of-{k}.state.json"),
+        };
         let state = train(
             args,
-            &state_path,
+            &beside(&args.out, &state_name),
             settings.clone(),
             &train_tasks,
             &names,
@@ -454,36 +489,43 @@ fn loto(
         )?;
         let net = state.policy();
         let learned = state.method(PolicyWeights::Inline(Box::new(net.clone())), "learned");
-        let held = std::slice::from_ref(held);
         let s = &state.settings;
-        let objective = meta::compare(base, &learned, held, &s.seeds, s.objective, s.jobs)?;
-        let valid_metric = meta::compare(
-            base,
-            &learned,
-            held,
-            &s.seeds,
-            Objective::ValidMetric,
-            s.jobs,
-        )?;
         let (cost_steps, cost_seconds) = state.cost();
-        let fold = Fold {
-            held_out: args.tasks[i].clone(),
-            trained_on: names,
-            objective,
-            valid_metric,
-            cost_steps,
-            cost_seconds,
-            policy: net,
-        };
-        println!(
-            "{:<28} held out: {} log-ratio {:+.4}, validation metric {:.4} (base {:.4})",
-            fold.held_out,
-            s.objective.name(),
-            meta::mean_log_ratio(&fold.objective),
-            mean(fold.valid_metric.iter().map(|c| c.method)),
-            mean(fold.valid_metric.iter().map(|c| c.base)),
-        );
-        folds.push(fold);
+        for &i in group {
+            let held = std::slice::from_ref(&tasks[i]);
+            let objective = meta::compare(base, &learned, held, &s.seeds, s.objective, s.jobs)?;
+            let valid_metric = meta::compare(
+                base,
+                &learned,
+                held,
+                &s.seeds,
+                Objective::ValidMetric,
+                s.jobs,
+            )?;
+            let fold = Fold {
+                held_out: args.tasks[i].clone(),
+                fold_mates: held_names
+                    .iter()
+                    .filter(|n| **n != args.tasks[i])
+                    .cloned()
+                    .collect(),
+                trained_on: names.clone(),
+                objective,
+                valid_metric,
+                cost_steps,
+                cost_seconds,
+                policy: net.clone(),
+            };
+            println!(
+                "{:<28} held out: {} log-ratio {:+.4}, validation metric {:.4} (base {:.4})",
+                fold.held_out,
+                s.objective.name(),
+                meta::mean_log_ratio(&fold.objective),
+                mean(fold.valid_metric.iter().map(|c| c.method)),
+                mean(fold.valid_metric.iter().map(|c| c.base)),
+            );
+            folds.push(fold);
+        }
     }
     let ratios: Vec<f64> = folds
         .iter()
@@ -502,8 +544,12 @@ fn loto(
             < mean(f.valid_metric.iter().map(|c| c.base))),
         better(&|f| mean(f.valid_metric.iter().map(|c| c.method))
             > mean(f.valid_metric.iter().map(|c| c.base))),
-        folds.iter().map(|f| f.cost_steps).sum::<u64>(),
-        folds.iter().map(|f| f.cost_seconds).sum::<f64>(),
+        first_of_each(&groups, &folds)
+            .map(|f| f.cost_steps)
+            .sum::<u64>(),
+        first_of_each(&groups, &folds)
+            .map(|f| f.cost_seconds)
+            .sum::<f64>(),
     );
     let report = serde_json::json!({
         "base": base.name,
@@ -514,6 +560,21 @@ fn loto(
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!("wrote {} (leave-one-task-out report)", args.out.display());
     Ok(())
+}
+
+/// One held-out task's entry per group (a group's tasks share its meta-training and cost).
+fn first_of_each<'a>(
+    groups: &'a [Vec<usize>],
+    folds: &'a [Fold],
+) -> impl Iterator<Item = &'a Fold> {
+    groups
+        .iter()
+        .scan(0, |at, g| {
+            let first = *at;
+            *at += g.len();
+            Some(first)
+        })
+        .filter_map(|i| folds.get(i))
 }
 
 fn mean(v: impl Iterator<Item = f64>) -> f64 {

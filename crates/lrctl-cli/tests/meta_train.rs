@@ -191,6 +191,80 @@ fn leave_one_task_out_tests_each_policy_on_the_task_it_never_saw() {
         assert!(!trained.contains(&held), "{held} in {trained:?}");
         assert_eq!(f["objective"][0]["task"], held);
     }
+
+    // Cross-task folds: four tasks in two folds, each held out whole.
+    let four = "logreg/iris,logreg/wine-quality,logreg/breast-cancer,mlp/digits";
+    for k in ["1", "5"] {
+        let err = run_err(
+            d,
+            &[
+                "meta-train",
+                "--tasks",
+                four,
+                "--out",
+                "f.json",
+                "--loto",
+                "--folds",
+                k,
+            ],
+        );
+        assert!(err.contains(&format!("--folds {k}")), "{err}");
+    }
+    let err = run_err(
+        d,
+        &[
+            "meta-train",
+            "--tasks",
+            four,
+            "--out",
+            "f.json",
+            "--folds",
+            "2",
+        ],
+    );
+    assert!(err.contains("--loto"), "{err}");
+    run_ok(
+        d,
+        &[
+            "meta-train",
+            "--tasks",
+            four,
+            "--out",
+            "f.json",
+            "--loto",
+            "--folds",
+            "2",
+            "--generations",
+            "2",
+            "--full-generations",
+            "1",
+            "--quiet",
+        ],
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("f.json")).unwrap()).unwrap();
+    let folds = report["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 4);
+    for f in folds {
+        let held = f["held_out"].as_str().unwrap();
+        let mates: Vec<&str> = f["fold_mates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        let trained: Vec<&str> = f["trained_on"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!((mates.len(), trained.len()), (1, 2), "{f}");
+        assert!(
+            !trained.contains(&held) && !trained.contains(&mates[0]),
+            "{f}"
+        );
+    }
 }
 
 #[test]
