@@ -114,8 +114,8 @@ pub struct LadderAnalysis {
     pub trend_params: Result<Trend, String>,
     /// Trend of the advantage against ln(FLOPs per step).
     pub trend_flops: Result<Trend, String>,
-    /// Tuning along width: one per tuned method with a width-fidelity copy in the study (width
-    /// ladders only).
+    /// Tuning along width: one per tuned method whose width-fidelity copy also ran on this
+    /// ladder (width ladders only).
     pub transfers: Vec<Transfer>,
 }
 
@@ -209,7 +209,10 @@ pub fn analyse(snap: &Snapshot, opts: &ReportOptions) -> ScaleAnalysis {
                 analysis.transfers = pairs
                     .iter()
                     .map(|&pair| transfer(snap, &norm, &cfg, &analysis.rungs, &tasks, pair))
-                    .filter(|t| t.rungs.iter().any(|r| r.direct.is_some()))
+                    .filter(|t| {
+                        t.rungs.iter().any(|r| r.direct.is_some())
+                            && t.rungs.iter().any(|r| r.transferred.is_some())
+                    })
                     .collect();
             }
             analysis
