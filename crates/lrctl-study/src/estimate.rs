@@ -35,17 +35,6 @@ pub fn tuning_full_runs(method: &lrctl_wrap::Method) -> f64 {
     })
 }
 
-/// The task `method` tunes on for a cell of `task`: the task itself, or with width fidelity
-/// (`tune.width_from`, [`lrctl_wrap::width::tuning_width`]) its copy at the tuning width, named
-/// like that ladder rung. A refused width fidelity tunes nothing; the task itself is returned.
-fn tuning_task(task: &TaskSpec, method: &lrctl_wrap::Method) -> TaskSpec {
-    let from = method.tune().and_then(|t| t.width_from);
-    match from.map(|w| lrctl_wrap::width::tuning_width(task, w)) {
-        Some(Ok(Some(width))) => task.at_width(width),
-        _ => task.clone(),
-    }
-}
-
 /// Estimated seconds of a whole study on one core: every cell's run, and every tuned method's
 /// tuning once per task it tunes on ([`tuning_full_runs`] full runs of that task) — a task's
 /// own, or with width fidelity its narrow copy, which every rung of a width ladder shares.
@@ -59,7 +48,9 @@ pub fn study_seconds(study: &crate::Study) -> Option<f64> {
             total += run * study.seeds.len() as f64;
             let full_runs = tuning_full_runs(method);
             if full_runs > 0.0 {
-                let on = tuning_task(task, method);
+                // With width fidelity, the narrow copy (a refused one: the task itself).
+                let on =
+                    lrctl_wrap::tuned::tuning_task(task, method).unwrap_or_else(|| task.clone());
                 if tunings.insert((method.name().to_string(), on.name.clone())) {
                     total += cell_seconds(&on)? * full_runs;
                 }

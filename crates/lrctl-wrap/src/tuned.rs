@@ -63,19 +63,24 @@ pub fn tuning_key(task: &TaskSpec, method: &Method) -> String {
     crate::sha256_hex(&json.to_string())
 }
 
-/// The tuning key of a cell of `task` under `method`, as [`resolve`] computes it (with width
-/// fidelity, the key of the narrow copy it tunes on); `None` for a method without a `[tune]`
-/// table or a width fidelity the task refuses.
-pub fn cell_tuning_key(task: &TaskSpec, method: &Method) -> Option<String> {
+/// The task a cell of `task` under `method` tunes on, as [`resolve`] does: with width
+/// fidelity its narrow copy (a task already at the tuning width tunes itself), else the task;
+/// `None` for a method without a `[tune]` table or a width fidelity the task refuses.
+pub fn tuning_task(task: &TaskSpec, method: &Method) -> Option<TaskSpec> {
     let spec = method.tune()?;
-    let on = match spec.width_from {
+    Some(match spec.width_from {
         Some(from) => match crate::width::tuning_width(task, from).ok()? {
             Some(width) => task.at_width(width),
             None => task.clone(),
         },
         None => task.clone(),
-    };
-    Some(tuning_key(&on, method))
+    })
+}
+
+/// The tuning key of a cell of `task` under `method`, as [`resolve`] computes it (the key of
+/// [`tuning_task`]); `None` where that is `None`.
+pub fn cell_tuning_key(task: &TaskSpec, method: &Method) -> Option<String> {
+    tuning_task(task, method).map(|on| tuning_key(&on, method))
 }
 
 /// Whether this process is tuning under `key` right now (a cell announced or started it and it
