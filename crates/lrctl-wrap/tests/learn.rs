@@ -56,6 +56,19 @@ fn task(name: &str) -> Arc<dyn Task> {
     lrctl_tasks::prepare(&spec, &lrctl_data::DataDirs::new(None)).unwrap()
 }
 
+/// `names` as tasks behind spies writing to `log`.
+fn spied(names: &[&str], log: &Arc<Mutex<Vec<String>>>) -> Vec<Arc<dyn Task>> {
+    names
+        .iter()
+        .map(|n| {
+            Arc::new(Spy {
+                inner: task(n),
+                log: Arc::clone(log),
+            }) as Arc<dyn Task>
+        })
+        .collect()
+}
+
 const TASKS: [&str; 3] = ["logreg/iris", "logreg/wine-quality", "logreg/breast-cancer"];
 
 /// learned-loto with a tiny budget: 3 generations, the first two at half of each budget.
@@ -78,15 +91,7 @@ fn store(dir: &tempfile::TempDir, name: &str) -> Mutex<Box<dyn Store>> {
 #[test]
 fn a_cell_trains_a_policy_meta_trained_only_on_the_other_tasks() {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let tasks: Vec<Arc<dyn Task>> = TASKS
-        .iter()
-        .map(|n| {
-            Arc::new(Spy {
-                inner: task(n),
-                log: Arc::clone(&log),
-            }) as Arc<dyn Task>
-        })
-        .collect();
+    let tasks = spied(&TASKS, &log);
     let study = Study {
         tasks: tasks.clone(),
     };
@@ -246,15 +251,7 @@ fn a_fold_whose_tasks_are_missing_here_leaves_the_cell_to_another_worker() {
 fn cross_task_folds_hold_the_whole_fold_out() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let names = [TASKS[0], TASKS[1], TASKS[2], "mlp/digits"];
-    let tasks: Vec<Arc<dyn Task>> = names
-        .iter()
-        .map(|n| {
-            Arc::new(Spy {
-                inner: task(n),
-                log: Arc::clone(&log),
-            }) as Arc<dyn Task>
-        })
-        .collect();
+    let tasks = spied(&names, &log);
     // Dealt by family, then name: breast-cancer, iris, wine-quality, digits → 0, 1, 0, 1.
     let specs: Vec<&TaskSpec> = tasks.iter().map(|t| t.spec()).collect();
     assert_eq!(
