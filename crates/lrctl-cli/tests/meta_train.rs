@@ -174,18 +174,12 @@ fn leave_one_task_out_tests_each_policy_on_the_task_it_never_saw() {
         ],
     );
     assert!(out.contains("held-out mean log-ratio"), "{out}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("l.json")).unwrap()).unwrap();
+    let report = read_json(&d.join("l.json"));
     let folds = report["folds"].as_array().unwrap();
     assert_eq!(folds.len(), 3);
     for f in folds {
         let held = f["held_out"].as_str().unwrap();
-        let trained: Vec<&str> = f["trained_on"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap())
-            .collect();
+        let trained = names(&f["trained_on"]);
         // The held-out task is never among those the policy learnt from.
         assert_eq!(trained.len(), 2);
         assert!(!trained.contains(&held), "{held} in {trained:?}");
@@ -241,24 +235,13 @@ fn leave_one_task_out_tests_each_policy_on_the_task_it_never_saw() {
             "--quiet",
         ],
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("f.json")).unwrap()).unwrap();
+    let report = read_json(&d.join("f.json"));
     let folds = report["folds"].as_array().unwrap();
     assert_eq!(folds.len(), 4);
     for f in folds {
         let held = f["held_out"].as_str().unwrap();
-        let mates: Vec<&str> = f["fold_mates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap())
-            .collect();
-        let trained: Vec<&str> = f["trained_on"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap())
-            .collect();
+        let mates = names(&f["fold_mates"]);
+        let trained = names(&f["trained_on"]);
         assert_eq!((mates.len(), trained.len()), (1, 2), "{f}");
         assert!(
             !trained.contains(&held) && !trained.contains(&mates[0]),
@@ -375,4 +358,18 @@ fn a_policy_over_prodigy_stores_every_run_and_finetuning_reports_its_gain_per_co
         ],
     );
     assert!(err.contains("[]") && err.contains("[4]"), "{err}");
+}
+
+/// A JSON file this test's command wrote.
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A JSON array of task names.
+fn names(v: &serde_json::Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect()
 }

@@ -140,21 +140,17 @@ fn a_cells_tuning_key_is_the_one_its_tuning_uses() {
     let s = store(&dir, "keys.db");
     let task = iris();
     let cache = TuningCache::default();
+    let tune = |task: &dyn Task, method: &lrctl_wrap::Method| {
+        let cancel = AtomicBool::new(false);
+        resolve(task, method, &s, &cache, &cancel, &|| {}, &|| {})
+            .unwrap()
+            .unwrap()
+    };
     let key = cell_tuning_key(task.spec(), &smac(4)).unwrap();
     assert!(!tuning_in_progress(&cache, &key));
     announce_tuning(&cache, &key);
     assert!(tuning_in_progress(&cache, &key));
-    let tuned = resolve(
-        task.as_ref(),
-        &smac(4),
-        &s,
-        &cache,
-        &AtomicBool::new(false),
-        &|| {},
-        &|| {},
-    )
-    .unwrap()
-    .unwrap();
+    let tuned = tune(task.as_ref(), &smac(4));
     assert_eq!(tuned.tuning_key, key);
     assert!(!tuning_in_progress(&cache, &key), "done, not in progress");
     assert_eq!(
@@ -172,17 +168,7 @@ fn a_cells_tuning_key_is_the_one_its_tuning_uses() {
     let key = cell_tuning_key(wide.spec(), &w1).unwrap();
     let narrow = lrctl_tasks::registry::find("mlp/digits").unwrap();
     assert_eq!(key, tuning_key(&narrow, &w1));
-    let tuned = resolve(
-        wide.as_ref(),
-        &w1,
-        &s,
-        &cache,
-        &AtomicBool::new(false),
-        &|| {},
-        &|| {},
-    )
-    .unwrap()
-    .unwrap();
+    let tuned = tune(wide.as_ref(), &w1);
     assert_eq!(tuned.tuning_key, key);
 }
 
