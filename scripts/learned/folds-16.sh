@@ -13,20 +13,21 @@
 # fifth of leave-one-task-out's 19 (`scripts/learned/loto-16.sh`). `JOBS=2` halves the wall
 # time. Resumable: the store keeps finished cells and every fold's generations, so rerunning
 # the same command after an interruption (kill -9 included) continues where it stopped.
-#   JOBS=2 scripts/learned/folds-16.sh
+#   JOBS=2 scripts/learned/folds-16.sh      (SEEDS=1 for one evaluation seed instead of 2)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STUDY=learned-16
 OUT=results/learned-16
 STORE="${LRCTL_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/lrctl/results-${STUDY}.db}"
 JOBS="${JOBS:-2}"
+SEEDS="${SEEDS:-2}"
 mkdir -p "$(dirname "$STORE")"
 if [ -z "${LRCTL_DATA_DIR:-}" ] && [ -d "$ROOT/../shared/data" ]; then
   export LRCTL_DATA_DIR="$ROOT/../shared/data"
 fi
 cargo build --release -p lrctl-cli --manifest-path "$ROOT/Cargo.toml"
 LRCTL="$ROOT/target/release/lrctl"
-"$LRCTL" run --study "$STUDY" --store "$STORE" --seeds 2 --jobs "$JOBS" --progress log \
+"$LRCTL" run --study "$STUDY" --store "$STORE" --seeds "$SEEDS" --jobs "$JOBS" --progress log \
   --suite libsvm --suite vision --suite lm \
   --method adam-fixed --method cawr-default --method adamw-cosine --method dadapt-adam \
   --method prodigy --method cocob --method dowg --method schedulefree-adamw \
