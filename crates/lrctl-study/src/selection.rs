@@ -226,9 +226,11 @@ impl Candidates {
         }
     }
 
-    /// Whether method `m` has a result on task `t`.
+    /// Whether method `m` has a result on task `t`. A diverged or failed run is a result (NaN,
+    /// normalised to 0): a method that diverges on a task is scored there, not dropped from
+    /// its mean — dropping it would reward divergence.
     pub fn has(&self, m: usize, t: usize) -> bool {
-        self.table.scores[m][t].iter().any(|s| !s.is_nan())
+        !self.table.scores[m][t].is_empty()
     }
 
     /// The best candidate on task `t` and its score.
@@ -472,4 +474,31 @@ pub fn recommend(
             .map(|c| c.method_config.clone()),
         method,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diverged_run_is_a_result_scored_zero() {
+        // Two tasks; `b` diverged on t1 (NaN) and has no run on t2.
+        let table = lrctl_eval::ScoreTable::new(
+            vec!["t1".into(), "t2".into()],
+            vec!["a".into(), "b".into()],
+            vec![vec![vec![0.9], vec![0.8]], vec![vec![f64::NAN], vec![]]],
+            vec![true, true],
+        )
+        .unwrap();
+        let perf = lrctl_select::performance_matrix(&table);
+        let c = Candidates {
+            table,
+            perf,
+            methods: vec![0],
+        };
+        assert!(c.has(1, 0), "diverged: a result");
+        assert_eq!(c.perf[0][1], 0.0, "scored as the task's worst");
+        assert!(!c.has(1, 1), "no run: no result");
+        assert!(c.has(0, 0) && c.has(0, 1));
+    }
 }
