@@ -12,8 +12,9 @@
 # (~140 s a run of all 12), so ~0.9 CPU-hours per fold and ~3.6 for the learned method — a
 # fifth of leave-one-task-out's 19 (`scripts/learned/loto-16.sh`). `JOBS=2` halves the wall
 # time. Measured on 2 cores (2026-12-02, JOBS=2): the four folds' meta-training took 2.8
-# CPU-hours; seed 0 with SEEDS=1 finished in 1 h 41 min, seed 1 added 26 min. Resumable: the store keeps finished cells and every fold's generations, so rerunning
-# the same command after an interruption (kill -9 included) continues where it stopped.
+# CPU-hours; seed 0 with SEEDS=1 finished in 1 h 41 min, seed 1 added 26 min. Resumable: the
+# store keeps finished cells and every fold's generations, so rerunning the same command after
+# an interruption (kill -9 included) continues where it stopped.
 #   JOBS=2 scripts/learned/folds-16.sh      (SEEDS=1 for one evaluation seed instead of 2)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
